@@ -1,0 +1,244 @@
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { decode } from 'ini';
+import { IPMI_HOST_PREFIX, IPMI_HOST_SCHEMA, SCHEMA } from './schema.js';
+import type { Option, OptionValue } from './options.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/nova-ha/nova-ha.conf';
+
+type Schema = typeof SCHEMA;
+type SectionValues<S> = { readonly [K in keyof S]: OptionValue<S[K]> };
+export type IpmiHostConfig = Partial<SectionValues<typeof IPMI_HOST_SCHEMA>>;
+export type Config = { readonly [S in keyof Schema]: SectionValues<Schema[S]> } & {
+  readonly ipmiHosts: ReadonlyMap<string, IpmiHostConfig>;
+  /** The file the config came from, for messages. */
+  readonly source: string;
+};
+
+/** One problem in a config file: check-config prints one line per problem. */
+export interface ConfigProblem {
+  readonly section: string;
+  readonly key?: string;
+  readonly message: string;
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  const where = problem.section ? `[${problem.section}]` : '';
+  return problem.key === undefined ? `${where} ${problem.message}`.trim() : `${where} ${problem.key}: ${problem.message}`.trim();
+}
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly problems: readonly ConfigProblem[]) {
+    super(`${source}: ${problems.map(formatProblem).join('; ')} (run: nova-ha check-config --config ${source})`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** --config FILE wins, then NOVA_HA_CONFIG, then /etc/nova-ha/nova-ha.conf. */
+export function configPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return explicit ?? env['NOVA_HA_CONFIG'] ?? DEFAULT_CONFIG_PATH;
+}
+
+export interface LoadResult {
+  readonly config?: Config;
+  readonly problems: readonly ConfigProblem[];
+}
+
+export function loadConfigFile(file: string): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const fix = code === 'ENOENT' ? 'create it from etc/nova-ha.conf.sample or pass --config FILE' : 'check its owner and mode (it should be readable by the Consul agent\'s user, mode 0600)';
+    return { problems: [{ section: '', message: `${file}: cannot read the config file (${code}); ${fix}` }] };
+  }
+  return parseConfig(text, file);
+}
+
+/** Loads and validates, or throws one ConfigError naming every problem: what handlers use. */
+export function requireConfig(explicit?: string): Config {
+  const file = configPath(explicit);
+  const result = loadConfigFile(file);
+  if (!result.config || result.problems.length > 0) throw new ConfigError(file, result.problems);
+  return result.config;
+}
+
+const found = (option: Option<unknown>, raw: string): string => (option.secret ? 'found *** (hidden)' : `found "${raw}"`);
+
+export function parseConfig(text: string, source = '<text>'): LoadResult {
+  const problems: ConfigProblem[] = [];
+  problems.push(...duplicateKeys(text));
+  const tree = decode(text) as Record<string, unknown>;
+  const sections = new Map<string, Record<string, unknown>>();
+  for (const [name, value] of Object.entries(tree)) {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [sectionName, section] of flattenDottedSections(name, value as Record<string, unknown>)) sections.set(sectionName, section);
+    } else {
+      problems.push({ section: '', key: name, message: 'option outside any section; put it under [DEFAULT] or the section it belongs to' });
+    }
+  }
+
+  const values: Record<string, Record<string, unknown>> = {};
+  for (const [sectionName, options] of Object.entries(SCHEMA) as [string, Record<string, Option<unknown>>][]) {
+    values[sectionName] = readSection(sectionName, options, sections.get(sectionName) ?? {}, problems);
+  }
+  const ipmiHosts = new Map<string, IpmiHostConfig>();
+  for (const [sectionName, raw] of sections) {
+    if (sectionName in SCHEMA) continue;
+    if (sectionName.startsWith(IPMI_HOST_PREFIX) && sectionName.length > IPMI_HOST_PREFIX.length) {
+      const host = readSection(sectionName, IPMI_HOST_SCHEMA, raw, problems, true);
+      ipmiHosts.set(sectionName.slice(IPMI_HOST_PREFIX.length), host as IpmiHostConfig);
+      continue;
+    }
+    const guess = closest(sectionName, Object.keys(SCHEMA));
+    problems.push({ section: sectionName, message: `unknown section${guess ? ` (did you mean [${guess}]?)` : ''}; known: ${Object.keys(SCHEMA).map((s) => `[${s}]`).join(' ')} and [ipmi:HOST]` });
+  }
+
+  const config = { ...values, ipmiHosts, source } as unknown as Config;
+  problems.push(...crossCheck(config));
+  return { config, problems };
+}
+
+function readSection(name: string, options: Record<string, Option<unknown>>, raw: Record<string, unknown>, problems: ConfigProblem[], sparse = false): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const option = options[key];
+    if (!option) {
+      const guess = closest(key, Object.keys(options));
+      problems.push({ section: name, key, message: `unknown option${guess ? ` (did you mean ${guess}?)` : ''}` });
+      continue;
+    }
+    if (Array.isArray(value)) {
+      problems.push({ section: name, key, message: 'expected one value, found a list (key[] = ...); write the option once' });
+      continue;
+    }
+    const text = value === true && !option.kind.startsWith('boolean') ? '' : String(value);
+    if (text.trim() === '') continue;
+    const parsed = option.parse(text);
+    if (parsed.ok) out[key] = parsed.value;
+    else problems.push({ section: name, key, message: `expected ${parsed.expected}, ${found(option, text)}` });
+  }
+  if (sparse) return out;
+  for (const [key, option] of Object.entries(options)) {
+    if (key in out) continue;
+    const fallback = option.defaultText === undefined || option.defaultText === '' ? undefined : option.parse(option.defaultText);
+    out[key] = fallback?.ok ? fallback.value : option.empty;
+  }
+  return out;
+}
+
+/** ini nests [a.b] into {a: {b: ...}}; host names contain dots, so put the dots back. */
+function flattenDottedSections(name: string, section: Record<string, unknown>): [string, Record<string, unknown>][] {
+  const own: Record<string, unknown> = {};
+  const nested: [string, Record<string, unknown>][] = [];
+  for (const [key, value] of Object.entries(section)) {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) nested.push(...flattenDottedSections(`${name}.${key}`, value as Record<string, unknown>));
+    else own[key] = value;
+  }
+  return Object.keys(own).length > 0 || nested.length === 0 ? [[name, own], ...nested] : nested;
+}
+
+function duplicateKeys(text: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  let section = '';
+  for (const line of text.split(/\r?\n/)) {
+    if (/^\s*([;#]|$)/.test(line)) continue;
+    const header = /^\s*\[([^\]]*)\]\s*$/.exec(line);
+    if (header) {
+      section = header[1]!.trim();
+      continue;
+    }
+    const key = /^([^=]+)=/.exec(line)?.[1]?.trim();
+    if (!key || key.endsWith('[]')) continue;
+    const id = `${section}\u0000${key}`;
+    if (seen.has(id)) problems.push({ section, key, message: 'set more than once; only the last value would count, so keep one' });
+    seen.add(id);
+  }
+  return problems;
+}
+
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Rules that span options: what each role needs, and combinations that would leak or fail. */
+function crossCheck(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const missing = (section: string, key: string, why: string): void => {
+    problems.push({ section, key, message: `expected a value ${why}, found nothing` });
+  };
+  const role = config.DEFAULT.role;
+  if (role === undefined) missing('DEFAULT', 'role', '(controller or compute)');
+
+  const hmac = config.remediation.hmac_key;
+  if (hmac.isEmpty) missing('remediation', 'hmac_key', 'of at least 32 characters (the same on every node; it authenticates repair requests)');
+  else if (hmac.reveal().length < 32) problems.push({ section: 'remediation', key: 'hmac_key', message: `expected at least 32 characters, found ${hmac.reveal().length} (hidden)` });
+
+  if (role === 'controller') {
+    const nova = config.nova;
+    if (!nova.auth_url) missing('nova', 'auth_url', '(the Keystone v3 URL) on a controller');
+    if (nova.auth_type === 'password') {
+      if (!nova.username) missing('nova', 'username', 'for auth_type = password');
+      if (nova.password.isEmpty) missing('nova', 'password', 'for auth_type = password');
+    } else {
+      if (!nova.application_credential_id) missing('nova', 'application_credential_id', 'for auth_type = v3applicationcredential');
+      if (nova.application_credential_secret.isEmpty) missing('nova', 'application_credential_secret', 'for auth_type = v3applicationcredential');
+    }
+    const notify = config.notifications;
+    if (!notify.smtp_host && !notify.webhook_url) missing('notifications', 'smtp_host', 'or a webhook_url (otherwise nova-ha could tell no one what it did)');
+    if (notify.smtp_host && notify.to.length === 0) missing('notifications', 'to', 'when smtp_host is set');
+    if (notify.smtp_username && notify.smtp_tls === 'none') problems.push({ section: 'notifications', key: 'smtp_tls', message: 'expected starttls or tls when smtp_username is set, found "none" (the password would cross the network in clear)' });
+    if (config.fencing.method === 'ipmi') problems.push(...ipmiProblems(config));
+  }
+  for (const [section, file] of [['ipmi', config.ipmi.password_file], ...[...config.ipmiHosts].map(([h, c]) => [`ipmi:${h}`, c.password_file ?? ''])] as const) {
+    if (file && !readable(file)) problems.push({ section, key: 'password_file', message: `expected a readable file, found "${file}" missing or unreadable; create it with mode 0600` });
+  }
+  return problems;
+}
+
+function ipmiProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ipmi = config.ipmi;
+  if (!ipmi.address_template && config.ipmiHosts.size === 0) problems.push({ section: 'ipmi', key: 'address_template', message: 'expected a template such as {host}-ipmi.example.com or [ipmi:HOST] sections when [fencing] method = ipmi, found neither' });
+  else if (ipmi.address_template && !ipmi.address_template.includes('{host}')) problems.push({ section: 'ipmi', key: 'address_template', message: `expected {host} in the template, found "${ipmi.address_template}"` });
+  const anyHostLacks = (key: 'username' | 'password'): boolean =>
+    config.ipmiHosts.size === 0 || [...config.ipmiHosts.values()].some((h) => (key === 'username' ? !h.username : !h.password_file && !h.password_env));
+  if (!ipmi.username && anyHostLacks('username')) problems.push({ section: 'ipmi', key: 'username', message: 'expected a BMC user when [fencing] method = ipmi, found nothing' });
+  if (!ipmi.password_file && !ipmi.password_env && anyHostLacks('password')) problems.push({ section: 'ipmi', key: 'password_file', message: 'expected password_file or password_env when [fencing] method = ipmi, found neither' });
+  for (const [host, c] of config.ipmiHosts) {
+    if (!c.address) problems.push({ section: `ipmi:${host}`, key: 'address', message: 'expected the BMC address of this host, found nothing' });
+  }
+  return problems;
+}
+
+/** A close spelling among the candidates (edit distance of at most 2), for typo hints. */
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

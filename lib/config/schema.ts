@@ -1,0 +1,119 @@
+import { bool, command, duration, emails, int, microversion, oneOf, path, secret, str, stormLimit, url, type Option } from './options.js';
+
+export const NETWORKS = ['mgmt', 'storage', 'tenant'] as const;
+export type Network = (typeof NETWORKS)[number];
+
+/**
+ * Every option nova-ha reads, section by section, in the order of the sample file. The sample
+ * (etc/nova-ha.conf.sample) and the config reference are generated from this table, so they
+ * cannot drift from what check-config accepts.
+ */
+export const SCHEMA = {
+  DEFAULT: {
+    role: oneOf('What this node is: controllers run the watches, the periodic evaluation and the recovery; compute nodes run the nova-compute check and the remediation handler.', ['controller', 'compute'], undefined),
+    node_name: str('This node\'s name in Consul, the same in all three clusters. Empty: the machine\'s hostname.', '', 'ctl1'),
+    state_dir: path('Local state: the Keystone token cache, the remediation replay guard, worker PID files. Created 0700.', '/var/lib/nova-ha'),
+    log_file: path('JSON-lines log, one event per line, appended by every handler. Empty: standard error only (Consul keeps it in its own log).', '/var/log/nova-ha/nova-ha.log'),
+    log_level: oneOf('Least severe level written to the log.', ['debug', 'info', 'warning', 'error'], 'info'),
+  },
+  consul: {
+    mgmt_address: url('HTTP API of this node\'s Consul agent on the management network.', ['http', 'https', 'unix'], 'http://127.0.0.1:8500'),
+    mgmt_token: secret('ACL token for the management cluster (the least-privilege policy is docs/consul-acl.hcl).'),
+    storage_address: url('HTTP API of this node\'s Consul agent on the storage network.', ['http', 'https', 'unix'], 'http://127.0.0.1:8510'),
+    storage_token: secret('ACL token for the storage cluster.'),
+    tenant_address: url('HTTP API of this node\'s Consul agent on the tenant network.', ['http', 'https', 'unix'], 'http://127.0.0.1:8520'),
+    tenant_token: secret('ACL token for the tenant cluster.'),
+    ca_file: path('CA bundle for https:// agent addresses. Empty: the system\'s CAs.', ''),
+    kv_prefix: str('Key prefix for nova-ha\'s state in the management cluster\'s KV store (incidents, locks, maintenance, pause).', 'nova-ha'),
+    timeout: duration('Longest wait for one Consul API call. A cluster without a leader answers only after about 7 s, so keep this above 8 s.', '10s', 1000),
+  },
+  nova: {
+    auth_url: url('Keystone v3 URL (controllers only).', ['http', 'https'], undefined, 'https://keystone.example.com:5000/v3'),
+    auth_type: oneOf('How nova-ha authenticates to Keystone.', ['password', 'v3applicationcredential'], 'password'),
+    username: str('User for auth_type = password. It needs the admin role (force down, evacuate, all-tenants server lists).', '', 'nova-ha'),
+    password: secret('Password for auth_type = password.'),
+    user_domain_name: str('Domain of the user.', 'Default'),
+    project_name: str('Project to scope the token to.', 'admin'),
+    project_domain_name: str('Domain of the project.', 'Default'),
+    application_credential_id: str('Application credential ID for auth_type = v3applicationcredential.', ''),
+    application_credential_secret: secret('Application credential secret for auth_type = v3applicationcredential.'),
+    region_name: str('Region whose endpoints to use from the catalog.', 'RegionOne'),
+    interface: oneOf('Which catalog endpoint to call.', ['public', 'internal', 'admin'], 'internal'),
+    cafile: path('CA bundle for https:// endpoints. Empty: the system\'s CAs.', ''),
+    microversion_floor: microversion('Oldest compute API microversion nova-ha accepts (2.53 gives forced_down by service ID). A cloud below it is refused.', '2.53'),
+    timeout: duration('Longest wait for one Nova or Keystone API call.', '30s', 1000),
+  },
+  fencing: {
+    method: oneOf('How a failed host is fenced before its instances are evacuated. none: never fence; an incident that needs fencing is held for an operator.', ['none', 'ipmi'], 'none'),
+    fence_timeout: duration('After "chassis power off", how long to wait for the BMC to report the power off. Not verified in time: the incident is held and nothing is evacuated.', '60s', 1000),
+  },
+  ipmi: {
+    username: str('BMC user (per-host [ipmi:HOST] sections override it).', '', 'nova-ha'),
+    password_file: path('File holding the BMC password (mode 0600, first line).', '', '/etc/nova-ha/ipmi.password'),
+    password_env: str('Environment variable holding the BMC password, when no password_file is set.', ''),
+    address_template: str('BMC address for hosts without their own [ipmi:HOST] section; {host} is replaced by the host name.', '', '{host}-ipmi.example.com'),
+    cipher_suite: int('RMCP+ cipher suite (ipmitool -C). Suite 0 accepts any password and is refused.', '3', 1, 17),
+    attempt_timeout: duration('Timeout of one IPMI attempt (ipmitool -N).', '2s', 1000),
+    retries: int('Retries per IPMI call (ipmitool -R). An unreachable BMC costs attempt_timeout x (retries + 1).', '1', 0, 10),
+    poll_interval: duration('How often the controllers read every BMC\'s power state for the Consul checks. Decisions always read it afresh.', '30s', 1000),
+    poll_concurrency: int('How many BMCs one controller reads at once.', '16', 1, 256),
+  },
+  policy: {
+    confirmation_window: duration('A failure must persist this long before anything is done (a flap shorter than this is ignored).', '10s'),
+    api_down_wait: duration('When only Nova\'s API thinks nova-compute is down, wait this long (and warn) before restarting it.', '60s'),
+    repair_timeout: duration('After a repair (storage network or nova-compute restart), how long the health state has to recover before the host is fenced.', '60s', 1000),
+    boot_timeout: duration('After powering a host on, how long it has to rejoin all three networks healthy before it is treated as off and evacuated.', '300s', 1000),
+    startup_quiet_period: duration('After a controller\'s Consul agent starts, nothing is done for this long: a whole cloud booting at once looks like a mass failure.', '120s'),
+    storm_limit: stormLimit('When more hosts than this are failed at once on any one network, nothing is fenced: nova-ha holds and sends one alert. A count or a percentage of all compute hosts.', '10%'),
+    evaluate_interval: duration('How often each controller re-evaluates every host (watches can miss transitions during a Consul leader change).', '15s', 1000),
+  },
+  evacuation: {
+    concurrency: int('How many instances are evacuated at once.', '8', 1, 64),
+    mode: oneOf('opt-out: evacuate every instance except those whose metadata sets select_key to false. opt-in: only those that set it to true.', ['opt-out', 'opt-in'], 'opt-out'),
+    select_key: str('Instance metadata key for opting in or out.', 'nova_ha_evacuate'),
+    priority_key: str('Instance metadata key holding an integer priority: higher values are evacuated first.', 'nova_ha_priority'),
+    retries: int('Retries of one instance\'s evacuation after a transient failure.', '3', 0, 20),
+    instance_timeout: duration('How long one instance may take to become ACTIVE (or SHUTOFF) elsewhere.', '300s', 1000),
+    live_migrate_on_tenant_failure: bool('When a host loses only its tenant network, live-migrate its instances away (each confirmed).', 'false'),
+  },
+  notifications: {
+    smtp_host: str('SMTP server. Empty: no email.', '', 'smtp.example.com'),
+    smtp_port: int('SMTP port.', '25', 1, 65535),
+    smtp_tls: oneOf('none: plain SMTP; starttls: upgrade the connection (required); tls: TLS from the start (port 465).', ['none', 'starttls', 'tls'], 'starttls'),
+    smtp_username: str('SMTP user. Empty: no authentication.', ''),
+    smtp_password: secret('SMTP password.'),
+    smtp_cafile: path('CA bundle for the SMTP server\'s certificate. Empty: the system\'s CAs.', ''),
+    from: str('Sender address.', 'nova-ha@localhost', 'nova-ha@example.com'),
+    to: emails('Recipients (the operators).', 'cloud-ops@example.com'),
+    subject_prefix: str('Start of every subject line.', '[nova-ha]'),
+    webhook_url: url('POST every notification as JSON to this URL as well. Empty: no webhook.', ['http', 'https'], undefined, 'https://chat.example.com/hooks/nova-ha'),
+    webhook_token: secret('Sent as "Authorization: Bearer <token>" to the webhook.'),
+    dedupe_window: duration('The same event for the same host is sent once within this window.', '10m'),
+    retry_for: duration('How long a failed send is retried in the background before it is logged as lost.', '5m', 1000),
+  },
+  remediation: {
+    hmac_key: secret('Shared key (same on every node) that authenticates repair requests sent through Consul events. At least 32 characters.'),
+    max_age: duration('A repair request older than this (or dated this far in the future) is refused: replays and skewed clocks.', '60s', 1000),
+    restart_storage_network: command('Compute nodes: the command that restarts the storage network, run through sudo. Empty: this repair is not allowed.', '', '/usr/bin/systemctl restart networking'),
+    restart_nova_compute: command('Compute nodes: the command that restarts nova-compute, run through sudo. Empty: this repair is not allowed.', '/usr/bin/systemctl restart nova-compute'),
+    run_as: str('User the Consul agent runs as on compute nodes: install.sh grants it exactly the commands above through sudo.', 'consul'),
+  },
+  nova_compute: {
+    systemd_unit: str('Compute nodes: the nova-compute systemd unit. Empty: do not ask systemd.', 'nova-compute.service'),
+    process_name: str('Compute nodes: the nova-compute process name looked for in /proc. Empty: do not look.', 'nova-compute'),
+  },
+  metrics: {
+    textfile_path: path('Prometheus metrics for node_exporter\'s textfile collector, written atomically. Empty: no metrics.', '', '/var/lib/prometheus/node-exporter/nova-ha.prom'),
+  },
+} as const satisfies Record<string, Record<string, Option<unknown>>>;
+
+/** Per-host BMC settings: a section [ipmi:HOST] for each host that needs its own. */
+export const IPMI_HOST_SCHEMA = {
+  address: str('BMC address (IP or DNS name) of HOST.', undefined, '10.0.9.21'),
+  username: str('BMC user of HOST.', undefined),
+  password_file: path('File holding HOST\'s BMC password.', undefined),
+  password_env: str('Environment variable holding HOST\'s BMC password.', undefined),
+  cipher_suite: int('Cipher suite for HOST\'s BMC.', undefined, 1, 17),
+} as const satisfies Record<string, Option<unknown>>;
+
+export const IPMI_HOST_PREFIX = 'ipmi:';
