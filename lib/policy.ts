@@ -5,6 +5,7 @@
  * lives here and is table-tested (test/unit/policy.test.ts).
  */
 import type { StormLimit } from './config/options.js';
+import type { Config } from './config/load.js';
 import { formatDuration } from './duration.js';
 import { CLOSED_PHASES, FENCE_PHASES, NETWORKS, type Attempt, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type Phase, type Repair } from './model.js';
 
@@ -73,6 +74,8 @@ export interface Decision {
   readonly cause: Cause;
   /** One sentence an operator can act on. */
   readonly reason: string;
+  /** What was observed, without what is done about it: guards quote it ("would fence because ..."). */
+  readonly because?: string;
   readonly repair?: Repair;
   readonly guard?: Guard;
   readonly alert?: AlertKind;
@@ -90,11 +93,11 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
   const incident = host.incident;
   if (incident === 'unknown') return unknown('its incident record could not be read from Consul');
   if (incident?.phase === 'fenced') {
-    return { action: 'none', cause: 'healthy', guard: 'fenced', reason: `fenced by incident ${incident.id}; it stays fenced until an operator runs "nova-ha unfence ${host.host}"` };
+    return { action: 'none', cause: classify(host).cause, guard: 'fenced', reason: `fenced by incident ${incident.id}; it stays fenced until an operator runs "nova-ha unfence ${host.host}"` };
   }
   if (host.maintenance.state === 'unknown') return unknown('its maintenance flag could not be read');
   if (host.maintenance.state === 'on') {
-    return { action: 'none', cause: 'healthy', guard: 'maintenance', reason: `in maintenance${host.maintenance.reason ? ` (${host.maintenance.reason})` : ''}: never acted on` };
+    return { action: 'none', cause: classify(host).cause, guard: 'maintenance', reason: `in maintenance${host.maintenance.reason ? ` (${host.maintenance.reason})` : ''}: never acted on` };
   }
   const isolatedOn = NETWORKS.filter((n) => context.observer.networks[n] !== 'healthy');
   if (isolatedOn.length > 0) {
@@ -106,23 +109,24 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
   if (!isHostAction(decision.action)) return decision;
 
   const inProgress = incident !== null && FENCE_PHASES.includes(incident.phase);
+  const would = `would ${describe(decision)} because ${decision.because ?? decision.reason}`;
   if (context.paused) {
-    return { ...decision, action: 'hold', guard: 'paused', alert: 'paused-action', phase: 'held', needsOperator: false, reason: `nova-ha is paused (${context.paused.reason}); it would ${describe(decision)}: ${decision.reason}` };
+    return { ...decision, action: 'hold', guard: 'paused', alert: 'paused-action', phase: 'held', needsOperator: false, reason: `nova-ha is paused (${context.paused.reason}): it ${would}` };
   }
   if (!inProgress) {
     const quietFor = context.observer.startedAt + settings.startupQuietPeriod - context.now;
     if (quietFor > 0) {
-      return { action: 'none', cause: decision.cause, guard: 'quiet-period', recheckInMs: quietFor, reason: `this controller started ${formatDuration(context.now - context.observer.startedAt)} ago; nothing is done during the first ${formatDuration(settings.startupQuietPeriod)} (would ${describe(decision)})` };
+      return { action: 'none', cause: decision.cause, guard: 'quiet-period', recheckInMs: quietFor, reason: `this controller started ${formatDuration(context.now - context.observer.startedAt)} ago and does nothing during the first ${formatDuration(settings.startupQuietPeriod)}; it ${would}` };
     }
     const storm = stormOf(context, settings.stormLimit);
-    if (storm) return { action: 'hold', cause: decision.cause, guard: 'storm', phase: 'held', needsOperator: false, reason: `${storm}: holding instead of acting (would ${describe(decision)})` };
+    if (storm) return { action: 'hold', cause: decision.cause, guard: 'storm', phase: 'held', needsOperator: false, reason: `${storm}: holding; it ${would}` };
   }
   if (decision.action === 'fence' && !inProgress) {
     if (settings.fencing === 'none') {
-      return { action: 'hold', cause: decision.cause, guard: 'no-fence-method', alert: 'needs-operator', phase: 'held', needsOperator: true, reason: `needs fencing (${decision.reason}) but [fencing] method = none: held for an operator` };
+      return { action: 'hold', cause: decision.cause, guard: 'no-fence-method', alert: 'needs-operator', phase: 'held', needsOperator: true, reason: `${decision.because ?? decision.reason}: it needs fencing but [fencing] method = none, so it is held for an operator` };
     }
     const novaDown = context.nova.api !== 'up' ? `Nova's API is ${context.nova.api}` : context.nova.schedulers !== 'up' ? `Nova's schedulers are ${context.nova.schedulers}` : undefined;
-    if (novaDown) return { action: 'wait', cause: decision.cause, guard: 'nova-unavailable', reason: `needs fencing (${decision.reason}) but ${novaDown}, so its instances could not be evacuated: waiting` };
+    if (novaDown) return { action: 'wait', cause: decision.cause, guard: 'nova-unavailable', reason: `${decision.because ?? decision.reason}: it needs fencing but ${novaDown}, so its instances could not be evacuated; waiting` };
   }
   return decision;
 }
@@ -154,7 +158,7 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
     case 'mgmt-network':
       return alertOnly(row.cause, 'mgmt-network-down', `${row.reason}: its instances still run and write, so it is never evacuated; operators alerted`);
     case 'tenant-network':
-      if (settings.drainOnTenantFailure && attempts.drain === undefined) return { action: 'drain', cause: row.cause, alert: 'tenant-network-down', phase: 'held', needsOperator: false, reason: `${row.reason}: live-migrating its instances away (opt-in drain)` };
+      if (settings.drainOnTenantFailure && attempts.drain === undefined) return { action: 'drain', cause: row.cause, alert: 'tenant-network-down', phase: 'held', needsOperator: false, because: row.reason, reason: `${row.reason}: live-migrating its instances away (opt-in drain)` };
       return alertOnly(row.cause, 'tenant-network-down', `${row.reason}: operators alerted${attempts.drain === undefined ? '' : ' (drain already done)'}`);
     case 'power-unknown':
       return alertOnly(row.cause, 'power-unknown', `${row.reason}: nothing is evacuated without verified fencing; operators alerted`);
@@ -221,7 +225,7 @@ export function classify(host: HostObservation): Row {
 
 function repairThenEscalate(row: Row, repair: Repair, attempts: Partial<Record<Attempt, number>>, now: number, timeout: number, escalation: 'fence' | 'hold'): Decision {
   const triedAt = attempts[repair];
-  if (triedAt === undefined) return { action: 'repair', cause: row.cause, repair, phase: 'repairing', reason: `${row.reason}: trying ${repair}` };
+  if (triedAt === undefined) return { action: 'repair', cause: row.cause, repair, phase: 'repairing', because: row.reason, reason: `${row.reason}: trying ${repair}` };
   const waited = now - triedAt;
   if (waited < timeout) return { action: 'wait', cause: row.cause, recheckInMs: timeout - waited, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
   const failed = `${row.reason}, and ${repair} did not bring it back within ${formatDuration(timeout)}`;
@@ -229,7 +233,7 @@ function repairThenEscalate(row: Row, repair: Repair, attempts: Partial<Record<A
   return { action: 'hold', cause: row.cause, alert: 'needs-operator', phase: 'held', needsOperator: true, reason: `${failed}; its instances still run, so it is held for an operator rather than fenced` };
 }
 
-const fence = (cause: Cause, reason: string): Decision => ({ action: 'fence', cause, phase: 'fencing', reason: `${reason}: fencing it and evacuating its instances` });
+const fence = (cause: Cause, because: string): Decision => ({ action: 'fence', cause, phase: 'fencing', because, reason: `${because}: fencing it and evacuating its instances` });
 
 const alertOnly = (cause: Cause, alert: AlertKind, reason: string): Decision => ({ action: 'alert', cause, alert, phase: 'held', needsOperator: false, reason });
 
@@ -267,4 +271,18 @@ export function stormOf(context: ClusterContext, limit: StormLimit): string | un
   const over = counts.filter(([, failed]) => failed > threshold);
   if (over.length === 0) return undefined;
   return `storm: ${over.map(([where, failed]) => `${failed} hosts failed on the ${where}`).join(', ')} (limit ${threshold} of ${context.hosts})`;
+}
+
+/** The policy's settings from the [policy], [fencing] and [evacuation] sections. */
+export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | 'evacuation'>): PolicySettings {
+  return {
+    confirmationWindow: config.policy.confirmation_window,
+    apiDownWait: config.policy.api_down_wait,
+    repairTimeout: config.policy.repair_timeout,
+    bootTimeout: config.policy.boot_timeout,
+    startupQuietPeriod: config.policy.startup_quiet_period,
+    stormLimit: config.policy.storm_limit,
+    fencing: config.fencing.method,
+    drainOnTenantFailure: config.evacuation.live_migrate_on_tenant_failure,
+  };
 }

@@ -69,8 +69,9 @@ class Field {
     return { state: this.at('state').oneOf(values), since: this.at('since').time() };
   }
 
+  /** The same value, with paths counted from here and errors naming `where` (a host). */
   within(where: string): Field {
-    return new Field(this.value, this.path, where);
+    return new Field(this.value, '', where);
   }
 }
 

@@ -1,6 +1,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { decode } from 'ini';
 import { IPMI_HOST_PREFIX, IPMI_HOST_SCHEMA, SCHEMA } from './schema.js';
+import { PLACEHOLDER } from './sample.js';
 import type { Option, OptionValue } from './options.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/nova-ha/nova-ha.conf';
@@ -19,12 +20,17 @@ export interface ConfigProblem {
   readonly section: string;
   readonly key?: string;
   readonly message: string;
+  /** Warnings are printed but do not make the config invalid. */
+  readonly warning?: boolean;
 }
 
 export function formatProblem(problem: ConfigProblem): string {
   const where = problem.section ? `[${problem.section}]` : '';
-  return problem.key === undefined ? `${where} ${problem.message}`.trim() : `${where} ${problem.key}: ${problem.message}`.trim();
+  const text = problem.key === undefined ? `${where} ${problem.message}`.trim() : `${where} ${problem.key}: ${problem.message}`.trim();
+  return problem.warning ? `warning: ${text}` : text;
 }
+
+export const errorsOf = (problems: readonly ConfigProblem[]): ConfigProblem[] => problems.filter((p) => !p.warning);
 
 export class ConfigError extends Error {
   constructor(readonly source: string, readonly problems: readonly ConfigProblem[]) {
@@ -50,7 +56,7 @@ export function loadConfigFile(file: string): LoadResult {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     const fix = code === 'ENOENT' ? 'create it from etc/nova-ha.conf.sample or pass --config FILE' : 'check its owner and mode (it should be readable by the Consul agent\'s user, mode 0600)';
-    return { problems: [{ section: '', message: `${file}: cannot read the config file (${code}); ${fix}` }] };
+    return { problems: [{ section: '', message: `cannot read the config file (${code}); ${fix}` }] };
   }
   return parseConfig(text, file);
 }
@@ -59,7 +65,7 @@ export function loadConfigFile(file: string): LoadResult {
 export function requireConfig(explicit?: string): Config {
   const file = configPath(explicit);
   const result = loadConfigFile(file);
-  if (!result.config || result.problems.length > 0) throw new ConfigError(file, result.problems);
+  if (!result.config || errorsOf(result.problems).length > 0) throw new ConfigError(file, errorsOf(result.problems));
   return result.config;
 }
 
@@ -95,7 +101,9 @@ export function parseConfig(text: string, source = '<text>'): LoadResult {
   }
 
   const config = { ...values, ipmiHosts, source } as unknown as Config;
-  problems.push(...crossCheck(config));
+  // A key whose value was already refused needs no second line saying it is missing.
+  const reported = new Set(problems.map((p) => `${p.section}\u0000${p.key}`));
+  problems.push(...crossCheck(config).filter((p) => !reported.has(`${p.section}\u0000${p.key}`)));
   return { config, problems };
 }
 
@@ -176,9 +184,12 @@ function crossCheck(config: Config): ConfigProblem[] {
   const role = config.DEFAULT.role;
   if (role === undefined) missing('DEFAULT', 'role', '(controller or compute)');
 
+  for (const [section, key, value] of [['nova', 'password', config.nova.password], ['remediation', 'hmac_key', config.remediation.hmac_key]] as const) {
+    if (value.reveal().includes(PLACEHOLDER)) problems.push({ section, key, warning: true, message: `still the sample's placeholder; set the real value${key === 'hmac_key' ? ' (generate one with: openssl rand -hex 32)' : ''}` });
+  }
   const hmac = config.remediation.hmac_key;
   if (hmac.isEmpty) missing('remediation', 'hmac_key', 'of at least 32 characters (the same on every node; it authenticates repair requests)');
-  else if (hmac.reveal().length < 32) problems.push({ section: 'remediation', key: 'hmac_key', message: `expected at least 32 characters, found ${hmac.reveal().length} (hidden)` });
+  else if (hmac.reveal().length < 32) problems.push({ section: 'remediation', key: 'hmac_key', message: `expected at least 32 characters, found ${hmac.reveal().length} characters (value hidden)` });
 
   if (role === 'controller') {
     const nova = config.nova;

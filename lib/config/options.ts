@@ -58,6 +58,7 @@ export function duration(help: string, defaultText: string, min = 0): Option<num
   return option('duration', help, defaultText, (raw) => {
     const ms = parseDuration(raw);
     if (ms === undefined) return bad('a duration such as 30s, 5m or 500ms');
+    if (ms < 0) return bad('a duration that is not negative');
     if (ms < min) return bad(`a duration of at least ${formatDuration(min)}`);
     return ok(ms);
   }, 0);

@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { configPath, errorsOf, formatProblem, loadConfigFile } from '../../lib/config/load.js';
+import { renderSample } from '../../lib/config/sample.js';
+
+export function register(program: Command): void {
+  program
+    .command('check-config')
+    .description('validate the config file: one line per problem; exit 0 when valid')
+    .action(() => {
+      const file = configPath(program.opts<{ config?: string }>().config);
+      const { problems } = loadConfigFile(file);
+      for (const problem of problems) console.log(`${file}: ${formatProblem(problem)}`);
+      const errors = errorsOf(problems).length;
+      if (errors > 0) {
+        console.log(`${file}: ${errors} problem${errors === 1 ? '' : 's'}; nova-ha will not start with this file`);
+        process.exitCode = 1;
+      } else {
+        const warnings = problems.length;
+        console.log(`${file}: valid${warnings ? ` (${warnings} warning${warnings === 1 ? '' : 's'})` : ''}`);
+      }
+    });
+
+  program
+    .command('config-sample')
+    .description('print the commented sample config (every option, its default and meaning)')
+    .action(() => {
+      process.stdout.write(renderSample());
+    });
+}

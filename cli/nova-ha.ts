@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+/** nova-ha: the operator's view of and lever on compute-node HA. */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../lib/config/load.js';
+import { SnapshotError } from '../lib/snapshot.js';
+import { scrub } from '../lib/secret.js';
+import { CliError } from './errors.js';
+import * as checkConfig from './commands/check-config.js';
+import * as simulate from './commands/simulate.js';
+
+const program = new Command('nova-ha')
+  .description('compute-node high availability for OpenStack Nova, driven by Consul')
+  .option('--config <file>', 'config file (default: $NOVA_HA_CONFIG or /etc/nova-ha/nova-ha.conf)')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const command of [checkConfig, simulate]) command.register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
+  if (error instanceof CliError || error instanceof SnapshotError || error instanceof ConfigError) {
+    console.error(`nova-ha: ${scrub(error.message)}`);
+    process.exit(error instanceof CliError ? error.exitCode : 2);
+  }
+  console.error(`nova-ha: unexpected error: ${scrub(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
+  process.exit(70);
+}

@@ -1,0 +1,55 @@
+import { IPMI_HOST_PREFIX, IPMI_HOST_SCHEMA, SCHEMA } from './schema.js';
+import type { Option } from './options.js';
+
+/**
+ * Options the sample sets (uncommented) so that it is a complete, valid controller config;
+ * "replace-me" values are placeholders that check-config warns about.
+ */
+export const SAMPLE_VALUES: Record<string, Record<string, string>> = {
+  DEFAULT: { role: 'controller' },
+  nova: { auth_url: 'https://keystone.example.com:5000/v3', username: 'nova-ha', password: 'replace-me' },
+  notifications: { smtp_host: 'smtp.example.com', to: 'cloud-ops@example.com' },
+  remediation: { hmac_key: 'replace-me-with-the-output-of-openssl-rand-hex-32' },
+};
+
+export const PLACEHOLDER = 'replace-me';
+
+function wrap(text: string, width = 98): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + word.length + 1 > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+function renderOption(key: string, option: Option<unknown>, set: string | undefined): string {
+  const out = wrap(option.help).map((l) => `# ${l}`);
+  const dflt = option.defaultText === undefined || option.defaultText === '' ? '(empty)' : option.defaultText;
+  out.push(`# Type: ${option.kind}.${option.secret ? ' Secret: never printed or logged.' : ''} Default: ${dflt}.`);
+  if (set !== undefined) out.push(`${key} = ${set}`);
+  else out.push(`#${key} = ${option.example ?? option.defaultText ?? ''}`);
+  return out.join('\n');
+}
+
+/** The commented sample config: every option with its meaning, type and default. */
+export function renderSample(): string {
+  const parts = [
+    '# nova-ha configuration (INI, the style of OpenStack services).',
+    '# Generated from lib/config/schema.ts by `nova-ha config-sample`; check yours with `nova-ha check-config`.',
+    '# Lines starting with # are comments; a commented option has its default value.',
+    '# Values containing ; or # must be quoted ("like;this"): unquoted, the rest of the line is a comment.',
+    '# The file holds secrets: keep it mode 0600, owned by the user the Consul agents run as.',
+  ];
+  for (const [section, options] of Object.entries(SCHEMA) as [string, Record<string, Option<unknown>>][]) {
+    parts.push('', `[${section}]`);
+    for (const [key, option] of Object.entries(options)) parts.push('', renderOption(key, option, SAMPLE_VALUES[section]?.[key]));
+  }
+  parts.push('', `# Per-host BMC settings override [ipmi] for one host: one section per host, e.g. [${IPMI_HOST_PREFIX}cmp1.example.com].`, `#[${IPMI_HOST_PREFIX}HOST]`);
+  for (const [key, option] of Object.entries(IPMI_HOST_SCHEMA) as [string, Option<unknown>][]) parts.push('', renderOption(key, option, undefined));
+  return `${parts.join('\n')}\n`;
+}

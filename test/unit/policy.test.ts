@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { decide, stormOf, stormThreshold, type Action, type Cause, type Guard } from '../../lib/policy.js';
+import { SETTINGS, ago, cluster, host, s, type ClusterShape, type HostShape } from '../support/observations.js';
+
+interface Case {
+  name: string;
+  host: HostShape;
+  cluster?: ClusterShape;
+  settings?: Partial<typeof SETTINGS>;
+  action: Action;
+  cause?: Cause;
+  guard?: Guard;
+  repair?: string;
+  alert?: string;
+  phase?: string;
+}
+
+function check(c: Case): void {
+  const decision = decide(host(c.host), cluster(c.cluster), { ...SETTINGS, ...c.settings });
+  expect({ action: decision.action, ...(c.cause ? { cause: decision.cause } : {}), ...(c.guard !== undefined ? { guard: decision.guard } : {}), ...(c.repair ? { repair: decision.repair } : {}), ...(c.alert ? { alert: decision.alert } : {}), ...(c.phase ? { phase: decision.phase } : {}) }, decision.reason).toEqual({
+    action: c.action,
+    ...(c.cause ? { cause: c.cause } : {}),
+    ...(c.guard !== undefined ? { guard: c.guard } : {}),
+    ...(c.repair ? { repair: c.repair } : {}),
+    ...(c.alert ? { alert: c.alert } : {}),
+    ...(c.phase ? { phase: c.phase } : {}),
+  });
+  expect(decision.reason.length).toBeGreaterThan(5);
+}
+
+// design.md section 4, one case per row (failures confirmed: they began an hour ago).
+const matrix: Case[] = [
+  { name: 'healthy: nothing to do', host: {}, action: 'none', cause: 'healthy' },
+  { name: 'healthy with an open incident: close it as recovered', host: { incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(20) } } }, action: 'close', cause: 'healthy', phase: 'recovered', alert: 'recovered' },
+  { name: 'mgmt down, storage up, tenant up: alert, never evacuate', host: { mgmt: 'failed' }, action: 'alert', cause: 'mgmt-network', alert: 'mgmt-network-down' },
+  { name: 'mgmt down, storage up, tenant down: still the mgmt row', host: { mgmt: 'failed', tenant: 'failed' }, action: 'alert', cause: 'mgmt-network' },
+  { name: 'tenant down only: alert', host: { tenant: 'failed' }, action: 'alert', cause: 'tenant-network', alert: 'tenant-network-down' },
+  { name: 'tenant down with the opt-in drain: live-migrate', host: { tenant: 'failed' }, settings: { drainOnTenantFailure: true }, action: 'drain', cause: 'tenant-network' },
+  { name: 'tenant down, drain already done: alert only', host: { tenant: 'failed', incident: { phase: 'held', attempts: { drain: ago(100) } } }, settings: { drainOnTenantFailure: true }, action: 'alert', cause: 'tenant-network' },
+  { name: 'storage down: repair the storage network', host: { storage: 'failed' }, action: 'repair', cause: 'storage-network', repair: 'restart-storage-network', phase: 'repairing' },
+  { name: 'storage and tenant down: storage row, repair', host: { storage: 'failed', tenant: 'failed' }, action: 'repair', cause: 'storage-network' },
+  { name: 'storage down, repair given its time: wait', host: { storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(30) } } }, action: 'wait', cause: 'storage-network' },
+  { name: 'storage down, repair failed: fence', host: { storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(61) } } }, action: 'fence', cause: 'storage-network', phase: 'fencing' },
+  { name: 'storage and mgmt down: the repair cannot reach it, fence', host: { storage: 'failed', mgmt: 'failed' }, action: 'fence', cause: 'storage-network' },
+  { name: 'all down, power on: hung or cut off, fence', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, action: 'fence', cause: 'node-unreachable', phase: 'fencing' },
+  { name: 'all down, power off not by us: power on', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'off' }, action: 'repair', cause: 'power-lost', repair: 'power-on' },
+  { name: 'all down after power-on, within boot timeout: wait', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(100) } } }, action: 'wait', cause: 'power-lost' },
+  { name: 'power-on failed (still off) after boot timeout: fence (verifiably off) and evacuate', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'off', incident: { phase: 'repairing', attempts: { 'power-on': ago(301) } } }, action: 'fence', cause: 'power-lost' },
+  { name: 'powered on but not back after boot timeout: fence and evacuate', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(301) } } }, action: 'fence', cause: 'power-lost' },
+  { name: 'all down, BMC unreachable: alert, no evacuation', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'unknown' }, action: 'alert', cause: 'power-unknown', alert: 'power-unknown' },
+  { name: 'only Nova thinks it is down, within the wait: wait and warn', host: { api: 'down', novaSince: ago(30) }, action: 'wait', cause: 'nova-api-only', alert: 'nova-api-warning' },
+  { name: 'only Nova thinks it is down, past the wait: restart nova-compute', host: { api: 'down', novaSince: ago(61) }, action: 'repair', cause: 'nova-api-only', repair: 'restart-nova-compute' },
+  { name: 'only Nova thinks it is down, restart did not help: hold for an operator, never fence', host: { api: 'down', novaSince: ago(300), incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(61) } } }, action: 'hold', cause: 'nova-api-only', alert: 'needs-operator' },
+  { name: 'nova-compute dead on the node: restart it', host: { node: 'down' }, action: 'repair', cause: 'nova-compute-dead', repair: 'restart-nova-compute' },
+  { name: 'nova-compute dead on the node and in the API: restart it', host: { node: 'down', api: 'down' }, action: 'repair', cause: 'nova-compute-dead' },
+  { name: 'nova-compute restart failed: fence', host: { node: 'down', incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(61) } } }, action: 'fence', cause: 'nova-compute-dead' },
+];
+
+// "unknown means no action": one case per input that can be unknown.
+const unknowns: Case[] = [
+  { name: 'mgmt unknown', host: { mgmt: 'unknown', storage: 'failed' }, action: 'none', guard: 'unknown-data' },
+  { name: 'storage unknown', host: { storage: 'unknown' }, action: 'none', guard: 'unknown-data' },
+  { name: 'tenant unknown', host: { tenant: 'unknown', mgmt: 'failed', storage: 'failed' }, action: 'none', guard: 'unknown-data' },
+  { name: 'nova-compute on the node unknown', host: { node: 'unknown' }, action: 'none', guard: 'unknown-data' },
+  { name: 'nova-compute in the API unknown', host: { api: 'unknown' }, action: 'none', guard: 'unknown-data' },
+  { name: 'maintenance flag unknown', host: { maintenance: 'unknown', storage: 'failed' }, action: 'none', guard: 'unknown-data' },
+  { name: 'incident record unknown', host: { incident: 'unknown', storage: 'failed' }, action: 'none', guard: 'unknown-data' },
+  { name: 'pause switch unknown', host: { storage: 'failed' }, cluster: { paused: 'unknown' }, action: 'none', guard: 'unknown-data' },
+  { name: 'Nova API unreachable: no fencing', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, cluster: { nova: 'unknown' }, action: 'wait', guard: 'nova-unavailable' },
+  { name: 'Nova schedulers down: no fencing', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, cluster: { schedulers: 'down' }, action: 'wait', guard: 'nova-unavailable' },
+  { name: 'power unknown while all down: alert only', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'unknown' }, action: 'alert', cause: 'power-unknown' },
+];
+
+const hung: HostShape = { mgmt: 'failed', storage: 'failed', tenant: 'failed' };
+
+// The safety invariants (design.md section 6) that the policy owns.
+const invariants: Case[] = [
+  { name: '1. fence needs a fence method: held, never evacuated', host: hung, settings: { fencing: 'none' }, action: 'hold', guard: 'no-fence-method', alert: 'needs-operator' },
+  { name: '3. observer isolated on storage: nothing', host: { storage: 'failed' }, cluster: { observer: { storage: 'isolated' } }, action: 'none', guard: 'observer-isolated' },
+  { name: '3. observer state unknown: nothing', host: hung, cluster: { observer: { mgmt: 'unknown' } }, action: 'none', guard: 'observer-isolated' },
+  { name: '3. storm: more hosts failed than the limit, hold', host: hung, cluster: { hosts: 20, failed: { mgmt: 3, storage: 3, tenant: 3 } }, action: 'hold', guard: 'storm' },
+  { name: '3. storm counts Nova API down too (message bus outage)', host: { api: 'down', novaSince: ago(100) }, cluster: { hosts: 20, novaApiDown: 20 }, action: 'hold', guard: 'storm' },
+  { name: '3. at the storm limit: act', host: hung, cluster: { hosts: 20, failed: { mgmt: 2, storage: 2, tenant: 2 } }, action: 'fence' },
+  { name: '3. storm does not stop a fence already under way', host: { ...hung, incident: { phase: 'fencing', fenceStarted: true } }, cluster: { hosts: 20, failed: { mgmt: 10 } }, action: 'fence' },
+  { name: '6. fenced stays fenced even when healthy again', host: { incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '6. fenced stays fenced: never powered on', host: { ...hung, power: 'off', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '6. a held fence that was started: an operator decides even when healthy', host: { incident: { phase: 'held', fenceStarted: true, hold: { reason: 'power off not verified', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
+  { name: '7. maintenance (nova-ha flag or Consul): never acted on', host: { ...hung, maintenance: 'on' }, action: 'none', guard: 'maintenance' },
+  { name: 'pause: no action, but alerts go on', host: hung, cluster: { paused: { reason: 'switch upgrade', since: ago(60) } }, action: 'hold', guard: 'paused', alert: 'paused-action' },
+  { name: 'pause does not silence alert-only rows', host: { mgmt: 'failed' }, cluster: { paused: { reason: 'x', since: ago(60) } }, action: 'alert', alert: 'mgmt-network-down' },
+  { name: 'quiet period after the observer starts: nothing', host: hung, cluster: { startedAgo: 30 }, action: 'none', guard: 'quiet-period' },
+  { name: 'quiet period does not stop a fence under way', host: { ...hung, incident: { phase: 'evacuating', fenceStarted: true } }, cluster: { startedAgo: 30 }, action: 'fence' },
+  { name: 'clean leave everywhere while powered on: someone stopped the agents, alert only', host: { mgmt: 'left', storage: 'left', tenant: 'left' }, action: 'alert', cause: 'agents-left' },
+  { name: 'one agent left cleanly: alert, not a storage fault', host: { storage: 'left' }, action: 'alert', cause: 'agents-left' },
+  { name: 'clean shutdown, power off: power it back on', host: { mgmt: 'left', storage: 'left', tenant: 'left', power: 'off' }, action: 'repair', repair: 'power-on' },
+  { name: 'power off but alive everywhere: inconsistent, alert only', host: { power: 'off' }, action: 'alert', cause: 'inconsistent' },
+];
+
+// Time: confirmation window, flaps, resumption.
+const transitions: Case[] = [
+  { name: 'a failure younger than the confirmation window: wait (confirming)', host: { ...hung, netSince: ago(3) }, action: 'wait', guard: 'confirming', phase: 'confirming' },
+  { name: 'a storage failure younger than the window: wait', host: { storage: 'failed', netSince: ago(9) }, action: 'wait', guard: 'confirming' },
+  { name: 'a failure that cleared inside the window: incident closed silently', host: { incident: { phase: 'confirming' } }, action: 'close', phase: 'recovered' },
+  { name: 'a fence under way resumes even if the host looks healthy', host: { incident: { phase: 'forcing-down', fenceStarted: true } }, action: 'fence' },
+  { name: 'a row change during repair (storage to all down) is confirmed again', host: { ...hung, netSince: ago(2), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(30) } } }, action: 'wait', guard: 'confirming' },
+];
+
+describe('decision matrix (design.md section 4)', () => {
+  it.each(matrix)('$name', check);
+});
+describe('unknown means no action', () => {
+  it.each(unknowns)('$name', check);
+});
+describe('safety invariants owned by the policy', () => {
+  it.each(invariants)('$name', check);
+});
+describe('transitions', () => {
+  it.each(transitions)('$name', check);
+
+  it('a link that flaps faster than the confirmation window never leads to action', () => {
+    // The failure restarts its clock at every flap: the window is never filled.
+    for (const failedFor of [1, 4, 9]) {
+      const decision = decide(host({ storage: 'failed', netSince: ago(failedFor) }), cluster(), SETTINGS);
+      expect(decision.action).toBe('wait');
+      const back = decide(host({ incident: { phase: 'confirming' } }), cluster(), SETTINGS);
+      expect(back.action).toBe('close');
+      expect(back.alert).toBeUndefined();
+    }
+  });
+
+  it('tells when to look again', () => {
+    const decision = decide(host({ storage: 'failed', netSince: ago(4) }), cluster(), SETTINGS);
+    expect(decision.recheckInMs).toBe(s(6));
+  });
+});
+
+describe('storm limit', () => {
+  it('a percentage is a share of all hosts, at least one', () => {
+    expect(stormThreshold({ percent: 10 }, 1000)).toBe(100);
+    expect(stormThreshold({ percent: 10 }, 4)).toBe(1);
+    expect(stormThreshold({ count: 3 }, 4)).toBe(3);
+  });
+  it('names the network over the limit', () => {
+    expect(stormOf(cluster({ hosts: 4, failed: { storage: 2 } }), { percent: 10 })).toMatch(/2 hosts failed on the storage network/);
+    expect(stormOf(cluster({ hosts: 4, failed: { storage: 1 } }), { percent: 10 })).toBeUndefined();
+  });
+});
