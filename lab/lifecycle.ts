@@ -1,0 +1,201 @@
+/**
+ * Bringing a whole lab up and taking it down. `down` trusts nothing from `up`: it works after a
+ * crashed or half-finished `up`, from the prefix alone, and proves that nothing is left.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPassword, writeBmcConfig } from './bmc.js';
+import { CONSUL_BINARY, writeAgentFiles } from './consul-config.js';
+import { clusterHealth, clusterLeader, ensureConsulUser, startAgentProcess, waitForAgentApi } from './consul-agents.js';
+import { createNetwork, deleteNamespaces } from './network.js';
+import { namespaceProcesses, processesMentioning, readRecords, recordProcess, isRunning, stopProcesses, type ProcessRecord } from './processes.js';
+import { inParallel, run, sleep } from './shell.js';
+import { labNamespacesOnMachine, readState, validateSpec, writeState } from './state.js';
+import { bmcOf, CONSUL_NETWORKS, computeNames, controllerNames, LAB_RUN_ROOT, namespaceOf, runDir, type LabSpec } from './topology.js';
+
+export type LabLog = (message: string) => void;
+
+export interface UpReport {
+  readonly networkMs: number;
+  /** From the first agent started until every cluster had a leader and every member was alive. */
+  readonly clustersMs: number;
+  readonly totalMs: number;
+}
+
+export interface DownReport {
+  readonly prefix: string;
+  /** Recorded processes that were still running and were stopped. */
+  readonly stoppedRecorded: readonly string[];
+  /** Processes found in the lab's namespaces besides the recorded ones (e.g. started by Nova scripts). */
+  readonly stoppedInNamespaces: number;
+  readonly deletedNamespaces: readonly string[];
+  /** Where the logs of the lab went, when it had any. */
+  readonly logsDir: string | undefined;
+  readonly durationMs: number;
+}
+
+export interface Leftovers {
+  readonly namespaces: readonly string[];
+  readonly processes: readonly { pid: number; args: string }[];
+  readonly runDirExists: boolean;
+}
+
+export const lastLogsDir = (prefix: string): string => join(LAB_RUN_ROOT, `${prefix}-last-logs`);
+export const downCommand = (prefix: string): string => `npx tsx lab/cli.ts down --prefix ${prefix}`;
+
+async function requireTools(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the lab must run as root (it creates network namespaces): run it with sudo');
+  if (!existsSync(CONSUL_BINARY)) throw new Error(`no consul binary at ${CONSUL_BINARY}: run scripts/deps.sh lab`);
+  for (const tool of ['ipmi_sim', 'ipmitool', 'setpriv']) {
+    const { code } = await run('sh', ['-c', `command -v ${tool}`], { allowFailure: true });
+    if (code !== 0) throw new Error(`${tool} is not installed: run scripts/deps.sh lab`);
+  }
+}
+
+async function refuseExisting(spec: LabSpec): Promise<void> {
+  const existing = await labNamespacesOnMachine(spec.prefix);
+  if (existing.length > 0) {
+    throw new Error(`lab ${spec.prefix} already exists (${existing.length} namespaces, e.g. ${existing[0]}): take it down first with ${downCommand(spec.prefix)}`);
+  }
+  if (existsSync(runDir(spec))) throw new Error(`lab ${spec.prefix} left its run directory ${runDir(spec)} behind: clean it with ${downCommand(spec.prefix)}`);
+}
+
+function startBmc(spec: LabSpec, compute: string, files: { lanConf: string; emu: string; stateDir: string }): ProcessRecord {
+  const bmc = bmcOf(compute);
+  const logFd = openSync(join(runDir(spec), 'logs', `${bmc}-ipmi_sim.log`), 'a');
+  try {
+    // detached: the sim leads its own process group (stopped with kill -- -PGID). No setsid in
+    // front of it: a group leader's setsid forks, and the recorded PID would be the wrong one.
+    // -n: no console; with stdin on /dev/null and no -n the sim aborts.
+    const child = spawn('ip', ['netns', 'exec', namespaceOf(spec, bmc), 'ipmi_sim', '-n', '-c', files.lanConf, '-f', files.emu, '-s', files.stateDir], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+    });
+    child.unref();
+    if (child.pid === undefined) throw new Error(`cannot start ipmi_sim for ${bmc}`);
+    return recordProcess(runDir(spec), `${bmc}-ipmi_sim`, child.pid, true);
+  } finally {
+    closeSync(logFd);
+  }
+}
+
+/** Wait until every Consul network has an agreed leader and every lab node is passing serfHealth in it. */
+export async function waitForHealthyClusters(spec: LabSpec, timeoutMs: number, log: LabLog): Promise<void> {
+  const expected = [...controllerNames(), ...computeNames(spec)];
+  const deadline = Date.now() + timeoutMs;
+  let lastReport = Date.now();
+  let missing: string[] = [];
+  while (Date.now() < deadline) {
+    missing = [];
+    for (const network of CONSUL_NETWORKS) {
+      if (!(await clusterLeader(spec, network))) {
+        missing.push(`${network}: no leader`);
+        continue;
+      }
+      const health = await clusterHealth(spec, network);
+      const notAlive = expected.filter((node) => health?.get(node) !== 'passing');
+      if (notAlive.length > 0) missing.push(`${network}: ${notAlive.length} not alive (${notAlive.slice(0, 4).join(', ')}${notAlive.length > 4 ? ', ...' : ''})`);
+    }
+    if (missing.length === 0) return;
+    if (Date.now() - lastReport > 5_000) {
+      log(`waiting for Consul: ${missing.join('; ')}`);
+      lastReport = Date.now();
+    }
+    await sleep(250);
+  }
+  throw new Error(`lab ${spec.prefix}: Consul not healthy after ${timeoutMs} ms (${missing.join('; ')}): see logs in ${join(runDir(spec), 'logs')}`);
+}
+
+export async function bringUp(spec: LabSpec, log: LabLog, timeoutMs = 300_000): Promise<UpReport> {
+  validateSpec(spec);
+  await requireTools();
+  await refuseExisting(spec);
+  const owner = await ensureConsulUser(log);
+  const started = Date.now();
+  writeState(spec); // first, so that down knows this lab even if everything below fails
+  mkdirSync(join(runDir(spec), 'logs'), { recursive: true });
+  mkdirSync(join(runDir(spec), 'pids'), { recursive: true });
+
+  await createNetwork(spec);
+  const networkMs = Date.now() - started;
+  log(`network of lab ${spec.prefix} (3 controllers, ${spec.computes} computes) up in ${networkMs} ms`);
+
+  const password = createPassword(spec);
+  for (const node of [...controllerNames(), ...computeNames(spec)]) {
+    for (const network of CONSUL_NETWORKS) writeAgentFiles(spec, node, network, owner);
+  }
+  const bmcFiles = new Map(computeNames(spec).map((compute) => [compute, writeBmcConfig(spec, compute, password)]));
+
+  const agentsStarted = Date.now();
+  const servers = controllerNames().flatMap((controller) => CONSUL_NETWORKS.map((network) => ({ controller, network })));
+  await inParallel(servers, 4, async ({ controller, network }) => {
+    await startAgentProcess(spec, controller, network);
+  });
+  // Each sim powers its compute on at once (startnow), which boots the compute's three agents.
+  const sims = computeNames(spec).map((compute) => startBmc(spec, compute, bmcFiles.get(compute)!));
+  await sleep(300);
+  const deadSim = sims.find((sim) => !isRunning(sim));
+  if (deadSim) throw new Error(`${deadSim.name} exited at startup: see ${join(runDir(spec), 'logs', `${deadSim.name}.log`)}`);
+  await inParallel(servers, 9, ({ controller, network }) => waitForAgentApi(spec, controller, network, 30_000));
+  await waitForHealthyClusters(spec, timeoutMs, log);
+  const clustersMs = Date.now() - agentsStarted;
+  const totalMs = Date.now() - started;
+  log(`lab ${spec.prefix} up in ${(totalMs / 1000).toFixed(1)} s: 3 Consul clusters have a leader and all ${3 + spec.computes} members alive ${(clustersMs / 1000).toFixed(1)} s after the first agent started`);
+  return { networkMs, clustersMs, totalMs };
+}
+
+export async function findLeftovers(prefix: string): Promise<Leftovers> {
+  const dir = runDir({ prefix, computes: 0 });
+  return {
+    namespaces: await labNamespacesOnMachine(prefix),
+    processes: processesMentioning(`${dir}/`),
+    runDirExists: existsSync(dir),
+  };
+}
+
+export async function tearDown(prefix: string, log: LabLog): Promise<DownReport> {
+  validateSpec({ prefix, computes: 1 });
+  if (process.getuid?.() !== 0) throw new Error('the lab must run as root (it deletes network namespaces): run it with sudo');
+  const started = Date.now();
+  const dir = runDir({ prefix, computes: 0 });
+  const state = readState(prefix);
+  if (!state && existsSync(dir)) log(`lab ${prefix}: no state file in ${dir} (a crashed up?): cleaning up from the prefix alone`);
+
+  // Sims first: a running sim could power a host on again behind our back.
+  const records = readRecords(dir).sort((a, b) => Number(b.group) - Number(a.group));
+  const stoppedRecorded = (await stopProcesses(records, 3_000)).map((record) => record.name);
+
+  // Then whatever else runs in the lab's namespaces: hosts in their own sessions, agents started
+  // by hand, Nova services, stragglers of a crashed up.
+  const namespaces = await labNamespacesOnMachine(prefix);
+  let stoppedInNamespaces = 0;
+  for (let round = 0; round < 3; round++) {
+    const inside = (await Promise.all(namespaces.map(namespaceProcesses))).flat();
+    if (inside.length === 0) break;
+    stoppedInNamespaces += (await stopProcesses(inside, 2_000)).length;
+  }
+  await deleteNamespaces(namespaces);
+
+  let logsDir: string | undefined;
+  if (existsSync(join(dir, 'logs'))) {
+    logsDir = lastLogsDir(prefix);
+    rmSync(logsDir, { recursive: true, force: true });
+    renameSync(join(dir, 'logs'), logsDir);
+  }
+  rmSync(dir, { recursive: true, force: true });
+
+  const left = await findLeftovers(prefix);
+  const problems = [
+    left.namespaces.length > 0 ? `namespaces ${left.namespaces.join(', ')}` : '',
+    left.processes.length > 0 ? `processes ${left.processes.map((p) => `${p.pid} (${p.args.slice(0, 60)})`).join(', ')}` : '',
+    left.runDirExists ? `run directory ${dir}` : '',
+  ].filter(Boolean);
+  if (problems.length > 0) throw new Error(`lab ${prefix} down left ${problems.join('; ')} behind: inspect them, then run ${downCommand(prefix)} again`);
+  const report: DownReport = { prefix, stoppedRecorded, stoppedInNamespaces, deletedNamespaces: namespaces, logsDir, durationMs: Date.now() - started };
+  log(
+    `lab ${prefix} down in ${report.durationMs} ms: stopped ${stoppedRecorded.length} recorded processes and ${stoppedInNamespaces} others, deleted ${namespaces.length} namespaces${logsDir ? `, logs kept in ${logsDir}` : ''}`,
+  );
+  return report;
+}
