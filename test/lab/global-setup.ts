@@ -1,0 +1,42 @@
+/**
+ * One lab for the whole lab test run (prefix nht, 4 computes), handed to the tests by
+ * provide/inject and taken down at the end. NOVA_HA_LAB_KEEP=1 (for development) reuses a
+ * running nht lab and leaves it up afterwards.
+ */
+import type { TestProject } from 'vitest/node';
+import { Lab } from '../../lab/lab.js';
+
+export const TEST_LAB_PREFIX = 'nht';
+const TEST_LAB_COMPUTES = 4;
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    labPrefix: string;
+  }
+}
+
+const log = (message: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} lab: ${message}\n`);
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const keep = process.env['NOVA_HA_LAB_KEEP'] === '1';
+  let reuse = false;
+  if (await Lab.exists(TEST_LAB_PREFIX)) {
+    if (keep) {
+      const lab = await Lab.attach(TEST_LAB_PREFIX, log);
+      if (lab.computes.length < TEST_LAB_COMPUTES) throw new Error(`lab ${TEST_LAB_PREFIX} has ${lab.computes.length} computes, the tests need ${TEST_LAB_COMPUTES}: npx tsx lab/cli.ts down --prefix ${TEST_LAB_PREFIX}`);
+      log(`reusing the running lab ${TEST_LAB_PREFIX} (NOVA_HA_LAB_KEEP=1)`);
+      await lab.waitForHealthy(120_000);
+      reuse = true;
+    } else {
+      // Our own prefix, left over from a crashed run: nobody else's lab.
+      log(`lab ${TEST_LAB_PREFIX} is left over from an earlier run: taking it down`);
+      await Lab.down(TEST_LAB_PREFIX, log);
+    }
+  }
+  if (!reuse) await Lab.up({ prefix: TEST_LAB_PREFIX, computes: TEST_LAB_COMPUTES, log });
+  project.provide('labPrefix', TEST_LAB_PREFIX);
+  return async () => {
+    if (keep) log(`leaving lab ${TEST_LAB_PREFIX} up (NOVA_HA_LAB_KEEP=1); take it down with npx tsx lab/cli.ts down --prefix ${TEST_LAB_PREFIX}`);
+    else await Lab.down(TEST_LAB_PREFIX, log);
+  };
+}
