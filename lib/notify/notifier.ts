@@ -193,7 +193,8 @@ export function channelsFor(options: Pick<NotifierOptions, 'settings' | 'smtpTim
 export function createNotifierFromConfig(config: Config, logger: Logger): Notifier {
   return createNotifier({
     settings: config.notifications,
-    logger: logger.child({ component: 'notify' }),
+    // The handler's own logger: its lines (notify-*) stay under the handler's component.
+    logger,
     dedupe: new FileDedupeStore(join(config.DEFAULT.state_dir, 'notify-dedupe')),
     node: config.DEFAULT.node_name || hostname(),
   });
