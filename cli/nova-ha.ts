@@ -5,7 +5,9 @@ import { ConfigError } from '../lib/config/load.js';
 import { SnapshotError } from '../lib/snapshot.js';
 import { scrub } from '../lib/secret.js';
 import { CliError } from './errors.js';
+import * as agent from './commands/agent.js';
 import * as checkConfig from './commands/check-config.js';
+import * as consulFragment from './commands/consul-fragment.js';
 import * as simulate from './commands/simulate.js';
 
 const program = new Command('nova-ha')
@@ -14,7 +16,7 @@ const program = new Command('nova-ha')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [checkConfig, simulate]) command.register(program);
+for (const command of [checkConfig, simulate, consulFragment, agent]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

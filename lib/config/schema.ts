@@ -42,6 +42,7 @@ export const SCHEMA = {
     cafile: path('CA bundle for https:// endpoints. Empty: the system\'s CAs.', ''),
     microversion_floor: microversion('Oldest compute API microversion nova-ha accepts (2.53 gives forced_down by service ID). A cloud below it is refused.', '2.53'),
     timeout: duration('Longest wait for one Nova or Keystone API call.', '30s', 1000),
+    poll_interval: duration('How often the controllers read Nova\'s compute service list (one API call for all hosts).', '10s', 1000),
   },
   fencing: {
     method: oneOf('How a failed host is fenced before its instances are evacuated. none: never fence; an incident that needs fencing is held for an operator.', ['none', 'ipmi'], 'none'),
@@ -99,8 +100,10 @@ export const SCHEMA = {
     run_as: str('User the Consul agent runs as on compute nodes: install.sh grants it exactly the commands above through sudo.', 'consul'),
   },
   nova_compute: {
+    check_interval: duration('Compute nodes: how often Consul runs the nova-compute check.', '5s', 1000),
     systemd_unit: str('Compute nodes: the nova-compute systemd unit. Empty: do not ask systemd.', 'nova-compute.service'),
     process_name: str('Compute nodes: the nova-compute process name looked for in /proc. Empty: do not look.', 'nova-compute'),
+    pid_file: path('Compute nodes: a file holding nova-compute\'s PID; when set, only that process counts (for hosts that run several nodes side by side, like nova-ha\'s lab). Empty: any process of that name.', ''),
   },
   metrics: {
     textfile_path: path('Prometheus metrics for node_exporter\'s textfile collector, written atomically. Empty: no metrics.', '', '/var/lib/prometheus/node-exporter/nova-ha.prom'),

@@ -1,0 +1,64 @@
+/**
+ * Compute nodes' script check on the mgmt agent: is nova-compute running here? Asks systemd for
+ * the unit's state and /proc for the process, so a unit that claims "active" with no process, or
+ * a process that outlived a stopped unit, is seen for what it is.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { EXIT, runHandler } from '../lib/handler.js';
+import { commandName, findProcesses, isRunning } from '../lib/proc.js';
+
+await runHandler('nova-compute-check', [], async ({ config }) => {
+  const { systemd_unit: unit, process_name: name, pid_file: pidFile } = config.nova_compute;
+  const problems: string[] = [];
+  const facts: string[] = [];
+  let unknown = false;
+
+  if (unit) {
+    if (!existsSync('/run/systemd/system')) {
+      unknown = true;
+      problems.push(`systemd is not running here, so ${unit} cannot be asked (set [nova_compute] systemd_unit empty)`);
+    } else {
+      const { stdout } = await execa('systemctl', ['is-active', unit], { reject: false, timeout: 5000 });
+      const state = stdout.trim() || 'unknown';
+      if (state === 'active') facts.push(`${unit} active`);
+      else if (state === 'activating' || state === 'reloading') {
+        unknown = true;
+        problems.push(`${unit} is ${state}`);
+      } else problems.push(`${unit} is ${state}`);
+    }
+  }
+
+  if (pidFile) {
+    const pid = Number(readFileSafe(pidFile)?.trim());
+    if (!Number.isInteger(pid) || pid <= 0) problems.push(`no PID in ${pidFile}`);
+    else if (!isRunning(pid)) problems.push(`process ${pid} from ${pidFile} is not running`);
+    else if (name && commandName(pid) !== name.slice(0, 15)) problems.push(`process ${pid} from ${pidFile} is ${commandName(pid)}, not ${name}`);
+    else facts.push(`process ${pid} running`);
+  } else if (name) {
+    const pids = findProcesses(name);
+    if (pids.length === 0) problems.push(`no ${name} process`);
+    else facts.push(`${name} running (pid ${pids.join(', ')})`);
+  }
+
+  if (!unit && !name && !pidFile) {
+    console.log('UNKNOWN: [nova_compute] sets neither systemd_unit, process_name nor pid_file: nothing to check');
+    return EXIT.warning;
+  }
+  if (problems.length === 0) {
+    console.log(`OK: nova-compute: ${facts.join(', ')}`);
+    return EXIT.ok;
+  }
+  // A unit in transition or an unanswerable systemd is not "down": warning makes it unknown to the policy.
+  const dead = problems.length > 0 && !unknown;
+  console.log(`${dead ? 'CRITICAL' : 'WARNING'}: nova-compute: ${problems.join('; ')}${facts.length ? ` (${facts.join(', ')})` : ''}`);
+  return dead ? EXIT.critical : EXIT.warning;
+});
+
+function readFileSafe(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Consul `checks` watch handler (controllers, one watch per network's agent). Consul runs it on
+ * every health transition with the cluster's checks on stdin and waits for it, so it only
+ * evaluates and hands recovery to workers. The stdin is the local agent's view: it triggers the
+ * evaluation, which reads every cluster's leader itself.
+ */
+import { evaluate } from '../lib/evaluate.js';
+import { EXIT, readStdin, runHandler } from '../lib/handler.js';
+import { NETWORKS } from '../lib/model.js';
+import { createRuntime } from '../lib/runtime.js';
+import { observerFromAgent, workerSpawner } from '../lib/spawn-worker.js';
+import { parseWatchChecks } from '../lib/watch-input.js';
+
+await runHandler('watch-checks', ['network'], async ({ config, configFile, args }) => {
+  const runtime = createRuntime(config, 'watch-checks');
+  const network = args['network'];
+  if (!network || !(NETWORKS as readonly string[]).includes(network)) {
+    runtime.logger.error('bad-arguments', { error: `--network must be one of ${NETWORKS.join(', ')}, found ${network ?? 'nothing'}`, fix: 'fix the watch in the agent config (install.sh renders it)' });
+    return EXIT.badInput;
+  }
+  const parsed = parseWatchChecks(await readStdin());
+  if (!parsed.ok) {
+    runtime.logger.error('bad-watch-input', { network, error: parsed.error, fix: 'nothing done; Consul calls again on the next change' });
+    return EXIT.badInput;
+  }
+  const observer = observerFromAgent(runtime.node);
+  const started = Date.now();
+  const result = await evaluate(runtime, observer, workerSpawner(configFile, observer), `watch:${network}`);
+  runtime.logger.info('watch-evaluated', { network, checks: parsed.checks.length, hosts: result.hosts.length, workers: result.workersStarted, ms: Date.now() - started, ...(result.errors.length ? { errors: result.errors } : {}) });
+  await runtime.notifier.flush(2000);
+  return EXIT.ok;
+});

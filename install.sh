@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Install nova-ha on a controller or a compute node: the compiled handlers and the CLI, the
+# watches and checks in each of the node's three Consul agents' config dirs, a sudoers drop-in
+# for the compute role's repair commands. A second run changes nothing; --uninstall removes
+# exactly what an install added (the config file and the state stay).
+#
+#   install.sh --role controller|compute [options]
+#   install.sh --uninstall [options]
+#
+# Options (defaults in brackets):
+#   --config FILE          nova-ha's config [/etc/nova-ha/nova-ha.conf]; never overwritten
+#   --lib DIR              where the compiled handlers go [/usr/lib/nova-ha]
+#   --bin-dir DIR          where the nova-ha command goes [/usr/local/bin]
+#   --agent NET=DIR[,FILE...]
+#                          the config dir of the NET agent (mgmt, storage, tenant), plus any other
+#                          config file that agent loads (for consul validate) [/etc/consul-NET.d]
+#   --consul PATH          the consul binary [consul on PATH]
+#   --consul-user USER     the user the Consul agents run as [[remediation] run_as]
+#   --sudoers-file PATH    compute role: the sudoers drop-in [/etc/sudoers.d/nova-ha]
+#   --node PATH            the node binary handlers run with [node on PATH]
+#   --no-reload            do not reload the agents (they pick the fragments up at their next start)
+set -euo pipefail
+umask 022
+src=$(cd "$(dirname "$0")" && pwd)
+
+role= config=/etc/nova-ha/nova-ha.conf lib=/usr/lib/nova-ha bin_dir=/usr/local/bin consul= consul_user= sudoers=/etc/sudoers.d/nova-ha node= reload=1 uninstall=
+declare -A agent_dir=([mgmt]=/etc/consul-mgmt.d [storage]=/etc/consul-storage.d [tenant]=/etc/consul-tenant.d)
+declare -A agent_extra=([mgmt]= [storage]= [tenant]=)
+NETWORKS=(mgmt storage tenant)
+
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+say() { printf 'install.sh: %s\n' "$*"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --role) role=${2:?}; shift 2 ;;
+    --config) config=${2:?}; shift 2 ;;
+    --lib) lib=${2:?}; shift 2 ;;
+    --bin-dir) bin_dir=${2:?}; shift 2 ;;
+    --consul) consul=${2:?}; shift 2 ;;
+    --consul-user) consul_user=${2:?}; shift 2 ;;
+    --sudoers-file) sudoers=${2:?}; shift 2 ;;
+    --node) node=${2:?}; shift 2 ;;
+    --no-reload) reload=; shift ;;
+    --uninstall) uninstall=1; shift ;;
+    --agent)
+      spec=${2:?}; shift 2
+      net=${spec%%=*}; paths=${spec#*=}
+      [[ " ${NETWORKS[*]} " == *" $net "* ]] || die "--agent $spec: the network must be mgmt, storage or tenant"
+      agent_dir[$net]=${paths%%,*}
+      [[ $paths == *,* ]] && agent_extra[$net]=${paths#*,} || agent_extra[$net]= ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+
+config=$(realpath -m "$config"); lib=$(realpath -m "$lib"); bin_dir=$(realpath -m "$bin_dir")
+manifest=$lib/install-manifest
+node=${node:-$(command -v node || true)}
+consul=${consul:-$(command -v consul || true)}
+cli() { "$node" "$lib/cli/nova-ha.js" --config "$config" "$@"; }
+
+# --- uninstall: exactly what the manifest lists ------------------------------------------------
+if [ -n "$uninstall" ]; then
+  [ -f "$manifest" ] || die "$manifest not found: nothing installed here by install.sh (or --lib differs from the install)"
+  reloads=()
+  while IFS=' ' read -r kind path extra; do
+    case $kind in
+      fragment) rm -f "$path"; say "removed $path"; reloads+=("$extra") ;;
+      file) rm -f "$path"; say "removed $path" ;;
+      dir) rmdir "$path" 2>/dev/null && say "removed $path" || say "kept $path (not empty)" ;;
+    esac
+  done < <(tac "$manifest")
+  if [ -n "$reload" ] && [ -x "$node" ] && [ -f "$lib/cli/nova-ha.js" ]; then
+    for net in "${reloads[@]}"; do cli agent-reload --network "$net" || say "warning: could not reload the $net agent; restart it to drop nova-ha's watches"; done
+  fi
+  rm -rf "$lib"
+  say "removed $lib; nova-ha is uninstalled (config $config and the state directory were kept)"
+  exit 0
+fi
+
+# --- preflight: every requirement that is not met, one line each, before anything changes ------
+problems=()
+need() { problems+=("$*"); }
+[ "$role" = controller ] || [ "$role" = compute ] || need "--role must be controller or compute (found '${role:-nothing}')"
+if [ -z "$node" ] || [ ! -x "$node" ]; then
+  need "node not found: install Node.js 20.19 or newer, or pass --node PATH"
+elif ! "$node" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  need "node $("$node" --version) is too old: nova-ha needs Node.js 20.19 or newer"
+fi
+[ -f "$src/dist/cli/nova-ha.js" ] && [ -d "$src/dist/handlers" ] || need "$src/dist is missing: build it first (npm ci && npm run build)"
+[ -n "$consul" ] && [ -x "$consul" ] || need "consul binary not found: install Consul or pass --consul PATH"
+for net in "${NETWORKS[@]}"; do
+  [ -d "${agent_dir[$net]}" ] || need "the $net Consul agent's config dir ${agent_dir[$net]} does not exist: pass --agent $net=DIR"
+done
+[ -f "$config" ] || need "$config does not exist: create it from $config.sample (written now if missing) and run install.sh again"
+if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ]; then
+  if ! out=$("$node" "$src/dist/cli/nova-ha.js" --config "$config" check-config 2>&1); then
+    while IFS= read -r line; do [[ $line == *warning:* ]] || need "$line"; done <<<"$(grep -v ': [0-9]* problems*;' <<<"$out")"
+  else
+    config_role=$(sed -n 's/^[[:space:]]*role[[:space:]]*=[[:space:]]*\([a-z]*\).*/\1/p' "$config" | head -1)
+    [ -z "$role" ] || [ "$config_role" = "$role" ] || need "$config says role = $config_role but --role is $role"
+  fi
+fi
+consul_user=${consul_user:-$( [ -f "$config" ] && sed -n 's/^[[:space:]]*run_as[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$config" | head -1 )}
+consul_user=${consul_user:-consul}
+id "$consul_user" >/dev/null 2>&1 || need "user $consul_user (the Consul agents' user) does not exist: pass --consul-user or set [remediation] run_as"
+if [ "$role" = controller ] && grep -Eq '^[[:space:]]*method[[:space:]]*=[[:space:]]*ipmi' "$config" 2>/dev/null; then
+  command -v ipmitool >/dev/null || need "ipmitool not found, and [fencing] method = ipmi needs it: apt-get install ipmitool"
+fi
+if [ "$role" = compute ]; then
+  command -v sudo >/dev/null || need "sudo not found: the compute role runs its repair commands through sudo (apt-get install sudo)"
+  command -v visudo >/dev/null || need "visudo not found (it comes with sudo)"
+fi
+if [ ! -f "$config" ] && [ -f "$src/etc/nova-ha.conf.sample" ] && [ ! -e "$config.sample" ]; then
+  mkdir -p "$(dirname "$config")" && install -m 0600 "$src/etc/nova-ha.conf.sample" "$config.sample"
+fi
+if [ ${#problems[@]} -gt 0 ]; then
+  printf 'install.sh: cannot install (nothing was changed):\n' >&2
+  printf '  - %s\n' "${problems[@]}" >&2
+  exit 1
+fi
+
+# --- install -------------------------------------------------------------------------------------
+changed=0
+declare -A seen_manifest=()
+record() { local line="$*"; [ -n "${seen_manifest[$line]:-}" ] && return 0; seen_manifest[$line]=1; echo "$line" >>"$manifest.new"; }
+mkdir -p "$lib"
+: >"$manifest.new"
+
+# Handlers and CLI: replace the tree only when its content differs, so a second run changes nothing.
+if ! diff -rq "$src/dist" "$lib/dist-installed" >/dev/null 2>&1; then
+  rm -rf "$lib/.new" && mkdir -p "$lib/.new" && cp -a "$src/dist/." "$lib/.new/"
+  rm -rf "$lib/handlers" "$lib/cli" "$lib/chunks" "$lib/dist-installed"
+  cp -a "$lib/.new/." "$lib/" && mv "$lib/.new" "$lib/dist-installed"
+  say "installed handlers and CLI into $lib"
+  changed=1
+fi
+chmod -R a+rX "$lib"
+
+mkdir -p "$bin_dir"
+wrapper=$bin_dir/nova-ha
+want=$(printf '#!/bin/sh\n# installed by nova-ha install.sh\nexec %q %q "$@"\n' "$node" "$lib/cli/nova-ha.js")
+if [ "$(cat "$wrapper" 2>/dev/null)" != "$want" ]; then
+  printf '%s\n' "$want" >"$wrapper" && chmod 0755 "$wrapper" && say "installed $wrapper" && changed=1
+fi
+record file "$wrapper"
+
+# The config holds secrets: readable only by the agents' user (handlers run as that user).
+if [ "$(stat -c '%U %a' "$config")" != "$consul_user 600" ]; then
+  chown "$consul_user" "$config" && chmod 0600 "$config" && say "set $config to mode 0600, owner $consul_user" && changed=1
+fi
+
+state_dir=$(cli config-value DEFAULT state_dir)
+log_file=$(cli config-value DEFAULT log_file)
+for dir in "$state_dir" ${log_file:+"$(dirname "$log_file")"}; do
+  if [ ! -d "$dir" ]; then
+    mkdir -p "$dir" && say "created $dir" && changed=1 && record dir "$dir"
+  elif grep -qx "dir $dir" "$manifest" 2>/dev/null; then
+    record dir "$dir"
+  fi
+  if [ "$(stat -c '%U %a' "$dir")" != "$consul_user 700" ] && [ "$dir" = "$state_dir" ]; then chown "$consul_user" "$dir" && chmod 0700 "$dir" && changed=1; fi
+  if [ "$dir" != "$state_dir" ] && [ "$(stat -c '%U' "$dir")" != "$consul_user" ]; then chown "$consul_user" "$dir" && chmod 0750 "$dir" && changed=1; fi
+done
+
+# Consul fragments: one per agent, validated with the agent's whole config before it is reloaded.
+group=$(id -gn "$consul_user")
+to_reload=()
+for net in "${NETWORKS[@]}"; do
+  dir=${agent_dir[$net]}
+  target=$dir/nova-ha.json
+  cli consul-fragment --role "$role" --network "$net" --lib "$lib" --node "$node" >"$target.new"
+  record fragment "$target" "$net"
+  if cmp -s "$target.new" "$target"; then rm -f "$target.new"; continue; fi
+  [ -f "$target" ] && cp -p "$target" "$target.old"
+  mv "$target.new" "$target" && chown "root:$group" "$target" && chmod 0640 "$target"
+  extras=()
+  IFS=',' read -ra extras <<<"${agent_extra[$net]}"
+  if ! out=$("$consul" validate "${extras[@]}" "$dir" 2>&1); then
+    if [ -f "$target.old" ]; then mv "$target.old" "$target"; else rm -f "$target"; fi
+    printf '%s\n' "$out" >&2
+    die "consul validate refused the $net agent's config with nova-ha's fragment ($target); the previous config was restored"
+  fi
+  rm -f "$target.old"
+  say "wrote $target ($(cli consul-fragment-summary --role "$role" --network "$net"))"
+  to_reload+=("$net")
+  changed=1
+done
+
+# Compute role: the agents' user may run exactly the configured repair commands as root.
+if [ "$role" = compute ]; then
+  mapfile -t commands < <(cli config-value remediation restart_storage_network; cli config-value remediation restart_nova_compute)
+  escaped=()
+  for c in "${commands[@]}"; do [ -n "$c" ] && escaped+=("$(printf '%s' "$c" | sed 's/[\\,:=]/\\&/g')"); done
+  if [ ${#escaped[@]} -gt 0 ]; then
+    body=$(printf '# nova-ha (install.sh): the Consul agent may run exactly these repair commands as root.\n%s ALL=(root) NOPASSWD: %s\n' "$consul_user" "$(IFS=','; echo "${escaped[*]}" | sed 's/,/, /g')")
+    if [ "$(cat "$sudoers" 2>/dev/null)" != "$body" ]; then
+      tmp=$(mktemp)
+      printf '%s\n' "$body" >"$tmp"
+      visudo -cqf "$tmp" >/dev/null || { rm -f "$tmp"; die "visudo refused the sudoers drop-in for the repair commands: check [remediation] commands"; }
+      install -m 0440 -o root -g root "$tmp" "$sudoers" && rm -f "$tmp"
+      say "wrote $sudoers (checked with visudo)"
+      changed=1
+    fi
+    record file "$sudoers"
+  fi
+fi
+
+mv "$manifest.new" "$manifest"
+if [ -n "$reload" ]; then
+  for net in "${to_reload[@]}"; do cli agent-reload --network "$net" >/dev/null && say "reloaded the $net agent"; done
+fi
+if [ "$changed" = 0 ]; then say "nothing to change: nova-ha ($role) is installed"; else say "nova-ha ($role) is installed"; fi

@@ -1,0 +1,57 @@
+/**
+ * The Consul agent config fragments nova-ha registers: the watches and checks that make Consul
+ * run its handlers. One fragment per agent (network) and role; script checks are enabled only on
+ * the agents that run one (the mgmt agents). install.sh writes them into each agent's config dir.
+ */
+import { join } from 'node:path';
+import type { Config } from './config/load.js';
+import { ROLE_META } from './consul/members.js';
+import type { Network } from './model.js';
+import { REMEDIATION_EVENT } from './remediation.js';
+
+export type Role = 'controller' | 'compute';
+
+export interface FragmentPaths {
+  /** The node binary Consul runs handlers with. */
+  readonly node: string;
+  /** Where the compiled handlers are installed (LIB/handlers/*.js). */
+  readonly lib: string;
+  readonly config: string;
+}
+
+const seconds = (ms: number): string => `${Math.max(1, Math.round(ms / 1000))}s`;
+
+export function fragment(role: Role, network: Network, config: Config, paths: FragmentPaths): Record<string, unknown> {
+  const handler = (name: string, ...extra: string[]): string[] => [paths.node, join(paths.lib, 'handlers', `${name}.js`), '--config', paths.config, ...extra];
+  const meta = { node_meta: { [ROLE_META]: role } };
+  if (role === 'controller') {
+    const watches = [{ type: 'checks', state: 'any', handler_type: 'script', args: handler('watch-checks', '--network', network) }];
+    if (network !== 'mgmt') return { ...meta, watches };
+    const evaluate = config.policy.evaluate_interval;
+    return {
+      ...meta,
+      enable_local_script_checks: true,
+      watches,
+      checks: [
+        { id: 'nova-ha-evaluate', name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
+      ],
+    };
+  }
+  if (network !== 'mgmt') return meta;
+  return {
+    ...meta,
+    enable_local_script_checks: true,
+    watches: [{ type: 'event', name: REMEDIATION_EVENT, handler_type: 'script', args: handler('remediate') }],
+    checks: [{ id: 'nova-ha-nova-compute', name: 'nova-ha: nova-compute running on this node', args: handler('nova-compute-check'), interval: seconds(config.nova_compute.check_interval), timeout: '10s' }],
+  };
+}
+
+export const FRAGMENT_FILE = 'nova-ha.json';
+
+/** What a fragment does, for install.sh's summary. */
+export function describeFragment(f: Record<string, unknown>): string {
+  const watches = (f['watches'] as { type: string }[] | undefined)?.map((w) => `${w.type} watch`) ?? [];
+  const checks = (f['checks'] as { id: string; interval: string }[] | undefined)?.map((c) => `${c.id} every ${c.interval}`) ?? [];
+  return [...watches, ...checks].join(', ') || 'role metadata only';
+}
+

@@ -1,0 +1,114 @@
+/**
+ * A typed facade over the `consul` npm client, limited to what nova-ha uses. The package's
+ * typings lack options the API accepts (consistent, filter, index...), so the loose calls are
+ * confined to this file.
+ */
+import type { ConsulClient } from './connect.js';
+
+export interface CatalogNode {
+  readonly Node: string;
+  readonly Address: string;
+  readonly Meta?: Readonly<Record<string, string>> | null;
+}
+
+export interface HealthCheck {
+  readonly Node: string;
+  readonly CheckID: string;
+  readonly Name: string;
+  readonly Status: string;
+  readonly Output: string;
+  readonly ServiceID?: string;
+}
+
+export interface KvEntry {
+  readonly Key: string;
+  readonly Value: string | null;
+  readonly ModifyIndex: number;
+  readonly CreateIndex: number;
+  readonly LockIndex: number;
+  readonly Session?: string;
+}
+
+export interface SessionInfo {
+  readonly ID: string;
+  readonly Node: string;
+  readonly Name: string;
+  readonly TTL: string;
+}
+
+export interface PutOptions {
+  /** Write only if the key's ModifyIndex is this (0: only if absent). */
+  readonly cas?: number;
+  readonly acquire?: string;
+  readonly release?: string;
+}
+
+type Loose = (options: Record<string, unknown>) => Promise<unknown>;
+const loose = (fn: unknown, self: unknown): Loose => (fn as Loose).bind(self);
+
+export class ConsulApi {
+  constructor(readonly client: ConsulClient) {}
+
+  catalogNodes(filter?: string): Promise<CatalogNode[]> {
+    return loose(this.client.catalog.node.list, this.client.catalog.node)({ consistent: true, ...(filter ? { filter } : {}) }) as Promise<CatalogNode[]>;
+  }
+
+  /** Checks of every node in the cluster, in any state, from the leader. */
+  healthChecks(filter?: string): Promise<HealthCheck[]> {
+    return loose(this.client.health.state, this.client.health)({ state: 'any', consistent: true, ...(filter ? { filter } : {}) }) as Promise<HealthCheck[]>;
+  }
+
+  async kvGet(key: string): Promise<KvEntry | undefined> {
+    const entry = (await loose(this.client.kv.get, this.client.kv)({ key, consistent: true })) as KvEntry | null | undefined;
+    return entry ?? undefined;
+  }
+
+  async kvTree(prefix: string): Promise<KvEntry[]> {
+    const entries = (await loose(this.client.kv.get, this.client.kv)({ key: prefix, recurse: true, consistent: true })) as KvEntry[] | KvEntry | null | undefined;
+    if (!entries) return [];
+    return Array.isArray(entries) ? entries : [entries];
+  }
+
+  /** True when written; false when a cas or acquire condition failed. */
+  async kvPut(key: string, value: string, options: PutOptions = {}): Promise<boolean> {
+    return (await loose(this.client.kv.set, this.client.kv)({ key, value, ...options })) as boolean;
+  }
+
+  async kvDelete(key: string, cas?: number): Promise<boolean> {
+    return (await loose(this.client.kv.del, this.client.kv)({ key, ...(cas === undefined ? {} : { cas }) })) as boolean;
+  }
+
+  async sessionCreate(options: { name: string; ttl: string; lockDelay: string; nodeChecks: readonly string[]; behavior: 'release' | 'delete' }): Promise<string> {
+    const result = (await loose(this.client.session.create, this.client.session)({ name: options.name, ttl: options.ttl, lockdelay: options.lockDelay, checks: options.nodeChecks, behavior: options.behavior })) as { ID: string };
+    return result.ID;
+  }
+
+  /** False when the session no longer exists (expired or invalidated). */
+  async sessionRenew(id: string): Promise<boolean> {
+    try {
+      const result = (await loose(this.client.session.renew, this.client.session)({ id })) as unknown[] | null;
+      return Array.isArray(result) && result.length > 0;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      throw error;
+    }
+  }
+
+  async sessionDestroy(id: string): Promise<void> {
+    await loose(this.client.session.destroy, this.client.session)({ id });
+  }
+
+  async sessionInfo(id: string): Promise<SessionInfo | undefined> {
+    const result = (await loose(this.client.session.info, this.client.session)({ id, consistent: true })) as SessionInfo | SessionInfo[] | null;
+    return (Array.isArray(result) ? result[0] : result) ?? undefined;
+  }
+
+  async eventFire(name: string, payload: string, nodeFilter?: string): Promise<string> {
+    const result = (await loose(this.client.event.fire, this.client.event)({ name, payload, ...(nodeFilter ? { node: nodeFilter } : {}) })) as { ID: string };
+    return result.ID;
+  }
+
+  async agentSelf(): Promise<{ Config: { NodeName: string; Datacenter: string }; Member: { Name: string; Status: number } }> {
+    return (await loose(this.client.agent.self, this.client.agent)({})) as { Config: { NodeName: string; Datacenter: string }; Member: { Name: string; Status: number } };
+  }
+}

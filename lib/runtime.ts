@@ -1,0 +1,52 @@
+/** Everything a controller-side handler needs, built once from the config. */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from './config/load.js';
+import { ConsulApi } from './consul/api.js';
+import { connectAll } from './consul/connect.js';
+import { KvDedupeStore } from './consul/dedupe-store.js';
+import { JsonKv } from './consul/kv.js';
+import { createLogger, type Logger } from './log.js';
+import { NETWORKS, type Network } from './model.js';
+import { createNotifier, type Notifier } from './notify/index.js';
+import type { Freshness } from './observe.js';
+import { settingsFromConfig, type PolicySettings } from './policy.js';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly node: string;
+  readonly logger: Logger;
+  readonly clusters: Readonly<Record<Network, ConsulApi>>;
+  readonly kv: JsonKv;
+  readonly settings: PolicySettings;
+  readonly freshness: Freshness;
+  readonly notifier: Notifier;
+  readonly stateDir: string;
+}
+
+export const nodeNameOf = (config: Config): string => config.DEFAULT.node_name || hostname();
+
+export function createLoggerFor(config: Config, component: string): Logger {
+  return createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, ...(config.DEFAULT.log_file ? { file: config.DEFAULT.log_file } : {}) });
+}
+
+export function createRuntime(config: Config, component: string, logger = createLoggerFor(config, component)): Runtime {
+  const node = nodeNameOf(config);
+  const clients = connectAll(config);
+  const clusters = Object.fromEntries(NETWORKS.map((n) => [n, new ConsulApi(clients[n])])) as Record<Network, ConsulApi>;
+  const kv = new JsonKv(clusters.mgmt, config.consul.kv_prefix);
+  return {
+    config,
+    node,
+    logger,
+    clusters,
+    kv,
+    settings: settingsFromConfig(config),
+    // A poller document is trusted for three of its intervals: one missed round is not yet "unknown".
+    freshness: { powerMaxAge: 3 * config.ipmi.poll_interval, novaMaxAge: 3 * config.nova.poll_interval },
+    notifier: createNotifier({ settings: config.notifications, logger, dedupe: new KvDedupeStore(kv, node), node }),
+    stateDir: config.DEFAULT.state_dir,
+  };
+}
+
+export const stateFile = (runtime: Pick<Runtime, 'stateDir'>, name: string): string => join(runtime.stateDir, name);

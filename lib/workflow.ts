@@ -1,0 +1,177 @@
+/**
+ * The worker: one process per host with work to do, holding the host's lock for as long as it
+ * works. It is a reconcile loop: observe afresh, decide with the policy, do one step, record it,
+ * and again, until there is nothing left to do now. Each step is written to the incident before
+ * and after it runs, so a worker that dies is resumed by another without repeating what finished.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { alertFor } from './alerts.js';
+import { tryAcquire, type HeldLock } from './consul/lock.js';
+import type { Hands } from './hands.js';
+import { lastOutcome, openIncident, withPhase, withStep, type Incident } from './incident.js';
+import { IncidentStore } from './incident-store.js';
+import { NETWORKS, type HostObservation, type Repair } from './model.js';
+import { buildSnapshot, readWorld, type Observer } from './observe.js';
+import { decide, type Decision } from './policy.js';
+import { KEYS } from './records.js';
+import type { Runtime } from './runtime.js';
+
+export type WorkerOutcome = 'busy' | 'done' | 'lost' | 'gone';
+
+export interface WorkerOptions {
+  /** How often to look again while waiting (a confirmation window, a repair). */
+  readonly pollMs?: number;
+}
+
+const allDown = (host: HostObservation): boolean => NETWORKS.every((n) => host.networks[n].state === 'failed' || host.networks[n].state === 'left');
+
+export async function runWorker(runtime: Runtime, hands: Hands, host: string, observer: Observer, options: WorkerOptions = {}): Promise<WorkerOutcome> {
+  const log = runtime.logger.child({ host });
+  const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host } });
+  if (!lock) {
+    log.debug('worker-busy', { detail: 'another worker holds the host lock' });
+    return 'busy';
+  }
+  log.info('worker-start', { step: 'lock', detail: `holding ${lock.key}` });
+  void lock.lost.then((reason) => reason !== 'released' && log.error('lock-lost', { step: 'lock', error: reason, fix: 'another controller will resume the incident' }));
+  try {
+    return await reconcile(runtime, hands, host, observer, lock, options.pollMs ?? 1000);
+  } finally {
+    await lock.release();
+    await runtime.notifier.flush(runtime.config.notifications.retry_for);
+    log.info('worker-stop', { step: 'lock' });
+  }
+}
+
+async function reconcile(runtime: Runtime, hands: Hands, host: string, observer: Observer, lock: HeldLock, pollMs: number): Promise<WorkerOutcome> {
+  const store = new IncidentStore(runtime.kv);
+  const by = runtime.node;
+  let last: Decision | undefined;
+  await resumeInterruptedRepairs(runtime, hands, host, store, lock);
+
+  for (;;) {
+    if (!lock.isHeld()) return 'lost';
+    const world = await readWorld(runtime.clusters, runtime.kv);
+    const now = Date.now();
+    const { snapshot } = buildSnapshot(world, observer, now, runtime.freshness);
+    let observation = snapshot.hosts.find((h) => h.host === host);
+    if (!observation) return 'gone';
+    // Power decides the rows where the host is down everywhere: read it from the BMC now, not from the last poll.
+    if (allDown(observation) && hands.readPower) observation = { ...observation, power: { state: await hands.readPower(host), since: observation.power.since } };
+    const decision = decide(observation, snapshot.context, runtime.settings);
+    const incidentNow = (await store.current(host))?.value;
+    const log = runtime.logger.child({ host, ...(incidentNow ? { incident: incidentNow.id } : {}) });
+    if (!sameDecision(decision, last)) log.info('decision', { action: decision.action, cause: decision.cause, guard: decision.guard, reason: decision.reason });
+    last = decision;
+
+    if (decision.action === 'none') return 'done';
+
+    const change = async (mutate: (incident: Incident) => Incident): Promise<Incident> => {
+      if (!lock.isHeld()) throw new Error(`lost the lock of ${host}; stopping before changing its incident`);
+      const stored = await store.change(host, (current) => mutate(current ?? openIncident(host, decision.cause, decision.because ?? decision.reason, Date.now(), by)));
+      return stored!;
+    };
+
+    if (decision.action === 'close') {
+      if (!incidentNow) return 'done';
+      const closed = await change((i) => ({ ...withPhase(i, 'recovered', Date.now(), by, decision.reason), closedAt: Date.now() }));
+      await store.archive(closed);
+      if (decision.alert) runtime.notifier.notify(alertFor(host, { ...decision, alert: decision.alert }, closed, snapshot.context.paused !== null && snapshot.context.paused !== 'unknown'));
+      log.info('incident-closed', { step: 'close', incident: closed.id, detail: decision.reason });
+      return 'done';
+    }
+
+    // Every other decision concerns an incident: open one if there is none, record the decision when it changed.
+    const incident = await change((i) => recordDecision(i, decision, by));
+    if (decision.alert && !(decision.alert === 'nova-api-warning' && incident.alerted)) {
+      runtime.notifier.notify(alertFor(host, { ...decision, alert: decision.alert }, incident, snapshot.context.paused !== null && snapshot.context.paused !== 'unknown'));
+      if (!incident.alerted) await change((i) => ({ ...i, alerted: true }));
+    }
+
+    switch (decision.action) {
+      case 'wait':
+        if (decision.guard === 'nova-unavailable') return 'done';
+        await sleep(Math.max(100, Math.min(decision.recheckInMs ?? pollMs, pollMs)));
+        continue;
+      case 'alert':
+      case 'hold':
+        return 'done';
+      case 'repair':
+        await repair(runtime, hands, host, decision.repair!, change);
+        continue;
+      case 'fence':
+        if (!hands.fence) {
+          await change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'no fence method is available to this controller'), hold: { reason: 'fencing needed but no fence method is available', needsOperator: true } }));
+          return 'done';
+        }
+        await hands.fence({ host, change, stillOwner: () => lock.isHeld() });
+        return 'done';
+      case 'drain':
+        if (hands.drain) await hands.drain({ host, change, stillOwner: () => lock.isHeld() });
+        return 'done';
+    }
+  }
+}
+
+function sameDecision(a: Decision, b: Decision | undefined): boolean {
+  return b !== undefined && a.action === b.action && a.cause === b.cause && a.guard === b.guard && a.repair === b.repair;
+}
+
+/** Records the decision in the incident: its phase, its hold, a timeline line when it changed. */
+function recordDecision(incident: Incident, decision: Decision, by: string): Incident {
+  const now = Date.now();
+  let next = incident;
+  const previous = [...incident.timeline].reverse().find((e) => e.step === 'decision');
+  const text = `${decision.action}${decision.guard ? ` (${decision.guard})` : ''}: ${decision.reason}`;
+  if (previous?.detail !== text) next = withStep(next, { at: now, step: 'decision', outcome: 'info', detail: text, by });
+  if (decision.phase) next = withPhase(next, decision.phase, now, by);
+  if (decision.phase === 'held') next = { ...next, hold: { reason: decision.reason, needsOperator: decision.needsOperator ?? false } };
+  else if (decision.phase && next.hold) {
+    const { hold: _hold, ...rest } = next;
+    next = rest;
+  }
+  if (decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause && !['fencing', 'forcing-down', 'evacuating', 'fenced'].includes(next.phase)) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
+  return next;
+}
+
+/**
+ * A repair whose start was recorded but whose end was not: the worker died in between, so the
+ * request may never have been sent. Sending it again is harmless (a restart of something broken),
+ * and not sending it would fence a host that a repair could have saved.
+ */
+async function resumeInterruptedRepairs(runtime: Runtime, hands: Hands, host: string, store: IncidentStore, lock: HeldLock): Promise<void> {
+  const incident = (await store.current(host))?.value;
+  if (!incident) return;
+  for (const action of Object.keys(incident.attempts) as Repair[]) {
+    if (action === ('drain' as Repair) || lastOutcome(incident, action) !== 'started') continue;
+    runtime.logger.warn('repair-resumed', { host, incident: incident.id, step: action, detail: 'the previous worker stopped between recording and finishing this repair; sending it again' });
+    await repair(runtime, hands, host, action, async (mutate) => {
+      if (!lock.isHeld()) throw new Error(`lost the lock of ${host}`);
+      return (await store.change(host, (current) => (current ? mutate(current) : undefined)))!;
+    });
+  }
+}
+
+async function repair(runtime: Runtime, hands: Hands, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>): Promise<void> {
+  const by = runtime.node;
+  // The attempt's time is recorded before it is made and kept on a resend: the repair timeout counts from the first try.
+  const incident = await change((i) => withStep({ ...i, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by }));
+  const log = runtime.logger.child({ host, incident: incident.id, step: action });
+  try {
+    let detail: string;
+    if (action === 'power-on') {
+      if (!hands.powerOn) throw new Error('no BMC access is configured ([ipmi] and [fencing] method = ipmi)');
+      await hands.powerOn(host);
+      detail = 'chassis power on sent; waiting for the host to rejoin';
+    } else {
+      const id = await hands.remediate(host, action, incident.id);
+      detail = `repair request sent as Consul event ${id}; success is the health state recovering`;
+    }
+    await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'done', detail, by }));
+    log.info('repair-sent', { detail });
+  } catch (error) {
+    const message = (error as Error).message;
+    await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'failed', detail: message, by }));
+    log.error('repair-failed', { error: message });
+  }
+}
