@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""lab.py: REST helper for the Nova lab. Runs INSIDE the lab's controller namespace:
+
+    ip netns exec <prefix>-ctl1 /usr/bin/python3 lab/nova/lab.py <prefix> <command> [args]
+
+Prints one JSON document on stdout; errors go to stderr (one line) with exit status 1.
+
+Commands:
+  catalog                          services + public/internal endpoints (up.sh)
+  wait-computes N [TIMEOUT]        until nova-compute on cmp1..cmpN is up
+  seed                             flavor lab.tiny, image lab-img, network lab-net (idempotent)
+  appcred                          (re)create application credential nova-ha-lab -> appcred.json (0600)
+  boot COUNT [NAME] [TIMEOUT]      one multi-create of COUNT servers, wait until all ACTIVE
+  servers [HOST]                   servers of all tenants (on HOST)
+  services                         nova-compute services
+  wait-state HOST up|down [TIMEOUT]
+  force HOST true|false            PUT forced_down
+  enable HOST | disable HOST REASON
+  migrations [HOST] [TYPE]         migrations from source HOST (TYPE e.g. evacuation)
+  allocations                      placement usages per resource provider
+  delete-servers [TIMEOUT]         delete every server of every tenant, wait until gone
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+LAB_DEVICES = ('mgmt0', 'stor0', 'ten0', 'oob0')
+# The microversion this helper speaks: 2.80 has migration filters by user/project and uuids.
+MV = '2.80'
+TOP = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+
+
+class LabError(Exception):
+    pass
+
+
+def load(prefix):
+    if not re.match(r'^[a-z][a-z0-9]{0,9}$', prefix):
+        raise LabError('prefix %r is not a lab prefix (e.g. nhn)' % prefix)
+    run = os.path.join(os.environ.get('NOVA_HA_LAB_RUN', os.path.join(TOP, 'lab', 'run')), prefix, 'nova')
+    try:
+        with open(os.path.join(run, 'lab.json')) as f:
+            lab = json.load(f)
+        with open(os.path.join(run, 'admin.json')) as f:
+            admin = json.load(f)
+    except OSError as e:
+        raise LabError('the Nova lab of prefix %s is not up (%s); run lab/nova/up.sh %s N' % (prefix, e, prefix))
+    lab['run'] = run
+    return lab, admin
+
+
+def check_route(addr):
+    """Refuse unless this namespace reaches addr through a lab device (HARD network rule)."""
+    out = subprocess.run(['ip', 'route', 'get', addr], capture_output=True, text=True).stdout
+    words = out.split()
+    dev = words[words.index('dev') + 1] if 'dev' in words else None
+    if out.startswith('local'):
+        addrs = subprocess.run(['ip', '-o', '-4', 'addr', 'show'], capture_output=True, text=True).stdout
+        dev = next((l.split()[1] for l in addrs.splitlines() if l.split()[3].split('/')[0] == addr), None)
+    if dev not in LAB_DEVICES:
+        raise LabError('refusing to send to %s: its route uses device %s, not a lab device; '
+                       'run lab.py inside the lab namespace (ip netns exec <prefix>-ctl1 ...)' % (addr, dev))
+
+
+class Lab:
+    def __init__(self, lab, admin):
+        self.lab = lab
+        self.nova = lab['computeUrl']
+        self.ks = lab['keystoneUrl']
+        self.glance = lab['imageUrl']
+        self.neutron = lab['networkUrl']
+        self.placement = lab['placementUrl']
+        auth = v3.Password(auth_url=admin['auth_url'], username=admin['username'], password=admin['password'],
+                           project_name=admin['project_name'], user_domain_name=admin['user_domain_name'],
+                           project_domain_name=admin['project_domain_name'])
+        self.sess = ks_session.Session(auth=auth)
+
+    def req(self, method, url, body=None, mv=MV, ok=(200, 201, 202, 204), **kw):
+        headers = kw.pop('headers', {})
+        if url.startswith(self.nova):
+            headers['OpenStack-API-Version'] = 'compute %s' % mv
+        if url.startswith(self.placement):
+            headers['OpenStack-API-Version'] = 'placement 1.28'
+        r = self.sess.request(url, method, json=body, headers=headers, raise_exc=False, **kw)
+        if r.status_code not in ok:
+            raise LabError('%s %s -> %s %s' % (method, url, r.status_code, r.text[:300].replace('\n', ' ')))
+        try:
+            return r.json()
+        except ValueError:
+            return None
+
+    # ---- catalog ---------------------------------------------------------------------------
+    def catalog(self):
+        have = {s['type']: s['id'] for s in self.req('GET', self.ks + '/services')['services']}
+        endpoints = self.req('GET', self.ks + '/endpoints')['endpoints']
+        made = []
+        for typ, name, url in (('compute', 'nova', self.nova), ('placement', 'placement', self.placement),
+                               ('image', 'glance', self.glance), ('network', 'neutron', self.neutron)):
+            sid = have.get(typ) or self.req('POST', self.ks + '/services',
+                                            {'service': {'type': typ, 'name': name}})['service']['id']
+            for interface in ('public', 'internal'):
+                if any(e['service_id'] == sid and e['interface'] == interface for e in endpoints):
+                    continue
+                self.req('POST', self.ks + '/endpoints', {'endpoint': {
+                    'service_id': sid, 'interface': interface, 'url': url, 'region_id': self.lab['region']}})
+                made.append('%s/%s' % (typ, interface))
+        return {'created': made}
+
+    # ---- services --------------------------------------------------------------------------
+    def services(self):
+        out = []
+        for s in self.req('GET', self.nova + '/os-services?binary=nova-compute')['services']:
+            out.append({k: s.get(k) for k in ('id', 'host', 'state', 'status', 'forced_down', 'disabled_reason',
+                                                'updated_at', 'zone')})
+        return sorted(out, key=lambda s: (len(s['host']), s['host']))
+
+    def service(self, host):
+        for s in self.services():
+            if s['host'] == host:
+                return s
+        raise LabError('no nova-compute service on host %s' % host)
+
+    def wait_computes(self, n, timeout=300):
+        t0 = time.time()
+        want = {'cmp%d' % i for i in range(1, n + 1)}
+        first = {}
+        last_error = None
+        while time.time() - t0 < timeout:
+            try:
+                for s in self.services():
+                    if s['state'] == 'up' and s['host'] in want and s['host'] not in first:
+                        first[s['host']] = round(time.time() - t0, 1)
+            except Exception as e:  # nova-api not answering yet
+                last_error = e
+            if len(first) == len(want):
+                return {'up': first, 'seconds': round(time.time() - t0, 1)}
+            time.sleep(0.5)
+        raise LabError('after %d s only %s of cmp1..cmp%d are up (last error: %s)' % (timeout, sorted(first), n, last_error))
+
+    def wait_state(self, host, state, timeout=120):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            s = self.service(host)
+            if s['state'] == state:
+                return {'host': host, 'state': state, 'seconds': round(time.time() - t0, 2), 'service': s}
+            time.sleep(0.2)
+        raise LabError('%s nova-compute not %s after %d s' % (host, state, timeout))
+
+    def update_service(self, host, body):
+        s = self.service(host)
+        return self.req('PUT', self.nova + '/os-services/%s' % s['id'], body, mv='2.53')['service']
+
+    # ---- resources -------------------------------------------------------------------------
+    def _find(self, url, key, name):
+        for item in self.req('GET', url)[key]:
+            if item.get('name') == name:
+                return item['id']
+        return None
+
+    def seed(self):
+        t0 = time.time()
+        flavor = self._find(self.nova + '/flavors', 'flavors', 'lab.tiny')
+        if not flavor:
+            flavor = self.req('POST', self.nova + '/flavors', {'flavor': {
+                'name': 'lab.tiny', 'ram': 512, 'vcpus': 1, 'disk': 1}})['flavor']['id']
+        image = self._find(self.glance + '/v2/images', 'images', 'lab-img')
+        if not image:
+            image = self.req('POST', self.glance + '/v2/images', {
+                'name': 'lab-img', 'disk_format': 'raw', 'container_format': 'bare', 'visibility': 'public'})['id']
+            self.req('PUT', self.glance + '/v2/images/%s/file' % image, None, data=b'\0' * (1 << 20),
+                     headers={'Content-Type': 'application/octet-stream'})
+        network = self._find(self.neutron + '/v2.0/networks', 'networks', 'lab-net')
+        if not network:
+            network = self.req('POST', self.neutron + '/v2.0/networks', {'network': {'name': 'lab-net'}})['network']['id']
+        subnet = self._find(self.neutron + '/v2.0/subnets', 'subnets', 'lab-sub')
+        if not subnet:
+            subnet = self.req('POST', self.neutron + '/v2.0/subnets', {'subnet': {
+                'name': 'lab-sub', 'network_id': network, 'ip_version': 4, 'cidr': '198.18.100.0/22'}})['subnet']['id']
+        return {'flavor': flavor, 'image': image, 'network': network, 'subnet': subnet,
+                'seconds': round(time.time() - t0, 2)}
+
+    def appcred(self):
+        user = self.sess.get_user_id()
+        base = self.ks + '/users/%s/application_credentials' % user
+        for c in self.req('GET', base)['application_credentials']:
+            if c['name'] == 'nova-ha-lab':
+                self.req('DELETE', base + '/' + c['id'])
+        c = self.req('POST', base, {'application_credential': {'name': 'nova-ha-lab',
+                                                                 'description': 'nova-ha lab tests'}})
+        c = c['application_credential']
+        path = os.path.join(self.lab['run'], 'appcred.json')
+        fd = os.open(path + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            json.dump({'application_credential_id': c['id'], 'application_credential_secret': c['secret']}, f)
+        os.replace(path + '.tmp', path)
+        return {'id': c['id'], 'file': path}
+
+    # ---- servers ---------------------------------------------------------------------------
+    def servers(self, host=None, extra=''):
+        url = self.nova + '/servers/detail?all_tenants=1&limit=200' + ('&host=%s' % host if host else '') + extra
+        out = []
+        while url:
+            page = self.req('GET', url)
+            out.extend(page['servers'])
+            url = next((l['href'] for l in page.get('servers_links', []) if l.get('rel') == 'next'), None)
+        return [{'id': s['id'], 'name': s['name'], 'status': s['status'], 'task_state': s.get('OS-EXT-STS:task_state'),
+                 'host': s.get('OS-EXT-SRV-ATTR:host'), 'metadata': s.get('metadata', {}),
+                 'fault': (s.get('fault') or {}).get('message')} for s in out]
+
+    def boot(self, count, name='vm', timeout=600):
+        seed = self.seed()
+        t0 = time.time()
+        r = self.req('POST', self.nova + '/servers', {'server': {
+            'name': name, 'flavorRef': seed['flavor'], 'imageRef': seed['image'], 'networks': [{'uuid': seed['network']}],
+            'min_count': count, 'max_count': count, 'return_reservation_id': True}})
+        reservation = r['reservation_id']
+        post = time.time() - t0
+        while True:
+            srv = self.servers(extra='&reservation_id=%s' % reservation)
+            if len(srv) >= count and all(s['status'] in ('ACTIVE', 'ERROR') for s in srv):
+                break
+            if time.time() - t0 > timeout:
+                raise LabError('boot: not all %d servers settled after %d s: %s' % (
+                    count, timeout, {s['id']: s['status'] for s in srv}))
+            time.sleep(0.5)
+        spread = {}
+        for s in srv:
+            spread[s['host']] = spread.get(s['host'], 0) + 1
+        return {'count': count, 'reservation_id': reservation, 'postSeconds': round(post, 2),
+                'settledSeconds': round(time.time() - t0, 1), 'spread': spread,
+                'active': sum(1 for s in srv if s['status'] == 'ACTIVE'),
+                'errors': [{'id': s['id'], 'fault': s['fault']} for s in srv if s['status'] == 'ERROR'],
+                'servers': [s['id'] for s in srv]}
+
+    def delete_servers(self, timeout=300):
+        t0 = time.time()
+        ids = [s['id'] for s in self.servers()]
+        for i in ids:
+            self.req('DELETE', self.nova + '/servers/%s' % i, ok=(204, 404))
+        while self.servers():
+            if time.time() - t0 > timeout:
+                raise LabError('servers still present %d s after deleting them' % timeout)
+            time.sleep(0.5)
+        return {'deleted': len(ids), 'seconds': round(time.time() - t0, 1)}
+
+    def migrations(self, host=None, mtype=None):
+        q = []
+        if host:
+            q.append('source_compute=%s' % host)
+        if mtype:
+            q.append('migration_type=%s' % mtype)
+        m = self.req('GET', self.nova + '/os-migrations' + ('?' + '&'.join(q) if q else ''))['migrations']
+        return [{k: x.get(k) for k in ('id', 'uuid', 'instance_uuid', 'migration_type', 'status', 'source_compute',
+                                       'dest_compute', 'created_at', 'updated_at')} for x in m]
+
+    def allocations(self):
+        rps = self.req('GET', self.placement + '/resource_providers')['resource_providers']
+        return {r['name']: self.req('GET', self.placement + '/resource_providers/%s/usages' % r['uuid'])['usages']
+                for r in rps}
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise LabError('usage: lab.py PREFIX COMMAND [ARGS]\n' + __doc__)
+    lab, admin = load(argv[0])
+    check_route(lab['ctlAddress'])
+    cmd, a = argv[1], argv[2:]
+    L = Lab(lab, admin)
+    num = lambda i, default: float(a[i]) if len(a) > i else default
+    commands = {
+        'catalog': lambda: L.catalog(),
+        'wait-computes': lambda: L.wait_computes(int(a[0]), num(1, 300)),
+        'seed': lambda: L.seed(),
+        'appcred': lambda: L.appcred(),
+        'boot': lambda: L.boot(int(a[0]), a[1] if len(a) > 1 else 'vm', num(2, 600)),
+        'servers': lambda: L.servers(a[0] if a else None),
+        'services': lambda: L.services(),
+        'wait-state': lambda: L.wait_state(a[0], a[1], num(2, 120)),
+        'force': lambda: L.update_service(a[0], {'forced_down': a[1] == 'true'}),
+        'enable': lambda: L.update_service(a[0], {'status': 'enabled'}),
+        'disable': lambda: L.update_service(a[0], {'status': 'disabled', 'disabled_reason': a[1]}),
+        'migrations': lambda: L.migrations(a[0] if a else None, a[1] if len(a) > 1 else None),
+        'allocations': lambda: L.allocations(),
+        'delete-servers': lambda: L.delete_servers(num(0, 300)),
+    }
+    if cmd not in commands:
+        raise LabError('unknown command %r\n%s' % (cmd, __doc__))
+    print(json.dumps(commands[cmd]()), flush=True)
+
+
+if __name__ == '__main__':
+    try:
+        main(sys.argv[1:])
+    except (LabError, IndexError, ValueError) as e:
+        print('lab.py: %s' % (e if str(e) else 'missing argument; see lab.py --help'), file=sys.stderr)
+        sys.exit(1)
