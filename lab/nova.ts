@@ -1,0 +1,241 @@
+/**
+ * The Nova part of the lab for tests: a thin wrapper over lab/nova/*.sh and lab/nova/lab.py.
+ *
+ * Tests stay in the root namespace; everything that talks to the lab's addresses runs inside the
+ * controller namespace (ip netns exec <prefix>-ctl1), and only after `ip -n <ns> route get`
+ * showed the address is reached through a lab device (the lab's hard network rule).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_DEVICES, OPENSTACK_NODE, REPO_ROOT, addressOf, namespaceOf, openstackAddress, runDir, type LabSpec } from './topology.js';
+
+const SCRIPTS = join(REPO_ROOT, 'lab', 'nova');
+const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** What nova-ha's [nova] section needs to reach the lab's cloud as admin (admin.json). */
+export interface AdminCredentials {
+  readonly auth_url: string;
+  readonly auth_type: 'password';
+  readonly username: string;
+  readonly password: string;
+  readonly user_domain_name: string;
+  readonly project_name: string;
+  readonly project_domain_name: string;
+  readonly region_name: string;
+  readonly interface: 'public' | 'internal' | 'admin';
+}
+
+export interface StepTiming {
+  readonly step: string;
+  readonly seconds: number;
+}
+
+export interface UpResult { readonly prefix: string; readonly computes: number; readonly servicesSeconds: number; readonly upSeconds: number }
+export interface SeedResult { readonly flavor: string; readonly image: string; readonly network: string; readonly subnet: string; readonly seconds: number }
+export interface BootResult {
+  readonly count: number;
+  readonly postSeconds: number;
+  readonly settledSeconds: number;
+  /** Servers per host. */
+  readonly spread: Readonly<Record<string, number>>;
+  readonly active: number;
+  readonly errors: readonly { id: string; fault: string | null }[];
+  readonly servers: readonly string[];
+}
+export interface LabServer { readonly id: string; readonly name: string; readonly status: string; readonly task_state: string | null; readonly host: string | null; readonly metadata: Record<string, string>; readonly fault: string | null }
+export interface LabService { readonly id: string; readonly host: string; readonly state: 'up' | 'down'; readonly status: 'enabled' | 'disabled'; readonly forced_down: boolean; readonly disabled_reason: string | null; readonly updated_at: string | null }
+export interface LabMigration { readonly id: number; readonly uuid: string; readonly instance_uuid: string; readonly migration_type: string; readonly status: string; readonly source_compute: string; readonly dest_compute: string | null; readonly created_at: string; readonly updated_at: string | null }
+export interface DaemonStatus { readonly running: boolean; readonly pid: number; readonly processes: number; readonly rssKiB: number; readonly pssKiB: number }
+export interface LabStatus {
+  readonly up: boolean;
+  readonly computesEnabled: boolean;
+  readonly daemons: Readonly<Record<string, DaemonStatus>>;
+  readonly processes: number;
+  readonly rssKiB: number;
+  readonly pssKiB: number;
+}
+
+interface RunOptions {
+  readonly timeoutMs?: number;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { cwd: REPO_ROOT, maxBuffer: 64 << 20, timeout: options.timeoutMs ?? 600_000, env: { ...process.env, PATH: `${SYSTEM_PATH}:${process.env['PATH'] ?? ''}`, ...options.env } }, (error, stdout, stderr) => {
+      if (error) {
+        const tail = stderr.trim().split('\n').slice(-5).join(' | ');
+        reject(new Error(`${[file, ...args].join(' ').slice(0, 200)} failed (${error.code ?? error.signal ?? 'error'}): ${tail || stdout.trim().slice(-500)}`));
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
+}
+
+/**
+ * Refuses unless `namespace` reaches `address` through a lab device. A local address routes via
+ * lo, so it counts only when it is assigned to a lab device of that namespace.
+ */
+export async function assertLabRoute(namespace: string, address: string): Promise<void> {
+  const route = (await run('ip', ['-n', namespace, 'route', 'get', address])).trim();
+  let device = /\bdev (\S+)/.exec(route)?.[1];
+  if (route.startsWith('local')) {
+    const addresses = await run('ip', ['-n', namespace, '-o', '-4', 'addr', 'show']);
+    device = addresses.split('\n').map((line) => line.split(/\s+/)).find((f) => f[3]?.split('/')[0] === address)?.[1];
+  }
+  if (!device || !LAB_DEVICES.includes(device)) {
+    throw new Error(`refusing to send to ${address} from namespace ${namespace}: its route uses device ${device ?? 'none'}, not a lab device (${LAB_DEVICES.join(', ')}); fix the lab's network first`);
+  }
+}
+
+export class NovaLab {
+  readonly spec: LabSpec;
+  /** lab/run/<prefix>/nova */
+  readonly dir: string;
+  readonly controllerNamespace: string;
+  readonly controllerAddress = openstackAddress();
+  /** How long each step took, in call order. */
+  readonly timings: StepTiming[] = [];
+
+  constructor(spec: LabSpec) {
+    this.spec = spec;
+    this.dir = join(runDir(spec), 'nova');
+    this.controllerNamespace = namespaceOf(spec, OPENSTACK_NODE);
+  }
+
+  /** The lab named by NOVA_LAB_PREFIX (and NOVA_LAB_COMPUTES, default 4), or undefined. */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): NovaLab | undefined {
+    const prefix = env['NOVA_LAB_PREFIX'];
+    return prefix ? new NovaLab({ prefix, computes: Number(env['NOVA_LAB_COMPUTES'] ?? 4) }) : undefined;
+  }
+
+  /** up.sh finished (its lab.json is written first, computes.enabled last). */
+  isUp(): boolean {
+    return existsSync(join(this.dir, 'computes.enabled'));
+  }
+
+  /** Starts the whole Nova lab; the namespaces must exist. */
+  async up(): Promise<UpResult> {
+    return this.timed('up', async () => JSON.parse(await run(join(SCRIPTS, 'up.sh'), [this.spec.prefix, String(this.spec.computes)], { timeoutMs: 900_000 })) as UpResult);
+  }
+
+  /** Stops everything up.sh and start-compute.sh started; keeps the logs (last-logs/). */
+  async down(): Promise<void> {
+    await this.timed('down', () => run(join(SCRIPTS, 'down.sh'), [this.spec.prefix], { timeoutMs: 180_000 }));
+  }
+
+  async ensureUp(): Promise<void> {
+    if (!this.isUp()) await this.up();
+  }
+
+  adminCredentials(): AdminCredentials {
+    const file = join(this.dir, 'admin.json');
+    if (!existsSync(file)) throw new Error(`${file} is missing: the Nova lab ${this.spec.prefix} is not up; run lab/nova/up.sh ${this.spec.prefix} ${this.spec.computes}`);
+    return JSON.parse(readFileSync(file, 'utf8')) as AdminCredentials;
+  }
+
+  /** Flavor lab.tiny, image lab-img, network lab-net with a subnet (idempotent). */
+  seed(): Promise<SeedResult> {
+    return this.timed('seed', () => this.labPy<SeedResult>('seed'));
+  }
+
+  /** Boots count servers in one request (the scheduler spreads them) and waits until all are ACTIVE or ERROR. */
+  boot(count: number, name = 'vm'): Promise<BootResult> {
+    return this.timed(`boot ${count}`, () => this.labPy<BootResult>('boot', String(count), name));
+  }
+
+  /** Creates (again) the application credential nova-ha-lab; its secret goes to appcred.json (0600). */
+  applicationCredential(): Promise<{ id: string; file: string }> {
+    return this.labPy('appcred');
+  }
+
+  servers(host?: string): Promise<LabServer[]> {
+    return host ? this.labPy('servers', host) : this.labPy('servers');
+  }
+
+  services(): Promise<LabService[]> {
+    return this.labPy('services');
+  }
+
+  migrations(sourceHost?: string, type?: string): Promise<LabMigration[]> {
+    // lab.py takes them positionally: an empty host means any host.
+    return this.labPy('migrations', sourceHost ?? '', type ?? '');
+  }
+
+  /** Waits until Nova reports host's nova-compute in state; resolves with the seconds it took. */
+  async waitState(host: string, state: 'up' | 'down', timeoutS = 120): Promise<number> {
+    return (await this.labPy<{ seconds: number }>('wait-state', host, state, String(timeoutS))).seconds;
+  }
+
+  forceDown(host: string, forcedDown: boolean): Promise<LabService> {
+    return this.labPy('force', host, String(forcedDown));
+  }
+
+  enable(host: string): Promise<LabService> {
+    return this.labPy('enable', host);
+  }
+
+  disable(host: string, reason: string): Promise<LabService> {
+    return this.labPy('disable', host, reason);
+  }
+
+  /** Placement usages per resource provider (compute host). */
+  allocations(): Promise<Record<string, Record<string, number>>> {
+    return this.labPy('allocations');
+  }
+
+  deleteServers(): Promise<{ deleted: number; seconds: number }> {
+    return this.timed('delete servers', () => this.labPy('delete-servers'));
+  }
+
+  /** Starts nova-compute on cmpN unless it runs. */
+  async startCompute(index: number): Promise<void> {
+    await run(join(SCRIPTS, 'start-compute.sh'), [this.spec.prefix, String(index)]);
+  }
+
+  /** The "nova-compute dies" fault: SIGKILL, or SIGTERM with graceful. */
+  async stopCompute(index: number, options: { graceful?: boolean } = {}): Promise<void> {
+    await run(join(SCRIPTS, 'stop-compute.sh'), [this.spec.prefix, String(index), ...(options.graceful ? ['--graceful'] : [])]);
+  }
+
+  async restartCompute(index: number): Promise<void> {
+    await run(join(SCRIPTS, 'restart-compute.sh'), [this.spec.prefix, String(index)]);
+  }
+
+  /** Which daemons run, and the memory of each (RSS/PSS of their process trees). */
+  async status(): Promise<LabStatus> {
+    return JSON.parse(await run(join(SCRIPTS, 'status.sh'), [this.spec.prefix])) as LabStatus;
+  }
+
+  /** The command line that restarts cmpN's nova-compute: the lab's [remediation] restart_nova_compute. */
+  restartCommand(index: number): string[] {
+    return [join(SCRIPTS, 'restart-compute.sh'), this.spec.prefix, String(index)];
+  }
+
+  /** Runs argv inside the controller namespace, after checking its route to the cloud; resolves with stdout. */
+  async runInController(argv: readonly string[], options: RunOptions = {}): Promise<string> {
+    await assertLabRoute(this.controllerNamespace, this.controllerAddress);
+    return run('ip', ['netns', 'exec', this.controllerNamespace, ...argv], options);
+  }
+
+  /** Address of cmpN on the mgmt network (what nova-compute binds). */
+  computeAddress(index: number): string {
+    return addressOf(`cmp${index}`, 'mgmt');
+  }
+
+  private async labPy<T>(...args: string[]): Promise<T> {
+    const stdout = await this.runInController(['/usr/bin/python3', join(SCRIPTS, 'lab.py'), this.spec.prefix, ...args], { timeoutMs: 900_000 });
+    return JSON.parse(stdout) as T;
+  }
+
+  private async timed<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.timings.push({ step, seconds: Math.round((performance.now() - started) / 100) / 10 });
+    }
+  }
+}
