@@ -2,7 +2,10 @@
 // every watch call and check run, and one bundled file starts several times faster than resolving
 // hundreds of modules from node_modules (see bench/cold-start.ts).
 import { build } from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+
+// Chunk names carry content hashes: start clean so stale chunks never ship.
+rmSync('dist', { recursive: true, force: true });
 
 const handlers = readdirSync('handlers').filter((f) => f.endsWith('.ts')).map((f) => `handlers/${f}`);
 await build({
