@@ -1,0 +1,122 @@
+/**
+ * What nova-ha reads from the compute API, in its own names, and the parsers from Nova's JSON.
+ */
+import { Reply } from './reply.js';
+
+export interface ComputeService {
+  /** UUID from microversion 2.53 on. */
+  readonly id: string;
+  readonly binary: string;
+  readonly host: string;
+  readonly zone: string | null;
+  readonly status: 'enabled' | 'disabled';
+  /** Nova's view: 'down' once updated_at is older than service_down_time, or when forced down. */
+  readonly state: 'up' | 'down';
+  readonly forcedDown: boolean;
+  readonly disabledReason: string | null;
+  /** Last report of the service (UTC, no zone suffix in Nova's format). */
+  readonly updatedAt: string | null;
+}
+
+export function parseService(reply: Reply): ComputeService {
+  return {
+    id: reply.at('id').id(),
+    binary: reply.at('binary').string(),
+    host: reply.at('host').string(),
+    zone: reply.at('zone').optionalString(),
+    status: reply.at('status').oneOf(['enabled', 'disabled']),
+    state: reply.at('state').oneOf(['up', 'down']),
+    forcedDown: reply.at('forced_down').boolean(),
+    disabledReason: reply.at('disabled_reason').optionalString(),
+    updatedAt: reply.at('updated_at').optionalString(),
+  };
+}
+
+export interface Server {
+  readonly id: string;
+  readonly name: string;
+  /** ACTIVE, SHUTOFF, ERROR, BUILD, REBUILD, MIGRATING ... (UNKNOWN when partial). */
+  readonly status: string;
+  /** OS-EXT-STS:task_state: null when no task runs (rebuilding while evacuating, migrating ...). */
+  readonly taskState: string | null;
+  readonly vmState: string | null;
+  /** OS-EXT-SRV-ATTR:host: the compute host (null before scheduling). */
+  readonly host: string | null;
+  readonly projectId: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly locked: boolean | null;
+  /**
+   * From 2.69, a server in a cell Nova cannot reach is listed with only its ID and status
+   * UNKNOWN: nothing about it may be acted on.
+   */
+  readonly partial: boolean;
+}
+
+export function parseServer(reply: Reply): Server {
+  const id = reply.at('id').string();
+  const status = reply.at('status').string();
+  if (status === 'UNKNOWN' && !reply.has('OS-EXT-SRV-ATTR:host')) {
+    return { id, name: '', status, taskState: null, vmState: null, host: null, projectId: reply.has('tenant_id') ? reply.at('tenant_id').optionalString() : null, metadata: {}, locked: null, partial: true };
+  }
+  reply.requireKey('OS-EXT-SRV-ATTR:host', 'Nova shows it to admins only: give the nova-ha user the admin role');
+  return {
+    id,
+    name: reply.at('name').optionalString() ?? '',
+    status,
+    taskState: reply.at('OS-EXT-STS:task_state').optionalString(),
+    vmState: reply.at('OS-EXT-STS:vm_state').optionalString(),
+    host: reply.at('OS-EXT-SRV-ATTR:host').optionalString(),
+    projectId: reply.at('tenant_id').optionalString(),
+    metadata: reply.has('metadata') ? reply.at('metadata').stringMap() : {},
+    locked: reply.has('locked') ? reply.at('locked').boolean() : null,
+    partial: false,
+  };
+}
+
+export interface Migration {
+  readonly id: string;
+  /** From 2.59. */
+  readonly uuid: string | null;
+  readonly instanceUuid: string;
+  /** evacuation, live-migration, migration, resize (from 2.23). */
+  readonly migrationType: string | null;
+  /** For evacuations: accepted, pre-migrating, done (rebuilt elsewhere), completed (source cleaned up after its restart), failed, error. */
+  readonly status: string;
+  readonly sourceCompute: string | null;
+  readonly destCompute: string | null;
+  readonly createdAt: string | null;
+  readonly updatedAt: string | null;
+}
+
+export function parseMigration(reply: Reply): Migration {
+  return {
+    id: reply.at('id').id(),
+    uuid: reply.has('uuid') ? reply.at('uuid').optionalString() : null,
+    instanceUuid: reply.at('instance_uuid').string(),
+    migrationType: reply.has('migration_type') ? reply.at('migration_type').optionalString() : null,
+    status: reply.at('status').string(),
+    sourceCompute: reply.at('source_compute').optionalString(),
+    destCompute: reply.at('dest_compute').optionalString(),
+    createdAt: reply.at('created_at').optionalString(),
+    updatedAt: reply.at('updated_at').optionalString(),
+  };
+}
+
+export interface ServerAction {
+  /** evacuate, live-migration, create, stop ... */
+  readonly action: string;
+  /** The request ID of the API call that started it (what evacuate returned). */
+  readonly requestId: string;
+  readonly startTime: string | null;
+  /** Set when the action failed ("Error"). */
+  readonly message: string | null;
+}
+
+export function parseServerAction(reply: Reply): ServerAction {
+  return {
+    action: reply.at('action').string(),
+    requestId: reply.at('request_id').string(),
+    startTime: reply.at('start_time').optionalString(),
+    message: reply.at('message').optionalString(),
+  };
+}
