@@ -1,0 +1,242 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/log.js';
+import { NovaClient, NovaConfigError, NovaHttpError, NovaTransportError } from '../../lib/nova/index.js';
+import { FakeOpenStack, PASSWORD, json, novaSection } from '../support/fake-openstack.js';
+
+const FAST = { retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5 };
+const SERVICE = { id: 'svc-1', binary: 'nova-compute', host: 'cmp2', zone: 'nova', status: 'enabled', state: 'down', forced_down: false, disabled_reason: null, updated_at: '2026-11-25T10:00:00.000000' };
+const server = (id: string, host: string, taskState: string | null = null) => ({ id, name: id, status: 'ACTIVE', 'OS-EXT-STS:task_state': taskState, 'OS-EXT-STS:vm_state': 'active', 'OS-EXT-SRV-ATTR:host': host, tenant_id: 'p1', metadata: {}, locked: false });
+
+let stateDir: string;
+let cloud: FakeOpenStack;
+let logLines: string[];
+
+function client(options: { now?: () => number; extra?: Record<string, string> } = {}): NovaClient {
+  const logger = createLogger({ component: 'test', level: 'debug', stream: { write: (line: string) => logLines.push(line) } });
+  return new NovaClient({ nova: novaSection(options.extra), stateDir, logger, fetch: cloud.fetch, retry: FAST, ...(options.now ? { now: options.now } : {}) });
+}
+
+beforeEach(() => {
+  stateDir = join(mkdtempSync(join(tmpdir(), 'nova-ha-test-')), 'state');
+  cloud = new FakeOpenStack();
+  logLines = [];
+  cloud.routes.set('GET /os-services', () => json(200, { services: [SERVICE] }));
+});
+
+afterEach(() => {
+  rmSync(join(stateDir, '..'), { recursive: true, force: true });
+  // No log line may carry a password or a token, whatever the test did.
+  const logs = logLines.join('');
+  expect(logs).not.toContain(PASSWORD);
+  for (const token of cloud.tokens) expect(logs).not.toContain(token);
+});
+
+describe('Keystone token', () => {
+  it('is cached in a 0600 file that a second process reuses', async () => {
+    await client().listComputeServices();
+    await client().listComputeServices();
+    expect(cloud.authentications).toBe(1);
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+    const [file] = readdirSync(stateDir);
+    expect(file).toMatch(/^keystone-token-[0-9a-f]{16}\.json$/);
+    expect(statSync(join(stateDir, file!)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(stateDir, file!), 'utf8')).not.toContain(PASSWORD);
+  });
+
+  it('sends the token, the negotiated microversion and the password only to Keystone', async () => {
+    await client().listComputeServices();
+    const [auth, version, list] = cloud.calls;
+    expect(JSON.stringify(auth!.body)).toContain(PASSWORD);
+    expect(auth!.body).toMatchObject({ auth: { identity: { methods: ['password'] }, scope: { project: { name: 'admin', domain: { name: 'Default' } } } } });
+    expect(version!.headers['openstack-api-version']).toBeUndefined();
+    expect(list!.headers['x-auth-token']).toBe(cloud.tokens[0]);
+    expect(list!.headers['openstack-api-version']).toBe('compute 2.93');
+    expect(JSON.stringify(list)).not.toContain(PASSWORD);
+  });
+
+  it('authenticates with an application credential, without a scope', async () => {
+    await client({ extra: { auth_type: 'v3applicationcredential', application_credential_id: 'ac-1', application_credential_secret: 'ac-secret-5678' } }).listComputeServices();
+    expect(cloud.calls[0]!.body).toEqual({ auth: { identity: { methods: ['application_credential'], application_credential: { id: 'ac-1', secret: 'ac-secret-5678' } } } });
+  });
+
+  it('is refreshed when less than 5 minutes remain', async () => {
+    const start = Date.now();
+    await client({ now: () => start }).listComputeServices();
+    await client({ now: () => start + 54 * 60_000 }).listComputeServices();
+    expect(cloud.authentications).toBe(1);
+    await client({ now: () => start + 56 * 60_000 }).listComputeServices();
+    expect(cloud.authentications).toBe(2);
+  });
+
+  it('is replaced once after a 401, and a second 401 is an error', async () => {
+    const nova = client();
+    await nova.listComputeServices();
+    cloud.revoked.add(cloud.tokens[0]!);
+    await nova.listComputeServices();
+    expect(cloud.authentications).toBe(2);
+    // The next process finds the new token in the file, not the revoked one.
+    await client().listComputeServices();
+    expect(cloud.authentications).toBe(2);
+
+    cloud.routes.set('GET /os-services', () => json(401, { error: { code: 401, message: 'The request you have made requires authentication.' } }));
+    await expect(nova.listComputeServices()).rejects.toThrow(/HTTP 401 Unauthorized/);
+    expect(cloud.authentications).toBe(3);
+  });
+
+  it('ignores a cache file others can read', async () => {
+    await client().listComputeServices();
+    const file = join(stateDir, readdirSync(stateDir)[0]!);
+    chmodSync(file, 0o644);
+    await client().listComputeServices();
+    expect(cloud.authentications).toBe(2);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(logLines.join('')).toContain('token-cache-unsafe');
+  });
+
+  it('survives a corrupt cache file', async () => {
+    await client().listComputeServices();
+    writeFileSync(join(stateDir, readdirSync(stateDir)[0]!), '{not json', { mode: 0o600 });
+    await client().listComputeServices();
+    expect(cloud.authentications).toBe(2);
+  });
+});
+
+describe('microversion', () => {
+  it('uses the newest both know and refuses a cloud below the floor', async () => {
+    cloud.maxMicroversion = '2.60';
+    expect(await client().microversion()).toBe('2.60');
+    cloud.maxMicroversion = '2.40';
+    await expect(client().listComputeServices()).rejects.toThrow(NovaConfigError);
+    await expect(client().listComputeServices()).rejects.toThrow(/below \[nova\] microversion_floor = 2\.53/);
+  });
+});
+
+describe('retries', () => {
+  it('retries a 5xx GET and a refused connection, not a 400', async () => {
+    cloud.routes.set('GET /os-services', (_call, n) => (n < 3 ? json(503, { computeFault: { message: 'try later' } }) : json(200, { services: [SERVICE] })));
+    expect(await client().listComputeServices()).toHaveLength(1);
+    expect(cloud.callsTo('GET /os-services')).toHaveLength(3);
+
+    cloud.routes.set('PUT /os-services/svc-1', () => json(400, { badRequest: { message: 'Invalid input' } }));
+    await expect(client().forceDown('svc-1', true)).rejects.toThrow(/HTTP 400 Bad Request: Invalid input/);
+    expect(cloud.callsTo('PUT /os-services/svc-1')).toHaveLength(1);
+  });
+
+  it('gives up after the retries with a one-line transport error', async () => {
+    const nova = new NovaClient({
+      nova: novaSection(),
+      stateDir,
+      retry: FAST,
+      fetch: async () => {
+        throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:5000'), { code: 'ECONNREFUSED' }) });
+      },
+    });
+    const error = await nova.listComputeServices().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NovaTransportError);
+    expect((error as Error).message).toMatch(/^Keystone POST http:\/\/keystone\.test:5000\/v3\/auth\/tokens: ECONNREFUSED \(connect ECONNREFUSED 10\.0\.0\.1:5000\); check that Keystone is reachable/);
+  });
+});
+
+describe('servers on a host', () => {
+  it('follows the next links to the last page, keeping the filters', async () => {
+    cloud.routes.set('GET /servers/detail', (call) => {
+      const marker = call.url.searchParams.get('marker');
+      if (!marker) return json(200, { servers: [server('a', 'cmp2'), server('b', 'cmp2')], servers_links: [{ rel: 'next', href: 'http://elsewhere:8774/v2.1/servers/detail?limit=2&marker=b' }] });
+      return json(200, { servers: [server('c', 'cmp2')] });
+    });
+    const servers = await client().listServersOnHost('cmp2', 2);
+    expect(servers.map((s) => s.id)).toEqual(['a', 'b', 'c']);
+    const pages = cloud.callsTo('GET /servers/detail');
+    expect(pages.map((c) => c.url.origin)).toEqual(['http://nova.test:8774', 'http://nova.test:8774']);
+    expect(Object.fromEntries(pages[1]!.url.searchParams)).toEqual({ all_tenants: '1', host: 'cmp2', limit: '2', marker: 'b' });
+  });
+
+  it('refuses an empty host (that would list the whole cloud) and a reply without the admin-only host field', async () => {
+    await expect(client().listServersOnHost('')).rejects.toThrow(/empty host name/);
+    const { 'OS-EXT-SRV-ATTR:host': _, ...withoutHost } = server('a', 'cmp2');
+    cloud.routes.set('GET /servers/detail', () => json(200, { servers: [withoutHost] }));
+    await expect(client().listServersOnHost('cmp2')).rejects.toThrow(/servers\[0\]\.OS-EXT-SRV-ATTR:host: expected a value \(Nova shows it to admins only/);
+  });
+
+  it('marks servers of an unreachable cell as partial', async () => {
+    cloud.routes.set('GET /servers/detail', () => json(200, { servers: [{ id: 'x', status: 'UNKNOWN', tenant_id: 'p1', links: [] }] }));
+    expect((await client().listServersOnHost('cmp2'))[0]).toMatchObject({ id: 'x', partial: true, host: null });
+  });
+});
+
+describe('evacuate', () => {
+  const action = 'POST /servers/s1/action';
+
+  it('sends {"evacuate": {}} and returns the request ID', async () => {
+    cloud.routes.set(action, () => json(202, undefined, { 'x-openstack-request-id': 'req-evac-1' }));
+    const result = await client().evacuate('s1', { fromHost: 'cmp2' });
+    expect(result).toEqual({ requestId: 'req-evac-1', attempts: 1, confirmedBy: 'response' });
+    expect(cloud.callsTo(action)[0]!.body).toEqual({ evacuate: {} });
+  });
+
+  it('after an ambiguous 500, does not send again when the server is already being rebuilt', async () => {
+    cloud.routes.set(action, () => json(500, { computeFault: { message: 'Unexpected API Error.' } }));
+    cloud.routes.set('GET /servers/s1', () => json(200, { server: server('s1', 'cmp2', 'rebuilding') }));
+    const result = await client().evacuate('s1', { fromHost: 'cmp2' });
+    expect(result).toMatchObject({ confirmedBy: 'server-state', attempts: 1, evidence: 'its task_state is rebuilding' });
+    expect(cloud.callsTo(action)).toHaveLength(1);
+  });
+
+  it('after an ambiguous 500, sends again when the server is still idle on the source', async () => {
+    cloud.routes.set(action, (_call, n) => (n === 1 ? json(500, { computeFault: { message: 'Unexpected API Error.' } }) : json(202, undefined)));
+    cloud.routes.set('GET /servers/s1', () => json(200, { server: server('s1', 'cmp2') }));
+    expect(await client().evacuate('s1', { fromHost: 'cmp2' })).toMatchObject({ confirmedBy: 'response', attempts: 2 });
+  });
+
+  it('retries while another task runs, and stops when the server has left the host', async () => {
+    const busy = () => json(409, { conflictingRequest: { message: 'Cannot \'evacuate\' instance s1 while it is in task_state powering-off' } });
+    let host = 'cmp2';
+    cloud.routes.set(action, (_call, n) => (n < 3 ? busy() : json(202, undefined)));
+    cloud.routes.set('GET /servers/s1', () => json(200, { server: server('s1', host, 'powering-off') }));
+    expect(await client().evacuate('s1', { fromHost: 'cmp2' })).toMatchObject({ confirmedBy: 'response', attempts: 3 });
+
+    host = 'cmp3';
+    cloud.routes.set(action, () => busy());
+    expect(await client().evacuate('s1', { fromHost: 'cmp2' })).toMatchObject({ confirmedBy: 'server-state', evidence: 'it is on cmp3 now, not cmp2' });
+  });
+
+  it('does not retry "still in use" (the service is not down yet)', async () => {
+    cloud.routes.set(action, () => json(400, { badRequest: { message: 'Compute service of cmp2 is still in use.' } }));
+    const error = await client().evacuate('s1', { fromHost: 'cmp2' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NovaHttpError);
+    expect((error as NovaHttpError).status).toBe(400);
+    expect((error as Error).message).toMatch(/^Nova POST \/v2\.1\/servers\/s1\/action: HTTP 400 Bad Request: Compute service of cmp2 is still in use\. \(request req-400-/);
+    expect(cloud.callsTo(action)).toHaveLength(1);
+  });
+});
+
+describe('services and migrations', () => {
+  it('forces down by service ID and parses the answer', async () => {
+    cloud.routes.set('PUT /os-services/svc-1', (call) => json(200, { service: { ...SERVICE, forced_down: (call.body as { forced_down: boolean }).forced_down } }));
+    expect(await client().forceDown('svc-1', true)).toMatchObject({ id: 'svc-1', host: 'cmp2', forcedDown: true, state: 'down' });
+    expect(cloud.callsTo('PUT /os-services/svc-1')[0]!.body).toEqual({ forced_down: true });
+  });
+
+  it('finds exactly one service per host', async () => {
+    cloud.routes.set('GET /os-services', () => json(200, { services: [] }));
+    await expect(client().getComputeService('cmp9')).rejects.toThrow(/lists 0 nova-compute services on host cmp9/);
+  });
+
+  it('lists migrations with filters and pagination', async () => {
+    const migration = (id: number) => ({ id, uuid: `m${id}`, instance_uuid: 's1', migration_type: 'evacuation', status: 'done', source_compute: 'cmp2', dest_compute: 'cmp3', created_at: 'x', updated_at: null });
+    cloud.routes.set('GET /os-migrations', (call) =>
+      call.url.searchParams.get('marker') ? json(200, { migrations: [migration(2)] }) : json(200, { migrations: [migration(1)], migrations_links: [{ rel: 'next', href: `${call.url.href}&marker=m1` }] }),
+    );
+    const migrations = await client().listMigrations({ type: 'evacuation', sourceCompute: 'cmp2' });
+    expect(migrations.map((m) => [m.id, m.status, m.destCompute])).toEqual([['1', 'done', 'cmp3'], ['2', 'done', 'cmp3']]);
+    expect(cloud.callsTo('GET /os-migrations')[0]!.url.search).toBe('?migration_type=evacuation&source_compute=cmp2');
+  });
+
+  it('names the call and the field when a reply is malformed', async () => {
+    cloud.routes.set('GET /os-services', () => json(200, { services: [{ ...SERVICE, state: 'sideways' }] }));
+    await expect(client().listComputeServices()).rejects.toThrow(/^Nova GET \/os-services \(request req-200-\w+\): services\[0\]\.state: expected one of up, down, found "sideways"/);
+  });
+});
