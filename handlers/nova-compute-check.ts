@@ -30,7 +30,8 @@ await runHandler('nova-compute-check', [], async ({ config }) => {
   }
 
   if (pidFile) {
-    const pid = Number(readFileSafe(pidFile)?.trim());
+    // The first field: PID files may carry more (the lab's hold "PID STARTTIME").
+    const pid = Number(readFileSafe(pidFile)?.trim().split(/\s+/)[0]);
     if (!Number.isInteger(pid) || pid <= 0) problems.push(`no PID in ${pidFile}`);
     else if (!isRunning(pid)) problems.push(`process ${pid} from ${pidFile} is not running`);
     else if (name && commandName(pid) !== name.slice(0, 15)) problems.push(`process ${pid} from ${pidFile} is ${commandName(pid)}, not ${name}`);

@@ -35,7 +35,7 @@ await runHandler('remediate', [], async ({ config }) => {
     handled.remember(event.ID, Date.now(), Date.now());
     const payload = event.Payload ? Buffer.from(event.Payload, 'base64').toString('utf8') : '';
     const verdict = verifyRequest(payload, config.remediation.hmac_key, { self, now: Date.now(), maxAge, allowed });
-    const fields = { event: event.ID, ...(verdict.request?.incident ? { incident: verdict.request.incident } : {}), ...(verdict.request?.action ? { step: verdict.request.action } : {}) };
+    const fields = { consul_event: event.ID, ...(verdict.request?.incident ? { incident: verdict.request.incident } : {}), ...(verdict.request?.action ? { step: verdict.request.action } : {}) };
     if (!verdict.ok) {
       log.warn('remediation-refused', { ...fields, reason: verdict.reason });
       continue;

@@ -41,6 +41,8 @@ export interface Incident {
   readonly alerted: boolean;
   readonly hold?: { readonly reason: string; readonly needsOperator: boolean };
   readonly reason: string;
+  /** The last decision recorded in the timeline (its shape, not its wording, which carries times). */
+  readonly decision?: { readonly action: string; readonly cause: string; readonly guard?: string; readonly repair?: string };
   readonly timeline: readonly TimelineEntry[];
   readonly instances?: readonly InstanceOutcome[];
 }

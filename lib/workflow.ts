@@ -120,10 +120,11 @@ function sameDecision(a: Decision, b: Decision | undefined): boolean {
 /** Records the decision in the incident: its phase, its hold, a timeline line when it changed. */
 function recordDecision(incident: Incident, decision: Decision, by: string): Incident {
   const now = Date.now();
+  const shape = { action: decision.action, cause: decision.cause, ...(decision.guard ? { guard: decision.guard } : {}), ...(decision.repair ? { repair: decision.repair } : {}) };
   let next = incident;
-  const previous = [...incident.timeline].reverse().find((e) => e.step === 'decision');
-  const text = `${decision.action}${decision.guard ? ` (${decision.guard})` : ''}: ${decision.reason}`;
-  if (previous?.detail !== text) next = withStep(next, { at: now, step: 'decision', outcome: 'info', detail: text, by });
+  if (JSON.stringify(incident.decision) !== JSON.stringify(shape)) {
+    next = withStep({ ...next, decision: shape }, { at: now, step: 'decision', outcome: 'info', detail: `${decision.action}${decision.guard ? ` (${decision.guard})` : ''}: ${decision.reason}`, by });
+  }
   if (decision.phase) next = withPhase(next, decision.phase, now, by);
   if (decision.phase === 'held') next = { ...next, hold: { reason: decision.reason, needsOperator: decision.needsOperator ?? false } };
   else if (decision.phase && next.hold) {

@@ -121,7 +121,10 @@ function readSection(name: string, options: Record<string, Option<unknown>>, raw
       continue;
     }
     const text = value === true && !option.kind.startsWith('boolean') ? '' : String(value);
-    if (text.trim() === '') continue;
+    if (text.trim() === '') {
+      if (option.emptyIsValue) out[key] = option.empty;
+      continue;
+    }
     const parsed = option.parse(text);
     if (parsed.ok) out[key] = parsed.value;
     else problems.push({ section: name, key, message: `expected ${parsed.expected}, ${found(option, text)}` });

@@ -16,17 +16,19 @@ export interface Option<T> {
   parse(raw: string): Parsed<T>;
   /** The value when the option is unset and has no default. */
   readonly empty: T;
+  /** "key =" sets the empty value (an empty command, no unit) instead of falling back to the default. */
+  readonly emptyIsValue: boolean;
 }
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = <T>(expected: string): Parsed<T> => ({ ok: false, expected });
 
-function option<T>(kind: string, help: string, defaultText: string | undefined, parse: (raw: string) => Parsed<T>, empty: T, extra: { secret?: boolean; example?: string | undefined } = {}): Option<T> {
-  return { kind, help, defaultText, secret: extra.secret ?? false, parse, empty, ...(extra.example === undefined ? {} : { example: extra.example }) };
+function option<T>(kind: string, help: string, defaultText: string | undefined, parse: (raw: string) => Parsed<T>, empty: T, extra: { secret?: boolean; example?: string | undefined; emptyIsValue?: boolean } = {}): Option<T> {
+  return { kind, help, defaultText, secret: extra.secret ?? false, parse, empty, emptyIsValue: extra.emptyIsValue ?? false, ...(extra.example === undefined ? {} : { example: extra.example }) };
 }
 
 export function str(help: string, defaultText?: string, example?: string): Option<string> {
-  return option('string', help, defaultText, (raw) => ok(raw), '', { example });
+  return option('string', help, defaultText, (raw) => ok(raw), '', { example, emptyIsValue: true });
 }
 
 /** A secret inline in the (0600) config file, the OpenStack habit. Shown as *** wherever printed. */
@@ -35,7 +37,7 @@ export function secret(help: string, example?: string): Option<Secret> {
 }
 
 export function path(help: string, defaultText?: string, example?: string): Option<string> {
-  return option('absolute path', help, defaultText, (raw) => (raw.startsWith('/') ? ok(raw) : bad('an absolute path')), '', { example });
+  return option('absolute path', help, defaultText, (raw) => (raw.startsWith('/') ? ok(raw) : bad('an absolute path')), '', { example, emptyIsValue: true });
 }
 
 export function url<D extends string | undefined = undefined>(help: string, schemes: string[], defaultText?: D, example?: string): Option<WithDefault<D, URL>> {
@@ -109,7 +111,7 @@ export function command(help: string, defaultText?: string, example?: string): O
     const argv = raw.trim().split(/\s+/).filter(Boolean);
     if (argv.length === 0) return ok([]);
     return argv[0]!.startsWith('/') ? ok(argv) : bad('a command starting with an absolute path (it runs through sudo, without a shell)');
-  }, [], { example });
+  }, [], { example, emptyIsValue: true });
 }
 
 /** Storm limit: a host count ("3") or a share of all compute hosts ("10%"). */

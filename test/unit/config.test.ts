@@ -114,3 +114,12 @@ describe('config', () => {
     expect(() => requireConfig(missing)).toThrow(/run: nova-ha check-config --config/);
   });
 });
+
+describe('empty values', () => {
+  it('"key =" means empty for strings, paths and commands, and the default for the rest', () => {
+    const { config } = parseConfig(`${VALID}\n[nova_compute]\nsystemd_unit =\n[remediation]\nrestart_nova_compute =\n[policy]\nrepair_timeout =\n`);
+    expect(config!.nova_compute.systemd_unit).toBe('');
+    expect(config!.remediation.restart_nova_compute).toEqual([]);
+    expect(config!.policy.repair_timeout).toBe(60_000);
+  });
+});

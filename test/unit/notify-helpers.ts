@@ -9,6 +9,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { createLogger, type Logger } from '../../lib/log.js';
 import type { NotificationSettings } from '../../lib/notify/index.js';
 import { Secret } from '../../lib/secret.js';
+import { parseMail } from '../../lab/mail.js';
 
 /** Everything a test created, undone in reverse order by cleanup(). */
 export class Resources {
@@ -86,7 +87,7 @@ export interface ReceivedMail {
   readonly secure: boolean;
   readonly user: unknown;
   readonly raw: string;
-  readonly headers: Map<string, string>;
+  readonly headers: ReadonlyMap<string, string>;
   readonly subject: string;
   readonly text: string;
 }
@@ -207,30 +208,5 @@ export async function startWebhookServer(resources: Resources, status: () => num
   return { url: new URL(`http://127.0.0.1:${port}/hooks/nova-ha`), requests };
 }
 
-/** Just enough of RFC 5322/2047/2045 to read what nodemailer sent: unfolded headers, decoded subject and text. */
-export function parseMail(raw: string): { headers: Map<string, string>; subject: string; text: string } {
-  const split = raw.indexOf('\r\n\r\n');
-  const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' ');
-  const headers = new Map<string, string>();
-  for (const line of head.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0) headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
-  }
-  const body = raw.slice(split + 4);
-  const encoding = (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase();
-  const text = encoding === 'quoted-printable' ? decodeQuotedPrintable(body) : encoding === 'base64' ? Buffer.from(body, 'base64').toString('utf8') : body;
-  return { headers, subject: decodeEncodedWords(headers.get('subject') ?? ''), text: text.replace(/\r\n/g, '\n') };
-}
 
-function decodeQuotedPrintable(text: string): string {
-  const bytes = text.replace(/%/g, '%25').replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, hex: string) => `%${hex}`);
-  return decodeURIComponent(bytes);
-}
-
-function decodeEncodedWords(text: string): string {
-  return text
-    .replace(/\?=\s+=\?/g, '?==?')
-    .replace(/=\?([^?]+)\?([QB])\?([^?]*)\?=/gi, (_, _charset: string, kind: string, data: string) =>
-      kind.toUpperCase() === 'B' ? Buffer.from(data, 'base64').toString('utf8') : decodeQuotedPrintable(data.replace(/_/g, ' ')),
-    );
-}
+export { parseMail };
