@@ -54,14 +54,15 @@ while [ $# -gt 0 ]; do
 done
 
 config=$(realpath -m "$config"); lib=$(realpath -m "$lib"); bin_dir=$(realpath -m "$bin_dir")
-manifest=$lib/install-manifest
+# One manifest per config file: several nodes may share one --lib (as in nova-ha's lab).
+manifest=$lib/manifests/$(printf '%s' "$config" | sha256sum | cut -c1-16)
 node=${node:-$(command -v node || true)}
 consul=${consul:-$(command -v consul || true)}
 cli() { "$node" "$lib/cli/nova-ha.js" --config "$config" "$@"; }
 
 # --- uninstall: exactly what the manifest lists ------------------------------------------------
 if [ -n "$uninstall" ]; then
-  [ -f "$manifest" ] || die "$manifest not found: nothing installed here by install.sh (or --lib differs from the install)"
+  [ -f "$manifest" ] || die "$manifest not found: nothing was installed with --config $config and --lib $lib"
   reloads=()
   while IFS=' ' read -r kind path extra; do
     case $kind in
@@ -71,10 +72,16 @@ if [ -n "$uninstall" ]; then
     esac
   done < <(tac "$manifest")
   if [ -n "$reload" ] && [ -x "$node" ] && [ -f "$lib/cli/nova-ha.js" ]; then
-    for net in "${reloads[@]}"; do cli agent-reload --network "$net" || say "warning: could not reload the $net agent; restart it to drop nova-ha's watches"; done
+    [ ${#reloads[@]} -gt 0 ] && { cli agent-reload --network "$(IFS=,; echo "${reloads[*]}")" || say "warning: could not reload the agents; restart them to drop nova-ha's watches"; }
   fi
-  rm -rf "$lib"
-  say "removed $lib; nova-ha is uninstalled (config $config and the state directory were kept)"
+  rm -f "$manifest"
+  if [ -z "$(ls -A "$lib/manifests" 2>/dev/null)" ]; then
+    rm -rf "$lib"
+    say "removed $lib"
+  else
+    say "kept $lib: other installs use it"
+  fi
+  say "nova-ha is uninstalled (config $config and the state directory were kept)"
   exit 0
 fi
 
@@ -93,24 +100,29 @@ for net in "${NETWORKS[@]}"; do
   [ -d "${agent_dir[$net]}" ] || need "the $net Consul agent's config dir ${agent_dir[$net]} does not exist: pass --agent $net=DIR"
 done
 [ -f "$config" ] || need "$config does not exist: create it from $config.sample (written now if missing) and run install.sh again"
-if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ]; then
+# What the config asks for (plan_* values and the three fragments), from the config itself.
+plan_dir=$(mktemp -d)
+trap 'rm -rf "$plan_dir"' EXIT
+plan_run_as= plan_fencing=
+if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ] && [ -n "$role" ]; then
   if ! out=$("$node" "$src/dist/cli/nova-ha.js" --config "$config" check-config 2>&1); then
     while IFS= read -r line; do [[ $line == *warning:* ]] || need "$line"; done <<<"$(grep -v ': [0-9]* problems*;' <<<"$out")"
+  elif ! plan=$("$node" "$src/dist/cli/nova-ha.js" --config "$config" install-plan --role "$role" --lib "$lib" --node "$node" --out "$plan_dir" 2>&1); then
+    need "${plan#nova-ha: }"
   else
-    config_role=$(sed -n 's/^[[:space:]]*role[[:space:]]*=[[:space:]]*\([a-z]*\).*/\1/p' "$config" | head -1)
-    [ -z "$role" ] || [ "$config_role" = "$role" ] || need "$config says role = $config_role but --role is $role"
+    eval "$plan"
   fi
 fi
-consul_user=${consul_user:-$( [ -f "$config" ] && sed -n 's/^[[:space:]]*run_as[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$config" | head -1 )}
-consul_user=${consul_user:-consul}
+consul_user=${consul_user:-${plan_run_as:-consul}}
 id "$consul_user" >/dev/null 2>&1 || need "user $consul_user (the Consul agents' user) does not exist: pass --consul-user or set [remediation] run_as"
-if [ "$role" = controller ] && grep -Eq '^[[:space:]]*method[[:space:]]*=[[:space:]]*ipmi' "$config" 2>/dev/null; then
+if [ "$role" = controller ] && [ "$plan_fencing" = ipmi ]; then
   command -v ipmitool >/dev/null || need "ipmitool not found, and [fencing] method = ipmi needs it: apt-get install ipmitool"
 fi
 if [ "$role" = compute ]; then
   command -v sudo >/dev/null || need "sudo not found: the compute role runs its repair commands through sudo (apt-get install sudo)"
   command -v visudo >/dev/null || need "visudo not found (it comes with sudo)"
 fi
+# Never overwrite a config: a missing one gets the sample beside it, to copy and edit.
 if [ ! -f "$config" ] && [ -f "$src/etc/nova-ha.conf.sample" ] && [ ! -e "$config.sample" ]; then
   mkdir -p "$(dirname "$config")" && install -m 0600 "$src/etc/nova-ha.conf.sample" "$config.sample"
 fi
@@ -124,7 +136,7 @@ fi
 changed=0
 declare -A seen_manifest=()
 record() { local line="$*"; [ -n "${seen_manifest[$line]:-}" ] && return 0; seen_manifest[$line]=1; echo "$line" >>"$manifest.new"; }
-mkdir -p "$lib"
+mkdir -p "$lib/manifests"
 : >"$manifest.new"
 
 # Handlers and CLI: replace the tree only when its content differs, so a second run changes nothing.
@@ -150,16 +162,14 @@ if [ "$(stat -c '%U %a' "$config")" != "$consul_user 600" ]; then
   chown "$consul_user" "$config" && chmod 0600 "$config" && say "set $config to mode 0600, owner $consul_user" && changed=1
 fi
 
-state_dir=$(cli config-value DEFAULT state_dir)
-log_file=$(cli config-value DEFAULT log_file)
-for dir in "$state_dir" ${log_file:+"$(dirname "$log_file")"}; do
+for dir in "$plan_state_dir" ${plan_log_file:+"$(dirname "$plan_log_file")"}; do
   if [ ! -d "$dir" ]; then
     mkdir -p "$dir" && say "created $dir" && changed=1 && record dir "$dir"
   elif grep -qx "dir $dir" "$manifest" 2>/dev/null; then
     record dir "$dir"
   fi
-  if [ "$(stat -c '%U %a' "$dir")" != "$consul_user 700" ] && [ "$dir" = "$state_dir" ]; then chown "$consul_user" "$dir" && chmod 0700 "$dir" && changed=1; fi
-  if [ "$dir" != "$state_dir" ] && [ "$(stat -c '%U' "$dir")" != "$consul_user" ]; then chown "$consul_user" "$dir" && chmod 0750 "$dir" && changed=1; fi
+  mode=750; [ "$dir" = "$plan_state_dir" ] && mode=700
+  if [ "$(stat -c '%U %a' "$dir")" != "$consul_user $mode" ]; then chown "$consul_user" "$dir" && chmod "$mode" "$dir" && changed=1; fi
 done
 
 # Consul fragments: one per agent, validated with the agent's whole config before it is reloaded.
@@ -168,11 +178,10 @@ to_reload=()
 for net in "${NETWORKS[@]}"; do
   dir=${agent_dir[$net]}
   target=$dir/nova-ha.json
-  cli consul-fragment --role "$role" --network "$net" --lib "$lib" --node "$node" >"$target.new"
   record fragment "$target" "$net"
-  if cmp -s "$target.new" "$target"; then rm -f "$target.new"; continue; fi
+  if cmp -s "$plan_dir/$net.json" "$target"; then continue; fi
   [ -f "$target" ] && cp -p "$target" "$target.old"
-  mv "$target.new" "$target" && chown "root:$group" "$target" && chmod 0640 "$target"
+  install -m 0640 -o root -g "$group" "$plan_dir/$net.json" "$target"
   extras=()
   IFS=',' read -ra extras <<<"${agent_extra[$net]}"
   if ! out=$("$consul" validate "${extras[@]}" "$dir" 2>&1); then
@@ -181,16 +190,16 @@ for net in "${NETWORKS[@]}"; do
     die "consul validate refused the $net agent's config with nova-ha's fragment ($target); the previous config was restored"
   fi
   rm -f "$target.old"
-  say "wrote $target ($(cli consul-fragment-summary --role "$role" --network "$net"))"
+  summary=plan_summary_$net
+  say "wrote $target (${!summary})"
   to_reload+=("$net")
   changed=1
 done
 
 # Compute role: the agents' user may run exactly the configured repair commands as root.
 if [ "$role" = compute ]; then
-  mapfile -t commands < <(cli config-value remediation restart_storage_network; cli config-value remediation restart_nova_compute)
   escaped=()
-  for c in "${commands[@]}"; do [ -n "$c" ] && escaped+=("$(printf '%s' "$c" | sed 's/[\\,:=]/\\&/g')"); done
+  for c in "$plan_cmd_storage" "$plan_cmd_nova"; do [ -n "$c" ] && escaped+=("$(printf '%s' "$c" | sed 's/[\\,:=]/\\&/g')"); done
   if [ ${#escaped[@]} -gt 0 ]; then
     body=$(printf '# nova-ha (install.sh): the Consul agent may run exactly these repair commands as root.\n%s ALL=(root) NOPASSWD: %s\n' "$consul_user" "$(IFS=','; echo "${escaped[*]}" | sed 's/,/, /g')")
     if [ "$(cat "$sudoers" 2>/dev/null)" != "$body" ]; then
@@ -206,7 +215,7 @@ if [ "$role" = compute ]; then
 fi
 
 mv "$manifest.new" "$manifest"
-if [ -n "$reload" ]; then
-  for net in "${to_reload[@]}"; do cli agent-reload --network "$net" >/dev/null && say "reloaded the $net agent"; done
+if [ -n "$reload" ] && [ ${#to_reload[@]} -gt 0 ]; then
+  cli agent-reload --network "$(IFS=,; echo "${to_reload[*]}")" | sed 's/^/install.sh: /'
 fi
 if [ "$changed" = 0 ]; then say "nothing to change: nova-ha ($role) is installed"; else say "nova-ha ($role) is installed"; fi

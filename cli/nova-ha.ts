@@ -8,6 +8,7 @@ import { CliError } from './errors.js';
 import * as agent from './commands/agent.js';
 import * as checkConfig from './commands/check-config.js';
 import * as consulFragment from './commands/consul-fragment.js';
+import * as installPlan from './commands/install-plan.js';
 import * as simulate from './commands/simulate.js';
 
 const program = new Command('nova-ha')
@@ -16,7 +17,7 @@ const program = new Command('nova-ha')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [checkConfig, simulate, consulFragment, agent]) command.register(program);
+for (const command of [checkConfig, simulate, consulFragment, installPlan, agent]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,18 +8,21 @@ export function register(program: Command): void {
   program
     .command('agent-reload')
     .description("reload this node's Consul agent for one network (after its config changed); used by install.sh")
-    .requiredOption('--network <network>', 'mgmt, storage or tenant')
+    .requiredOption('--network <networks>', 'mgmt, storage or tenant; several separated by commas')
     .action(async (options: { network: string }) => {
-      if (!(NETWORKS as readonly string[]).includes(options.network)) throw new CliError(`--network must be one of ${NETWORKS.join(', ')}, found "${options.network}"`);
+      const networks = options.network.split(',').filter(Boolean);
+      const wrong = networks.find((n) => !(NETWORKS as readonly string[]).includes(n));
+      if (wrong !== undefined || networks.length === 0) throw new CliError(`--network must be among ${NETWORKS.join(', ')}, found "${wrong ?? options.network}"`);
       const config = requireConfig(configPath(program.opts<{ config?: string }>().config));
-      const network = options.network as Network;
-      const address = addressOf(config, network);
-      const client = connect(address, config.consul.timeout, config.consul.ca_file || undefined);
-      try {
-        await client.agent.reload();
-      } catch (error) {
-        throw new CliError(`the ${network} agent at ${address.url.href} did not reload (${describeConsulError(error)}); check [consul] ${network}_address and that the agent runs`, 1);
+      for (const network of networks as Network[]) {
+        const address = addressOf(config, network);
+        const client = connect(address, config.consul.timeout, config.consul.ca_file || undefined);
+        try {
+          await client.agent.reload();
+        } catch (error) {
+          throw new CliError(`the ${network} agent at ${address.url.href} did not reload (${describeConsulError(error)}); check [consul] ${network}_address and that the agent runs`, 1);
+        }
+        console.log(`reloaded the ${network} agent at ${address.url.href}`);
       }
-      console.log(`reloaded the ${network} agent at ${address.url.href}`);
     });
 }
