@@ -11,6 +11,24 @@ export type LinkSide = 'host' | 'switch';
 
 const allNodes = (spec: LabSpec): string[] => [...controllerNames(), ...computeNames(spec), ...computeNames(spec).map(bmcOf)];
 
+/** Every node linked to a network: controllers and computes on the Consul networks, controllers and BMCs on oob. */
+function nodesOn(spec: LabSpec, network: LabNetwork): string[] {
+  return network === 'oob' ? [...controllerNames(), ...computeNames(spec).map(bmcOf)] : [...controllerNames(), ...computeNames(spec)];
+}
+
+/**
+ * Permanent ARP entries for every peer on the device's network. The kernel's ARP table is
+ * shared by all namespaces, with a default limit (gc_thresh3) of 1024 learned entries: a
+ * 20-compute lab learning its peers overflowed it, and every lab on the machine lost traffic.
+ * Permanent entries are exempt from that limit, and the fixed MACs make them possible.
+ */
+function neighbourCommands(spec: LabSpec, node: string, network: LabNetwork): string[] {
+  return nodesOn(spec, network)
+    .filter((peer) => peer !== node)
+    .map((peer) => addressOf(peer, network))
+    .map((address) => `neigh replace ${address} lladdr ${macOf(address)} dev ${DEVICE[network]} nud permanent`);
+}
+
 /** The commands, run inside the node's namespace, that link it to each of its networks. */
 function nodeCommands(spec: LabSpec, node: string): string[] {
   const switchNamespace = namespaceOf(spec, 'sw');
@@ -22,15 +40,28 @@ function nodeCommands(spec: LabSpec, node: string): string[] {
       `link add ${device} address ${macOf(address)} type veth peer name ${switchPortOf(node, network)} netns ${switchNamespace}`,
       `addr add ${address}/24 dev ${device}`,
       `link set ${device} up`,
+      ...neighbourCommands(spec, node, network),
     );
   }
   return commands;
 }
 
+/**
+ * The lab speaks IPv4 only. Left on, IPv6 gives every lab interface link-local addresses and
+ * multicast neighbour entries in the kernel's ndisc table, which (like the ARP table) is shared
+ * by all namespaces and capped at 1024 learned entries: a 100-compute lab would overflow it.
+ * Set before any device exists, so that `default` covers them all.
+ */
+async function disableIpv6(namespace: string): Promise<void> {
+  await run('nsenter', [`--net=/run/netns/${namespace}`, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+}
+
 export async function createNetwork(spec: LabSpec): Promise<void> {
   const nodes = allNodes(spec);
   const switchNamespace = namespaceOf(spec, 'sw');
-  await ipBatch(null, [switchNamespace, ...nodes.map((node) => namespaceOf(spec, node))].map((ns) => `netns add ${ns}`));
+  const namespaces = [switchNamespace, ...nodes.map((node) => namespaceOf(spec, node))];
+  await ipBatch(null, namespaces.map((ns) => `netns add ${ns}`));
+  await inParallel(namespaces, 4, disableIpv6);
   // No STP: a port forwards the moment it is up, and a lab bridge never has a loop.
   await ipBatch(switchNamespace, [
     'link set lo up',
@@ -58,7 +89,9 @@ function linkOf(spec: LabSpec, node: string, network: LabNetwork, side: LinkSide
 
 export async function setLink(spec: LabSpec, node: string, network: LabNetwork, side: LinkSide, state: 'up' | 'down'): Promise<void> {
   const { namespace, device } = linkOf(spec, node, network, side);
-  await run('ip', ['-n', namespace, 'link', 'set', device, state]);
+  // Taking a device down flushes even its permanent ARP entries: put them back with the link.
+  const neighbours = side === 'host' && state === 'up' ? neighbourCommands(spec, node, network) : [];
+  await ipBatch(namespace, [`link set ${device} ${state}`, ...neighbours]);
 }
 
 /** Administrative state of one end of a link: "up" or "down". */
