@@ -16,6 +16,9 @@ import { bmcOf, CONSUL_NETWORKS, computeNames, controllerNames, LAB_RUN_ROOT, na
 
 export type LabLog = (message: string) => void;
 
+/** Computes powered on together while the lab comes up. */
+const BOOT_WAVE = 5;
+
 export interface UpReport {
   readonly networkMs: number;
   /** From the first agent started until every cluster had a leader and every member was alive. */
@@ -81,9 +84,8 @@ function startBmc(spec: LabSpec, compute: string, files: { lanConf: string; emu:
   }
 }
 
-/** Wait until every Consul network has an agreed leader and every lab node is passing serfHealth in it. */
-export async function waitForHealthyClusters(spec: LabSpec, timeoutMs: number, log: LabLog): Promise<void> {
-  const expected = [...controllerNames(), ...computeNames(spec)];
+/** Wait until every Consul network has an agreed leader and every one of `expected` (all lab nodes by default) is passing serfHealth in it. */
+export async function waitForHealthyClusters(spec: LabSpec, timeoutMs: number, log: LabLog, expected = [...controllerNames(), ...computeNames(spec)]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastReport = Date.now();
   let missing: string[] = [];
@@ -133,13 +135,22 @@ export async function bringUp(spec: LabSpec, log: LabLog, timeoutMs = 300_000): 
   await inParallel(servers, 4, async ({ controller, network }) => {
     await startAgentProcess(spec, controller, network);
   });
-  // Each sim powers its compute on at once (startnow), which boots the compute's three agents.
-  const sims = computeNames(spec).map((compute) => startBmc(spec, compute, bmcFiles.get(compute)!));
-  await sleep(300);
-  const deadSim = sims.find((sim) => !isRunning(sim));
-  if (deadSim) throw new Error(`${deadSim.name} exited at startup: see ${join(runDir(spec), 'logs', `${deadSim.name}.log`)}`);
   await inParallel(servers, 9, ({ controller, network }) => waitForAgentApi(spec, controller, network, 30_000));
-  await waitForHealthyClusters(spec, timeoutMs, log);
+  const deadline = Date.now() + timeoutMs;
+  await waitForHealthyClusters(spec, timeoutMs, log, controllerNames());
+  // Each sim powers its compute on at once (startnow), which boots the compute's three agents.
+  // Booting them in waves, each joining before the next starts, keeps two cores from drowning
+  // in dozens of starting agents (all at once, 20 computes took a minute of false failures).
+  const booted: string[] = [...controllerNames()];
+  for (let first = 0; first < spec.computes; first += BOOT_WAVE) {
+    const wave = computeNames(spec).slice(first, first + BOOT_WAVE);
+    const sims = wave.map((compute) => startBmc(spec, compute, bmcFiles.get(compute)!));
+    await sleep(200);
+    const deadSim = sims.find((sim) => !isRunning(sim));
+    if (deadSim) throw new Error(`${deadSim.name} exited at startup: see ${join(runDir(spec), 'logs', `${deadSim.name}.log`)}`);
+    booted.push(...wave);
+    await waitForHealthyClusters(spec, Math.max(deadline - Date.now(), 1_000), log, booted);
+  }
   const clustersMs = Date.now() - agentsStarted;
   const totalMs = Date.now() - started;
   log(`lab ${spec.prefix} up in ${(totalMs / 1000).toFixed(1)} s: 3 Consul clusters have a leader and all ${3 + spec.computes} members alive ${(clustersMs / 1000).toFixed(1)} s after the first agent started`);
