@@ -15,7 +15,7 @@ export interface CheckedRoute {
 }
 
 /** <prefix>-sw, -ctlN, -cmpN or -bmcN: the only namespaces the lab creates. */
-export const LAB_NAMESPACE = /^[a-z][a-z0-9]{0,7}-(sw|ctl\d+|cmp\d+|bmc\d+)$/;
+export const LAB_NAMESPACE = /^[a-z][a-z0-9]{0,9}-(sw|ctl\d+|cmp\d+|bmc\d+)$/;
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 

@@ -17,10 +17,10 @@ export interface LabState {
   readonly createdAt: string;
 }
 
-const PREFIX = /^[a-z][a-z0-9]{0,7}$/;
+const PREFIX = /^[a-z][a-z0-9]{0,9}$/;
 
 export function validateSpec(spec: LabSpec): void {
-  if (!PREFIX.test(spec.prefix)) throw new Error(`lab prefix "${spec.prefix}" is invalid: use 1-8 lower-case letters and digits, starting with a letter`);
+  if (!PREFIX.test(spec.prefix)) throw new Error(`lab prefix "${spec.prefix}" is invalid: use 1-10 lower-case letters and digits (as lab/nova accepts), starting with a letter`);
   if (!Number.isInteger(spec.computes) || spec.computes < 1 || spec.computes > MAX_COMPUTES) {
     throw new Error(`lab computes ${spec.computes} is invalid: use a whole number from 1 to ${MAX_COMPUTES}`);
   }
