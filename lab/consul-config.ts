@@ -52,8 +52,6 @@ export function agentConfig(spec: LabSpec, node: string, network: ConsulNetwork)
     leave_on_terminate: false,
     skip_leave_on_interrupt: true,
     gossip_lan: GOSSIP_LAN,
-    // nova-ha registers script checks from its config fragments (never through the HTTP API).
-    enable_local_script_checks: true,
     // Both would try to reach hashicorp.com; nothing in the lab may leave the machine.
     disable_update_check: true,
     disable_anonymous_signature: true,

@@ -9,6 +9,7 @@ import { createPassword, writeBmcConfig } from './bmc.js';
 import { CONSUL_BINARY, writeAgentFiles } from './consul-config.js';
 import { clusterHealth, clusterLeader, ensureConsulUser, startAgentProcess, waitForAgentApi } from './consul-agents.js';
 import { createNetwork, deleteNamespaces } from './network.js';
+import { removeLabSudoers } from './nova-ha.js';
 import { namespaceProcesses, processesMentioning, readRecords, recordProcess, isRunning, stopProcesses, type ProcessRecord } from './processes.js';
 import { inParallel, run, sleep } from './shell.js';
 import { labNamespacesOnMachine, readState, validateSpec, writeState } from './state.js';
@@ -188,6 +189,9 @@ export async function tearDown(prefix: string, log: LabLog): Promise<DownReport>
     stoppedInNamespaces += (await stopProcesses(inside, 2_000)).length;
   }
   await deleteNamespaces(namespaces);
+  // nova-ha's install.sh grants repair commands in /etc/sudoers.d: outside the run dir, so removed by name.
+  const sudoers = removeLabSudoers(prefix);
+  if (sudoers.length > 0) log(`removed ${sudoers.length} sudoers drop-ins of lab ${prefix}`);
 
   let logsDir: string | undefined;
   if (existsSync(join(dir, 'logs'))) {

@@ -8,6 +8,7 @@ import type { Config } from './config/load.js';
 import { ROLE_META } from './consul/members.js';
 import type { Network } from './model.js';
 import { REMEDIATION_EVENT } from './remediation.js';
+import { bmcConfigured } from './hands-for.js';
 
 export type Role = 'controller' | 'compute';
 
@@ -28,12 +29,14 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
     const watches = [{ type: 'checks', state: 'any', handler_type: 'script', args: handler('watch-checks', '--network', network) }];
     if (network !== 'mgmt') return { ...meta, watches };
     const evaluate = config.policy.evaluate_interval;
+    const power = config.ipmi.poll_interval;
     return {
       ...meta,
       enable_local_script_checks: true,
       watches,
       checks: [
         { id: 'nova-ha-evaluate', name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
+        ...(bmcConfigured(config) ? [{ id: 'nova-ha-power', name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)) }] : []),
       ],
     };
   }

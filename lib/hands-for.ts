@@ -1,7 +1,43 @@
 /** The hands this controller has, from its config: Consul events always; IPMI and Nova when configured. */
+import type { Config } from './config/load.js';
+import { fenceAndEvacuate, move, countOutcomes } from './fence.js';
 import { consulHands, type Hands } from './hands.js';
+import { withStep } from './incident.js';
+import { bmcFor, chassisPower, powerOffVerified } from './ipmi.js';
+import { NovaClient } from './nova/index.js';
 import type { Runtime } from './runtime.js';
 
+export const bmcConfigured = (config: Config): boolean => config.ipmi.address_template !== '' || config.ipmiHosts.size > 0;
+
 export function handsFor(runtime: Runtime): Hands {
-  return consulHands(runtime);
+  const { config } = runtime;
+  const hands: Hands = { ...consulHands(runtime) };
+  let nova: NovaClient | undefined;
+  const novaClient = (): NovaClient => (nova ??= NovaClient.fromConfig(config, { logger: runtime.logger }));
+
+  if (bmcConfigured(config)) {
+    hands.readPower = async (host) => (await chassisPower(bmcFor(config, host), 'status')).state;
+    hands.powerOn = async (host) => {
+      const result = await chassisPower(bmcFor(config, host), 'on');
+      if (result.state !== 'on') throw new Error(result.error ?? `the BMC of ${host} did not accept power on`);
+    };
+  }
+  if (config.fencing.method === 'ipmi') {
+    hands.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), powerOff: (host) => powerOffVerified(bmcFor(config, host), config.fencing.fence_timeout) }, run);
+  }
+  if (config.evacuation.live_migrate_on_tenant_failure) {
+    hands.drain = async (run) => {
+      let incident = await run.change((i) => withStep({ ...i, attempts: { ...i.attempts, drain: i.attempts.drain ?? Date.now() } }, { at: Date.now(), step: 'drain', outcome: 'started', by: runtime.node }));
+      try {
+        const outcomes = await move({ runtime, nova: novaClient() }, run, 'live-migration', incident);
+        const counts = countOutcomes(outcomes);
+        incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'drain', outcome: counts.failed ? 'failed' : 'done', detail: `${counts.migrated} live-migrated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`, by: runtime.node }));
+      } catch (error) {
+        incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'drain', outcome: 'failed', detail: (error as Error).message, by: runtime.node }));
+      }
+      runtime.notifier.notify({ host: run.host, event: 'drained', summary: 'tenant network down', action: 'instances live-migrated away', reason: incident.timeline.at(-1)?.detail ?? '', incidentId: incident.id, timeline: incident.timeline, instances: incident.instances ?? [] });
+      return incident;
+    };
+  }
+  return hands;
 }

@@ -47,6 +47,7 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
   const store = new IncidentStore(runtime.kv);
   const by = runtime.node;
   let last: Decision | undefined;
+  let writes: Promise<unknown> = Promise.resolve();
   await resumeInterruptedRepairs(runtime, hands, host, store, lock);
 
   for (;;) {
@@ -66,10 +67,14 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
 
     if (decision.action === 'none') return 'done';
 
-    const change = async (mutate: (incident: Incident) => Incident): Promise<Incident> => {
-      if (!lock.isHeld()) throw new Error(`lost the lock of ${host}; stopping before changing its incident`);
-      const stored = await store.change(host, (current) => mutate(current ?? openIncident(host, decision.cause, decision.because ?? decision.reason, Date.now(), by)));
-      return stored!;
+    // Evacuations run concurrently and each records its outcome: one incident write at a time.
+    const change = (mutate: (incident: Incident) => Incident): Promise<Incident> => {
+      const next = writes.then(async () => {
+        if (!lock.isHeld()) throw new Error(`lost the lock of ${host}; stopping before changing its incident`);
+        return (await store.change(host, (current) => mutate(current ?? openIncident(host, decision.cause, decision.because ?? decision.reason, Date.now(), by))))!;
+      });
+      writes = next.catch(() => undefined);
+      return next;
     };
 
     if (decision.action === 'close') {
