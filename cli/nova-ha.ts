@@ -3,11 +3,16 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../lib/config/load.js';
 import { SnapshotError } from '../lib/snapshot.js';
+import { OperatorError } from '../lib/operator.js';
+import { UnfenceError } from '../lib/unfence.js';
+import { NovaError } from '../lib/nova/index.js';
+import { IpmiConfigError } from '../lib/ipmi.js';
 import { scrub } from '../lib/secret.js';
 import { CliError } from './errors.js';
 import * as agent from './commands/agent.js';
 import * as checkConfig from './commands/check-config.js';
 import * as consulFragment from './commands/consul-fragment.js';
+import * as fencing from './commands/fencing.js';
 import * as installPlan from './commands/install-plan.js';
 import * as simulate from './commands/simulate.js';
 
@@ -17,7 +22,7 @@ const program = new Command('nova-ha')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [checkConfig, simulate, consulFragment, installPlan, agent]) command.register(program);
+for (const command of [checkConfig, simulate, fencing, consulFragment, installPlan, agent]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -26,6 +31,10 @@ try {
   if (error instanceof CliError || error instanceof SnapshotError || error instanceof ConfigError) {
     console.error(`nova-ha: ${scrub(error.message)}`);
     process.exit(error instanceof CliError ? error.exitCode : 2);
+  }
+  if (error instanceof OperatorError || error instanceof UnfenceError || error instanceof NovaError || error instanceof IpmiConfigError) {
+    console.error(`nova-ha: ${scrub(error.message)}`);
+    process.exit(1);
   }
   console.error(`nova-ha: unexpected error: ${scrub(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
   process.exit(70);

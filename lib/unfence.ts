@@ -1,0 +1,85 @@
+/**
+ * Returning a fenced host to service (operator): power it on if needed, wait until it is healthy
+ * on all three networks with nova-compute running, wait until Nova has cleaned up the instances
+ * evacuated from it (their migrations "completed", which nova-compute does when it starts), then
+ * clear forced_down, enable the service, and close the incident.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tryAcquire } from './consul/lock.js';
+import type { Hands } from './hands.js';
+import { withPhase, withStep, type Incident } from './incident.js';
+import { IncidentStore } from './incident-store.js';
+import { NETWORKS } from './model.js';
+import type { NovaClient } from './nova/index.js';
+import { buildSnapshot, readWorld } from './observe.js';
+import { KEYS } from './records.js';
+import type { Runtime } from './runtime.js';
+
+export interface UnfenceOptions {
+  readonly timeoutMs: number;
+  readonly say: (line: string) => void;
+  readonly progress: (done: number, total: number, what: string) => void;
+}
+
+export class UnfenceError extends Error {
+  override name = 'UnfenceError';
+}
+
+export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, host: string, options: UnfenceOptions): Promise<Incident | undefined> {
+  const store = new IncidentStore(runtime.kv);
+  const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host, purpose: 'unfence' } });
+  if (!lock) throw new UnfenceError(`a nova-ha worker is working on ${host} right now; wait for it to finish (see: nova-ha status) and run unfence again`);
+  try {
+    const incident = (await store.current(host))?.value;
+    if (incident && !['fenced', 'held'].includes(incident.phase)) throw new UnfenceError(`${host}'s incident ${incident.id} is in phase ${incident.phase}, not fenced; let it finish first`);
+    const by = `${runtime.node} (operator)`;
+    const note = async (step: string, detail: string): Promise<void> => {
+      if (incident) await store.change(host, (i) => (i ? withStep(i, { at: Date.now(), step, outcome: 'done', detail, by }) : i));
+      options.say(detail);
+    };
+    const deadline = Date.now() + options.timeoutMs;
+
+    if (hands.readPower && (await hands.readPower(host)) === 'off') {
+      if (!hands.powerOn) throw new UnfenceError(`${host} is powered off and no BMC access is configured to power it on`);
+      await hands.powerOn(host);
+      await note('unfence power-on', `${host}: chassis power on sent`);
+    }
+
+    options.say(`waiting for ${host} to be healthy on ${NETWORKS.join(', ')} with nova-compute running`);
+    for (;;) {
+      const { snapshot } = buildSnapshot(await readWorld(runtime.clusters, runtime.kv), { node: runtime.node, startedAt: 0 }, Date.now(), runtime.freshness);
+      const seen = snapshot.hosts.find((h) => h.host === host);
+      const alive = seen ? NETWORKS.filter((n) => seen.networks[n].state === 'alive') : [];
+      const novaUp = seen?.novaCompute.node.state === 'up';
+      options.progress(alive.length + (novaUp ? 1 : 0), NETWORKS.length + 1, 'networks alive + nova-compute running');
+      if (alive.length === NETWORKS.length && novaUp) break;
+      if (Date.now() > deadline) throw new UnfenceError(`${host} is not healthy after ${Math.round(options.timeoutMs / 1000)}s (alive on: ${alive.join(', ') || 'none'}; nova-compute ${seen?.novaCompute.node.state ?? 'unknown'}); nothing was changed in Nova`);
+      await sleep(1000);
+    }
+    await note('unfence healthy', `${host} is alive on every network and nova-compute runs`);
+
+    const since = incident ? new Date(incident.openedAt - 60_000).toISOString() : undefined;
+    options.say(`waiting for Nova to clean up the instances evacuated from ${host}`);
+    for (;;) {
+      const migrations = (await nova.listMigrations({ type: 'evacuation', sourceCompute: host, ...(since ? { changesSince: since } : {}) })).filter((m) => m.status !== 'failed' && m.status !== 'error');
+      const completed = migrations.filter((m) => m.status === 'completed').length;
+      options.progress(completed, migrations.length, 'evacuation migrations completed');
+      if (completed === migrations.length) break;
+      if (Date.now() > deadline) throw new UnfenceError(`Nova has completed ${completed} of ${migrations.length} evacuation migrations from ${host}; nova-compute cleans them up when it starts there (check its log); nothing was changed in Nova`);
+      await sleep(1000);
+    }
+
+    const service = await nova.getComputeService(host);
+    if (service.forcedDown) await nova.forceDown(service.id, false);
+    if (service.status === 'disabled') await nova.enableService(service.id);
+    await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared, enabled`);
+
+    if (!incident) return undefined;
+    const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;
+    await store.archive(closed);
+    runtime.notifier.notify({ host, event: 'unfenced', summary: 'back in service', action: 'unfenced by an operator', reason: `${host} is healthy on every network, Nova cleaned up its evacuated instances, and its nova-compute service is enabled again.`, incidentId: closed.id, timeline: closed.timeline, instances: closed.instances ?? [] });
+    return closed;
+  } finally {
+    await lock.release();
+  }
+}
