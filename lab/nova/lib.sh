@@ -75,13 +75,12 @@ stat_field() {
   local -a f=($s)
   echo "${f[$(($2 - 3))]}"
 }
-# alive NAME: the recorded process still runs (same PID *and* same start time).
+# alive NAME: the recorded process still runs (same PID *and* same start time, not a zombie).
 alive() {
-  local rec=$RUN/pid/$1.pid pid start now
+  local rec=$RUN/pid/$1.pid pid start
   [ -s "$rec" ] || return 1
   read -r pid start <"$rec" || return 1
-  now=$(stat_field "$pid" 22) || return 1
-  [ "$now" = "$start" ]
+  [ -n "$(still_alive "$pid $start")" ]
 }
 # proc_table: "PID PPID SID STARTTIME" for every process (read once per call: this runs in loops,
 # so no subshell per process).
@@ -122,12 +121,17 @@ members() {
       for (p in keep) print p, start[p]
     }'
 }
-# still_alive "PID STARTTIME"...: those of them that still run (same PID and start time).
+# still_alive "PID STARTTIME"...: those of them that still run (same PID and start time). A
+# zombie counts as gone: it runs nothing and no signal can remove it, only its parent's wait.
 still_alive() {
-  local m pid start now
+  local m pid start s
+  local -a f
   for m in "$@"; do
     pid=${m% *}; start=${m#* }
-    now=$(stat_field "$pid" 22) && [ "$now" = "$start" ] && echo "$m"
+    read -r s 2>/dev/null <"/proc/$pid/stat" || continue
+    s=${s##*) }
+    f=($s)
+    [ "${f[19]}" = "$start" ] && [ "${f[0]}" != Z ] && echo "$m"
   done
   return 0
 }
@@ -166,9 +170,10 @@ stop_all() {
     if [ "$(date +%s)" -ge "$deadline" ]; then
       log "still running after SIG$sig and ${timeout} s, sending SIGKILL to: $(cut -d' ' -f1 <<<"$left" | tr '\n' ' ')"
       kill -KILL $(cut -d' ' -f1 <<<"$left") 2>/dev/null || true
-      sleep 0.5
-      left=$(still_alive "${procs[@]}")
-      [ -z "$left" ] || die "survived SIGKILL: $(cut -d' ' -f1 <<<"$left" | tr '\n' ' ')"
+      # A killed process can take seconds to be gone (freeing its memory on a loaded machine).
+      local killed_deadline=$(( $(date +%s) + 15 ))
+      while left=$(still_alive "${procs[@]}"); [ -n "$left" ] && [ "$(date +%s)" -lt "$killed_deadline" ]; do sleep 0.2; done
+      [ -z "$left" ] || die "survived SIGKILL for 15 s: $(cut -d' ' -f1 <<<"$left" | tr '\n' ' ')"
       break
     fi
     sleep 0.2
