@@ -10,7 +10,7 @@ import { selectEndpoint } from './catalog.js';
 import { NovaConfigError, NovaReplyError } from './errors.js';
 import { HttpTransport, describeUrl, expectStatus, type FetchLike, type HttpRequest, type HttpResponse } from './http.js';
 import type { KeystoneSettings } from './keystone.js';
-import { NEWEST_KNOWN, chooseMicroversion, formatMicroversion, versionRangeFromDocument, type Microversion } from './microversion.js';
+import { MV, NEWEST_KNOWN, atLeast, chooseMicroversion, formatMicroversion, versionRangeFromDocument, type Microversion } from './microversion.js';
 import { nextHref, nextPageUrl } from './pagination.js';
 import { Reply } from './reply.js';
 import { AlreadyApplied, DEFAULT_RETRY, withRetry, type CallKind, type RetryPolicy } from './retry.js';
@@ -52,6 +52,9 @@ export interface MigrationFilter {
   readonly instanceUuid?: string;
   /** ISO time: only migrations changed since (2.59+). */
   readonly changesSince?: string;
+  /** Only migrations of servers of this user / project (2.80+). */
+  readonly userId?: string;
+  readonly projectId?: string;
 }
 
 /** Task states of a server being rebuilt elsewhere by an evacuation. */
@@ -107,6 +110,12 @@ export class NovaClient {
   async listComputeServices(host?: string): Promise<ComputeService[]> {
     const query = new URLSearchParams({ binary: 'nova-compute', ...(host ? { host } : {}) });
     const response = await this.call('GET', `/os-services?${query}`, { ok: [200], kind: 'idempotent', what: 'list compute services' });
+    return this.reply(response, 'GET /os-services').at('services').array().map(parseService);
+  }
+
+  /** Every service of every binary (nova-compute, nova-scheduler, nova-conductor) in one call. */
+  async listServices(): Promise<ComputeService[]> {
+    const response = await this.call('GET', '/os-services', { ok: [200], kind: 'idempotent', what: 'list services' });
     return this.reply(response, 'GET /os-services').at('services').array().map(parseService);
   }
 
@@ -214,6 +223,14 @@ export class NovaClient {
     if (filter.sourceCompute) query.set('source_compute', filter.sourceCompute);
     if (filter.instanceUuid) query.set('instance_uuid', filter.instanceUuid);
     if (filter.changesSince) query.set('changes-since', filter.changesSince);
+    if (filter.userId || filter.projectId) {
+      const { microversion } = await this.negotiate();
+      if (!atLeast(microversion, MV.migrationsByProject)) {
+        throw new NovaConfigError(`filtering migrations by user or project needs compute microversion ${MV.migrationsByProject}, the cloud speaks ${formatMicroversion(microversion)}; filter by instance instead`);
+      }
+      if (filter.userId) query.set('user_id', filter.userId);
+      if (filter.projectId) query.set('project_id', filter.projectId);
+    }
     const pages = await this.paginate(`/os-migrations${query.size ? `?${query}` : ''}`, 'migrations', 'migrations_links', 'list migrations');
     return pages.flat().map(parseMigration);
   }

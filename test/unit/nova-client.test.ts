@@ -235,6 +235,14 @@ describe('services and migrations', () => {
     expect(cloud.callsTo('GET /os-migrations')[0]!.url.search).toBe('?migration_type=evacuation&source_compute=cmp2');
   });
 
+  it('filters migrations by project only where Nova can (2.80+)', async () => {
+    cloud.routes.set('GET /os-migrations', () => json(200, { migrations: [] }));
+    await client().listMigrations({ projectId: 'p1' });
+    expect(cloud.callsTo('GET /os-migrations')[0]!.url.searchParams.get('project_id')).toBe('p1');
+    cloud.maxMicroversion = '2.79';
+    await expect(client().listMigrations({ projectId: 'p1' })).rejects.toThrow(/needs compute microversion 2\.80, the cloud speaks 2\.79/);
+  });
+
   it('names the call and the field when a reply is malformed', async () => {
     cloud.routes.set('GET /os-services', () => json(200, { services: [{ ...SERVICE, state: 'sideways' }] }));
     await expect(client().listComputeServices()).rejects.toThrow(/^Nova GET \/os-services \(request req-200-\w+\): services\[0\]\.state: expected one of up, down, found "sideways"/);
