@@ -148,6 +148,24 @@ describe('reading', () => {
   });
 });
 
+describe('draining a healthy compute', () => {
+  it('live-migrates a server away, confirmed by host change and a completed live-migration record', async () => {
+    const [host, servers] = [...byHost(await lab.servers())].find(([h]) => h.startsWith('cmp'))!;
+    const id = servers[0]!.id;
+    const [result] = await probeOk<{ confirmedBy: string; requestId: string }[]>(['live-migrate', host, id]);
+    expect(result).toMatchObject({ confirmedBy: 'response', requestId: expect.stringMatching(/^req-/) });
+    const settled = await probeOk<Record<string, { host: string }>>(['wait-evacuated', host, '300', id]);
+    expect(settled[id]!.host).not.toBe(host);
+    const migrations = await until('the live migration completed', 60_000, () => probeOk<{ instanceUuid: string; status: string; destCompute: string }[]>(['migrations', host, 'live-migration']), (m) => m.some((x) => x.instanceUuid === id && x.status === 'completed'));
+    expect(migrations.filter((m) => m.instanceUuid === id && m.status === 'completed').at(-1)!.destCompute).toBe(settled[id]!.host);
+    // The fake driver keeps a live-migrated guest in the source's memory (a real hypervisor
+    // cleans it up): evacuating the server back there later would fail with "Instance ...
+    // already exists". A restart empties that memory.
+    await lab.restartCompute(Number(host.slice(3)));
+    await until(`${host} up again after its restart`, 120_000, () => lab.services(), (services) => services.some((s) => s.host === host && s.state === 'up'));
+  });
+});
+
 describe('a compute whose nova-compute died', () => {
   let victim: string | undefined;
   let victimIndex = 0;

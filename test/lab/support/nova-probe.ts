@@ -45,7 +45,7 @@ const logger = createLogger({ component: 'probe', level: 'debug', stream: { writ
 const newest = process.env['NOVA_PROBE_NEWEST'];
 const client = NovaClient.fromConfig(config!, { logger, retry: { minTimeoutMs: 200, maxTimeoutMs: 2000 }, ...(newest ? { newestKnown: newest } : {}) });
 
-/** Polls each server until it is ACTIVE with no task on a host other than fromHost. */
+/** Polls each server until it is ACTIVE with no task on a host other than fromHost (after an evacuation or a live migration). */
 async function waitEvacuated(fromHost: string, timeoutS: number, ids: string[]): Promise<Record<string, { host: string | null; status: string; seconds: number }>> {
   const started = Date.now();
   const done: Record<string, { host: string | null; status: string; seconds: number }> = {};
@@ -82,6 +82,10 @@ async function run(): Promise<unknown> {
     case 'evacuate': {
       const [fromHost, ...ids] = args;
       return Promise.all(ids.map((id) => client.evacuate(id, { fromHost: fromHost! }).then((r) => ({ id, ...r }))));
+    }
+    case 'live-migrate': {
+      const [fromHost, ...ids] = args;
+      return Promise.all(ids.map((id) => client.liveMigrate(id, { fromHost: fromHost! }).then((r) => ({ id, ...r }))));
     }
     case 'wait-evacuated': {
       const [fromHost, timeoutS, ...ids] = args;
