@@ -18,6 +18,9 @@
 #   --consul-user USER     the user the Consul agents run as [[remediation] run_as]
 #   --sudoers-file PATH    compute role: the sudoers drop-in [/etc/sudoers.d/nova-ha]
 #   --node PATH            the node binary handlers run with [node on PATH]
+#   --restart NET=COMMAND  how to restart the NET agent, for the one restart Consul needs to start
+#                          running script checks (e.g. --restart mgmt='systemctl restart consul-mgmt');
+#                          without it, install.sh stops and asks for that restart
 #   --no-reload            do not reload the agents (they pick the fragments up at their next start)
 set -euo pipefail
 umask 022
@@ -26,6 +29,7 @@ src=$(cd "$(dirname "$0")" && pwd)
 role= config=/etc/nova-ha/nova-ha.conf lib=/usr/lib/nova-ha bin_dir=/usr/local/bin consul= consul_user= sudoers=/etc/sudoers.d/nova-ha node= reload=1 uninstall=
 declare -A agent_dir=([mgmt]=/etc/consul-mgmt.d [storage]=/etc/consul-storage.d [tenant]=/etc/consul-tenant.d)
 declare -A agent_extra=([mgmt]= [storage]= [tenant]=)
+declare -A agent_restart=()
 NETWORKS=(mgmt storage tenant)
 
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -41,6 +45,11 @@ while [ $# -gt 0 ]; do
     --sudoers-file) sudoers=${2:?}; shift 2 ;;
     --node) node=${2:?}; shift 2 ;;
     --no-reload) reload=; shift ;;
+    --restart)
+      spec=${2:?}; shift 2
+      net=${spec%%=*}
+      [[ " ${NETWORKS[*]} " == *" $net "* ]] || die "--restart $spec: the network must be mgmt, storage or tenant"
+      agent_restart[$net]=${spec#*=} ;;
     --uninstall) uninstall=1; shift ;;
     --agent)
       spec=${2:?}; shift 2
@@ -215,7 +224,23 @@ if [ "$role" = compute ]; then
 fi
 
 mv "$manifest.new" "$manifest"
+reload_agents() { cli agent-reload --network "$(IFS=,; echo "${to_reload[*]}")" --needs-scripts "$plan_scripts"; }
+# An agent whose fragment was written by an earlier run but that never restarted still needs it.
+if [ -n "$reload" ] && [ -n "$plan_scripts" ] && [ ${#to_reload[@]} -eq 0 ]; then
+  cli agent-reload --network "$plan_scripts" --needs-scripts "$plan_scripts" --check-only >/dev/null 2>&1 || { IFS=, read -ra to_reload <<<"$plan_scripts"; changed=1; }
+fi
 if [ -n "$reload" ] && [ ${#to_reload[@]} -gt 0 ]; then
-  cli agent-reload --network "$(IFS=,; echo "${to_reload[*]}")" | sed 's/^/install.sh: /'
+  set +e; out=$(reload_agents 2>&1); rc=$?; set -e
+  if [ $rc = 3 ]; then
+    # An agent must restart once before it runs script checks (Consul does not reload that setting).
+    for net in ${plan_scripts//,/ }; do
+      [ -n "${agent_restart[$net]:-}" ] || die "${out#nova-ha: } (or pass --restart $net=COMMAND); the fragments are written, run install.sh again afterwards"
+      say "restarting the $net agent: ${agent_restart[$net]}"
+      bash -c "${agent_restart[$net]}" || die "the restart command for the $net agent failed: ${agent_restart[$net]}"
+    done
+    set +e; out=$(reload_agents 2>&1); rc=$?; set -e
+  fi
+  [ $rc = 0 ] || die "${out#nova-ha: }"
+  printf '%s\n' "$out" | sed 's/^/install.sh: /'
 fi
 if [ "$changed" = 0 ]; then say "nothing to change: nova-ha ($role) is installed"; else say "nova-ha ($role) is installed"; fi

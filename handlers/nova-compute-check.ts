@@ -30,9 +30,14 @@ await runHandler('nova-compute-check', [], async ({ config }) => {
   }
 
   if (pidFile) {
+    const text = readPidFile(pidFile);
     // The first field: PID files may carry more (the lab's hold "PID STARTTIME").
-    const pid = Number(readFileSafe(pidFile)?.trim().split(/\s+/)[0]);
-    if (!Number.isInteger(pid) || pid <= 0) problems.push(`no PID in ${pidFile}`);
+    const pid = Number(text.content?.trim().split(/\s+/)[0]);
+    if (text.error && text.error !== 'ENOENT') {
+      // Not being allowed to look is not evidence that nova-compute is down.
+      unknown = true;
+      problems.push(`cannot read ${pidFile} (${text.error}); make it readable by the Consul agent's user`);
+    } else if (!Number.isInteger(pid) || pid <= 0) problems.push(`no PID in ${pidFile}`);
     else if (!isRunning(pid)) problems.push(`process ${pid} from ${pidFile} is not running`);
     else if (name && commandName(pid) !== name.slice(0, 15)) problems.push(`process ${pid} from ${pidFile} is ${commandName(pid)}, not ${name}`);
     else facts.push(`process ${pid} running`);
@@ -50,16 +55,16 @@ await runHandler('nova-compute-check', [], async ({ config }) => {
     console.log(`OK: nova-compute: ${facts.join(', ')}`);
     return EXIT.ok;
   }
-  // A unit in transition or an unanswerable systemd is not "down": warning makes it unknown to the policy.
-  const dead = problems.length > 0 && !unknown;
+  // A unit in transition, an unanswerable systemd or an unreadable PID file is not "down": warning makes it unknown to the policy.
+  const dead = !unknown;
   console.log(`${dead ? 'CRITICAL' : 'WARNING'}: nova-compute: ${problems.join('; ')}${facts.length ? ` (${facts.join(', ')})` : ''}`);
   return dead ? EXIT.critical : EXIT.warning;
 });
 
-function readFileSafe(file: string): string | undefined {
+function readPidFile(file: string): { content?: string; error?: string } {
   try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
+    return { content: readFileSync(file, 'utf8') };
+  } catch (error) {
+    return { error: (error as NodeJS.ErrnoException).code ?? 'error' };
   }
 }

@@ -112,7 +112,8 @@ export async function installOn(spec: LabSpec, node: string, extraArgs: readonly
   const result = await runInNamespace(namespaceOf(spec, node), [
     join(REPO_ROOT, 'install.sh'), '--role', role, '--config', novaHaConfig(spec, node), '--lib', installedLib(spec),
     '--bin-dir', join(novaHaDir(spec, node), 'bin'), '--consul', CONSUL_BINARY, '--consul-user', 'consul',
-    '--sudoers-file', sudoersFile(spec, node), '--node', process.execPath, ...agents, ...extraArgs,
+    '--sudoers-file', sudoersFile(spec, node), '--node', process.execPath, ...agents,
+    '--restart', `mgmt=${join(REPO_ROOT, 'lab', 'bin', 'restart-agent.sh')} ${runDir(spec)} ${node} mgmt`, ...extraArgs,
   ], { allowFailure: true });
   if (result.code !== 0) throw new Error(`install.sh on ${node} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().split('\n').slice(-6).join(' | ')}`);
   return result.stdout;

@@ -26,8 +26,13 @@ export interface Runtime {
 
 export const nodeNameOf = (config: Config): string => config.DEFAULT.node_name || hostname();
 
+/**
+ * Logs go to the log file; standard error only when there is none. Consul puts a check's standard
+ * error into its output (which must be the status line) and a watch handler's into its own log.
+ */
 export function createLoggerFor(config: Config, component: string): Logger {
-  return createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, ...(config.DEFAULT.log_file ? { file: config.DEFAULT.log_file } : {}) });
+  const file = config.DEFAULT.log_file;
+  return createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, ...(file ? { file, stream: null } : {}) });
 }
 
 export function createRuntime(config: Config, component: string, logger = createLoggerFor(config, component)): Runtime {

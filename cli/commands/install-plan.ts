@@ -30,11 +30,13 @@ export function register(program: Command): void {
         fencing: config.fencing.method,
         cmd_storage: config.remediation.restart_storage_network.join(' '),
         cmd_nova: config.remediation.restart_nova_compute.join(' '),
+        scripts: '',
       };
       for (const network of NETWORKS) {
         const f = fragment(options.role as Role, network, config, { node: options.node, lib: options.lib, config: file });
         writeFileSync(join(options.out, `${network}.json`), `${JSON.stringify(f, null, 2)}\n`);
         values[`summary_${network}`] = describeFragment(f);
+        if (f['enable_local_script_checks'] === true) values['scripts'] = [values['scripts'], network].filter(Boolean).join(',');
       }
       console.log(Object.entries(values).map(([k, v]) => `plan_${k}=${quote(v)}`).join('\n'));
     });

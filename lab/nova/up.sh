@@ -33,7 +33,9 @@ trap 'echo "nova-lab: up.sh failed; logs in $RUN/log; clean up with lab/nova/dow
 # ---------- 1. config files -------------------------------------------------------------------
 mkdir -p "$RUN"/{log,pid} "$RUN"/state/{mysql/data,rabbitmq,keystone,nova/lock,neutron/lock} \
          "$RUN"/state/glance/{images,staging,tasks,lock} "$E"/{mysql,rabbitmq,keystone,placement,glance,neutron,nova}
-chmod 700 "$RUN"
+# Others may pass through (not list): nova-ha's nova-compute check, running as the consul user,
+# reads pid/nova-compute-cmpN.pid. The secrets below are rendered under umask 077.
+chmod 711 "$RUN"
 render my.cnf >"$E/mysql/my.cnf"
 render rabbitmq.conf >"$E/rabbitmq/rabbitmq.conf"
 echo '[].' >"$E/rabbitmq/enabled_plugins"

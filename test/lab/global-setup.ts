@@ -1,10 +1,12 @@
 /**
- * One lab for the whole lab test run (prefix nht, 4 computes), handed to the tests by
+ * One lab for the whole lab test run (prefix nht, 4 computes, with Nova and nova-ha), handed to the tests by
  * provide/inject and taken down at the end. NOVA_HA_LAB_KEEP=1 (for development) reuses a
  * running nht lab and leaves it up afterwards.
  */
 import type { TestProject } from 'vitest/node';
 import { Lab } from '../../lab/lab.js';
+import { NovaLab } from '../../lab/nova.js';
+import { installNovaHa } from '../../lab/nova-ha.js';
 
 export const TEST_LAB_PREFIX = 'nht';
 const TEST_LAB_COMPUTES = 4;
@@ -34,6 +36,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
   }
   if (!reuse) await Lab.up({ prefix: TEST_LAB_PREFIX, computes: TEST_LAB_COMPUTES, log });
+  // The whole cloud: Nova with its nova-computes inside the compute namespaces, then nova-ha
+  // installed into every node with install.sh, as an operator would.
+  const nova = new NovaLab({ prefix: TEST_LAB_PREFIX, computes: TEST_LAB_COMPUTES });
+  if (!nova.isUp()) {
+    const t = Date.now();
+    await nova.up();
+    await nova.seed();
+    log(`Nova up and seeded in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+  }
+  const t = Date.now();
+  await installNovaHa({ prefix: TEST_LAB_PREFIX, computes: TEST_LAB_COMPUTES }, { fencing: 'ipmi' });
+  log(`nova-ha installed on every node in ${((Date.now() - t) / 1000).toFixed(0)} s`);
   project.provide('labPrefix', TEST_LAB_PREFIX);
   return async () => {
     if (keep) log(`leaving lab ${TEST_LAB_PREFIX} up (NOVA_HA_LAB_KEEP=1); take it down with npx tsx lab/cli.ts down --prefix ${TEST_LAB_PREFIX}`);

@@ -1,0 +1,102 @@
+/**
+ * nova-ha in the test lab, seen from the root namespace: its KV state read with nova-ha's own
+ * code over the controllers' unix sockets, the lab's mailbox, waits, and a reset that puts a
+ * host back as it was so test files stay independent.
+ */
+import { chownSync, writeFileSync } from 'node:fs';
+import { parseConfig, type Config } from '../../../lib/config/load.js';
+import type { Incident } from '../../../lib/incident.js';
+import { IncidentStore } from '../../../lib/incident-store.js';
+import { silentLogger } from '../../../lib/log.js';
+import { KEYS } from '../../../lib/records.js';
+import { createRuntime, type Runtime } from '../../../lib/runtime.js';
+import { agentSocket } from '../../../lab/consul-config.js';
+import { consulAccount } from '../../../lab/consul-agents.js';
+import type { Lab } from '../../../lab/lab.js';
+import { readMailbox, type StoredMail } from '../../../lab/mail.js';
+import { NovaLab } from '../../../lab/nova.js';
+import { mailDir, novaHaConfig, renderConfig, type NovaHaLabOptions } from '../../../lab/nova-ha.js';
+import { CONSUL_NETWORKS, controllerNames } from '../../../lab/topology.js';
+
+export interface NovaHaLab {
+  readonly lab: Lab;
+  readonly nova: NovaLab;
+  /** nova-ha's runtime in the root namespace, talking to ctl1's agents over their unix sockets. */
+  readonly runtime: Runtime;
+  readonly incidents: IncidentStore;
+}
+
+export function novaHaLab(lab: Lab): NovaHaLab {
+  const spec = lab.spec;
+  const base = renderConfig(spec, 'ctl1', { fencing: 'ipmi' });
+  const sockets = CONSUL_NETWORKS.map((n) => `${n}_address = unix://${agentSocket(spec, 'ctl1', n)}`).join('\n');
+  const { config } = parseConfig(`${base}\n[consul]\n${sockets}\n`.replace(/^log_file = .*$/m, 'log_file ='));
+  const runtime = createRuntime(config as Config, 'test', silentLogger);
+  return { lab, nova: new NovaLab(spec), runtime, incidents: new IncidentStore(runtime.kv) };
+}
+
+/** Rewrites every controller's config (handlers read it on every run: no reload needed). */
+export function configureControllers(lab: Lab, options: NovaHaLabOptions): void {
+  const { uid, gid } = consulAccount();
+  for (const controller of controllerNames()) {
+    writeFileSync(novaHaConfig(lab.spec, controller), renderConfig(lab.spec, controller, options), { mode: 0o600 });
+    chownSync(novaHaConfig(lab.spec, controller), uid, gid);
+  }
+}
+
+export async function until<T>(what: string, timeoutMs: number, read: () => Promise<T> | T, done: (value: T) => boolean, pollMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(value, (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v)).slice(0, 600)}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+export const currentIncident = async (ctx: NovaHaLab, host: string): Promise<Incident | undefined> => (await ctx.incidents.current(host))?.value;
+export const closedIncidents = (ctx: NovaHaLab, host: string): Promise<Incident[]> => ctx.incidents.history(host);
+
+/** Every mail received since `since` (ms), optionally only for one host. */
+export function mailSince(ctx: NovaHaLab, since: number, host?: string): StoredMail[] {
+  return readMailbox(mailDir(ctx.lab.spec)).filter((m) => m.at >= since && (!host || m.subject.includes(` ${host}:`)));
+}
+
+/** The steps of an incident's timeline, in order, as "step:outcome". */
+export const stepsOf = (incident: Incident): string[] => incident.timeline.map((e) => `${e.step}:${e.outcome}`);
+
+/** nova-ha's KV state of one host removed: incident, history, record, lock, maintenance, dedupe markers. */
+export async function forgetHost(ctx: NovaHaLab, host: string): Promise<void> {
+  const api = ctx.runtime.clusters.mgmt;
+  for (const key of [KEYS.incident(host), KEYS.host(host), KEYS.lock(host), KEYS.maintenance(host)]) await api.kvDelete(ctx.runtime.kv.key(key));
+  await api.client.kv.del({ key: ctx.runtime.kv.key(KEYS.historyOf(host)), recurse: true });
+  await api.client.kv.del({ key: ctx.runtime.kv.key('notify'), recurse: true });
+}
+
+/**
+ * Puts a compute back as a test found it: links up, agents running, powered on, nova-compute
+ * running and enabled in Nova, no nova-ha state about it. Waits until nova-ha sees it healthy.
+ */
+export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
+  const { lab, nova } = ctx;
+  const index = Number(host.replace('cmp', ''));
+  await lab.restoreAllLinks(host);
+  if (!lab.hostIsOn(host)) await lab.powerOn(host);
+  for (const network of CONSUL_NETWORKS) {
+    const agent = lab.agentProcess(host, network);
+    if (agent) await lab.resumeAgent(host, network);
+    else await lab.startAgent(host, network);
+  }
+  await lab.waitForMemberEverywhere(host, 'alive', 60_000);
+  await nova.startCompute(index);
+  const service = (await nova.services()).find((s) => s.host === host);
+  if (service?.forced_down) await nova.forceDown(host, false).catch(() => undefined);
+  if (service?.status === 'disabled') await nova.enable(host);
+  await nova.waitState(host, 'up', 120);
+  await forgetHost(ctx, host);
+}
+
+/** Until the host is healthy in nova-ha's eyes and has no open incident. */
+export async function untilHealthy(ctx: NovaHaLab, host: string, timeoutMs = 60_000): Promise<void> {
+  await until(`${host} healthy with no incident`, timeoutMs, () => currentIncident(ctx, host), (incident) => incident === undefined);
+}
