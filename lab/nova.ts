@@ -186,8 +186,9 @@ export class NovaLab {
     return this.labPy('allocations');
   }
 
-  deleteServers(): Promise<{ deleted: number; seconds: number }> {
-    return this.timed('delete servers', () => this.labPy('delete-servers'));
+  /** Deletes these servers (default: every server of every project) and waits until they are gone. */
+  deleteServers(ids: readonly string[] = []): Promise<{ deleted: number; seconds: number }> {
+    return this.timed('delete servers', () => this.labPy('delete-servers', ...ids));
   }
 
   /** Starts nova-compute on cmpN unless it runs. */

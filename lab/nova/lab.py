@@ -18,7 +18,7 @@ Commands:
   enable HOST | disable HOST REASON
   migrations [HOST] [TYPE]         migrations from source HOST (TYPE e.g. evacuation)
   allocations                      placement usages per resource provider
-  delete-servers [TIMEOUT]         delete every server of every tenant, wait until gone
+  delete-servers [ID...]           delete these servers (default: all, of every tenant), wait until gone
 """
 import json
 import os
@@ -238,12 +238,12 @@ class Lab:
                 'errors': [{'id': s['id'], 'fault': s['fault']} for s in srv if s['status'] == 'ERROR'],
                 'servers': [s['id'] for s in srv]}
 
-    def delete_servers(self, timeout=300):
+    def delete_servers(self, only=None, timeout=300):
         t0 = time.time()
-        ids = [s['id'] for s in self.servers()]
+        ids = list(only) if only else [s['id'] for s in self.servers()]
         for i in ids:
             self.req('DELETE', self.nova + '/servers/%s' % i, ok=(204, 404))
-        while self.servers():
+        while any(s['id'] in ids for s in self.servers()):
             if time.time() - t0 > timeout:
                 raise LabError('servers still present %d s after deleting them' % timeout)
             time.sleep(0.5)
@@ -287,7 +287,7 @@ def main(argv):
         'disable': lambda: L.update_service(a[0], {'status': 'disabled', 'disabled_reason': a[1]}),
         'migrations': lambda: L.migrations(a[0] if a else None, a[1] if len(a) > 1 else None),
         'allocations': lambda: L.allocations(),
-        'delete-servers': lambda: L.delete_servers(num(0, 300)),
+        'delete-servers': lambda: L.delete_servers(a),
     }
     if cmd not in commands:
         raise LabError('unknown command %r\n%s' % (cmd, __doc__))
