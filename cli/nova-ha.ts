@@ -15,6 +15,7 @@ import * as consulFragment from './commands/consul-fragment.js';
 import * as fencing from './commands/fencing.js';
 import * as installPlan from './commands/install-plan.js';
 import * as simulate from './commands/simulate.js';
+import * as status from './commands/status.js';
 
 const program = new Command('nova-ha')
   .description('compute-node high availability for OpenStack Nova, driven by Consul')
@@ -22,7 +23,7 @@ const program = new Command('nova-ha')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [checkConfig, simulate, fencing, consulFragment, installPlan, agent]) command.register(program);
+for (const command of [status, checkConfig, simulate, fencing, consulFragment, installPlan, agent]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

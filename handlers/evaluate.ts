@@ -5,15 +5,27 @@
  */
 import { checkStatus, evaluate } from '../lib/evaluate.js';
 import { runHandler } from '../lib/handler.js';
+import { IncidentStore } from '../lib/incident-store.js';
+import { renderMetrics, writeTextfile } from '../lib/metrics.js';
 import { createRuntime } from '../lib/runtime.js';
+import { statusOf } from '../lib/status.js';
 import { observerFromAgent, workerSpawner } from '../lib/spawn-worker.js';
 
-await runHandler('evaluate', [], async ({ config, configFile }) => {
+await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   const runtime = createRuntime(config, 'evaluate');
   const observer = observerFromAgent(runtime.node);
   const result = await evaluate(runtime, observer, workerSpawner(configFile, observer), 'periodic');
   const status = checkStatus(result);
   console.log(status.output.slice(0, 3500));
+  const textfile = config.metrics.textfile_path;
+  if (textfile && result.incidents !== 'unknown') {
+    try {
+      const closed = await new IncidentStore(runtime.kv).history();
+      writeTextfile(textfile, await renderMetrics(statusOf(result.world, result.snapshot, runtime), [...result.incidents.values()], closed, runtime.stateDir));
+    } catch (error) {
+      runtime.logger.warn('metrics-failed', { file: textfile, error: (error as Error).message, fix: 'check that the directory is writable by the Consul agent\'s user' });
+    }
+  }
   await runtime.notifier.flush(2000);
   return status.code;
 });

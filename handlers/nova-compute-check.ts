@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { EXIT, runHandler } from '../lib/handler.js';
 import { commandName, findProcesses, isRunning } from '../lib/proc.js';
 
-await runHandler('nova-compute-check', [], async ({ config }) => {
+await runHandler('nova-compute-check', 'check', [], async ({ config }) => {
   const { systemd_unit: unit, process_name: name, pid_file: pidFile } = config.nova_compute;
   const problems: string[] = [];
   const facts: string[] = [];

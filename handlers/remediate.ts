@@ -11,7 +11,7 @@ import { createLoggerFor, nodeNameOf } from '../lib/runtime.js';
 import { REMEDIATION_EVENT, ReplayGuard, verifyRequest, type RemediationAction } from '../lib/remediation.js';
 import { parseWatchEvents } from '../lib/watch-input.js';
 
-await runHandler('remediate', [], async ({ config }) => {
+await runHandler('remediate', 'handler', [], async ({ config }) => {
   const log = createLoggerFor(config, 'remediate');
   const parsed = parseWatchEvents(await readStdin());
   if (!parsed.ok) {

@@ -11,7 +11,7 @@ import { createRuntime } from '../lib/runtime.js';
 import { observerFromAgent, workerSpawner } from '../lib/spawn-worker.js';
 import { parseWatchChecks } from '../lib/watch-input.js';
 
-await runHandler('watch-checks', ['network'], async ({ config, configFile, args }) => {
+await runHandler('watch-checks', 'handler', ['network'], async ({ config, configFile, args }) => {
   const runtime = createRuntime(config, 'watch-checks');
   const network = args['network'];
   if (!network || !(NETWORKS as readonly string[]).includes(network)) {

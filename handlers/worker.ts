@@ -5,7 +5,7 @@ import { createRuntime } from '../lib/runtime.js';
 import { observerFromAgent } from '../lib/spawn-worker.js';
 import { runWorker } from '../lib/workflow.js';
 
-await runHandler('worker', ['host', 'observer-started-at'], async ({ config, args }) => {
+await runHandler('worker', 'handler', ['host', 'observer-started-at'], async ({ config, args }) => {
   const host = args['host'];
   if (!host) throw new Error('--host is required');
   const runtime = createRuntime(config, 'worker', undefined);

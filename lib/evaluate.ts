@@ -6,13 +6,15 @@
  */
 import { holderOf } from './consul/lock.js';
 import type { Incident } from './incident.js';
-import { NETWORKS, type HostObservation } from './model.js';
-import { buildSnapshot, readWorld, type Observer } from './observe.js';
+import { NETWORKS, type HostObservation, type Snapshot } from './model.js';
+import { buildSnapshot, readWorld, type Observer, type World } from './observe.js';
 import { decide, stormOf, type Decision } from './policy.js';
 import { KEYS, type HostRecord } from './records.js';
 import type { Runtime } from './runtime.js';
 
 export interface Evaluation {
+  readonly world: World;
+  readonly snapshot: Snapshot;
   readonly hosts: readonly HostObservation[];
   readonly decisions: ReadonlyMap<string, Decision>;
   readonly incidents: ReadonlyMap<string, Incident> | 'unknown';
@@ -73,7 +75,7 @@ export async function evaluate(runtime: Runtime, observer: Observer, spawnWorker
     spawnWorker(host);
     workersStarted.push(host);
   }
-  return { hosts: snapshot.hosts, decisions, incidents, storm, isolatedOn, workersStarted, errors: world.errors };
+  return { world, snapshot, hosts: snapshot.hosts, decisions, incidents, storm, isolatedOn, workersStarted, errors: world.errors };
 }
 
 /** Nagios-style status for the controller check: 0 passing, 1 warning, 2 critical, and one line first. */

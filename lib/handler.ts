@@ -7,6 +7,7 @@
 import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, requireConfig, type Config } from './config/load.js';
+import { countRun } from './metrics.js';
 import { scrub } from './secret.js';
 
 export const EXIT = { ok: 0, warning: 1, critical: 2, badInput: 2, error: 3 } as const;
@@ -18,22 +19,30 @@ export interface HandlerContext {
   readonly args: Readonly<Record<string, string | undefined>>;
 }
 
-/** Runs main and exits with its code; any error becomes one line (never a secret). */
-export async function runHandler(name: string, options: readonly string[], main: (context: HandlerContext) => Promise<number>): Promise<never> {
+/**
+ * Runs main and exits with its code; any error becomes one line (never a secret). For a check,
+ * exit codes 1 and 2 are results (warning, critical); for other handlers any non-zero is an error.
+ */
+export async function runHandler(name: string, kind: 'check' | 'handler', options: readonly string[], main: (context: HandlerContext) => Promise<number>): Promise<never> {
   let code: number;
+  let stateDir: string | undefined;
+  let threw = false;
   try {
     const spec: NonNullable<ParseArgsConfig['options']> = Object.fromEntries([...options, 'config'].map((o) => [o, { type: 'string' as const }]));
     const { values } = parseArgs({ options: spec, strict: true, allowPositionals: false });
     const args = values as Record<string, string | undefined>;
     const configFile = args['config'];
     const config = requireConfig(configFile);
+    stateDir = config.DEFAULT.state_dir;
     code = await main({ config, configFile, args });
   } catch (error) {
+    threw = true;
     const message = error instanceof ConfigError ? error.message : error instanceof Error ? error.message : String(error);
     console.log(`UNKNOWN: nova-ha ${name}: ${scrub(message)}`);
     console.error(`nova-ha ${name}: ${scrub(message)}`);
     code = error instanceof ConfigError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.badInput : EXIT.error;
   }
+  if (stateDir) countRun(stateDir, name, !threw && (kind === 'check' || code === EXIT.ok));
   process.exit(code);
 }
 

@@ -1,23 +1,14 @@
 import type { Command } from 'commander';
-import { configPath, requireConfig } from '../../lib/config/load.js';
 import { fenceAndEvacuate } from '../../lib/fence.js';
 import { handsFor } from '../../lib/hands-for.js';
 import type { Incident } from '../../lib/incident.js';
 import { bmcFor, powerOffVerified } from '../../lib/ipmi.js';
 import { NovaClient } from '../../lib/nova/index.js';
 import { asOperator, operatorEvacuate } from '../../lib/operator.js';
-import { createLogger } from '../../lib/log.js';
-import { createRuntime, nodeNameOf } from '../../lib/runtime.js';
 import { unfence } from '../../lib/unfence.js';
 import { CliError } from '../errors.js';
 import { progressPrinter } from '../progress.js';
-
-function runtimeFor(program: Command, component: string) {
-  const config = requireConfig(configPath(program.opts<{ config?: string }>().config));
-  // Operator commands log to the log file only; the terminal shows progress.
-  const logger = createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, stream: null, ...(config.DEFAULT.log_file ? { file: config.DEFAULT.log_file } : {}) });
-  return createRuntime(config, component, logger);
-}
+import { cliRuntime } from './status.js';
 
 function summary(incident: Incident): string {
   const instances = incident.instances ?? [];
@@ -31,7 +22,7 @@ export function register(program: Command): void {
     .command('fence <host>')
     .description('power HOST off (verified with its BMC), force it down in Nova, evacuate its instances and disable it; it stays fenced until unfence')
     .action(async (host: string) => {
-      const runtime = runtimeFor(program, 'cli-fence');
+      const runtime = cliRuntime(program, 'cli-fence');
       if (runtime.config.fencing.method !== 'ipmi') throw new CliError('[fencing] method is not ipmi: nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
       const out = progressPrinter();
       const nova = NovaClient.fromConfig(runtime.config, { logger: runtime.logger });
@@ -47,7 +38,7 @@ export function register(program: Command): void {
     .description('evacuate the instances of HOST; refuses unless nova-ha fenced it or you state that you did (--confirm-fenced)')
     .option('--confirm-fenced', 'I powered HOST off or isolated it myself: its instances cannot be running there')
     .action(async (host: string, options: { confirmFenced?: boolean }) => {
-      const runtime = runtimeFor(program, 'cli-evacuate');
+      const runtime = cliRuntime(program, 'cli-evacuate');
       const out = progressPrinter();
       const nova = NovaClient.fromConfig(runtime.config, { logger: runtime.logger });
       const incident = await operatorEvacuate(runtime, { runtime, nova, progress: (d, t) => out.progress(d, t, 'instances evacuated') }, host, options.confirmFenced === true);
@@ -62,7 +53,7 @@ export function register(program: Command): void {
     .description('return a fenced HOST to service once it is healthy and Nova has cleaned up its evacuated instances')
     .option('--timeout <seconds>', 'how long to wait for the host and for Nova', '900')
     .action(async (host: string, options: { timeout: string }) => {
-      const runtime = runtimeFor(program, 'cli-unfence');
+      const runtime = cliRuntime(program, 'cli-unfence');
       const out = progressPrinter();
       const nova = NovaClient.fromConfig(runtime.config, { logger: runtime.logger });
       const closed = await unfence(runtime, handsFor(runtime), nova, host, { timeoutMs: Number(options.timeout) * 1000, say: out.say, progress: out.progress });

@@ -1,0 +1,148 @@
+import type { Command } from 'commander';
+import { configPath, requireConfig } from '../../lib/config/load.js';
+import { formatDuration } from '../../lib/duration.js';
+import type { Incident } from '../../lib/incident.js';
+import { IncidentStore } from '../../lib/incident-store.js';
+import { createLogger } from '../../lib/log.js';
+import { NETWORKS } from '../../lib/model.js';
+import { KEYS } from '../../lib/records.js';
+import { createRuntime, nodeNameOf, type Runtime } from '../../lib/runtime.js';
+import { readStatus, type ClusterStatus, type HostStatus } from '../../lib/status.js';
+import { CliError } from '../errors.js';
+import { table } from '../table.js';
+
+export function cliRuntime(program: Command, component: string): Runtime {
+  const config = requireConfig(configPath(program.opts<{ config?: string }>().config));
+  // The terminal is for the command's output; its log lines go to the log file only.
+  const logger = createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, stream: null, ...(config.DEFAULT.log_file ? { file: config.DEFAULT.log_file } : {}) });
+  return createRuntime(config, component, logger);
+}
+
+const tty = process.stdout.isTTY === true;
+const red = (text: string): string => (tty ? `\x1b[1;31m${text}\x1b[0m` : text);
+const yellow = (text: string): string => (tty ? `\x1b[33m${text}\x1b[0m` : text);
+
+/** A cell that stands out when it is not the healthy value. */
+const cell = (value: string, healthy: readonly string[]): string => (healthy.includes(value) ? value : value === 'unknown' ? yellow(value) : red(value.toUpperCase()));
+
+function hostRow(h: HostStatus): string[] {
+  const maintenance = h.maintenance === 'unknown' ? yellow('unknown') : h.maintenance.on ? yellow(`on${h.maintenance.reason ? ` (${h.maintenance.reason})` : ''}`) : '-';
+  const incident = h.incident === 'unknown' ? yellow('unknown') : h.incident ? (h.incident.needsOperator ? red : yellow)(`${h.incident.phase} ${h.incident.cause} ${h.incident.id}`) : '-';
+  return [h.host, ...NETWORKS.map((n) => cell(h.networks[n], ['alive'])), cell(h.power, ['on']), `${cell(h.novaCompute.node, ['up'])}/${cell(h.novaCompute.api, ['up'])}`, maintenance, incident];
+}
+
+export function renderStatus(status: ClusterStatus): string {
+  const lines: string[] = [];
+  if (status.paused === 'unknown') lines.push(yellow('PAUSE SWITCH UNKNOWN: it could not be read'));
+  else if (status.paused) lines.push(red(`PAUSED since ${status.paused.since}: ${status.paused.reason} (nova-ha alerts but does nothing; nova-ha resume)`));
+  for (const n of NETWORKS) if (!status.clusters[n].ok) lines.push(red(`cannot reach the ${n} cluster's leader from ${status.observer}: ${status.clusters[n].error}`));
+  if (status.storm) lines.push(red(status.storm));
+  if (status.nova.api !== 'up' || status.nova.schedulers !== 'up') lines.push(yellow(`Nova: API ${status.nova.api}, schedulers ${status.nova.schedulers}`));
+  lines.push(table(status.hosts.map(hostRow), ['HOST', 'MGMT', 'STORAGE', 'TENANT', 'POWER', 'NOVA node/api', 'MAINTENANCE', 'INCIDENT']));
+  const troubled = status.hosts.filter((h) => h.decision.action !== 'none' || h.incident);
+  for (const h of troubled) lines.push(`${h.host}: ${h.decision.action}: ${h.decision.reason}`);
+  lines.push(`${status.hosts.length} compute hosts, read from ${status.observer} at ${status.generatedAt}`);
+  return lines.join('\n');
+}
+
+function incidentRow(i: Incident): string[] {
+  const end = i.closedAt ?? Date.now();
+  return [i.id, i.host, i.phase, i.cause, new Date(i.openedAt).toISOString().replace('.000', ''), formatDuration(end - i.openedAt), String((i.instances ?? []).length)];
+}
+
+export function renderIncident(i: Incident): string {
+  const lines = [`incident ${i.id}: ${i.host}, ${i.cause}, phase ${i.phase}${i.hold ? ` (${i.hold.needsOperator ? 'held for an operator' : 'watching'}: ${i.hold.reason})` : ''}`, `reason: ${i.reason}`, ''];
+  const start = i.timeline[0]?.at ?? i.openedAt;
+  let previous = start;
+  lines.push(table(i.timeline.map((e) => {
+    const took = e.at - previous;
+    previous = e.at;
+    return [new Date(e.at).toISOString().slice(11, 23), `+${formatDuration(e.at - start)}`, formatDuration(took), e.step, e.outcome, e.by, e.detail ?? ''];
+  }), ['TIME (UTC)', 'ELAPSED', 'TOOK', 'STEP', 'OUTCOME', 'BY', 'DETAIL']));
+  if ((i.instances ?? []).length > 0) {
+    lines.push('', table((i.instances ?? []).map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '']), ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL']));
+  }
+  if (i.closedAt) lines.push('', `closed after ${formatDuration(i.closedAt - i.openedAt)}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('every compute host: its state on each network, power, nova-compute, maintenance and incident')
+    .option('--json', 'machine-readable (shape: docs/status-json.md)')
+    .option('--watch [seconds]', 'refresh every few seconds (default 2)')
+    .action(async (options: { json?: boolean; watch?: string | boolean }) => {
+      const runtime = cliRuntime(program, 'cli-status');
+      const once = async (): Promise<ClusterStatus> => readStatus(runtime);
+      if (!options.watch) {
+        const status = await once();
+        console.log(options.json ? JSON.stringify(status, null, 2) : renderStatus(status));
+        if (NETWORKS.some((n) => !status.clusters[n].ok)) process.exitCode = 1;
+        return;
+      }
+      const every = (typeof options.watch === 'string' ? Number(options.watch) : 2) * 1000;
+      for (;;) {
+        const status = await once();
+        process.stdout.write(`${tty ? '\x1b[H\x1b[2J' : ''}${options.json ? JSON.stringify(status) : renderStatus(status)}\n`);
+        await new Promise((resolve) => setTimeout(resolve, every));
+      }
+    });
+
+  program
+    .command('incidents')
+    .description('open incidents and recent ones')
+    .option('--limit <n>', 'how many closed ones to show', '20')
+    .option('--json', 'machine-readable')
+    .action(async (options: { limit: string; json?: boolean }) => {
+      const store = new IncidentStore(cliRuntime(program, 'cli-incidents').kv);
+      const open = await store.open();
+      const closed = (await store.history()).slice(0, Number(options.limit));
+      if (options.json) {
+        console.log(JSON.stringify({ open, closed }, null, 2));
+        return;
+      }
+      const header = ['ID', 'HOST', 'PHASE', 'CAUSE', 'OPENED', 'DURATION', 'INSTANCES'];
+      console.log(open.length ? `open:\n${table(open.map(incidentRow), header)}` : 'no open incident');
+      if (closed.length) console.log(`\nrecent:\n${table(closed.map(incidentRow), header)}`);
+    });
+
+  program
+    .command('incident <id>')
+    .description("one incident's timeline (every step, its duration and outcome) and every instance's outcome")
+    .option('--json', 'machine-readable')
+    .action(async (id: string, options: { json?: boolean }) => {
+      const incident = await new IncidentStore(cliRuntime(program, 'cli-incident').kv).find(id);
+      if (!incident) throw new CliError(`no incident ${id} (list them with: nova-ha incidents)`, 1);
+      console.log(options.json ? JSON.stringify(incident, null, 2) : renderIncident(incident));
+    });
+
+  program
+    .command('maintenance <on|off> <host>')
+    .description('a host in maintenance is shown as such and never acted on, whatever fails')
+    .option('--reason <text>', 'why (shown in status and emails)', 'maintenance')
+    .action(async (state: string, host: string, options: { reason: string }) => {
+      if (state !== 'on' && state !== 'off') throw new CliError(`maintenance takes on or off, found "${state}"`);
+      const runtime = cliRuntime(program, 'cli-maintenance');
+      const key = runtime.kv.key(KEYS.maintenance(host));
+      if (state === 'on') await runtime.kv.write(key, { reason: options.reason, since: Date.now(), by: `${runtime.node} (${process.env['SUDO_USER'] ?? process.env['USER'] ?? 'operator'})` });
+      else await runtime.kv.delete(key);
+      runtime.logger.info('maintenance', { host, state, reason: options.reason });
+      console.log(`${host}: maintenance ${state}${state === 'on' ? ` (${options.reason}): nova-ha will not act on it` : ''}`);
+    });
+
+  for (const [name, on] of [['pause', true], ['resume', false]] as const) {
+    program
+      .command(name)
+      .description(on ? 'stop every automatic action cluster-wide (detection and alerts go on)' : 'let nova-ha act again')
+      .option('--reason <text>', 'why (shown in status and in every email while paused)', 'paused by an operator')
+      .action(async (options: { reason: string }) => {
+        const runtime = cliRuntime(program, `cli-${name}`);
+        const key = runtime.kv.key(KEYS.pause);
+        if (on) await runtime.kv.write(key, { reason: options.reason, since: Date.now(), by: `${runtime.node} (${process.env['SUDO_USER'] ?? process.env['USER'] ?? 'operator'})` });
+        else await runtime.kv.delete(key);
+        runtime.logger.info(name, { reason: options.reason });
+        console.log(on ? `nova-ha is paused (${options.reason}): it alerts but repairs, fences and evacuates nothing until nova-ha resume` : 'nova-ha resumed: it acts again');
+      });
+  }
+}
