@@ -54,9 +54,13 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
     if (!lock.isHeld()) return 'lost';
     const world = await readWorld(runtime.clusters, runtime.kv);
     const now = Date.now();
-    const { snapshot } = buildSnapshot(world, observer, now, runtime.freshness);
+    const { snapshot, changed } = buildSnapshot(world, observer, now, runtime.freshness);
     let observation = snapshot.hosts.find((h) => h.host === host);
     if (!observation) return 'gone';
+    // The worker looks every second: it records its host's transitions too, so a failure that
+    // cleared and came back between two watch calls restarts the confirmation window.
+    const record = changed.get(host);
+    if (record && NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy')) await runtime.kv.write(runtime.kv.key(KEYS.host(host)), record);
     // Power decides the rows where the host is down everywhere: read it from the BMC now, not from the last poll.
     if (allDown(observation) && hands.readPower) observation = { ...observation, power: { state: await hands.readPower(host), since: observation.power.since } };
     const decision = decide(observation, snapshot.context, runtime.settings);

@@ -20,6 +20,14 @@ log() { echo "$(date +%T.%N) $node: $*"; }
 
 power_cut() {
   trap '' TERM INT HUP
+  if [ -e "$run/$node/bmc-hangs-on-power-off" ]; then
+    # Tests mark a BMC that stops answering in the middle of a fence: it freezes instead of cutting
+    # the power, so the host keeps running and no power-off can ever be verified.
+    read -r sim _ <"$run/pids/bmc$n-ipmi_sim.pid" && kill -STOP "$sim"
+    log "power off received, but the BMC hangs (test marker): bmc$n stopped, host still on"
+    trap power_cut TERM INT HUP
+    return
+  fi
   local round pids
   # Processes may still be starting (a boot in progress): repeat until only we are left.
   for round in 1 2 3 4 5 6 7 8 9 10; do
@@ -39,6 +47,11 @@ stat=$(</proc/$$/stat); rest=${stat##*) }; read -r -a fields <<<"$rest"
 mkdir -p "$run/pids"
 echo "$$ ${fields[19]}" >"$run/pids/$node-host.pid"
 log "power on (pid $$)"
+if [ -e "$run/$node/boot-fails" ]; then
+  # Tests mark a host that powers on but never boots (a dead disk, a kernel panic).
+  log "boot fails ($run/$node/boot-fails exists): nothing started"
+  while :; do sleep 3600 & wait $!; done
+fi
 for net in mgmt storage tenant; do
   "$bin/consul-agent.sh" "$run" "$node" "$net" &
 done

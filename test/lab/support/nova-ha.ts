@@ -3,7 +3,8 @@
  * code over the controllers' unix sockets, the lab's mailbox, waits, and a reset that puts a
  * host back as it was so test files stay independent.
  */
-import { chownSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseConfig, type Config } from '../../../lib/config/load.js';
 import type { Incident } from '../../../lib/incident.js';
 import { IncidentStore } from '../../../lib/incident-store.js';
@@ -14,9 +15,10 @@ import { agentSocket } from '../../../lab/consul-config.js';
 import { consulAccount } from '../../../lab/consul-agents.js';
 import type { Lab } from '../../../lab/lab.js';
 import { readMailbox, type StoredMail } from '../../../lab/mail.js';
-import { NovaLab } from '../../../lab/nova.js';
-import { mailDir, novaHaConfig, renderConfig, type NovaHaLabOptions } from '../../../lab/nova-ha.js';
-import { CONSUL_NETWORKS, controllerNames } from '../../../lab/topology.js';
+import { NovaLab, type LabServer } from '../../../lab/nova.js';
+import { namespaceProcesses } from '../../../lab/processes.js';
+import { installedLib, mailDir, novaHaConfig, renderConfig, type NovaHaLabOptions } from '../../../lab/nova-ha.js';
+import { CONSUL_NETWORKS, controllerNames, nodeDir, runDir } from '../../../lab/topology.js';
 
 export interface NovaHaLab {
   readonly lab: Lab;
@@ -89,8 +91,13 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   }
   await lab.waitForMemberEverywhere(host, 'alive', 60_000);
   await nova.startCompute(index);
+  // Un-forcing is refused until the restarted nova-compute has completed its evacuation migrations.
+  await until(`${host} un-forced in Nova`, 120_000, async () => {
+    const service = (await nova.services()).find((s) => s.host === host);
+    if (service?.forced_down) await nova.forceDown(host, false).catch(() => undefined);
+    return (await nova.services()).find((s) => s.host === host);
+  }, (service) => service?.forced_down === false, 2000);
   const service = (await nova.services()).find((s) => s.host === host);
-  if (service?.forced_down) await nova.forceDown(host, false).catch(() => undefined);
   if (service?.status === 'disabled') await nova.enable(host);
   await nova.waitState(host, 'up', 120);
   await forgetHost(ctx, host);
@@ -99,4 +106,54 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
 /** Until the host is healthy in nova-ha's eyes and has no open incident. */
 export async function untilHealthy(ctx: NovaHaLab, host: string, timeoutMs = 60_000): Promise<void> {
   await until(`${host} healthy with no incident`, timeoutMs, () => currentIncident(ctx, host), (incident) => incident === undefined);
+}
+
+/** Boots count servers, all on host: the other computes are disabled in Nova meanwhile. */
+export async function bootOn(ctx: NovaHaLab, host: string, count: number, name: string): Promise<string[]> {
+  const others = ctx.lab.computes.filter((h) => h !== host);
+  for (const other of others) await ctx.nova.disable(other, 'test: placing servers');
+  try {
+    const booted = await ctx.nova.boot(count, name);
+    if (booted.active !== count) throw new Error(`boot ${name}: ${booted.active} of ${count} ACTIVE: ${JSON.stringify(booted.errors).slice(0, 300)}`);
+    return [...booted.servers];
+  } finally {
+    for (const other of others) await ctx.nova.enable(other);
+  }
+}
+
+/** Marks a compute whose next power-on boots nothing (the BMC says on; no agent, no nova-compute). */
+export function setBootFails(ctx: NovaHaLab, host: string, fails: boolean): void {
+  const marker = join(nodeDir(ctx.lab.spec, host), 'boot-fails');
+  if (fails) writeFileSync(marker, 'test\n');
+  else rmSync(marker, { force: true });
+}
+
+/** Runs the installed nova-ha CLI inside ctl1, as an operator on a controller would. */
+export async function cliOnController(ctx: NovaHaLab, args: readonly string[], timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = join(installedLib(ctx.lab.spec), 'cli', 'nova-ha.js');
+  return ctx.lab.exec('ctl1', [process.execPath, cli, '--config', novaHaConfig(ctx.lab.spec, 'ctl1'), ...args], { allowFailure: true, timeoutMs });
+}
+
+/** Marks a compute whose BMC freezes when it is told to power off (the host stays on). */
+export function setBmcHangsOnPowerOff(ctx: NovaHaLab, host: string, hangs: boolean): void {
+  const marker = join(nodeDir(ctx.lab.spec, host), 'bmc-hangs-on-power-off');
+  if (hangs) writeFileSync(marker, 'test\n');
+  else rmSync(marker, { force: true });
+}
+
+/** Thaws a BMC frozen by setBmcHangsOnPowerOff and powers its host on cleanly. */
+export async function thawBmc(ctx: NovaHaLab, host: string): Promise<void> {
+  setBmcHangsOnPowerOff(ctx, host, false);
+  const bmc = host.replace('cmp', 'bmc');
+  const [sim] = readFileSync(join(runDir(ctx.lab.spec), 'pids', `${bmc}-ipmi_sim.pid`), 'utf8').trim().split(/\s+/);
+  process.kill(Number(sim), 'SIGCONT');
+  // The thawed BMC finishes the power-off it was given; then nothing of the old host may remain.
+  await until(`${host} powered off by its thawed BMC`, 20_000, () => ctx.lab.powerStatus(host), (state) => state === 'off', 1000);
+  const leftovers = await namespaceProcesses(ctx.lab.namespace(host));
+  for (const p of leftovers) process.kill(p.pid, 'SIGKILL');
+}
+
+/** Servers by id, as Nova sees them now. */
+export async function serversById(ctx: NovaHaLab): Promise<Map<string, LabServer>> {
+  return new Map((await ctx.nova.servers()).map((s) => [s.id, s]));
 }
