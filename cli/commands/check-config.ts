@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { configPath, errorsOf, formatProblem, loadConfigFile } from '../../lib/config/load.js';
-import { renderSample } from '../../lib/config/sample.js';
+import { renderReference, renderSample } from '../../lib/config/sample.js';
 
 export function register(program: Command): void {
   program
@@ -18,6 +18,13 @@ export function register(program: Command): void {
         const warnings = problems.length;
         console.log(`${file}: valid${warnings ? ` (${warnings} warning${warnings === 1 ? '' : 's'})` : ''}`);
       }
+    });
+
+  program
+    .command('config-reference')
+    .description('print the config reference (Markdown) generated from the schema')
+    .action(() => {
+      process.stdout.write(renderReference());
     });
 
   program

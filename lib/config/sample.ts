@@ -53,3 +53,24 @@ export function renderSample(): string {
   for (const [key, option] of Object.entries(IPMI_HOST_SCHEMA) as [string, Option<unknown>][]) parts.push('', renderOption(key, option, undefined));
   return `${parts.join('\n')}\n`;
 }
+
+/** docs/config-reference.md: every option as a table row, from the same schema as the sample. */
+export function renderReference(): string {
+  const escape = (text: string): string => text.replace(/\|/g, '\\|');
+  const cellDefault = (option: Option<unknown>): string => (option.secret ? '(secret)' : option.defaultText ? `\`${option.defaultText}\`` : '(empty)');
+  const parts = [
+    '# nova-ha configuration reference',
+    '',
+    'Generated from `lib/config/schema.ts` by `nova-ha config-reference` (a test fails if this file',
+    'drifts from the schema). The file is INI, `/etc/nova-ha/nova-ha.conf` by default (`--config FILE`',
+    'or `NOVA_HA_CONFIG`); `nova-ha check-config` validates it. The commented sample is',
+    '`etc/nova-ha.conf.sample`. Durations take `ms`, `s`, `m` or `h` (a bare number is seconds).',
+  ];
+  const section = (name: string, options: Record<string, Option<unknown>>): void => {
+    parts.push('', `## [${name}]`, '', '| option | type | default | meaning |', '|---|---|---|---|');
+    for (const [key, option] of Object.entries(options)) parts.push(`| \`${key}\` | ${escape(option.kind)} | ${cellDefault(option)} | ${escape(option.help)} |`);
+  };
+  for (const [name, options] of Object.entries(SCHEMA) as [string, Record<string, Option<unknown>>][]) section(name, options);
+  section(`${IPMI_HOST_PREFIX}HOST`, IPMI_HOST_SCHEMA as Record<string, Option<unknown>>);
+  return `${parts.join('\n')}\n`;
+}

@@ -12,13 +12,13 @@ export const SCHEMA = {
   DEFAULT: {
     role: oneOf('What this node is: controllers run the watches, the periodic evaluation and the recovery; compute nodes run the nova-compute check and the remediation handler.', ['controller', 'compute'], undefined),
     node_name: str('This node\'s name in Consul, the same in all three clusters. Empty: the machine\'s hostname.', '', 'ctl1'),
-    state_dir: path('Local state: the Keystone token cache, the remediation replay guard, worker PID files. Created 0700.', '/var/lib/nova-ha'),
+    state_dir: path('Local state: the Keystone token cache, the remediation replay guard, poller sessions, handler run counters. Created 0700.', '/var/lib/nova-ha'),
     log_file: path('JSON-lines log, one event per line, appended by every handler. Empty: standard error only (Consul keeps it in its own log).', '/var/log/nova-ha/nova-ha.log'),
     log_level: oneOf('Least severe level written to the log.', ['debug', 'info', 'warning', 'error'], 'info'),
   },
   consul: {
     mgmt_address: url('HTTP API of this node\'s Consul agent on the management network.', ['http', 'https', 'unix'], 'http://127.0.0.1:8500'),
-    mgmt_token: secret('ACL token for the management cluster (the least-privilege policy is docs/consul-acl.hcl).'),
+    mgmt_token: secret('ACL token for the management cluster (least-privilege policies: docs/consul-acl/).'),
     storage_address: url('HTTP API of this node\'s Consul agent on the storage network.', ['http', 'https', 'unix'], 'http://127.0.0.1:8510'),
     storage_token: secret('ACL token for the storage cluster.'),
     tenant_address: url('HTTP API of this node\'s Consul agent on the tenant network.', ['http', 'https', 'unix'], 'http://127.0.0.1:8520'),

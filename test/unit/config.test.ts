@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorsOf, formatProblem, loadConfigFile, parseConfig, requireConfig } from '../../lib/config/load.js';
-import { renderSample } from '../../lib/config/sample.js';
+import { renderReference, renderSample } from '../../lib/config/sample.js';
 
 const VALID = `
 [DEFAULT]
@@ -36,6 +36,10 @@ describe('config', () => {
       "warning: [remediation] hmac_key: still the sample's placeholder; set the real value (generate one with: openssl rand -hex 32)",
     ]);
     expect(config?.policy.confirmation_window).toBe(10_000);
+  });
+
+  it('the committed config reference is what the schema generates', () => {
+    expect(readFileSync('docs/config-reference.md', 'utf8')).toBe(renderReference());
   });
 
   it('a valid config gives typed values and defaults', () => {
