@@ -205,6 +205,24 @@ export class NovaLab {
     await run(join(SCRIPTS, 'restart-compute.sh'), [this.spec.prefix, String(index)]);
   }
 
+  /** Stops a server (os-stop) and waits until it is SHUTOFF. */
+  stopServer(id: string): Promise<unknown> {
+    return this.labPy('stop-server', id);
+  }
+
+  setMetadata(id: string, key: string, value: string): Promise<Record<string, string>> {
+    return this.labPy('meta', id, key, value);
+  }
+
+  /** The "Nova's API is down" fault: stop nova-api, and start it again (waiting until it answers). */
+  async stopApi(): Promise<void> {
+    await run(join(SCRIPTS, 'api.sh'), [this.spec.prefix, 'stop'], { timeoutMs: 60_000 });
+  }
+
+  async startApi(): Promise<void> {
+    await run(join(SCRIPTS, 'api.sh'), [this.spec.prefix, 'start'], { timeoutMs: 180_000 });
+  }
+
   /** Which daemons run, and the memory of each (RSS/PSS of their process trees). */
   async status(): Promise<LabStatus> {
     return JSON.parse(await run(join(SCRIPTS, 'status.sh'), [this.spec.prefix])) as LabStatus;

@@ -19,6 +19,8 @@ Commands:
   migrations [HOST] [TYPE]         migrations from source HOST (TYPE e.g. evacuation)
   allocations                      placement usages per resource provider
   delete-servers [ID...]           delete these servers (default: all, of every tenant), wait until gone
+  stop-server ID                   os-stop the server, wait until SHUTOFF
+  meta ID KEY VALUE                set one metadata key of the server
 """
 import json
 import os
@@ -249,6 +251,21 @@ class Lab:
             time.sleep(0.5)
         return {'deleted': len(ids), 'seconds': round(time.time() - t0, 1)}
 
+    def stop_server(self, server, timeout=120):
+        """Stops a server and waits until it is SHUTOFF (an evacuation must keep it SHUTOFF)."""
+        self.req('POST', self.nova + '/servers/%s/action' % server, {'os-stop': None})
+        t0 = time.time()
+        while True:
+            s = self.req('GET', self.nova + '/servers/%s' % server)['server']
+            if s['status'] == 'SHUTOFF' and not s.get('OS-EXT-STS:task_state'):
+                return {'id': server, 'status': s['status'], 'seconds': round(time.time() - t0, 1)}
+            if time.time() - t0 > timeout:
+                raise LabError('server %s not SHUTOFF %d s after os-stop (status %s)' % (server, timeout, s['status']))
+            time.sleep(0.5)
+
+    def set_meta(self, server, key, value):
+        return self.req('POST', self.nova + '/servers/%s/metadata' % server, {'metadata': {key: value}})['metadata']
+
     def migrations(self, host=None, mtype=None):
         q = []
         if host:
@@ -288,6 +305,8 @@ def main(argv):
         'migrations': lambda: L.migrations(a[0] if a else None, a[1] if len(a) > 1 else None),
         'allocations': lambda: L.allocations(),
         'delete-servers': lambda: L.delete_servers(a),
+        'stop-server': lambda: L.stop_server(a[0]),
+        'meta': lambda: L.set_meta(a[0], a[1], a[2]),
     }
     if cmd not in commands:
         raise LabError('unknown command %r\n%s' % (cmd, __doc__))

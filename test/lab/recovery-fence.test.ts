@@ -116,7 +116,7 @@ describe('fence and evacuate', () => {
       fenced = await until('fenced by another controller', 240_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.phase === 'fenced');
     } finally {
       for (const network of ['mgmt', 'storage', 'tenant'] as const) await lab.startAgent(first.node, network);
-      await lab.waitForHealthy(120_000);
+      await lab.waitForMemberEverywhere(first.node, 'alive', 120_000);
     }
     expect(fenced!.id).toBe(fencing!.id);
     const finishers = new Set(fenced!.timeline.filter((e) => e.at > fencing!.phaseSince).map((e) => e.by));

@@ -157,3 +157,16 @@ export async function thawBmc(ctx: NovaHaLab, host: string): Promise<void> {
 export async function serversById(ctx: NovaHaLab): Promise<Map<string, LabServer>> {
   return new Map((await ctx.nova.servers()).map((s) => [s.id, s]));
 }
+
+/** Rewrites one node's config with overrides (its handlers read it on every run). */
+export function configureNode(lab: Lab, node: string, options: NovaHaLabOptions): void {
+  const { uid, gid } = consulAccount();
+  writeFileSync(novaHaConfig(lab.spec, node), renderConfig(lab.spec, node, options), { mode: 0o600 });
+  chownSync(novaHaConfig(lab.spec, node), uid, gid);
+}
+
+/** SIGSTOP every process of a compute but its power keeper: a hung host (the BMC still says on). */
+export async function hang(ctx: NovaHaLab, host: string): Promise<void> {
+  const keeper = Number(readFileSync(join(runDir(ctx.lab.spec), 'pids', `${host}-host.pid`), 'utf8').split(/\s+/)[0]);
+  for (const p of await namespaceProcesses(ctx.lab.namespace(host))) if (p.pid !== keeper) process.kill(p.pid, 'SIGSTOP');
+}

@@ -1,0 +1,100 @@
+/**
+ * The evacuation engine against the real Nova: 20 instances from one host, selection by metadata,
+ * stopped instances, Nova's API going away mid-evacuation, a worker killed mid-evacuation, and an
+ * operator evacuating a host Nova still thinks is up.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Lab } from '../../lab/lab.js';
+import { KEYS } from '../../lib/records.js';
+import { testLab } from './lab-context.js';
+import { bootOn, cliOnController, configureControllers, currentIncident, hang, novaHaLab, resetHost, serversById, until, untilHealthy, type NovaHaLab } from './support/nova-ha.js';
+
+let lab: Lab;
+let ctx: NovaHaLab;
+const touched = new Set<string>();
+
+beforeAll(async () => {
+  lab = await testLab();
+  ctx = novaHaLab(lab);
+  configureControllers(lab, { fencing: 'ipmi' });
+  for (const host of lab.computes) await untilHealthy(ctx, host, 120_000);
+});
+
+afterEach(async () => {
+  for (const host of touched) await resetHost(ctx, host);
+  touched.clear();
+  await ctx.nova.startApi();
+  await ctx.nova.deleteServers();
+});
+
+async function evacuationsPer(host: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const m of await ctx.nova.migrations(host, 'evacuation')) counts.set(m.instance_uuid, (counts.get(m.instance_uuid) ?? 0) + 1);
+  return counts;
+}
+
+describe('evacuation', () => {
+  it('an operator evacuates 20 instances of a host Nova still thinks is up: forced down first, all ACTIVE elsewhere', async () => {
+    const ids = await bootOn(ctx, 'cmp1', 20, 'evac-20');
+    touched.add('cmp1');
+    // In maintenance nova-ha leaves the host to the operator, who powers it off and evacuates it.
+    await ctx.runtime.kv.write(ctx.runtime.kv.key(KEYS.maintenance('cmp1')), { reason: 'operator test', since: Date.now(), by: 'test' });
+    await lab.powerOff('cmp1');
+    expect((await ctx.nova.services()).find((s) => s.host === 'cmp1')?.state).toBe('up');
+    const refused = await cliOnController(ctx, ['evacuate', 'cmp1']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/not fenced by nova-ha.*--confirm-fenced/);
+    const result = await cliOnController(ctx, ['evacuate', 'cmp1', '--confirm-fenced']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/20\/20 instances evacuated/);
+    const servers = await serversById(ctx);
+    for (const id of ids) {
+      expect(servers.get(id)?.status, id).toBe('ACTIVE');
+      expect(servers.get(id)?.host, id).not.toBe('cmp1');
+    }
+    for (const [, n] of await evacuationsPer('cmp1')) expect(n).toBe(1);
+  });
+
+  it('a stopped instance ends SHUTOFF elsewhere; an opted-out one stays', async () => {
+    const [stopped, optedOut, plain] = await bootOn(ctx, 'cmp2', 3, 'evac-select');
+    await ctx.nova.stopServer(stopped!);
+    await ctx.nova.setMetadata(optedOut!, 'nova_ha_evacuate', 'false');
+    touched.add('cmp2');
+    await hang(ctx, 'cmp2');
+    const fenced = await until('fenced', 180_000, () => currentIncident(ctx, 'cmp2'), (i) => i?.phase === 'fenced');
+    const servers = await serversById(ctx);
+    expect([servers.get(stopped!)?.status, servers.get(stopped!)?.host !== 'cmp2']).toEqual(['SHUTOFF', true]);
+    expect(servers.get(optedOut!)?.host).toBe('cmp2');
+    expect([servers.get(plain!)?.status, servers.get(plain!)?.host !== 'cmp2']).toEqual(['ACTIVE', true]);
+    expect(fenced!.instances!.find((o) => o.id === optedOut)?.outcome).toBe('skipped');
+  });
+
+  it("Nova's API stopped during the evacuation: it finishes when the API returns", async () => {
+    const ids = await bootOn(ctx, 'cmp3', 6, 'evac-api');
+    touched.add('cmp3');
+    await hang(ctx, 'cmp3');
+    await until('fence started', 180_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.fenceStarted === true);
+    await ctx.nova.stopApi();
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
+    await ctx.nova.startApi();
+    await until('fenced', 300_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.phase === 'fenced');
+    const servers = await serversById(ctx);
+    for (const id of ids) expect(servers.get(id)?.host, id).not.toBe('cmp3');
+    for (const [, n] of await evacuationsPer('cmp3')) expect(n).toBe(1);
+  });
+
+  it('the worker killed mid-evacuation and resumed: no instance evacuated twice', async () => {
+    const ids = await bootOn(ctx, 'cmp4', 12, 'evac-resume');
+    touched.add('cmp4');
+    await hang(ctx, 'cmp4');
+    const evacuating = await until('evacuation under way', 180_000, () => currentIncident(ctx, 'cmp4'), (i) => (i?.instances ?? []).some((o) => o.outcome === 'evacuating'));
+    const lock = await ctx.runtime.clusters.mgmt.kvGet(ctx.runtime.kv.key(KEYS.lock('cmp4')));
+    process.kill((JSON.parse(lock!.Value!) as { pid: number }).pid, 'SIGKILL');
+    const fenced = await until('fenced after the resume', 300_000, () => currentIncident(ctx, 'cmp4'), (i) => i?.phase === 'fenced');
+    expect(fenced!.id).toBe(evacuating!.id);
+    const counts = await evacuationsPer('cmp4');
+    for (const id of ids) expect(counts.get(id), id).toBe(1);
+    const servers = await serversById(ctx);
+    for (const id of ids) expect(servers.get(id)?.status, id).toBe('ACTIVE');
+  });
+});
