@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { requireConfig } from '../../lib/config/load.js';
-import { fragment, type Role } from '../../lib/consul-fragments.js';
+import { fragment, redactTokens, type Role } from '../../lib/consul-fragments.js';
 import { NETWORKS, type Network } from '../../lib/model.js';
 import { configPath } from '../../lib/config/load.js';
 import { CliError } from '../errors.js';
@@ -18,7 +18,9 @@ export function register(program: Command): void {
       if (!(NETWORKS as readonly string[]).includes(options.network)) throw new CliError(`--network must be one of ${NETWORKS.join(', ')}, found "${options.network}"`);
       const file = configPath(program.opts<{ config?: string }>().config);
       const config = requireConfig(file);
-      console.log(JSON.stringify(fragment(options.role as Role, options.network as Network, config, { node: options.node, lib: options.lib, config: file }), null, 2));
+      const network = options.network as Network;
+      // A preview for a terminal: the tokens install.sh writes into the agent's config are not shown.
+      console.log(JSON.stringify(redactTokens(fragment(options.role as Role, network, config, { node: options.node, lib: options.lib, config: file }), network), null, 2));
     });
 }
 
