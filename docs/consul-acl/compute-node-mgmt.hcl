@@ -1,0 +1,19 @@
+# nova-ha, one compute's own rules in the management cluster: a template, rendered once per
+# compute with its Consul node name ([DEFAULT] node_name) in place of the capitalised placeholder
+# in the rules below (README.md). Attach it to that compute's [consul] mgmt_token together with
+# compute-mgmt.hcl.
+
+# The nova-ha-nova-compute check nova-ha registers in this agent's config (lib/consul-fragments.ts,
+# handlers/nova-compute-check.ts) carries this token, and the agent syncs it to the catalog with
+# it: registering a node check needs node:write on the node. Without it the controllers never see
+# the check, and nova-compute's state on the node stays unknown.
+node "NODE_NAME" {
+  policy = "write"
+}
+
+# install.sh reloads the agent after writing nova-ha's fragment (nova-ha agent-reload,
+# cli/commands/agent.ts: agent/self needs read, agent/reload needs write). Not needed when you
+# install with --no-reload and reload the agents yourself.
+agent "NODE_NAME" {
+  policy = "write"
+}

@@ -1,0 +1,26 @@
+# nova-ha, one controller's own rules in the management cluster: a template, rendered once per
+# controller with its Consul node name ([DEFAULT] node_name) in place of the capitalised
+# placeholder in the rules below (README.md). Attach it to that controller's [consul] mgmt_token
+# together with controller-mgmt.hcl.
+
+# Sessions for the host locks and poller locks (lib/consul/lock.ts, lib/consul/poller-lock.ts;
+# used by the workers, the power and Nova pollers, and fence, evacuate and unfence). A session
+# belongs to the node of the agent that creates it: create, renew and destroy need session:write
+# on this controller's own node, and on no other.
+session "NODE_NAME" {
+  policy = "write"
+}
+
+# The controller checks nova-ha registers in this agent's config (nova-ha-evaluate,
+# nova-ha-nova-services, nova-ha-power: lib/consul-fragments.ts) carry this token, and the agent
+# syncs them to the catalog with it: registering a node check needs node:write on the node.
+node "NODE_NAME" {
+  policy = "write"
+}
+
+# install.sh reloads the agent after writing nova-ha's fragment (nova-ha agent-reload,
+# cli/commands/agent.ts: agent/self needs read, agent/reload needs write). Not needed when you
+# install with --no-reload and reload the agents yourself.
+agent "NODE_NAME" {
+  policy = "write"
+}

@@ -1,0 +1,13 @@
+# nova-ha, one node's own rule in the storage and tenant clusters, for both roles: a template,
+# rendered once per node and cluster with the node's Consul node name ([DEFAULT] node_name) in
+# place of the capitalised placeholder in the rule below (README.md). Attach it to that node's
+# [consul] storage_token and tenant_token (on a controller together with controller-storage.hcl
+# or controller-tenant.hcl). A compute's storage and tenant tokens carry this policy alone:
+# nova-ha's compute role calls nothing else in those clusters.
+
+# install.sh reloads the agent after writing nova-ha's fragment (nova-ha agent-reload,
+# cli/commands/agent.ts: agent/self needs read, agent/reload needs write). Not needed when you
+# install with --no-reload and reload the agents yourself.
+agent "NODE_NAME" {
+  policy = "write"
+}
