@@ -1,6 +1,6 @@
 /**
  * The lab from a shell (as root):
- *   npx tsx lab/cli.ts up --computes 4 [--prefix nh] [--keep-on-failure]
+ *   npx tsx lab/cli.ts up --computes 4 [--prefix nh] [--keep-on-failure] [--acl]
  *   npx tsx lab/cli.ts status [--prefix nh] [--power]
  *   npx tsx lab/cli.ts down [--prefix nh]
  */
@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_PREFIX, Lab, type LabLog } from './lab.js';
 import { inParallel } from './shell.js';
 
-const USAGE = 'usage: npx tsx lab/cli.ts up --computes N [--prefix P] [--keep-on-failure] | status [--prefix P] [--power] | down [--prefix P]';
+const USAGE = 'usage: npx tsx lab/cli.ts up --computes N [--prefix P] [--keep-on-failure] [--acl] | status [--prefix P] [--power] | down [--prefix P]';
 
 const log: LabLog = (message) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} lab: ${message}\n`);
 
@@ -19,7 +19,7 @@ async function status(prefix: string, withPower: boolean): Promise<void> {
   }
   const lab = await Lab.attach(prefix, log);
   const overview = await lab.status();
-  console.log(`lab ${prefix}: ${overview.computes} computes, ${overview.namespaces}/${overview.expectedNamespaces} namespaces, ${overview.recordedRunning}/${overview.recordedTotal} recorded processes running`);
+  console.log(`lab ${prefix}: ${overview.computes} computes, ${overview.namespaces}/${overview.expectedNamespaces} namespaces, ${overview.recordedRunning}/${overview.recordedTotal} recorded processes running${overview.acl ? ', Consul ACLs on' : ''}`);
   for (const cluster of overview.clusters) {
     const members = Object.entries(cluster.members ?? {});
     const notPassing = members.filter(([, health]) => health !== 'passing').map(([node, health]) => `${node}=${health}`);
@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       prefix: { type: 'string', default: DEFAULT_PREFIX },
       computes: { type: 'string' },
       'keep-on-failure': { type: 'boolean', default: false },
+      acl: { type: 'boolean', default: false },
       power: { type: 'boolean', default: false },
     },
   });
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   switch (command) {
     case 'up': {
       if (!values.computes || !/^\d+$/.test(values.computes)) throw new Error(`up needs --computes N (1-100): ${USAGE}`);
-      await Lab.up({ prefix, computes: Number(values.computes), log, keepOnFailure: values['keep-on-failure'] });
+      await Lab.up({ prefix, computes: Number(values.computes), log, keepOnFailure: values['keep-on-failure'], acl: values.acl });
       return;
     }
     case 'down':

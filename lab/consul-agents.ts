@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { managementToken } from './consul-acl.js';
 import { agentName, agentSocket, CONSUL_USER } from './consul-config.js';
 import { ConsulHttp, type HealthCheck } from './consul-http.js';
 import { isRunning, readRecord, signalVerified, waitUntilGone, type ProcessRecord } from './processes.js';
@@ -16,8 +17,9 @@ export const CONSUL_AGENT_SCRIPT = join(REPO_ROOT, 'lab', 'bin', 'consul-agent.s
 /** serfHealth as the leader sees it; "absent" = not in the catalog, "unknown" = no controller could give a consistent answer. */
 export type MemberHealth = 'passing' | 'critical' | 'warning' | 'maintenance' | 'absent' | 'unknown';
 
+/** With ACLs on, the lab asks with the cluster's bootstrap token (read per call: a lab may be rebuilt under the same prefix). */
 export function consulClient(spec: LabSpec, node: string, network: ConsulNetwork): ConsulHttp {
-  return new ConsulHttp(agentSocket(spec, node, network), `${spec.prefix} ${node}/${network}`);
+  return new ConsulHttp(agentSocket(spec, node, network), `${spec.prefix} ${node}/${network}`, managementToken(spec, network));
 }
 
 /** The agent's process record while that process runs, else undefined. */
@@ -77,7 +79,9 @@ export async function waitForAgentApi(spec: LabSpec, node: string, network: Cons
   let lastError = '';
   while (Date.now() < deadline) {
     try {
-      if ((await client.get('/v1/agent/self', { timeoutMs: 1_000 })).status === 200) return;
+      // 403: ACLs on and no bootstrap token yet. Either way the API answers, which is all this waits for.
+      const { status } = await client.get('/v1/agent/self', { timeoutMs: 1_000 });
+      if (status === 200 || status === 403) return;
     } catch (error) {
       lastError = (error as Error).message;
     }

@@ -27,7 +27,22 @@ const MAX_SOCKET_PATH = 107;
  */
 const GOSSIP_LAN = { probe_interval: '500ms', probe_timeout: '250ms', suspicion_mult: 2 };
 
-export function agentConfig(spec: LabSpec, node: string, network: ConsulNetwork): Record<string, unknown> {
+export interface AgentOptions {
+  /** ACLs on, denying by default (lab/consul-acl.ts bootstraps them and hands out the tokens). */
+  readonly acl?: boolean;
+}
+
+/**
+ * What Lab.up({ acl: true }) adds to every agent. Each cluster is its own primary datacenter. Tokens
+ * set through the API (the agents' own, by the lab) are persisted in the data dir, so they survive
+ * a power cut and install.sh's restart of an agent.
+ */
+const ACL_CONFIG = (network: ConsulNetwork): Record<string, unknown> => ({
+  primary_datacenter: network,
+  acl: { enabled: true, default_policy: 'deny', enable_token_persistence: true },
+});
+
+export function agentConfig(spec: LabSpec, node: string, network: ConsulNetwork, options: AgentOptions = {}): Record<string, unknown> {
   const isServer = node.startsWith('ctl');
   const ports = CONSUL_PORTS[network];
   const socket = agentSocket(spec, node, network);
@@ -56,15 +71,16 @@ export function agentConfig(spec: LabSpec, node: string, network: ConsulNetwork)
     disable_update_check: true,
     disable_anonymous_signature: true,
     log_level: 'INFO',
+    ...(options.acl ? ACL_CONFIG(network) : {}),
   };
 }
 
 /** Write base.json and create the agent's directories, owned so that the unprivileged consul user can run it. */
-export function writeAgentFiles(spec: LabSpec, node: string, network: ConsulNetwork, owner: { uid: number; gid: number }): void {
+export function writeAgentFiles(spec: LabSpec, node: string, network: ConsulNetwork, owner: { uid: number; gid: number }, options: AgentOptions = {}): void {
   const dir = agentDir(spec, node, network);
   mkdirSync(join(dir, 'data'), { recursive: true });
   mkdirSync(agentConfigDir(spec, node, network), { recursive: true });
   chownSync(dir, owner.uid, owner.gid);
   chownSync(join(dir, 'data'), owner.uid, owner.gid);
-  writeFileSync(agentConfigFile(spec, node, network), `${JSON.stringify(agentConfig(spec, node, network), null, 2)}\n`, { mode: 0o644 });
+  writeFileSync(agentConfigFile(spec, node, network), `${JSON.stringify(agentConfig(spec, node, network, options), null, 2)}\n`, { mode: 0o644 });
 }

@@ -20,11 +20,20 @@ export interface RequestOptions {
 const DEFAULT_TIMEOUT_MS = 5_000;
 
 export class ConsulHttp {
-  /** @param label names the agent in errors, e.g. "nhl ctl1/storage". */
+  /**
+   * @param label names the agent in errors, e.g. "nhl ctl1/storage".
+   * @param token the ACL token sent as X-Consul-Token (labs with ACLs); never part of an error.
+   */
   constructor(
     readonly socketPath: string,
     readonly label: string,
+    private readonly token?: string,
   ) {}
+
+  /** The same agent, asked with another ACL token. */
+  withToken(token: string): ConsulHttp {
+    return new ConsulHttp(this.socketPath, this.label, token);
+  }
 
   get<T = unknown>(path: string, options?: RequestOptions): Promise<ConsulResponse<T>> {
     return this.request<T>('GET', path, undefined, options);
@@ -51,7 +60,11 @@ export class ConsulHttp {
           socketPath: this.socketPath,
           method,
           path,
-          headers: { host: 'consul', ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }) },
+          headers: {
+            host: 'consul',
+            ...(this.token ? { 'x-consul-token': this.token } : {}),
+            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
         },
         (res) => {
           let text = '';

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { powerControl, powerStatus, type PowerState } from './bmc.js';
+import { labHasAcl } from './consul-acl.js';
 import { agentHttpAddr, agentName } from './consul-config.js';
 import type { ConsulHttp } from './consul-http.js';
 import {
@@ -41,6 +42,11 @@ export interface UpOptions {
   readonly keepOnFailure?: boolean;
   /** How long to wait for leaders and members, in ms (default 300 000). */
   readonly timeoutMs?: number;
+  /**
+   * Consul ACLs on every agent (default deny), bootstrapped by the lab, with agent tokens and
+   * nova-ha's least-privilege tokens (docs/consul-acl/) that installNovaHa puts into nova-ha.conf.
+   */
+  readonly acl?: boolean;
 }
 
 export type MemberState = 'alive' | 'failed';
@@ -58,6 +64,8 @@ export interface LabStatus {
   readonly expectedNamespaces: number;
   readonly recordedRunning: number;
   readonly recordedTotal: number;
+  /** Consul ACLs on (Lab.up({ acl: true })). */
+  readonly acl: boolean;
   readonly clusters: readonly { network: ConsulNetwork; leader: string | undefined; members: Record<string, MemberHealth> | undefined }[];
 }
 
@@ -83,7 +91,7 @@ export class Lab {
     validateSpec(spec);
     let report: UpReport;
     try {
-      report = await bringUp(spec, log, options.timeoutMs);
+      report = await bringUp(spec, log, { ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }), acl: options.acl === true });
     } catch (error) {
       const refused = (error as Error).message.includes(downCommand(spec.prefix));
       if (!refused && !options.keepOnFailure) {
@@ -349,6 +357,7 @@ export class Lab {
       expectedNamespaces: 1 + this.controllers.length + 2 * this.spec.computes,
       recordedRunning: records.filter(isRunning).length,
       recordedTotal: records.length,
+      acl: labHasAcl(this.spec),
       clusters,
     };
   }

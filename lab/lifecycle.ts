@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPassword, writeBmcConfig } from './bmc.js';
+import { bootstrapClusters, createNovaHaTokens, giveAgentTokens, waitForAgentSync } from './consul-acl.js';
 import { CONSUL_BINARY, writeAgentFiles } from './consul-config.js';
 import { clusterHealth, clusterLeader, ensureConsulUser, startAgentProcess, waitForAgentApi } from './consul-agents.js';
 import { createNetwork, deleteNamespaces } from './network.js';
@@ -111,13 +112,21 @@ export async function waitForHealthyClusters(spec: LabSpec, timeoutMs: number, l
   throw new Error(`lab ${spec.prefix}: Consul not healthy after ${timeoutMs} ms (${missing.join('; ')}): see logs in ${join(runDir(spec), 'logs')}`);
 }
 
-export async function bringUp(spec: LabSpec, log: LabLog, timeoutMs = 300_000): Promise<UpReport> {
+export interface BringUpOptions {
+  /** How long to wait for leaders and members, in ms. */
+  readonly timeoutMs?: number;
+  /** Consul ACLs on every agent, denying by default; the lab bootstraps them and hands out tokens (lab/consul-acl.ts). */
+  readonly acl?: boolean;
+}
+
+export async function bringUp(spec: LabSpec, log: LabLog, options: BringUpOptions = {}): Promise<UpReport> {
+  const { timeoutMs = 300_000, acl = false } = options;
   validateSpec(spec);
   await requireTools();
   await refuseExisting(spec);
   const owner = await ensureConsulUser(log);
   const started = Date.now();
-  writeState(spec); // first, so that down knows this lab even if everything below fails
+  writeState(spec, { acl }); // first, so that down knows this lab even if everything below fails
   mkdirSync(join(runDir(spec), 'logs'), { recursive: true });
   mkdirSync(join(runDir(spec), 'pids'), { recursive: true });
 
@@ -127,7 +136,7 @@ export async function bringUp(spec: LabSpec, log: LabLog, timeoutMs = 300_000): 
 
   const password = createPassword(spec);
   for (const node of [...controllerNames(), ...computeNames(spec)]) {
-    for (const network of CONSUL_NETWORKS) writeAgentFiles(spec, node, network, owner);
+    for (const network of CONSUL_NETWORKS) writeAgentFiles(spec, node, network, owner, { acl });
   }
   const bmcFiles = new Map(computeNames(spec).map((compute) => [compute, writeBmcConfig(spec, compute, password)]));
 
@@ -138,6 +147,12 @@ export async function bringUp(spec: LabSpec, log: LabLog, timeoutMs = 300_000): 
   });
   await inParallel(servers, 9, ({ controller, network }) => waitForAgentApi(spec, controller, network, 30_000));
   const deadline = Date.now() + timeoutMs;
+  if (acl) {
+    // Until bootstrapped, a cluster with ACLs answers nobody's health reads: before anything waits on them.
+    await bootstrapClusters(spec, deadline);
+    await giveAgentTokens(spec, controllerNames(), deadline);
+    log(`ACLs of lab ${spec.prefix} bootstrapped (default deny); the controllers' agents have their tokens`);
+  }
   await waitForHealthyClusters(spec, timeoutMs, log, controllerNames());
   // Each sim powers its compute on at once (startnow), which boots the compute's three agents.
   // Booting them in waves, each joining before the next starts, keeps two cores from drowning
@@ -151,6 +166,14 @@ export async function bringUp(spec: LabSpec, log: LabLog, timeoutMs = 300_000): 
     if (deadSim) throw new Error(`${deadSim.name} exited at startup: see ${join(runDir(spec), 'logs', `${deadSim.name}.log`)}`);
     booted.push(...wave);
     await waitForHealthyClusters(spec, Math.max(deadline - Date.now(), 1_000), log, booted);
+    if (acl) await giveAgentTokens(spec, wave, deadline);
+  }
+  if (acl) {
+    await createNovaHaTokens(spec);
+    // Each agent re-syncs by itself once it has its token: wait for it here, so that nova-ha (which
+    // finds the computes by their node meta) and the first test see every node's role.
+    await waitForAgentSync(spec, booted, deadline);
+    log(`nova-ha's least-privilege tokens of lab ${spec.prefix} created (docs/consul-acl/); every agent synced with its own token`);
   }
   const clustersMs = Date.now() - agentsStarted;
   const totalMs = Date.now() - started;

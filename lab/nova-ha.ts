@@ -8,11 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { novaHaToken } from './consul-acl.js';
 import { agentConfigDir, agentConfigFile, CONSUL_BINARY } from './consul-config.js';
 import { consulAccount } from './consul-agents.js';
 import { isRunning, readRecord, recordProcess, stopProcesses } from './processes.js';
 import { inParallel, runInNamespace } from './shell.js';
-import { addressOf, computeNames, controllerNames, namespaceOf, nodeDir, openstackAddress, REPO_ROOT, runDir, CONSUL_PORTS, type LabSpec } from './topology.js';
+import { addressOf, computeNames, CONSUL_NETWORKS, controllerNames, namespaceOf, nodeDir, openstackAddress, REPO_ROOT, runDir, CONSUL_PORTS, type LabSpec } from './topology.js';
 
 export const SMTP_PORT = 2525;
 export const MAIL_TO = 'ops@lab.example';
@@ -64,13 +65,23 @@ function novaCredentials(spec: LabSpec): Record<string, string> {
   };
 }
 
+/** In a lab with ACLs, the node's least-privilege token per cluster (lab/consul-acl.ts); nothing otherwise. */
+function consulTokens(spec: LabSpec, node: string): Record<string, string> {
+  const tokens: Record<string, string> = {};
+  for (const network of CONSUL_NETWORKS) {
+    const token = novaHaToken(spec, node, network);
+    if (token) tokens[`${network}_token`] = token;
+  }
+  return tokens;
+}
+
 export function renderConfig(spec: LabSpec, node: string, options: NovaHaLabOptions): string {
   const controller = node.startsWith('ctl');
   const dir = novaHaDir(spec, node);
   const index = Number(node.replace(/\D/g, ''));
   const sections: Record<string, Record<string, string>> = {
     DEFAULT: { role: controller ? 'controller' : 'compute', node_name: node, state_dir: join(dir, 'state'), log_file: novaHaLog(spec, node), log_level: 'debug' },
-    consul: { mgmt_address: `http://127.0.0.1:${CONSUL_PORTS.mgmt.http}`, storage_address: `http://127.0.0.1:${CONSUL_PORTS.storage.http}`, tenant_address: `http://127.0.0.1:${CONSUL_PORTS.tenant.http}`, timeout: '10s' },
+    consul: { mgmt_address: `http://127.0.0.1:${CONSUL_PORTS.mgmt.http}`, storage_address: `http://127.0.0.1:${CONSUL_PORTS.storage.http}`, tenant_address: `http://127.0.0.1:${CONSUL_PORTS.tenant.http}`, timeout: '10s', ...consulTokens(spec, node) },
     remediation: { hmac_key: readFileSync(hmacKeyFile(spec), 'utf8').trim(), run_as: 'consul' },
   };
   if (controller) {

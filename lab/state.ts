@@ -15,6 +15,8 @@ export interface LabState {
   readonly namespaces: readonly string[];
   /** ISO time `up` started. */
   readonly createdAt: string;
+  /** Consul ACLs on (up --acl). */
+  readonly acl?: boolean;
 }
 
 const PREFIX = /^[a-z][a-z0-9]{0,9}$/;
@@ -34,8 +36,8 @@ export function namespacesOf(spec: LabSpec): string[] {
 
 export const stateFile = (spec: Pick<LabSpec, 'prefix'>): string => join(runDir({ prefix: spec.prefix, computes: 0 }), 'lab.json');
 
-export function writeState(spec: LabSpec): LabState {
-  const state: LabState = { prefix: spec.prefix, computes: spec.computes, namespaces: namespacesOf(spec), createdAt: new Date().toISOString() };
+export function writeState(spec: LabSpec, options: { acl?: boolean } = {}): LabState {
+  const state: LabState = { prefix: spec.prefix, computes: spec.computes, namespaces: namespacesOf(spec), createdAt: new Date().toISOString(), ...(options.acl ? { acl: true } : {}) };
   mkdirSync(runDir(spec), { recursive: true });
   writeFileSync(stateFile(spec), `${JSON.stringify(state, null, 2)}\n`);
   return state;
