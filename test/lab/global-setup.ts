@@ -1,7 +1,7 @@
 /**
  * One lab for the whole lab test run (prefix nht, 4 computes, with Nova and nova-ha), handed to the tests by
  * provide/inject and taken down at the end. NOVA_HA_LAB_KEEP=1 (for development) reuses a
- * running nht lab and leaves it up afterwards.
+ * running nht lab and leaves it up afterwards; NOVA_HA_LAB_SHARED=off leaves it alone altogether.
  */
 import type { TestProject } from 'vitest/node';
 import { Lab } from '../../lab/lab.js';
@@ -20,6 +20,12 @@ declare module 'vitest' {
 const log = (message: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} lab: ${message}\n`);
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // For a run of tests that bring up their own lab (acl.test.ts): the shared lab is neither built
+  // nor taken down, since others may be using it; tests that need it fail instead of touching it.
+  if (process.env['NOVA_HA_LAB_SHARED'] === 'off') {
+    log(`NOVA_HA_LAB_SHARED=off: lab ${TEST_LAB_PREFIX} is left alone; only tests with their own lab can run`);
+    return () => Promise.resolve();
+  }
   const keep = process.env['NOVA_HA_LAB_KEEP'] === '1';
   let reuse = false;
   if (await Lab.exists(TEST_LAB_PREFIX)) {
