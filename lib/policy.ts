@@ -42,6 +42,7 @@ export type Cause =
   | 'nova-compute-dead'
   | 'agents-left'
   | 'inconsistent'
+  | 'operator'
   | 'unknown';
 
 export type Guard =
@@ -67,6 +68,7 @@ export type AlertKind =
   | 'inconsistent'
   | 'needs-operator'
   | 'paused-action'
+  | 'nova-unavailable'
   | 'recovered';
 
 export interface Decision {
@@ -89,6 +91,16 @@ export interface Decision {
 
 const isHostAction = (action: Action): boolean => action === 'repair' || action === 'fence' || action === 'drain';
 
+/**
+ * A fence is under way once nova-ha has sent (or is about to send) the power-off, until the host
+ * is fenced or an operator holds it: whatever the phase says, such a host is never powered on by
+ * nova-ha, only fenced to the end.
+ */
+function fenceUnderWay(incident: IncidentSummary): boolean {
+  if (FENCE_PHASES.includes(incident.phase)) return true;
+  return incident.fenceStarted && incident.phase !== 'fenced' && !CLOSED_PHASES.includes(incident.phase) && incident.hold?.needsOperator !== true;
+}
+
 export function decide(host: HostObservation, context: ClusterContext, settings: PolicySettings): Decision {
   const incident = host.incident;
   if (incident === 'unknown') return unknown('its incident record could not be read from Consul');
@@ -108,9 +120,11 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
   const decision = assess(host, incident, context, settings);
   if (!isHostAction(decision.action)) return decision;
 
-  const inProgress = incident !== null && FENCE_PHASES.includes(incident.phase);
+  const inProgress = incident !== null && fenceUnderWay(incident);
   const would = `would ${describe(decision)} because ${decision.because ?? decision.reason}`;
   if (context.paused) {
+    // A fence under way keeps its phase while paused: after resume it is finished, never undone.
+    if (inProgress) return { action: 'none', cause: decision.cause, guard: 'paused', reason: `nova-ha is paused (${context.paused.reason}): the fence of incident ${incident.id} (phase ${incident.phase}) resumes when nova-ha does` };
     return { ...decision, action: 'hold', guard: 'paused', alert: 'paused-action', phase: 'held', needsOperator: false, reason: `nova-ha is paused (${context.paused.reason}): it ${would}` };
   }
   if (!inProgress) {
@@ -126,7 +140,7 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
       return { action: 'hold', cause: decision.cause, guard: 'no-fence-method', alert: 'needs-operator', phase: 'held', needsOperator: true, reason: `${decision.because ?? decision.reason}: it needs fencing but [fencing] method = none, so it is held for an operator` };
     }
     const novaDown = context.nova.api !== 'up' ? `Nova's API is ${context.nova.api}` : context.nova.schedulers !== 'up' ? `Nova's schedulers are ${context.nova.schedulers}` : undefined;
-    if (novaDown) return { action: 'wait', cause: decision.cause, guard: 'nova-unavailable', reason: `${decision.because ?? decision.reason}: it needs fencing but ${novaDown}, so its instances could not be evacuated; waiting` };
+    if (novaDown) return { action: 'hold', cause: decision.cause, guard: 'nova-unavailable', alert: 'nova-unavailable', phase: 'held', needsOperator: false, reason: `${decision.because ?? decision.reason}: it needs fencing but ${novaDown}, so its instances could not be evacuated; held until Nova answers again` };
   }
   return decision;
 }
@@ -134,8 +148,8 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
 /** The decision matrix (design.md section 4) and the incident's progress, before the cluster-wide guards. */
 function assess(host: HostObservation, incident: IncidentSummary | null, context: ClusterContext, settings: PolicySettings): Decision {
   const open = incident !== null && !CLOSED_PHASES.includes(incident.phase);
-  if (open && FENCE_PHASES.includes(incident.phase)) {
-    return { action: 'fence', cause: 'healthy', phase: incident.phase, reason: `resuming incident ${incident.id} from phase ${incident.phase}: a fence once started is finished` };
+  if (open && fenceUnderWay(incident)) {
+    return { action: 'fence', cause: 'healthy', phase: FENCE_PHASES.includes(incident.phase) ? incident.phase : 'fencing', reason: `resuming incident ${incident.id} from phase ${incident.phase}: a fence once started is finished, and the host is never powered on again` };
   }
   const row = classify(host);
   if (open && incident.hold?.needsOperator) {
@@ -185,7 +199,8 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
 }
 
 interface Row {
-  readonly cause: Cause;
+  /** "operator" is never observed: only an operator's own fence or evacuate has that cause. */
+  readonly cause: Exclude<Cause, 'operator'>;
   readonly since: number;
   readonly reason: string;
 }

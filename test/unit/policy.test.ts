@@ -66,8 +66,8 @@ const unknowns: Case[] = [
   { name: 'maintenance flag unknown', host: { maintenance: 'unknown', storage: 'failed' }, action: 'none', guard: 'unknown-data' },
   { name: 'incident record unknown', host: { incident: 'unknown', storage: 'failed' }, action: 'none', guard: 'unknown-data' },
   { name: 'pause switch unknown', host: { storage: 'failed' }, cluster: { paused: 'unknown' }, action: 'none', guard: 'unknown-data' },
-  { name: 'Nova API unreachable: no fencing', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, cluster: { nova: 'unknown' }, action: 'wait', guard: 'nova-unavailable' },
-  { name: 'Nova schedulers down: no fencing', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, cluster: { schedulers: 'down' }, action: 'wait', guard: 'nova-unavailable' },
+  { name: 'Nova API unreachable: no fencing, held and alerted', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, cluster: { nova: 'unknown' }, action: 'hold', guard: 'nova-unavailable', alert: 'nova-unavailable' },
+  { name: 'Nova schedulers down: no fencing, held and alerted', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, cluster: { schedulers: 'down' }, action: 'hold', guard: 'nova-unavailable' },
   { name: 'power unknown while all down: alert only', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'unknown' }, action: 'alert', cause: 'power-unknown' },
 ];
 
@@ -86,6 +86,8 @@ const invariants: Case[] = [
   { name: '6. fenced stays fenced: never powered on', host: { ...hung, power: 'off', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
   { name: '6. a held fence that was started: an operator decides even when healthy', host: { incident: { phase: 'held', fenceStarted: true, hold: { reason: 'power off not verified', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
   { name: '7. maintenance (nova-ha flag or Consul): never acted on', host: { ...hung, maintenance: 'on' }, action: 'none', guard: 'maintenance' },
+  { name: '6. paused during a fence: the fence keeps its phase and nothing else is done', host: { ...hung, power: 'off', incident: { phase: 'evacuating', fenceStarted: true } }, cluster: { paused: { reason: 'x', since: ago(60) } }, action: 'none', guard: 'paused' },
+  { name: '6. a fence started but not held for an operator (e.g. held by a pause before): finished, never powered on', host: { ...hung, power: 'off', incident: { phase: 'held', fenceStarted: true, hold: { reason: 'paused', needsOperator: false } } }, action: 'fence' },
   { name: 'pause: no action, but alerts go on', host: hung, cluster: { paused: { reason: 'switch upgrade', since: ago(60) } }, action: 'hold', guard: 'paused', alert: 'paused-action' },
   { name: 'pause does not silence alert-only rows', host: { mgmt: 'failed' }, cluster: { paused: { reason: 'x', since: ago(60) } }, action: 'alert', alert: 'mgmt-network-down' },
   { name: 'quiet period after the observer starts: nothing', host: hung, cluster: { startedAgo: 30 }, action: 'none', guard: 'quiet-period' },
