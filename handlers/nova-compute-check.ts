@@ -19,9 +19,12 @@ await runHandler('nova-compute-check', 'check', [], async ({ config }) => {
       unknown = true;
       problems.push(`systemd is not running here, so ${unit} cannot be asked (set [nova_compute] systemd_unit empty)`);
     } else {
-      const { stdout } = await execa('systemctl', ['is-active', unit], { reject: false, timeout: 5000 });
-      const state = stdout.trim() || 'unknown';
-      if (state === 'active') facts.push(`${unit} active`);
+      const result = await execa('systemctl', ['is-active', unit], { reject: false, timeout: 5000 });
+      const state = result.stdout.trim() || 'unknown';
+      if (result.timedOut || result.exitCode === undefined || state === 'unknown') {
+        unknown = true;
+        problems.push(`systemctl did not say whether ${unit} runs (${result.timedOut ? 'timed out' : state})`);
+      } else if (state === 'active') facts.push(`${unit} active`);
       else if (state === 'activating' || state === 'reloading') {
         unknown = true;
         problems.push(`${unit} is ${state}`);

@@ -41,6 +41,9 @@ export async function runHandler(name: string, kind: 'check' | 'handler', option
     console.log(`UNKNOWN: nova-ha ${name}: ${scrub(message)}`);
     console.error(`nova-ha ${name}: ${scrub(message)}`);
     code = error instanceof ConfigError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.badInput : EXIT.error;
+    // A check that could not run knows nothing: warning reads as unknown. Exit 2 or 3 would be
+    // critical to Consul, and a critical nova-compute check reads as "nova-compute dead".
+    if (kind === 'check') code = EXIT.warning;
   }
   if (stateDir) countRun(stateDir, name, !threw && (kind === 'check' || code === EXIT.ok));
   process.exit(code);

@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+async function check(config: string): Promise<{ code: number; stdout: string }> {
+  try {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'handlers/nova-compute-check.ts', '--config', config]);
+    return { code: 0, stdout };
+  } catch (error) {
+    const e = error as { code: number; stdout: string };
+    return { code: e.code, stdout: e.stdout };
+  }
+}
+
+describe('the nova-compute check (Consul: 0 passing, 1 warning = unknown to the policy, 2 critical = dead)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nova-ha-check-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, body: string): string => {
+    const file = join(dir, name);
+    writeFileSync(file, `[DEFAULT]\nrole = compute\nstate_dir = ${dir}/state\nlog_file =\n[remediation]\nhmac_key = ${'k'.repeat(40)}\n[nova_compute]\nsystemd_unit =\n${body}\n`);
+    return file;
+  };
+
+  it('a running process: passing', async () => {
+    writeFileSync(join(dir, 'self.pid'), `${process.pid} 123\n`);
+    const result = await check(write('ok.conf', `process_name = node\npid_file = ${join(dir, 'self.pid')}`));
+    expect(result.stdout).toMatch(/^OK: nova-compute: process \d+ running/);
+    expect(result.code).toBe(0);
+  });
+
+  it('no such process: critical', async () => {
+    const result = await check(write('dead.conf', 'process_name = no-such-process-xyz'));
+    expect(result.code).toBe(2);
+    expect(result.stdout).toMatch(/^CRITICAL: nova-compute: no no-such-process-xyz process/);
+  });
+
+  it('a check that cannot run (its config is broken) is unknown, never "dead"', async () => {
+    const broken = join(dir, 'broken.conf');
+    writeFileSync(broken, '[nova_compute]\nsystemd_unit = \n');
+    const result = await check(broken);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^UNKNOWN: nova-ha nova-compute-check: /);
+  });
+});
