@@ -15,6 +15,7 @@ const HAPPENED: Record<Cause, string> = {
   'nova-compute-dead': 'nova-compute is not running',
   'agents-left': 'its Consul agents left',
   inconsistent: 'BMC and Consul disagree',
+  operator: 'taken out of service by an operator',
   unknown: 'state unknown',
 };
 
@@ -27,6 +28,7 @@ const DONE: Record<AlertKind, string> = {
   inconsistent: 'nothing done',
   'needs-operator': 'held for an operator',
   'paused-action': 'nothing done: nova-ha is paused',
+  'nova-unavailable': 'not fenced until Nova answers',
   recovered: 'incident closed',
 };
 

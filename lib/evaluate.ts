@@ -30,7 +30,7 @@ export function needsWorker(decision: Decision, incident: Incident | undefined):
     case 'none':
       return false;
     case 'wait':
-      return decision.guard !== 'nova-unavailable';
+      return true;
     case 'alert':
     case 'hold':
       return !incident || incident.phase !== 'held' || incident.cause !== decision.cause || (decision.alert !== undefined && !incident.alerted) || incident.hold?.needsOperator !== (decision.needsOperator ?? false);
@@ -56,13 +56,15 @@ export async function evaluate(runtime: Runtime, observer: Observer, spawnWorker
       log.info('transition', { host, networks: Object.fromEntries(NETWORKS.map((n) => [n, record.networks[n].state])), nova_compute: record.novaNode.state, action: decision.action, reason: decision.reason });
     }));
   } else {
-    log.error('observer-isolated', { networks: isolatedOn, fix: `this controller cannot reach the ${isolatedOn.join(', ')} cluster leader; check its own links. Other controllers act meanwhile` });
+    const fix = `this controller cannot reach the ${isolatedOn.join(', ')} cluster leader; check its own links. Other controllers act meanwhile`;
+    log.error('observer-isolated', { networks: isolatedOn, fix });
+    runtime.notifier.notify({ host: runtime.node, event: 'observer-isolated', summary: `controller isolated on ${isolatedOn.join(', ')}`, action: 'this controller does nothing', reason: `${fix}. ${world.errors.join('; ')}`, timeline: [] });
   }
 
   const storm = stormOf(snapshot.context, runtime.settings.stormLimit);
   if (storm && isolatedOn.length === 0) {
     log.warn('storm', { detail: storm });
-    runtime.notifier.notify({ host: 'cluster', event: 'storm', summary: 'many hosts failed at once', action: 'nothing fenced; held for an operator', reason: storm, timeline: [] });
+    runtime.notifier.notify({ host: 'cluster', event: 'storm', summary: 'many hosts failed at once', action: 'nothing repaired or fenced while it lasts', reason: `${storm}. nova-ha acts again by itself once no more hosts are failed than the limit allows; meanwhile check the switches and power of the failed hosts, or pause it (nova-ha pause).`, timeline: [] });
   }
 
   const workersStarted: string[] = [];

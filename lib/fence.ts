@@ -24,9 +24,18 @@ export interface FenceDeps {
   /** Power off and wait for the BMC to report off. */
   readonly powerOff: (host: string) => Promise<VerifiedOff>;
   readonly progress?: (done: number, total: number) => void;
+  /** Evacuate again even if an earlier run finished the step (an operator retrying failed instances). */
+  readonly rerunEvacuation?: boolean;
 }
 
 class StepFailed extends Error {}
+
+/** A fence that goes on (an operator's fence or evacuate of a held incident) is no longer held. */
+function withoutHold(incident: Incident): Incident {
+  if (!incident.hold) return incident;
+  const { hold: _hold, ...rest } = incident;
+  return rest;
+}
 
 export const disabledReason = (incident: Pick<Incident, 'id'>): string => `nova-ha: fenced by incident ${incident.id}; run "nova-ha unfence" to return it to service`;
 
@@ -38,9 +47,9 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
 
   /** Runs a step unless the incident already records it done; records it started, then done or failed. */
   const step = async (name: string, phase: Incident['phase'], body: () => Promise<string>, before: (i: Incident) => Incident = (i) => i): Promise<void> => {
-    if (lastOutcome(incident, name) === 'done') return;
+    if (lastOutcome(incident, name) === 'done' && !(name === 'evacuate' && deps.rerunEvacuation)) return;
     if (!run.stillOwner()) throw new StepFailed(`lost the host lock before ${name}`);
-    incident = await run.change((i) => withStep(before(withPhase(i, phase, Date.now(), by)), { at: Date.now(), step: name, outcome: 'started', by }));
+    incident = await run.change((i) => withStep(before(withoutHold(withPhase(i, phase, Date.now(), by))), { at: Date.now(), step: name, outcome: 'started', by }));
     log.info('step-start', { step: name });
     try {
       const detail = await body();
@@ -74,13 +83,14 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
       await deps.nova.forceDown(service.id, true);
       return `nova-compute service ${service.id} forced down`;
     });
-    // Instances that fail after the engine's retries are reported, not retried forever: the step ends.
+    // Instances that fail after the engine's retries are reported, not retried forever: the step
+    // ends, and an operator can run nova-ha evacuate again for what is left.
     await step('evacuate', 'evacuating', async () => {
       const outcomes = await move(deps, run, 'evacuation', incident);
       const counts = countOutcomes(outcomes);
       return `${counts.evacuated} evacuated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`;
     });
-    await step('disable', 'evacuating', async () => {
+    await step('disable', incident.phase === 'fenced' ? 'fenced' : 'evacuating', async () => {
       service ??= await deps.nova.getComputeService(run.host);
       await deps.nova.disableService(service.id, disabledReason(incident));
       return `nova-compute service ${service.id} disabled and kept forced down`;
@@ -89,7 +99,7 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
     if (!(error instanceof StepFailed)) throw error;
     // The host is fenced but a Nova step failed: the incident stays in its phase and is resumed
     // by the next evaluation (the policy resumes fence phases), without powering anything on.
-    runtime.notifier.notify(notification(incident, 'evacuation-failed', 'fenced, evacuation incomplete', 'will retry', `${run.host} is powered off (verified), but ${error.message}. nova-ha retries at the next evaluation.`));
+    runtime.notifier.notify(notification(incident, 'evacuation-interrupted', 'fenced, evacuation interrupted', 'will retry', `${run.host} is powered off (verified), but ${error.message}. nova-ha retries at the next evaluation.`));
     return incident;
   }
 

@@ -3,9 +3,11 @@ import type { Config } from './config/load.js';
 import { fenceAndEvacuate, move, countOutcomes } from './fence.js';
 import { consulHands, type Hands } from './hands.js';
 import { withStep } from './incident.js';
-import { bmcFor, chassisPower, powerOffVerified } from './ipmi.js';
+import { bmcFor, chassisPower, IpmiConfigError, powerOffVerified } from './ipmi.js';
 import { NovaClient } from './nova/index.js';
 import type { Runtime } from './runtime.js';
+
+const DRAIN_REASON = 'nova-ha: draining';
 
 export const bmcConfigured = (config: Config): boolean => config.ipmi.address_template !== '' || config.ipmiHosts.size > 0;
 
@@ -16,7 +18,16 @@ export function handsFor(runtime: Runtime): Hands {
   const novaClient = (): NovaClient => (nova ??= NovaClient.fromConfig(config, { logger: runtime.logger }));
 
   if (bmcConfigured(config)) {
-    hands.readPower = async (host) => (await chassisPower(bmcFor(config, host), 'status')).state;
+    hands.readPower = async (host) => {
+      try {
+        return (await chassisPower(bmcFor(config, host), 'status')).state;
+      } catch (error) {
+        // No BMC configured for this host: its power is unknown (an alert, never an evacuation).
+        if (!(error instanceof IpmiConfigError)) throw error;
+        runtime.logger.error('bmc-not-configured', { host, error: error.message });
+        return 'unknown';
+      }
+    };
     hands.powerOn = async (host) => {
       const result = await chassisPower(bmcFor(config, host), 'on');
       if (result.state !== 'on') throw new Error(result.error ?? `the BMC of ${host} did not accept power on`);
@@ -29,6 +40,9 @@ export function handsFor(runtime: Runtime): Hands {
     hands.drain = async (run) => {
       let incident = await run.change((i) => withStep({ ...i, attempts: { ...i.attempts, drain: i.attempts.drain ?? Date.now() } }, { at: Date.now(), step: 'drain', outcome: 'started', by: runtime.node }));
       try {
+        // No new instances on a host being drained; undone when its incident closes (undrain).
+        const service = await novaClient().getComputeService(run.host);
+        if (service.status === 'enabled') await novaClient().disableService(service.id, `${DRAIN_REASON} (incident ${incident.id}: tenant network down)`);
         const outcomes = await move({ runtime, nova: novaClient() }, run, 'live-migration', incident);
         const counts = countOutcomes(outcomes);
         incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'drain', outcome: counts.failed ? 'failed' : 'done', detail: `${counts.migrated} live-migrated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`, by: runtime.node }));
@@ -37,6 +51,10 @@ export function handsFor(runtime: Runtime): Hands {
       }
       runtime.notifier.notify({ host: run.host, event: 'drained', summary: 'tenant network down', action: 'instances live-migrated away', reason: incident.timeline.at(-1)?.detail ?? '', incidentId: incident.id, timeline: incident.timeline, instances: incident.instances ?? [] });
       return incident;
+    };
+    hands.undrain = async (host) => {
+      const service = await novaClient().getComputeService(host);
+      if (service.status === 'disabled' && (service.disabledReason ?? '').startsWith(DRAIN_REASON)) await novaClient().enableService(service.id);
     };
   }
   return hands;

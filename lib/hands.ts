@@ -23,8 +23,10 @@ export interface Hands {
   powerOn?(host: string): Promise<void>;
   /** Fence (power off, verified), force down, evacuate, mark fenced. Resumable; ends in fenced or held. */
   fence?(run: FenceRun): Promise<Incident>;
-  /** Live-migrate the host's instances away (tenant network fault, opt-in). */
+  /** Live-migrate the host's instances away (tenant network fault, opt-in), the host disabled meanwhile. */
   drain?(run: FenceRun): Promise<Incident>;
+  /** Enable again a host nova-ha disabled for a drain (its incident closed). */
+  undrain?(host: string): Promise<void>;
 }
 
 /** Consul's event node filter is a regular expression: match exactly this node. */

@@ -3,6 +3,8 @@ import type { JsonKv, Versioned } from './consul/kv.js';
 import type { Incident } from './incident.js';
 import { KEYS } from './records.js';
 
+export const HISTORY_PER_HOST = 50;
+
 export class IncidentStore {
   constructor(private readonly kv: JsonKv) {}
 
@@ -15,11 +17,16 @@ export class IncidentStore {
     return this.kv.update<Incident>(this.kv.key(KEYS.incident(host)), change);
   }
 
-  /** Moves a closed incident to the history; the host has no open incident afterwards. */
+  /**
+   * Moves a closed incident to the history; the host has no open incident afterwards. The history
+   * keeps the newest HISTORY_PER_HOST incidents of each host, so the KV store does not grow forever.
+   */
   async archive(incident: Incident): Promise<void> {
     await this.kv.write(this.kv.key(KEYS.history(incident.host, incident.id)), incident);
     const current = await this.current(incident.host);
     if (current && current.value.id === incident.id) await this.kv.delete(this.kv.key(KEYS.incident(incident.host)), current.index);
+    const ids = [...(await this.kv.tree<Incident>(this.kv.key(KEYS.historyOf(incident.host)))).keys()].sort();
+    for (const old of ids.slice(0, Math.max(0, ids.length - HISTORY_PER_HOST))) await this.kv.delete(this.kv.key(KEYS.history(incident.host, old)));
   }
 
   async open(): Promise<Incident[]> {

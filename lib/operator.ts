@@ -24,7 +24,7 @@ export async function asOperator<T>(runtime: Runtime, host: string, purpose: str
   const change = (mutate: (incident: Incident) => Incident): Promise<Incident> => {
     const next = writes.then(async () => {
       if (!lock.isHeld()) throw new OperatorError(`lost the lock of ${host}`);
-      return (await store.change(host, (current) => mutate(current ?? withStep(openIncident(host, 'healthy', `${purpose} requested by an operator`, Date.now(), by), { at: Date.now(), step: purpose, outcome: 'info', detail: 'requested by an operator', by }))))!;
+      return (await store.change(host, (current) => mutate(current ?? withStep(openIncident(host, 'operator', `${purpose} requested by an operator`, Date.now(), by), { at: Date.now(), step: purpose, outcome: 'info', detail: 'requested by an operator', by }))))!;
     });
     writes = next.catch(() => undefined);
     return next;
@@ -46,6 +46,7 @@ export async function operatorEvacuate(runtime: Runtime, deps: Omit<FenceDeps, '
     if (!fencedByUs && !operatorFenced) {
       throw new OperatorError(`${host} is not fenced by nova-ha (no verified power-off in ${incident ? `incident ${incident.id}` : 'any open incident'}); fence it first (nova-ha fence ${host}), or, if you powered it off or isolated it yourself, say so with --confirm-fenced`);
     }
-    return fenceAndEvacuate({ ...deps, powerOff: async () => ({ verified: true, after: 0, detail: 'fenced by the operator (--confirm-fenced); nova-ha did not touch the power' }) }, run);
+    // Run again on a fenced host, it evacuates whatever is still there (instances that failed before).
+    return fenceAndEvacuate({ ...deps, rerunEvacuation: true, powerOff: async () => ({ verified: true, after: 0, detail: 'fenced by the operator (--confirm-fenced); nova-ha did not touch the power' }) }, run);
   });
 }

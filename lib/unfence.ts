@@ -71,8 +71,10 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
 
     const service = await nova.getComputeService(host);
     if (service.forcedDown) await nova.forceDown(service.id, false);
-    if (service.status === 'disabled') await nova.enableService(service.id);
-    await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared, enabled`);
+    // Only a disable of nova-ha's own is undone: one by an operator for another reason stays.
+    const ours = service.status === 'disabled' && (service.disabledReason ?? '').startsWith('nova-ha');
+    if (ours) await nova.enableService(service.id);
+    await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared, ${ours || service.status === 'enabled' ? 'enabled' : `left disabled (${service.disabledReason ?? 'no reason given'}: not disabled by nova-ha)`}`);
 
     if (!incident) return undefined;
     const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;

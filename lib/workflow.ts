@@ -83,6 +83,7 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
 
     if (decision.action === 'close') {
       if (!incidentNow) return 'done';
+      if (incidentNow.attempts.drain !== undefined && hands.undrain) await hands.undrain(host);
       const closed = await change((i) => ({ ...withPhase(i, 'recovered', Date.now(), by, decision.reason), closedAt: Date.now() }));
       await store.archive(closed);
       if (decision.alert) runtime.notifier.notify(alertFor(host, { ...decision, alert: decision.alert }, closed, snapshot.context.paused !== null && snapshot.context.paused !== 'unknown'));
@@ -99,7 +100,6 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
 
     switch (decision.action) {
       case 'wait':
-        if (decision.guard === 'nova-unavailable') return 'done';
         await sleep(Math.max(100, Math.min(decision.recheckInMs ?? pollMs, pollMs)));
         continue;
       case 'alert':
@@ -110,7 +110,8 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
         continue;
       case 'fence':
         if (!hands.fence) {
-          await change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'no fence method is available to this controller'), hold: { reason: 'fencing needed but no fence method is available', needsOperator: true } }));
+          const held = await change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'no fence method is available to this controller'), hold: { reason: `fencing needed but ${runtime.node} has no fence method ([fencing] method = none)`, needsOperator: true } }));
+          runtime.notifier.notify(alertFor(host, { ...decision, alert: 'needs-operator', reason: held.hold!.reason }, held, false));
           return 'done';
         }
         await hands.fence({ host, change, stillOwner: () => lock.isHeld() });

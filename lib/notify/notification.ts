@@ -9,8 +9,8 @@ import type { Config } from '../config/load.js';
 export type WorkflowEvent =
   | 'fenced'
   | 'fence-failed'
-  | 'evacuated'
   | 'evacuation-failed'
+  | 'evacuation-interrupted'
   | 'drained'
   | 'unfenced'
   | 'storm'
