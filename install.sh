@@ -114,7 +114,14 @@ plan_dir=$(mktemp -d)
 trap 'rm -rf "$plan_dir"' EXIT
 plan_run_as= plan_fencing=
 if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ] && [ -n "$role" ]; then
-  if ! out=$("$node" "$src/dist/cli/nova-ha.js" --config "$config" check-config 2>&1); then
+  # As the agents' user when it can already read the config (install.sh makes it the owner): the
+  # handlers run as that user, so the files the config names are checked with its rights.
+  as_agent=(); agent_user=${consul_user:-consul}
+  if [ "$(id -u)" = 0 ] && id "$agent_user" >/dev/null 2>&1; then
+    agent=(setpriv --reuid="$agent_user" --regid="$(id -g "$agent_user")" --init-groups --)
+    "${agent[@]}" test -r "$config" && as_agent=("${agent[@]}")
+  fi
+  if ! out=$("${as_agent[@]}" "$node" "$src/dist/cli/nova-ha.js" --config "$config" check-config 2>&1); then
     while IFS= read -r line; do [[ $line == *warning:* ]] || need "$line"; done <<<"$(grep -v ': [0-9]* problems*;' <<<"$out")"
   elif ! plan=$("$node" "$src/dist/cli/nova-ha.js" --config "$config" install-plan --role "$role" --lib "$lib" --node "$node" --out "$plan_dir" 2>&1); then
     need "${plan#nova-ha: }"
@@ -160,7 +167,7 @@ chmod -R a+rX "$lib"
 
 mkdir -p "$bin_dir"
 wrapper=$bin_dir/nova-ha
-want=$(printf '#!/bin/sh\n# installed by nova-ha install.sh\nexec %q %q "$@"\n' "$node" "$lib/cli/nova-ha.js")
+want=$(printf '#!/bin/sh\n# installed by nova-ha install.sh\nNOVA_HA_CONFIG=${NOVA_HA_CONFIG:-%q} exec %q %q "$@"\n' "$config" "$node" "$lib/cli/nova-ha.js")
 if [ "$(cat "$wrapper" 2>/dev/null)" != "$want" ]; then
   printf '%s\n' "$want" >"$wrapper" && chmod 0755 "$wrapper" && say "installed $wrapper" && changed=1
 fi

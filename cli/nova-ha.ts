@@ -13,6 +13,7 @@ import * as agent from './commands/agent.js';
 import * as checkConfig from './commands/check-config.js';
 import * as consulFragment from './commands/consul-fragment.js';
 import * as fencing from './commands/fencing.js';
+import * as hostCommands from './commands/host.js';
 import * as installPlan from './commands/install-plan.js';
 import * as simulate from './commands/simulate.js';
 import * as status from './commands/status.js';
@@ -23,7 +24,7 @@ const program = new Command('nova-ha')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [status, checkConfig, simulate, fencing, consulFragment, installPlan, agent]) command.register(program);
+for (const command of [status, checkConfig, simulate, fencing, hostCommands, consulFragment, installPlan, agent]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

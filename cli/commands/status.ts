@@ -5,6 +5,7 @@ import type { Incident } from '../../lib/incident.js';
 import { IncidentStore } from '../../lib/incident-store.js';
 import { createLogger } from '../../lib/log.js';
 import { NETWORKS } from '../../lib/model.js';
+import { pollTargets } from '../../lib/poll-targets.js';
 import { KEYS } from '../../lib/records.js';
 import { createRuntime, nodeNameOf, type Runtime } from '../../lib/runtime.js';
 import { readStatus, type ClusterStatus, type HostStatus } from '../../lib/status.js';
@@ -121,9 +122,12 @@ export function register(program: Command): void {
     .command('maintenance <on|off> <host>')
     .description('a host in maintenance is shown as such and never acted on, whatever fails')
     .option('--reason <text>', 'why (shown in status and emails)', 'maintenance')
-    .action(async (state: string, host: string, options: { reason: string }) => {
+    .option('--force', 'accept a host nova-ha does not know (yet)')
+    .action(async (state: string, host: string, options: { reason: string; force?: boolean }) => {
       if (state !== 'on' && state !== 'off') throw new CliError(`maintenance takes on or off, found "${state}"`);
       const runtime = cliRuntime(program, 'cli-maintenance');
+      // A typo would protect nothing while the operator believes the host is safe.
+      if (state === 'on' && !options.force && !(await pollTargets(runtime)).includes(host)) throw new CliError(`nova-ha knows no compute host ${host} (see nova-ha status); pass --force to flag it anyway`, 1);
       const key = runtime.kv.key(KEYS.maintenance(host));
       if (state === 'on') await runtime.kv.write(key, { reason: options.reason, since: Date.now(), by: `${runtime.node} (${process.env['SUDO_USER'] ?? process.env['USER'] ?? 'operator'})` });
       else await runtime.kv.delete(key);
@@ -131,18 +135,24 @@ export function register(program: Command): void {
       console.log(`${host}: maintenance ${state}${state === 'on' ? ` (${options.reason}): nova-ha will not act on it` : ''}`);
     });
 
-  for (const [name, on] of [['pause', true], ['resume', false]] as const) {
-    program
-      .command(name)
-      .description(on ? 'stop every automatic action cluster-wide (detection and alerts go on)' : 'let nova-ha act again')
-      .option('--reason <text>', 'why (shown in status and in every email while paused)', 'paused by an operator')
-      .action(async (options: { reason: string }) => {
-        const runtime = cliRuntime(program, `cli-${name}`);
-        const key = runtime.kv.key(KEYS.pause);
-        if (on) await runtime.kv.write(key, { reason: options.reason, since: Date.now(), by: `${runtime.node} (${process.env['SUDO_USER'] ?? process.env['USER'] ?? 'operator'})` });
-        else await runtime.kv.delete(key);
-        runtime.logger.info(name, { reason: options.reason });
-        console.log(on ? `nova-ha is paused (${options.reason}): it alerts but repairs, fences and evacuates nothing until nova-ha resume` : 'nova-ha resumed: it acts again');
-      });
-  }
+  program
+    .command('pause')
+    .description('stop every automatic action cluster-wide (detection and alerts go on)')
+    .option('--reason <text>', 'why (shown in status and in every email while paused)', 'paused by an operator')
+    .action(async (options: { reason: string }) => {
+      const runtime = cliRuntime(program, 'cli-pause');
+      await runtime.kv.write(runtime.kv.key(KEYS.pause), { reason: options.reason, since: Date.now(), by: `${runtime.node} (${process.env['SUDO_USER'] ?? process.env['USER'] ?? 'operator'})` });
+      runtime.logger.info('pause', { reason: options.reason });
+      console.log(`nova-ha is paused (${options.reason}): it alerts but repairs, fences and evacuates nothing until nova-ha resume`);
+    });
+
+  program
+    .command('resume')
+    .description('let nova-ha act again after a pause')
+    .action(async () => {
+      const runtime = cliRuntime(program, 'cli-resume');
+      await runtime.kv.delete(runtime.kv.key(KEYS.pause));
+      runtime.logger.info('resume', {});
+      console.log('nova-ha resumed: it acts again');
+    });
 }
