@@ -42,7 +42,7 @@ const LAB_POLICY = {
   boot_timeout: '60s',
   startup_quiet_period: '0s',
   storm_limit: '25%',
-  evaluate_interval: '5s',
+  evaluate_interval: '10s',
 };
 
 function ini(sections: Record<string, Record<string, string>>): string {
@@ -61,7 +61,7 @@ function novaCredentials(spec: LabSpec): Record<string, string> {
     project_domain_name: 'Default',
     region_name: admin['region_name'] ?? 'RegionOne',
     interface: 'public',
-    poll_interval: '3s',
+    poll_interval: '5s',
   };
 }
 
@@ -87,7 +87,7 @@ export function renderConfig(spec: LabSpec, node: string, options: NovaHaLabOpti
   if (controller) {
     sections['nova'] = novaCredentials(spec);
     sections['fencing'] = { method: options.fencing, fence_timeout: '30s' };
-    sections['ipmi'] = { username: 'nova-ha', password_file: join(dir, 'ipmi.password'), cipher_suite: '3', attempt_timeout: '1s', retries: '1', poll_interval: '5s' };
+    sections['ipmi'] = { username: 'nova-ha', password_file: join(dir, 'ipmi.password'), cipher_suite: '3', attempt_timeout: '1s', retries: '1', poll_interval: '10s' };
     for (const compute of computeNames(spec)) sections[`ipmi:${compute}`] = { address: addressOf(compute.replace('cmp', 'bmc'), 'oob') };
     sections['policy'] = { ...LAB_POLICY };
     sections['notifications'] = { smtp_host: '127.0.0.1', smtp_port: String(SMTP_PORT), smtp_tls: 'none', from: `nova-ha@${node}.lab.example`, to: MAIL_TO, dedupe_window: '20s', retry_for: '20s' };

@@ -7,7 +7,7 @@
  */
 import { appendFileSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry as PromRegistry } from 'prom-client';
 import type { Incident } from './incident.js';
 import { NETWORKS } from './model.js';
 import type { ClusterStatus } from './status.js';
@@ -53,8 +53,10 @@ function readRuns(stateDir: string): RunCounts {
 /** Recovery time buckets, in seconds: a repaired link takes seconds, a fenced host with 50 instances minutes. */
 const RECOVERY_BUCKETS = [5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600];
 
-export function renderMetrics(status: ClusterStatus, open: readonly Incident[], closed: readonly Incident[], stateDir: string): Promise<string> {
-  const registry = new Registry();
+export async function renderMetrics(status: ClusterStatus, open: readonly Incident[], closed: readonly Incident[], stateDir: string): Promise<string> {
+  // Loaded here only: the metrics are written by one check, and every handler run starts a process.
+  const { Counter, Gauge, Histogram, Registry } = await import('prom-client');
+  const registry: PromRegistry = new Registry();
   const hosts = new Gauge({ name: 'nova_ha_hosts', help: 'Compute hosts by member state on each network', labelNames: ['network', 'state'], registers: [registry] });
   for (const network of NETWORKS) for (const state of ['alive', 'failed', 'left', 'unknown']) hosts.set({ network, state }, status.hosts.filter((h) => h.networks[network] === state).length);
   const maintenance = new Gauge({ name: 'nova_ha_hosts_in_maintenance', help: 'Compute hosts in maintenance (never acted on)', registers: [registry] });

@@ -184,11 +184,20 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
       return repairThenEscalate(row, 'restart-storage-network', attempts, now, settings.repairTimeout, 'fence');
     case 'nova-compute-dead':
       return repairThenEscalate(row, 'restart-nova-compute', attempts, now, settings.repairTimeout, 'fence');
-    case 'nova-api-only':
+    case 'nova-api-only': {
+      // Right after nova-ha's own restart or power-on, Nova's API lags the node for a few
+      // report intervals: that is the repair's aftermath, not a new failure to warn about.
+      const lastRepair = latestRepair(attempts);
+      if (lastRepair) {
+        const window = lastRepair.repair === 'power-on' ? settings.bootTimeout : settings.repairTimeout;
+        const waited = now - lastRepair.at;
+        if (waited < window) return { action: 'wait', cause: row.cause, recheckInMs: window - waited, reason: `${row.reason}: Nova's API has not seen it back yet, ${formatDuration(waited)} after ${lastRepair.repair}; waiting up to ${formatDuration(window)}` };
+      }
       if (elapsed < settings.apiDownWait) {
         return { action: 'wait', cause: row.cause, alert: 'nova-api-warning', ...(confirming ? { phase: 'confirming' as const } : {}), recheckInMs: settings.apiDownWait - elapsed, reason: `${row.reason} for ${formatDuration(elapsed)} while it runs on the node; waiting ${formatDuration(settings.apiDownWait)} for it to recover before restarting it` };
       }
       return repairThenEscalate(row, 'restart-nova-compute', attempts, now, settings.repairTimeout, 'hold');
+    }
     case 'power-lost':
       return repairThenEscalate(row, 'power-on', attempts, now, settings.bootTimeout, 'fence');
     case 'node-unreachable':
@@ -196,6 +205,14 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
       if (attempts['power-on'] !== undefined) return repairThenEscalate({ ...row, cause: 'power-lost' }, 'power-on', attempts, now, settings.bootTimeout, 'fence');
       return fence(row.cause, row.reason);
   }
+}
+
+function latestRepair(attempts: Partial<Record<Attempt, number>>): { repair: Repair; at: number } | undefined {
+  let latest: { repair: Repair; at: number } | undefined;
+  for (const [attempt, at] of Object.entries(attempts) as [Attempt, number][]) {
+    if (attempt !== 'drain' && (!latest || at > latest.at)) latest = { repair: attempt, at };
+  }
+  return latest;
 }
 
 interface Row {

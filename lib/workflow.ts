@@ -141,7 +141,10 @@ function recordDecision(incident: Incident, decision: Decision, by: string): Inc
     const { hold: _hold, ...rest } = next;
     next = rest;
   }
-  if (decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause && !['fencing', 'forcing-down', 'evacuating', 'fenced'].includes(next.phase)) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
+  // The cause is what was confirmed: it may still change while confirming, not after (a repair's
+  // aftermath, such as Nova's API lagging a restart, is not what happened).
+  const confirming = incident.phase === 'detected' || incident.phase === 'confirming';
+  if (confirming && decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
   return next;
 }
 

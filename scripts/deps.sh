@@ -87,10 +87,10 @@ case $level in
   node) ;;
   node24) node24 ;;
   lab)
-    debian_packages iproute2 procps sudo openipmi ipmitool
+    debian_packages iproute2 procps sudo openipmi ipmitool time
     consul_binary ;;
   nova)
-    debian_packages iproute2 procps sudo openipmi ipmitool
+    debian_packages iproute2 procps sudo openipmi ipmitool time
     consul_binary
     echo 'dbconfig-common dbconfig-common/dbconfig-install boolean false' | debconf-set-selections
     debian_packages mariadb-server-core mariadb-client-core rabbitmq-server python3-nova python3-keystone \

@@ -3,7 +3,7 @@
  * mail server that came back is picked up by the next retry without restarting anything.
  */
 import { readFile } from 'node:fs/promises';
-import nodemailer, { type NodemailerError, type SMTPTransportOptions, type SendMailOptions } from 'nodemailer';
+import type { NodemailerError, SMTPTransportOptions, SendMailOptions } from 'nodemailer';
 import { scrub } from '../secret.js';
 import { SendError, type Channel } from './channel.js';
 import type { ComposedMessage } from './message.js';
@@ -32,6 +32,8 @@ export function createEmailChannel(settings: NotificationSettings, options: Emai
     async send(notification, message, signal) {
       if (settings.to.length === 0) throw new SendError('email: [notifications] to is empty; set the operators\' addresses', true);
       const ca = settings.smtp_cafile ? await readCa(settings.smtp_cafile) : undefined;
+      // Loaded on the first send only: most handler runs send nothing, and every run starts a process.
+      const { default: nodemailer } = await import('nodemailer');
       const transporter = nodemailer.createTransport(smtpTransportOptions(settings, ca, timeouts));
       try {
         await transporter.sendMail({ ...mailOf(notification, message, settings), signal });

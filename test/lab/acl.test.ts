@@ -12,7 +12,7 @@ import type { ConsulResponse } from '../../lab/consul-http.js';
 import { Lab } from '../../lab/lab.js';
 import { installNovaHa, novaHaLog } from '../../lab/nova-ha.js';
 import { CONSUL_NETWORKS } from '../../lab/topology.js';
-import { closedIncidents, currentIncident, novaHaLab, stepsOf, until, type NovaHaLab } from './support/nova-ha.js';
+import { closedIncidents, currentIncident, novaHaLab, stepsOf, until, type NovaHaLab } from '../../lab/scenario.js';
 
 const PREFIX = 'nha';
 const log = (message: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} lab: ${message}\n`);

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { KEYS } from '../../lib/records.js';
 import { testLab } from './lab-context.js';
-import { bootOn, cliOnController, configureControllers, currentIncident, hang, novaHaLab, resetHost, serversById, until, untilHealthy, type NovaHaLab } from './support/nova-ha.js';
+import { bootOn, cliOnController, configureControllers, currentIncident, hang, novaHaLab, resetHost, serversById, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 
 let lab: Lab;
 let ctx: NovaHaLab;
@@ -37,9 +37,9 @@ describe('evacuation', () => {
   it('an operator evacuates 20 instances of a host Nova still thinks is up: forced down first, all ACTIVE elsewhere', async () => {
     const ids = await bootOn(ctx, 'cmp1', 20, 'evac-20');
     touched.add('cmp1');
-    // In maintenance nova-ha leaves the host to the operator, who powers it off and evacuates it.
+    // In maintenance nova-ha leaves the host to the operator. The operator isolates it in a way
+    // Nova cannot see (Nova still reports the service up: Nova would refuse to evacuate it).
     await ctx.runtime.kv.write(ctx.runtime.kv.key(KEYS.maintenance('cmp1')), { reason: 'operator test', since: Date.now(), by: 'test' });
-    await lab.powerOff('cmp1');
     expect((await ctx.nova.services()).find((s) => s.host === 'cmp1')?.state).toBe('up');
     const refused = await cliOnController(ctx, ['evacuate', 'cmp1']);
     expect(refused.code).toBe(1);
@@ -53,6 +53,9 @@ describe('evacuation', () => {
       expect(servers.get(id)?.host, id).not.toBe('cmp1');
     }
     for (const [, n] of await evacuationsPer('cmp1')) expect(n).toBe(1);
+    const incident = (await ctx.incidents.history('cmp1')).concat((await ctx.incidents.current('cmp1'))?.value ?? [])[0]!;
+    const steps = incident.timeline.map((e) => `${e.step}:${e.outcome}`);
+    expect(steps.indexOf('force-down:done')).toBeLessThan(steps.indexOf('evacuate:started'));
   });
 
   it('a stopped instance ends SHUTOFF elsewhere; an opted-out one stays', async () => {

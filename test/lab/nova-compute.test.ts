@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { runDir } from '../../lab/topology.js';
 import { testLab } from './lab-context.js';
-import { closedIncidents, configureControllers, mailSince, novaHaLab, resetHost, stepsOf, until, untilHealthy, type NovaHaLab } from './support/nova-ha.js';
+import { closedIncidents, configureControllers, mailSince, novaHaLab, resetHost, stepsOf, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 
 let lab: Lab;
 let ctx: NovaHaLab;

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { addressOf } from '../../lab/topology.js';
 import { testLab } from './lab-context.js';
-import { configureControllers, currentIncident, closedIncidents, mailSince, novaHaLab, resetHost, stepsOf, until, untilHealthy, type NovaHaLab } from './support/nova-ha.js';
+import { configureControllers, currentIncident, closedIncidents, mailSince, novaHaLab, resetHost, stepsOf, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 
 let lab: Lab;
 let ctx: NovaHaLab;

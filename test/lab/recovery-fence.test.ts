@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { testLab } from './lab-context.js';
-import { bootOn, cliOnController, closedIncidents, configureControllers, currentIncident, mailSince, novaHaLab, resetHost, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until, untilHealthy, type NovaHaLab } from './support/nova-ha.js';
+import { bootOn, cliOnController, closedIncidents, configureControllers, currentIncident, mailSince, novaHaLab, resetHost, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 
 let lab: Lab;
 let ctx: NovaHaLab;

@@ -7,7 +7,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { testLab } from './lab-context.js';
-import { bootOn, closedIncidents, configureControllers, configureNode, currentIncident, hang, mailSince, novaHaLab, resetHost, serversById, setBootFails, stepsOf, until, untilHealthy, type NovaHaLab } from './support/nova-ha.js';
+import { bootOn, closedIncidents, configureControllers, configureNode, currentIncident, hang, mailSince, novaHaLab, resetHost, serversById, setBootFails, stepsOf, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 
 let lab: Lab;
 let ctx: NovaHaLab;

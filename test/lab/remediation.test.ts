@@ -13,7 +13,7 @@ import { REMEDIATION_EVENT, signRequest } from '../../lib/remediation.js';
 import { Secret } from '../../lib/secret.js';
 import { KEYS } from '../../lib/records.js';
 import { testLab } from './lab-context.js';
-import { novaHaLab, resetHost, until, type NovaHaLab } from './support/nova-ha.js';
+import { novaHaLab, resetHost, until, type NovaHaLab } from '../../lab/scenario.js';
 
 let lab: Lab;
 let ctx: NovaHaLab;

@@ -103,6 +103,8 @@ const transitions: Case[] = [
   { name: 'a failure younger than the confirmation window: wait (confirming)', host: { ...hung, netSince: ago(3) }, action: 'wait', guard: 'confirming', phase: 'confirming' },
   { name: 'a storage failure younger than the window: wait', host: { storage: 'failed', netSince: ago(9) }, action: 'wait', guard: 'confirming' },
   { name: 'a failure that cleared inside the window: incident closed silently', host: { incident: { phase: 'confirming' } }, action: 'close', phase: 'recovered' },
+  { name: "right after nova-ha restarted nova-compute, Nova's API lagging is waited out without a new warning", host: { api: 'down', novaSince: ago(3), incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(5) } } }, action: 'wait', cause: 'nova-api-only' },
+  { name: "after a power-on, Nova's API lagging the boot is waited out within the boot timeout", host: { api: 'down', novaSince: ago(20), incident: { phase: 'repairing', attempts: { 'power-on': ago(40) } } }, action: 'wait', cause: 'nova-api-only' },
   { name: 'a fence under way resumes even if the host looks healthy', host: { incident: { phase: 'forcing-down', fenceStarted: true } }, action: 'fence' },
   { name: 'a row change during repair (storage to all down) is confirmed again', host: { ...hung, netSince: ago(2), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(30) } } }, action: 'wait', guard: 'confirming' },
 ];
@@ -128,6 +130,11 @@ describe('transitions', () => {
       expect(back.action).toBe('close');
       expect(back.alert).toBeUndefined();
     }
+  });
+
+  it("no Nova-API warning right after nova-ha's own restart", () => {
+    const decision = decide(host({ api: 'down', novaSince: ago(3), incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(5) } } }), cluster(), SETTINGS);
+    expect(decision.alert).toBeUndefined();
   });
 
   it('tells when to look again', () => {

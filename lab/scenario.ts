@@ -1,24 +1,25 @@
 /**
- * nova-ha in the test lab, seen from the root namespace: its KV state read with nova-ha's own
- * code over the controllers' unix sockets, the lab's mailbox, waits, and a reset that puts a
- * host back as it was so test files stay independent.
+ * Driving failure scenarios in a lab with nova-ha installed, from the root namespace, for the lab
+ * tests, the demo and the benchmarks: nova-ha's KV state read with its own code over the
+ * controllers' unix sockets, the mailbox, failure injection (hangs, hosts that do not boot, BMCs
+ * that freeze), waits, and a reset that puts a host back as it was.
  */
 import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig, type Config } from '../../../lib/config/load.js';
-import type { Incident } from '../../../lib/incident.js';
-import { IncidentStore } from '../../../lib/incident-store.js';
-import { silentLogger } from '../../../lib/log.js';
-import { KEYS } from '../../../lib/records.js';
-import { createRuntime, type Runtime } from '../../../lib/runtime.js';
-import { agentSocket } from '../../../lab/consul-config.js';
-import { consulAccount } from '../../../lab/consul-agents.js';
-import type { Lab } from '../../../lab/lab.js';
-import { readMailbox, type StoredMail } from '../../../lab/mail.js';
-import { NovaLab, type LabServer } from '../../../lab/nova.js';
-import { namespaceProcesses } from '../../../lab/processes.js';
-import { installedLib, mailDir, novaHaConfig, renderConfig, type NovaHaLabOptions } from '../../../lab/nova-ha.js';
-import { CONSUL_NETWORKS, controllerNames, nodeDir, runDir } from '../../../lab/topology.js';
+import { parseConfig, type Config } from '../lib/config/load.js';
+import type { Incident } from '../lib/incident.js';
+import { IncidentStore } from '../lib/incident-store.js';
+import { silentLogger } from '../lib/log.js';
+import { KEYS } from '../lib/records.js';
+import { createRuntime, type Runtime } from '../lib/runtime.js';
+import { agentSocket } from './consul-config.js';
+import { consulAccount } from './consul-agents.js';
+import type { Lab } from './lab.js';
+import { readMailbox, type StoredMail } from './mail.js';
+import { NovaLab, type LabServer } from './nova.js';
+import { namespaceProcesses } from './processes.js';
+import { installedLib, mailDir, novaHaConfig, renderConfig, type NovaHaLabOptions } from './nova-ha.js';
+import { CONSUL_NETWORKS, controllerNames, nodeDir, runDir } from './topology.js';
 
 export interface NovaHaLab {
   readonly lab: Lab;
@@ -91,7 +92,9 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   }
   await lab.waitForMemberEverywhere(host, 'alive', 60_000);
   await nova.startCompute(index);
-  // Un-forcing is refused until the restarted nova-compute has completed its evacuation migrations.
+  // Un-forcing is refused until a restarted nova-compute has completed its evacuation migrations:
+  // restart it when the host was evacuated while its nova-compute kept running.
+  if ((await nova.services()).find((s) => s.host === host)?.forced_down) await nova.restartCompute(index);
   await until(`${host} un-forced in Nova`, 120_000, async () => {
     const service = (await nova.services()).find((s) => s.host === host);
     if (service?.forced_down) await nova.forceDown(host, false).catch(() => undefined);
