@@ -30,6 +30,8 @@ export const novaHaDir = (spec: LabSpec, node: string): string => join(nodeDir(s
 export const novaHaConfig = (spec: LabSpec, node: string): string => join(novaHaDir(spec, node), 'nova-ha.conf');
 export const novaHaLog = (spec: LabSpec, node: string): string => join(novaHaDir(spec, node), 'nova-ha.log');
 export const installedLib = (spec: LabSpec): string => join(runDir(spec), 'opt', 'nova-ha');
+/** Where a controller's node_exporter textfile collector would read nova-ha's metrics. */
+export const metricsFile = (spec: LabSpec, node: string): string => join(novaHaDir(spec, node), 'metrics', 'nova-ha.prom');
 export const sudoersFile = (spec: LabSpec, node: string): string => join(SUDOERS_DIR, `nova-ha-lab-${spec.prefix}-${node}`);
 const hmacKeyFile = (spec: LabSpec): string => join(runDir(spec), 'nova-ha-hmac.key');
 const novaRun = (spec: LabSpec): string => join(runDir(spec), 'nova');
@@ -38,7 +40,7 @@ const novaRun = (spec: LabSpec): string => join(runDir(spec), 'nova');
 const LAB_POLICY = {
   confirmation_window: '4s',
   api_down_wait: '10s',
-  repair_timeout: '15s',
+  repair_timeout: '20s',
   boot_timeout: '60s',
   startup_quiet_period: '0s',
   storm_limit: '25%',
@@ -90,6 +92,7 @@ export function renderConfig(spec: LabSpec, node: string, options: NovaHaLabOpti
     sections['ipmi'] = { username: 'nova-ha', password_file: join(dir, 'ipmi.password'), cipher_suite: '3', attempt_timeout: '1s', retries: '1', poll_interval: '10s' };
     for (const compute of computeNames(spec)) sections[`ipmi:${compute}`] = { address: addressOf(compute.replace('cmp', 'bmc'), 'oob') };
     sections['policy'] = { ...LAB_POLICY };
+    sections['metrics'] = { textfile_path: metricsFile(spec, node) };
     sections['notifications'] = { smtp_host: '127.0.0.1', smtp_port: String(SMTP_PORT), smtp_tls: 'none', from: `nova-ha@${node}.lab.example`, to: MAIL_TO, dedupe_window: '20s', retry_for: '20s' };
   } else {
     sections['remediation'] = { ...sections['remediation']!, restart_storage_network: '/usr/sbin/ip link set stor0 up', restart_nova_compute: `${join(REPO_ROOT, 'lab', 'nova', 'restart-compute.sh')} ${spec.prefix} ${index}` };

@@ -161,6 +161,8 @@ stop_all() {
   for name in "$@"; do
     sid=$(our_session "$name") || { rm -f "$RUN/pid/$name.pid"; continue; }
     while read -r m; do [ -n "$m" ] && procs+=("$m"); done < <(members "$name")
+    # A frozen (SIGSTOPped) daemon never handles TERM: let it run first.
+    kill -CONT -- "-$sid" 2>/dev/null || true
     kill "-$sig" -- "-$sid" 2>/dev/null || true
   done
   local deadline=$(( $(date +%s) + timeout )) left

@@ -73,7 +73,7 @@ describe('evacuation', () => {
   });
 
   it("Nova's API stopped during the evacuation: it finishes when the API returns", async () => {
-    const ids = await bootOn(ctx, 'cmp3', 6, 'evac-api');
+    const ids = await bootOn(ctx, 'cmp3', 4, 'evac-api');
     touched.add('cmp3');
     await hang(ctx, 'cmp3');
     await until('fence started', 180_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.fenceStarted === true);
@@ -87,7 +87,7 @@ describe('evacuation', () => {
   });
 
   it('the worker killed mid-evacuation and resumed: no instance evacuated twice', async () => {
-    const ids = await bootOn(ctx, 'cmp4', 12, 'evac-resume');
+    const ids = await bootOn(ctx, 'cmp4', 8, 'evac-resume');
     touched.add('cmp4');
     await hang(ctx, 'cmp4');
     const evacuating = await until('evacuation under way', 180_000, () => currentIncident(ctx, 'cmp4'), (i) => (i?.instances ?? []).some((o) => o.outcome === 'evacuating'));
