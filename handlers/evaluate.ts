@@ -6,7 +6,6 @@
 import { checkStatus, evaluate } from '../lib/evaluate.js';
 import { runHandler } from '../lib/handler.js';
 import { IncidentStore } from '../lib/incident-store.js';
-import { renderMetrics, writeTextfile } from '../lib/metrics.js';
 import { createRuntime } from '../lib/runtime.js';
 import { statusOf } from '../lib/status.js';
 import { observerFromAgent, workerSpawner } from '../lib/spawn-worker.js';
@@ -20,6 +19,8 @@ await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   const textfile = config.metrics.textfile_path;
   if (textfile && result.incidents !== 'unknown') {
     try {
+      // Loaded only where metrics are written: prom-client is not worth loading on every run elsewhere.
+      const { renderMetrics, writeTextfile } = await import('../lib/metrics.js');
       const closed = await new IncidentStore(runtime.kv).history();
       writeTextfile(textfile, await renderMetrics(statusOf(result.world, result.snapshot, runtime), [...result.incidents.values()], closed, runtime.stateDir));
     } catch (error) {

@@ -83,6 +83,8 @@ export async function forgetHost(ctx: NovaHaLab, host: string): Promise<void> {
 export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   const { lab, nova } = ctx;
   const index = Number(host.replace('cmp', ''));
+  // A hung host (SIGSTOPped processes) that nobody fenced is still frozen: thaw it first.
+  for (const p of await namespaceProcesses(lab.namespace(host))) process.kill(p.pid, 'SIGCONT');
   await lab.restoreAllLinks(host);
   if (!lab.hostIsOn(host)) await lab.powerOn(host);
   for (const network of CONSUL_NETWORKS) {

@@ -7,7 +7,7 @@
 import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, requireConfig, type Config } from './config/load.js';
-import { countRun } from './metrics.js';
+import { countRun } from './run-counter.js';
 import { scrub } from './secret.js';
 
 export const EXIT = { ok: 0, warning: 1, critical: 2, badInput: 2, error: 3 } as const;

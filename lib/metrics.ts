@@ -5,58 +5,19 @@
  * derived from durable state (the cluster picture, the incident history in KV, and per-handler
  * run counters in the state dir).
  */
-import { appendFileSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import type { Registry as PromRegistry } from 'prom-client';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Incident } from './incident.js';
 import { NETWORKS } from './model.js';
+import { readRuns } from './run-counter.js';
 import type { ClusterStatus } from './status.js';
-
-const RUNS_DIR = 'handler-runs';
-
-/**
- * One byte appended per handler run: a run count is the file's size. Appending a byte is atomic,
- * so concurrent handlers never lose a count and need no lock.
- */
-export function countRun(stateDir: string, handler: string, ok: boolean): void {
-  try {
-    mkdirSync(join(stateDir, RUNS_DIR), { recursive: true, mode: 0o700 });
-    appendFileSync(join(stateDir, RUNS_DIR, `${handler}.${ok ? 'ok' : 'error'}`), '.');
-  } catch {
-    // Metrics must never break a handler.
-  }
-}
-
-interface RunCounts {
-  readonly runs: ReadonlyMap<string, { ok: number; error: number; lastOk: number }>;
-}
-
-function readRuns(stateDir: string): RunCounts {
-  const runs = new Map<string, { ok: number; error: number; lastOk: number }>();
-  let files: string[];
-  try {
-    files = readdirSync(join(stateDir, RUNS_DIR));
-  } catch {
-    return { runs };
-  }
-  for (const file of files) {
-    const match = /^(.+)\.(ok|error)$/.exec(file);
-    if (!match) continue;
-    const stat = statSync(join(stateDir, RUNS_DIR, file));
-    const entry = runs.get(match[1]!) ?? { ok: 0, error: 0, lastOk: 0 };
-    if (match[2] === 'ok') runs.set(match[1]!, { ...entry, ok: stat.size, lastOk: stat.mtimeMs });
-    else runs.set(match[1]!, { ...entry, error: stat.size });
-  }
-  return { runs };
-}
 
 /** Recovery time buckets, in seconds: a repaired link takes seconds, a fenced host with 50 instances minutes. */
 const RECOVERY_BUCKETS = [5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600];
 
-export async function renderMetrics(status: ClusterStatus, open: readonly Incident[], closed: readonly Incident[], stateDir: string): Promise<string> {
-  // Loaded here only: the metrics are written by one check, and every handler run starts a process.
-  const { Counter, Gauge, Histogram, Registry } = await import('prom-client');
-  const registry: PromRegistry = new Registry();
+export function renderMetrics(status: ClusterStatus, open: readonly Incident[], closed: readonly Incident[], stateDir: string): Promise<string> {
+  const registry = new Registry();
   const hosts = new Gauge({ name: 'nova_ha_hosts', help: 'Compute hosts by member state on each network', labelNames: ['network', 'state'], registers: [registry] });
   for (const network of NETWORKS) for (const state of ['alive', 'failed', 'left', 'unknown']) hosts.set({ network, state }, status.hosts.filter((h) => h.networks[network] === state).length);
   const maintenance = new Gauge({ name: 'nova_ha_hosts_in_maintenance', help: 'Compute hosts in maintenance (never acted on)', registers: [registry] });

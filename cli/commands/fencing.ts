@@ -8,6 +8,7 @@ import { asOperator, operatorEvacuate } from '../../lib/operator.js';
 import { unfence } from '../../lib/unfence.js';
 import { CliError } from '../errors.js';
 import { progressPrinter } from '../progress.js';
+import type { Runtime } from '../../lib/runtime.js';
 import { cliRuntime } from './status.js';
 
 function summary(incident: Incident): string {
@@ -17,20 +18,25 @@ function summary(incident: Incident): string {
   return lines.join('\n');
 }
 
+/** Runs a fence or an evacuation with progress on the terminal, then prints its outcome; exit 1 unless fenced. */
+async function withProgress(runtime: Runtime, work: (runtime: Runtime, nova: NovaClient, progress: (done: number, total: number) => void) => Promise<Incident>): Promise<void> {
+  const out = progressPrinter();
+  const incident = await work(runtime, NovaClient.fromConfig(runtime.config, { logger: runtime.logger }), (done, total) => out.progress(done, total, 'instances evacuated'));
+  out.end();
+  console.log(summary(incident));
+  await runtime.notifier.flush(10_000);
+  if (incident.phase !== 'fenced') process.exitCode = 1;
+}
+
 export function register(program: Command): void {
   program
     .command('fence <host>')
     .description('power HOST off (verified with its BMC), force it down in Nova, evacuate its instances and disable it; it stays fenced until unfence')
     .action(async (host: string) => {
-      const runtime = cliRuntime(program, 'cli-fence');
-      if (runtime.config.fencing.method !== 'ipmi') throw new CliError('[fencing] method is not ipmi: nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
-      const out = progressPrinter();
-      const nova = NovaClient.fromConfig(runtime.config, { logger: runtime.logger });
-      const incident = await asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, powerOff: (h) => powerOffVerified(bmcFor(runtime.config, h), runtime.config.fencing.fence_timeout), progress: (d, t) => out.progress(d, t, 'instances evacuated') }, run));
-      out.end();
-      console.log(summary(incident));
-      await runtime.notifier.flush(10_000);
-      if (incident.phase !== 'fenced') process.exitCode = 1;
+      await withProgress(cliRuntime(program, 'cli-fence'), (runtime, nova, progress) => {
+        if (runtime.config.fencing.method !== 'ipmi') throw new CliError('[fencing] method is not ipmi: nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
+        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, powerOff: (h) => powerOffVerified(bmcFor(runtime.config, h), runtime.config.fencing.fence_timeout) }, run));
+      });
     });
 
   program
@@ -38,14 +44,7 @@ export function register(program: Command): void {
     .description('evacuate the instances of HOST; refuses unless nova-ha fenced it or you state that you did (--confirm-fenced)')
     .option('--confirm-fenced', 'I powered HOST off or isolated it myself: its instances cannot be running there')
     .action(async (host: string, options: { confirmFenced?: boolean }) => {
-      const runtime = cliRuntime(program, 'cli-evacuate');
-      const out = progressPrinter();
-      const nova = NovaClient.fromConfig(runtime.config, { logger: runtime.logger });
-      const incident = await operatorEvacuate(runtime, { runtime, nova, progress: (d, t) => out.progress(d, t, 'instances evacuated') }, host, options.confirmFenced === true);
-      out.end();
-      console.log(summary(incident));
-      await runtime.notifier.flush(10_000);
-      if (incident.phase !== 'fenced') process.exitCode = 1;
+      await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => operatorEvacuate(runtime, { runtime, nova, progress }, host, options.confirmFenced === true));
     });
 
   program

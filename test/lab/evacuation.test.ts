@@ -3,69 +3,52 @@
  * stopped instances, Nova's API going away mid-evacuation, a worker killed mid-evacuation, and an
  * operator evacuating a host Nova still thinks is up.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Lab } from '../../lab/lab.js';
+import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../lib/records.js';
-import { testLab } from './lab-context.js';
-import { bootOn, cliOnController, configureControllers, currentIncident, hang, novaHaLab, resetHost, serversById, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
+import { scenarioLab } from './lab-context.js';
+import { bootOn, cliOnController, currentIncident, hang, serversById, until } from '../../lab/scenario.js';
 
-let lab: Lab;
-let ctx: NovaHaLab;
-const touched = new Set<string>();
-
-beforeAll(async () => {
-  lab = await testLab();
-  ctx = novaHaLab(lab);
-  configureControllers(lab, { fencing: 'ipmi' });
-  for (const host of lab.computes) await untilHealthy(ctx, host, 120_000);
-});
-
-afterEach(async () => {
-  for (const host of touched) await resetHost(ctx, host);
-  touched.clear();
-  await ctx.nova.startApi();
-  await ctx.nova.deleteServers();
-});
+const env = scenarioLab({ fencing: 'ipmi' }, (c) => c.nova.startApi());
 
 async function evacuationsPer(host: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const m of await ctx.nova.migrations(host, 'evacuation')) counts.set(m.instance_uuid, (counts.get(m.instance_uuid) ?? 0) + 1);
+  for (const m of await env.ctx.nova.migrations(host, 'evacuation')) counts.set(m.instance_uuid, (counts.get(m.instance_uuid) ?? 0) + 1);
   return counts;
 }
 
 describe('evacuation', () => {
   it('an operator evacuates 20 instances of a host Nova still thinks is up: forced down first, all ACTIVE elsewhere', async () => {
-    const ids = await bootOn(ctx, 'cmp1', 20, 'evac-20');
-    touched.add('cmp1');
+    const ids = await bootOn(env.ctx, 'cmp1', 20, 'evac-20');
+    env.touch('cmp1');
     // In maintenance nova-ha leaves the host to the operator. The operator isolates it in a way
     // Nova cannot see (Nova still reports the service up: Nova would refuse to evacuate it).
-    await ctx.runtime.kv.write(ctx.runtime.kv.key(KEYS.maintenance('cmp1')), { reason: 'operator test', since: Date.now(), by: 'test' });
-    expect((await ctx.nova.services()).find((s) => s.host === 'cmp1')?.state).toBe('up');
-    const refused = await cliOnController(ctx, ['evacuate', 'cmp1']);
+    await env.ctx.runtime.kv.write(env.ctx.runtime.kv.key(KEYS.maintenance('cmp1')), { reason: 'operator test', since: Date.now(), by: 'test' });
+    expect((await env.ctx.nova.services()).find((s) => s.host === 'cmp1')?.state).toBe('up');
+    const refused = await cliOnController(env.ctx, ['evacuate', 'cmp1']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/not fenced by nova-ha.*--confirm-fenced/);
-    const result = await cliOnController(ctx, ['evacuate', 'cmp1', '--confirm-fenced']);
+    const result = await cliOnController(env.ctx, ['evacuate', 'cmp1', '--confirm-fenced']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/20\/20 instances evacuated/);
-    const servers = await serversById(ctx);
+    const servers = await serversById(env.ctx);
     for (const id of ids) {
       expect(servers.get(id)?.status, id).toBe('ACTIVE');
       expect(servers.get(id)?.host, id).not.toBe('cmp1');
     }
     for (const [, n] of await evacuationsPer('cmp1')) expect(n).toBe(1);
-    const incident = (await ctx.incidents.history('cmp1')).concat((await ctx.incidents.current('cmp1'))?.value ?? [])[0]!;
+    const incident = (await env.ctx.incidents.history('cmp1')).concat((await env.ctx.incidents.current('cmp1'))?.value ?? [])[0]!;
     const steps = incident.timeline.map((e) => `${e.step}:${e.outcome}`);
     expect(steps.indexOf('force-down:done')).toBeLessThan(steps.indexOf('evacuate:started'));
   });
 
   it('a stopped instance ends SHUTOFF elsewhere; an opted-out one stays', async () => {
-    const [stopped, optedOut, plain] = await bootOn(ctx, 'cmp2', 3, 'evac-select');
-    await ctx.nova.stopServer(stopped!);
-    await ctx.nova.setMetadata(optedOut!, 'nova_ha_evacuate', 'false');
-    touched.add('cmp2');
-    await hang(ctx, 'cmp2');
-    const fenced = await until('fenced', 180_000, () => currentIncident(ctx, 'cmp2'), (i) => i?.phase === 'fenced');
-    const servers = await serversById(ctx);
+    const [stopped, optedOut, plain] = await bootOn(env.ctx, 'cmp2', 3, 'evac-select');
+    await env.ctx.nova.stopServer(stopped!);
+    await env.ctx.nova.setMetadata(optedOut!, 'nova_ha_evacuate', 'false');
+    env.touch('cmp2');
+    await hang(env.ctx, 'cmp2');
+    const fenced = await until('fenced', 180_000, () => currentIncident(env.ctx, 'cmp2'), (i) => i?.phase === 'fenced');
+    const servers = await serversById(env.ctx);
     expect([servers.get(stopped!)?.status, servers.get(stopped!)?.host !== 'cmp2']).toEqual(['SHUTOFF', true]);
     expect(servers.get(optedOut!)?.host).toBe('cmp2');
     expect([servers.get(plain!)?.status, servers.get(plain!)?.host !== 'cmp2']).toEqual(['ACTIVE', true]);
@@ -73,31 +56,31 @@ describe('evacuation', () => {
   });
 
   it("Nova's API stopped during the evacuation: it finishes when the API returns", async () => {
-    const ids = await bootOn(ctx, 'cmp3', 4, 'evac-api');
-    touched.add('cmp3');
-    await hang(ctx, 'cmp3');
-    await until('fence started', 180_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.fenceStarted === true);
-    await ctx.nova.stopApi();
+    const ids = await bootOn(env.ctx, 'cmp3', 4, 'evac-api');
+    env.touch('cmp3');
+    await hang(env.ctx, 'cmp3');
+    await until('fence started', 180_000, () => currentIncident(env.ctx, 'cmp3'), (i) => i?.fenceStarted === true);
+    await env.ctx.nova.stopApi();
     await new Promise((resolve) => setTimeout(resolve, 20_000));
-    await ctx.nova.startApi();
-    await until('fenced', 300_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.phase === 'fenced');
-    const servers = await serversById(ctx);
+    await env.ctx.nova.startApi();
+    await until('fenced', 300_000, () => currentIncident(env.ctx, 'cmp3'), (i) => i?.phase === 'fenced');
+    const servers = await serversById(env.ctx);
     for (const id of ids) expect(servers.get(id)?.host, id).not.toBe('cmp3');
     for (const [, n] of await evacuationsPer('cmp3')) expect(n).toBe(1);
   });
 
   it('the worker killed mid-evacuation and resumed: no instance evacuated twice', async () => {
-    const ids = await bootOn(ctx, 'cmp4', 8, 'evac-resume');
-    touched.add('cmp4');
-    await hang(ctx, 'cmp4');
-    const evacuating = await until('evacuation under way', 180_000, () => currentIncident(ctx, 'cmp4'), (i) => (i?.instances ?? []).some((o) => o.outcome === 'evacuating'));
-    const lock = await ctx.runtime.clusters.mgmt.kvGet(ctx.runtime.kv.key(KEYS.lock('cmp4')));
+    const ids = await bootOn(env.ctx, 'cmp4', 8, 'evac-resume');
+    env.touch('cmp4');
+    await hang(env.ctx, 'cmp4');
+    const evacuating = await until('evacuation under way', 180_000, () => currentIncident(env.ctx, 'cmp4'), (i) => (i?.instances ?? []).some((o) => o.outcome === 'evacuating'));
+    const lock = await env.ctx.runtime.clusters.mgmt.kvGet(env.ctx.runtime.kv.key(KEYS.lock('cmp4')));
     process.kill((JSON.parse(lock!.Value!) as { pid: number }).pid, 'SIGKILL');
-    const fenced = await until('fenced after the resume', 300_000, () => currentIncident(ctx, 'cmp4'), (i) => i?.phase === 'fenced');
+    const fenced = await until('fenced after the resume', 300_000, () => currentIncident(env.ctx, 'cmp4'), (i) => i?.phase === 'fenced');
     expect(fenced!.id).toBe(evacuating!.id);
     const counts = await evacuationsPer('cmp4');
     for (const id of ids) expect(counts.get(id), id).toBe(1);
-    const servers = await serversById(ctx);
+    const servers = await serversById(env.ctx);
     for (const id of ids) expect(servers.get(id)?.status, id).toBe('ACTIVE');
   });
 });

@@ -1,7 +1,55 @@
-/** The lab the global setup brought up, for one test file. */
-import { inject } from 'vitest';
+/** The lab the global setup brought up, for one test file, and the setup every scenario file shares. */
+import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { Lab } from '../../lab/lab.js';
+import type { NovaHaLabOptions } from '../../lab/nova-ha.js';
+import { configureControllers, configureNode, novaHaLab, resetHost, setBmcHangsOnPowerOff, setBootFails, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 
 export function testLab(): Promise<Lab> {
   return Lab.attach(inject('labPrefix'), (message) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} lab: ${message}\n`));
+}
+
+export interface ScenarioLab {
+  readonly lab: Lab;
+  readonly ctx: NovaHaLab;
+  /** Marks a host a test breaks: after the test it is put back as it was. */
+  touch(...hosts: string[]): void;
+}
+
+/**
+ * Registers the hooks of a scenario file: the controllers configured with `fencing`, every host
+ * healthy before the first test, each touched host reset after each test (test markers and
+ * config overrides removed, then resetHost), the servers deleted, and the default config back
+ * at the end.
+ */
+export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing'>, after?: (ctx: NovaHaLab) => Promise<void>): ScenarioLab {
+  let lab: Lab | undefined;
+  let ctx: NovaHaLab | undefined;
+  const touched = new Set<string>();
+  beforeAll(async () => {
+    lab = await testLab();
+    ctx = novaHaLab(lab);
+    configureControllers(lab, options);
+    for (const host of lab.computes) await untilHealthy(ctx, host, 120_000);
+  });
+  afterEach(async () => {
+    for (const host of touched) {
+      setBootFails(ctx!, host, false);
+      setBmcHangsOnPowerOff(ctx!, host, false);
+      configureNode(lab!, host, { fencing: 'ipmi' });
+      await resetHost(ctx!, host);
+    }
+    touched.clear();
+    await after?.(ctx!);
+    await ctx!.nova.deleteServers();
+  });
+  afterAll(() => configureControllers(lab!, { fencing: 'ipmi' }));
+  return {
+    get lab() {
+      return lab!;
+    },
+    get ctx() {
+      return ctx!;
+    },
+    touch: (...hosts) => hosts.forEach((h) => touched.add(h)),
+  };
 }

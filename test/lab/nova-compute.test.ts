@@ -5,54 +5,39 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Lab } from '../../lab/lab.js';
+import { describe, expect, it } from 'vitest';
 import { runDir } from '../../lab/topology.js';
-import { testLab } from './lab-context.js';
-import { closedIncidents, configureControllers, mailSince, novaHaLab, resetHost, stepsOf, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
+import { scenarioLab } from './lab-context.js';
+import { closedIncidents, mailSince, stepsOf, until } from '../../lab/scenario.js';
 
-let lab: Lab;
-let ctx: NovaHaLab;
-const touched = new Set<string>();
-
-beforeAll(async () => {
-  lab = await testLab();
-  ctx = novaHaLab(lab);
-  configureControllers(lab, { fencing: 'ipmi' });
-  for (const host of lab.computes) await untilHealthy(ctx, host, 120_000);
-});
-
-afterEach(async () => {
-  for (const host of touched) await resetHost(ctx, host);
-  touched.clear();
-});
+const env = scenarioLab({ fencing: 'ipmi' });
 
 describe('nova-compute checks', () => {
   it('dead on the node: restarted through the remediation event, incident recovered', async () => {
     const since = Date.now();
-    touched.add('cmp2');
-    await ctx.nova.stopCompute(2);
-    const [closed] = await until('recovered', 120_000, () => closedIncidents(ctx, 'cmp2'), (list) => list.some((i) => i.openedAt >= since - 1000));
+    env.touch('cmp2');
+    await env.ctx.nova.stopCompute(2);
+    const [closed] = await until('recovered', 120_000, () => closedIncidents(env.ctx, 'cmp2'), (list) => list.some((i) => i.openedAt >= since - 1000));
     expect(closed!.cause).toBe('nova-compute-dead');
     expect(stepsOf(closed!)).toEqual(expect.arrayContaining(['restart-nova-compute:done', 'phase recovered:info']));
     expect(stepsOf(closed!)).not.toContain('power-off:started');
-    expect((await ctx.nova.services()).find((s) => s.host === 'cmp2')?.state).toBe('up');
+    expect((await env.ctx.nova.services()).find((s) => s.host === 'cmp2')?.state).toBe('up');
   });
 
   it('only Nova thinks it is down (the process is frozen): a warning, then a restart, incident recovered', async () => {
     const since = Date.now();
-    touched.add('cmp3');
-    const pid = Number(readFileSync(join(runDir(lab.spec), 'nova', 'pid', 'nova-compute-cmp3.pid'), 'utf8').split(/\s+/)[0]);
+    env.touch('cmp3');
+    const pid = Number(readFileSync(join(runDir(env.lab.spec), 'nova', 'pid', 'nova-compute-cmp3.pid'), 'utf8').split(/\s+/)[0]);
     process.kill(pid, 'SIGSTOP');
-    const [closed] = await until('recovered', 180_000, () => closedIncidents(ctx, 'cmp3'), (list) => list.some((i) => i.openedAt >= since - 1000));
+    const [closed] = await until('recovered', 180_000, () => closedIncidents(env.ctx, 'cmp3'), (list) => list.some((i) => i.openedAt >= since - 1000));
     expect(closed!.cause).toBe('nova-api-only');
     const steps = stepsOf(closed!);
     expect(steps).toContain('restart-nova-compute:done');
     // The restart came only after the API-down wait.
     const restartAt = closed!.timeline.find((e) => e.step === 'restart-nova-compute')!.at;
     expect(restartAt - closed!.openedAt).toBeGreaterThanOrEqual(8_000);
-    const warning = mailSince(ctx, since, 'cmp3').filter((m) => m.subject.includes('Nova reports nova-compute down — waiting before restarting nova-compute'));
+    const warning = mailSince(env.ctx, since, 'cmp3').filter((m) => m.subject.includes('Nova reports nova-compute down — waiting before restarting nova-compute'));
     expect(warning).toHaveLength(1);
-    expect(mailSince(ctx, since, 'cmp3').filter((m) => m.subject.includes('held for an operator'))).toEqual([]);
+    expect(mailSince(env.ctx, since, 'cmp3').filter((m) => m.subject.includes('held for an operator'))).toEqual([]);
   });
 });

@@ -4,44 +4,29 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { agentConfigDir } from '../../lab/consul-config.js';
-import type { Lab } from '../../lab/lab.js';
 import { installOn, installedLib, metricsFile, novaHaDir, sudoersFile } from '../../lab/nova-ha.js';
-import { cliOnController, closedIncidents, configureControllers, currentIncident, hang, mailSince, novaHaLab, resetHost, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
-import { testLab } from './lab-context.js';
+import { cliOnController, closedIncidents, currentIncident, hang, mailSince, until } from '../../lab/scenario.js';
+import { scenarioLab } from './lab-context.js';
 
-let lab: Lab;
-let ctx: NovaHaLab;
-const touched = new Set<string>();
-
-beforeAll(async () => {
-  lab = await testLab();
-  ctx = novaHaLab(lab);
-  configureControllers(lab, { fencing: 'ipmi' });
-  for (const host of lab.computes) await untilHealthy(ctx, host, 120_000);
-});
-
-afterEach(async () => {
-  for (const host of touched) await resetHost(ctx, host);
-  touched.clear();
-});
+const env = scenarioLab({ fencing: 'ipmi' });
 
 afterAll(async () => {
-  await installOn(lab.spec, 'cmp4');
+  await installOn(env.lab.spec, 'cmp4');
 });
 
 describe('nova-ha status', () => {
   it('shows every compute host in a table, from a controller', async () => {
-    const result = await cliOnController(ctx, ['status']);
+    const result = await cliOnController(env.ctx, ['status']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/HOST\s+MGMT\s+STORAGE\s+TENANT\s+POWER\s+NOVA node\/api\s+MAINTENANCE\s+INCIDENT/);
-    for (const host of lab.computes) expect(result.stdout).toMatch(new RegExp(`${host}\\s+alive\\s+alive\\s+alive\\s+on\\s+up/up\\s+-\\s+-`));
+    for (const host of env.lab.computes) expect(result.stdout).toMatch(new RegExp(`${host}\\s+alive\\s+alive\\s+alive\\s+on\\s+up/up\\s+-\\s+-`));
     expect(result.stdout).toMatch(/4 compute hosts, read from ctl1/);
   });
 
   it('--json has the documented shape (docs/status-json.md)', async () => {
-    const result = await cliOnController(ctx, ['status', '--json']);
+    const result = await cliOnController(env.ctx, ['status', '--json']);
     const status = JSON.parse(result.stdout) as Record<string, unknown> & { hosts: Record<string, unknown>[] };
     expect(Object.keys(status).sort()).toEqual(['clusters', 'errors', 'generatedAt', 'hosts', 'nova', 'observer', 'paused', 'storm']);
     expect(status['clusters']).toEqual({ mgmt: { ok: true }, storage: { ok: true }, tenant: { ok: true } });
@@ -56,17 +41,17 @@ describe('nova-ha status', () => {
 describe('maintenance', () => {
   it('a host in maintenance is never acted on during a real failure, and shown as such', async () => {
     const since = Date.now();
-    touched.add('cmp2');
-    const on = await cliOnController(ctx, ['maintenance', 'on', 'cmp2', '--reason', 'disk swap']);
+    env.touch('cmp2');
+    const on = await cliOnController(env.ctx, ['maintenance', 'on', 'cmp2', '--reason', 'disk swap']);
     expect(on.code, on.stderr).toBe(0);
-    const typo = await cliOnController(ctx, ['maintenance', 'on', 'cmp22']);
+    const typo = await cliOnController(env.ctx, ['maintenance', 'on', 'cmp22']);
     expect(typo.code).toBe(1);
-    await hang(ctx, 'cmp2');
+    await hang(env.ctx, 'cmp2');
     await new Promise((resolve) => setTimeout(resolve, 30_000));
-    expect(await currentIncident(ctx, 'cmp2')).toBeUndefined();
-    expect(await lab.powerStatus('cmp2')).toBe('on');
-    expect(mailSince(ctx, since, 'cmp2')).toEqual([]);
-    const status = JSON.parse((await cliOnController(ctx, ['status', '--json'])).stdout) as { hosts: { host: string; maintenance: unknown; decision: { action: string } }[] };
+    expect(await currentIncident(env.ctx, 'cmp2')).toBeUndefined();
+    expect(await env.lab.powerStatus('cmp2')).toBe('on');
+    expect(mailSince(env.ctx, since, 'cmp2')).toEqual([]);
+    const status = JSON.parse((await cliOnController(env.ctx, ['status', '--json'])).stdout) as { hosts: { host: string; maintenance: unknown; decision: { action: string } }[] };
     const cmp2 = status.hosts.find((h) => h.host === 'cmp2')!;
     expect(cmp2.maintenance).toEqual({ on: true, reason: 'disk swap' });
     expect(cmp2.decision.action).toBe('none');
@@ -75,14 +60,14 @@ describe('maintenance', () => {
 
 describe('metrics', () => {
   it('the textfile is valid Prometheus text and counts the incidents this test caused', async () => {
-    const file = metricsFile(lab.spec, 'ctl1');
+    const file = metricsFile(env.lab.spec, 'ctl1');
     const count = (text: string): number => Number(/^nova_ha_incidents_closed_total\{outcome="recovered",cause="tenant-network"\} (\d+)/m.exec(text)?.[1] ?? 0);
     const before = count(await until('metrics file', 60_000, () => (existsSync(file) ? readFileSync(file, 'utf8') : ''), (t) => t.length > 0));
-    touched.add('cmp3');
-    await lab.cutLink('cmp3', 'tenant', 'host');
-    const held = await until('tenant incident', 60_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.phase === 'held');
-    await lab.restoreLink('cmp3', 'tenant', 'host');
-    await until('closed', 90_000, () => closedIncidents(ctx, 'cmp3'), (list) => list.some((i) => i.id === held!.id));
+    env.touch('cmp3');
+    await env.lab.cutLink('cmp3', 'tenant', 'host');
+    const held = await until('tenant incident', 60_000, () => currentIncident(env.ctx, 'cmp3'), (i) => i?.phase === 'held');
+    await env.lab.restoreLink('cmp3', 'tenant', 'host');
+    await until('closed', 90_000, () => closedIncidents(env.ctx, 'cmp3'), (list) => list.some((i) => i.id === held!.id));
     const text = await until('metrics counting it', 60_000, () => readFileSync(file, 'utf8'), (t) => count(t) === before + 1);
     for (const line of text.split('\n').filter(Boolean)) {
       expect(line, line).toMatch(/^(# (HELP|TYPE) [a-z_:][a-z0-9_:]* .+|[a-z_:][a-z0-9_:]*(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+|[a-z_:][a-z0-9_:]*(\{.*\})? (NaN|[+-]Inf))$/);
@@ -95,26 +80,26 @@ describe('install.sh on a lab node', () => {
   const snapshot = (): Record<string, string> => {
     const files: Record<string, string> = {};
     for (const net of ['mgmt', 'storage', 'tenant'] as const) {
-      const dir = agentConfigDir(lab.spec, 'cmp4', net);
+      const dir = agentConfigDir(env.lab.spec, 'cmp4', net);
       for (const f of readdirSync(dir)) files[join(dir, f)] = readFileSync(join(dir, f), 'utf8');
     }
-    for (const f of [sudoersFile(lab.spec, 'cmp4'), join(novaHaDir(lab.spec, 'cmp4'), 'bin', 'nova-ha')]) if (existsSync(f)) files[f] = readFileSync(f, 'utf8');
+    for (const f of [sudoersFile(env.lab.spec, 'cmp4'), join(novaHaDir(env.lab.spec, 'cmp4'), 'bin', 'nova-ha')]) if (existsSync(f)) files[f] = readFileSync(f, 'utf8');
     return files;
   };
 
   it('run twice changes nothing; --uninstall removes exactly what it added', async () => {
     const installed = snapshot();
     expect(Object.keys(installed).length).toBeGreaterThanOrEqual(5);
-    const again = await installOn(lab.spec, 'cmp4');
+    const again = await installOn(env.lab.spec, 'cmp4');
     expect(again).toMatch(/nothing to change/);
     expect(snapshot()).toEqual(installed);
 
-    const removed = await installOn(lab.spec, 'cmp4', ['--uninstall']);
+    const removed = await installOn(env.lab.spec, 'cmp4', ['--uninstall']);
     expect(removed).toMatch(/nova-ha is uninstalled/);
     expect(snapshot()).toEqual({});
     // The shared handler directory stays while other nodes' installs use it.
-    expect(existsSync(join(installedLib(lab.spec), 'handlers', 'worker.js'))).toBe(true);
-    const checks = (await lab.consul('ctl1', 'mgmt').getOk<{ Node: string; CheckID: string }[]>('/v1/health/node/cmp4')).map((c) => c.CheckID);
+    expect(existsSync(join(installedLib(env.lab.spec), 'handlers', 'worker.js'))).toBe(true);
+    const checks = (await env.lab.consul('ctl1', 'mgmt').getOk<{ Node: string; CheckID: string }[]>('/v1/health/node/cmp4')).map((c) => c.CheckID);
     expect(checks).toEqual(['serfHealth']);
   });
 });

@@ -3,62 +3,45 @@
  * into lab hosts and nova-ha, installed with install.sh, must do what design.md says by itself.
  * Fencing is off here ([fencing] method = none): an incident that would need fencing is held.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Lab } from '../../lab/lab.js';
+import { describe, expect, it } from 'vitest';
 import { addressOf } from '../../lab/topology.js';
-import { testLab } from './lab-context.js';
-import { configureControllers, currentIncident, closedIncidents, mailSince, novaHaLab, resetHost, stepsOf, until, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
+import { scenarioLab } from './lab-context.js';
+import { configureControllers, currentIncident, closedIncidents, mailSince, stepsOf, until, untilHealthy } from '../../lab/scenario.js';
 
-let lab: Lab;
-let ctx: NovaHaLab;
-const touched = new Set<string>();
-
-beforeAll(async () => {
-  lab = await testLab();
-  ctx = novaHaLab(lab);
-  configureControllers(lab, { fencing: 'none' });
-  for (const host of lab.computes) await untilHealthy(ctx, host, 120_000);
-});
-
-afterEach(async () => {
-  for (const host of touched) await resetHost(ctx, host);
-  touched.clear();
-});
-
-afterAll(() => configureControllers(lab, { fencing: 'ipmi' }));
+const env = scenarioLab({ fencing: 'none' });
 
 describe('storage network', () => {
   it('a storage link cut on the host is repaired through Consul: incident recovered and an email', async () => {
     const since = Date.now();
-    touched.add('cmp1');
-    await lab.cutLink('cmp1', 'storage', 'host');
+    env.touch('cmp1');
+    await env.lab.cutLink('cmp1', 'storage', 'host');
     // The remediation handler on cmp1 runs "ip link set stor0 up" through sudo: the link comes back by itself.
-    await until('cmp1 storage link repaired by nova-ha', 60_000, () => lab.linkState('cmp1', 'storage', 'host'), (state) => state === 'up');
-    const [closed] = await until('incident closed', 60_000, () => closedIncidents(ctx, 'cmp1'), (list) => list.length > 0);
+    await until('cmp1 storage link repaired by nova-ha', 60_000, () => env.lab.linkState('cmp1', 'storage', 'host'), (state) => state === 'up');
+    const [closed] = await until('incident closed', 60_000, () => closedIncidents(env.ctx, 'cmp1'), (list) => list.length > 0);
     expect(closed!.phase).toBe('recovered');
     expect(closed!.cause).toBe('storage-network');
     expect(stepsOf(closed!)).toEqual(expect.arrayContaining(['restart-storage-network:started', 'restart-storage-network:done', 'phase recovered:info']));
-    const mails = await until('recovery email', 30_000, () => mailSince(ctx, since, 'cmp1'), (m) => m.some((x) => x.subject.includes('recovered')));
+    const mails = await until('recovery email', 30_000, () => mailSince(env.ctx, since, 'cmp1'), (m) => m.some((x) => x.subject.includes('recovered')));
     expect(mails.find((m) => m.subject.includes('recovered'))!.text).toContain('restart-storage-network');
   });
 
   it('a storage cut the repair cannot fix (at the switch) is held for an operator, with an email', async () => {
     const since = Date.now();
-    touched.add('cmp2');
-    await lab.cutLink('cmp2', 'storage', 'switch');
-    const held = await until('incident held', 90_000, () => currentIncident(ctx, 'cmp2'), (i) => i?.phase === 'held' && i.hold?.needsOperator === true);
+    env.touch('cmp2');
+    await env.lab.cutLink('cmp2', 'storage', 'switch');
+    const held = await until('incident held', 90_000, () => currentIncident(env.ctx, 'cmp2'), (i) => i?.phase === 'held' && i.hold?.needsOperator === true);
     expect(held!.cause).toBe('storage-network');
     expect(held!.hold!.reason).toMatch(/method = none/);
     expect(stepsOf(held!)).toContain('restart-storage-network:done');
-    const mails = await until('held email', 30_000, () => mailSince(ctx, since, 'cmp2'), (m) => m.some((x) => x.subject.includes('held for an operator')));
-    expect(mails[0]!.to).toEqual(['ops@lab.example']);
+    const mails = await until('held email', 30_000, () => mailSince(env.ctx, since, 'cmp2'), (m) => m.some((x) => x.subject.includes('held for an operator')));
+    expect(mails[0]!.to).toEqual(['ops@env.lab.example']);
   });
 });
 
 /** Every incident of host (open and closed) that started at or after since. */
 async function incidentsSince(host: string, since: number) {
-  const open = await currentIncident(ctx, host);
-  const closed = await closedIncidents(ctx, host);
+  const open = await currentIncident(env.ctx, host);
+  const closed = await closedIncidents(env.ctx, host);
   return [...(open ? [open] : []), ...closed].filter((i) => i.openedAt >= since - 1000);
 }
 const acted = (incident: { timeline: readonly { step: string }[] }): string[] => incident.timeline.map((e) => e.step).filter((s) => /^(restart-|power-|force-down|evacuate|drain)/.test(s));
@@ -69,14 +52,14 @@ describe('management and tenant networks: email only', () => {
     ['tenant', 'tenant network down', 'tenant-network'],
   ] as const)('%s cut: an email, no repair, no fence; closed when it returns', async (network, subject, cause) => {
     const since = Date.now();
-    touched.add('cmp3');
-    await lab.cutLink('cmp3', network, 'host');
-    const held = await until(`${network} incident held`, 60_000, () => currentIncident(ctx, 'cmp3'), (i) => i?.phase === 'held' && i.cause === cause);
+    env.touch('cmp3');
+    await env.lab.cutLink('cmp3', network, 'host');
+    const held = await until(`${network} incident held`, 60_000, () => currentIncident(env.ctx, 'cmp3'), (i) => i?.phase === 'held' && i.cause === cause);
     expect(held!.hold!.needsOperator).toBe(false);
-    const mails = await until('alert email', 30_000, () => mailSince(ctx, since, 'cmp3'), (m) => m.some((x) => x.subject.includes(subject)));
+    const mails = await until('alert email', 30_000, () => mailSince(env.ctx, since, 'cmp3'), (m) => m.some((x) => x.subject.includes(subject)));
     expect(mails.filter((m) => m.subject.includes(subject))).toHaveLength(1);
-    await lab.restoreLink('cmp3', network, 'host');
-    const [closed] = await until('incident closed', 90_000, () => closedIncidents(ctx, 'cmp3'), (list) => list.some((i) => i.id === held!.id));
+    await env.lab.restoreLink('cmp3', network, 'host');
+    const [closed] = await until('incident closed', 90_000, () => closedIncidents(env.ctx, 'cmp3'), (list) => list.some((i) => i.id === held!.id));
     expect(acted(closed!)).toEqual([]);
     expect(closed!.phase).toBe('recovered');
   });
@@ -85,80 +68,80 @@ describe('management and tenant networks: email only', () => {
 describe('guards', () => {
   it.each(['host', 'switch'] as const)('a controller that loses its own storage link (%s side) opens no incident for any host', async (side) => {
     const since = Date.now();
-    await lab.cutLink('ctl2', 'storage', side);
+    await env.lab.cutLink('ctl2', 'storage', side);
     try {
       // Longer than detection plus the confirmation window: a naive observer would have acted by now.
       await new Promise((resolve) => setTimeout(resolve, 20_000));
-      for (const host of lab.computes) expect(await incidentsSince(host, since), host).toEqual([]);
+      for (const host of env.lab.computes) expect(await incidentsSince(host, since), host).toEqual([]);
     } finally {
-      await lab.restoreLink('ctl2', 'storage', side);
+      await env.lab.restoreLink('ctl2', 'storage', side);
     }
-    await lab.waitForHealthy(120_000);
+    await env.lab.waitForHealthy(120_000);
   });
 
   it("the storage cluster's leader isolated while a compute's storage fails: the failure is still handled", async () => {
-    const leaderAddress = (await lab.leader('storage'))!.split(':')[0];
-    const leader = lab.controllers.find((c) => addressOf(c, 'storage') === leaderAddress)!;
+    const leaderAddress = (await env.lab.leader('storage'))!.split(':')[0];
+    const leader = env.lab.controllers.find((c) => addressOf(c, 'storage') === leaderAddress)!;
     const since = Date.now();
-    touched.add('cmp4');
-    await lab.cutLink(leader, 'storage', 'switch');
-    await lab.cutLink('cmp4', 'storage', 'host');
+    env.touch('cmp4');
+    await env.lab.cutLink(leader, 'storage', 'switch');
+    await env.lab.cutLink('cmp4', 'storage', 'host');
     try {
-      const [closed] = await until('incident recovered', 120_000, () => closedIncidents(ctx, 'cmp4'), (list) => list.some((i) => i.openedAt >= since - 1000));
+      const [closed] = await until('incident recovered', 120_000, () => closedIncidents(env.ctx, 'cmp4'), (list) => list.some((i) => i.openedAt >= since - 1000));
       expect(closed!.cause).toBe('storage-network');
       expect(acted(closed!)).toContain('restart-storage-network');
     } finally {
-      await lab.restoreLink(leader, 'storage', 'switch');
+      await env.lab.restoreLink(leader, 'storage', 'switch');
     }
-    await lab.waitForHealthy(120_000);
+    await env.lab.waitForHealthy(120_000);
   });
 
   it('half the hosts cut at once: storm hold, one alert, nothing repaired', async () => {
     const since = Date.now();
-    touched.add('cmp1').add('cmp2');
-    await Promise.all([lab.cutLink('cmp1', 'storage', 'switch'), lab.cutLink('cmp2', 'storage', 'switch')]);
-    await until('both held by the storm guard', 60_000, async () => Promise.all([currentIncident(ctx, 'cmp1'), currentIncident(ctx, 'cmp2')]), (list) => list.every((i) => i?.phase === 'held' && /storm/.test(i.hold?.reason ?? '')));
+    env.touch('cmp1');
+    await Promise.all([env.lab.cutLink('cmp1', 'storage', 'switch'), env.lab.cutLink('cmp2', 'storage', 'switch')]);
+    await until('both held by the storm guard', 60_000, async () => Promise.all([currentIncident(env.ctx, 'cmp1'), currentIncident(env.ctx, 'cmp2')]), (list) => list.every((i) => i?.phase === 'held' && /storm/.test(i.hold?.reason ?? '')));
     await new Promise((resolve) => setTimeout(resolve, 10_000));
-    const storms = mailSince(ctx, since).filter((m) => m.subject.includes('many hosts failed at once'));
+    const storms = mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failed at once'));
     expect(storms).toHaveLength(1);
-    for (const host of ['cmp1', 'cmp2']) expect(acted((await currentIncident(ctx, host))!)).toEqual([]);
+    for (const host of ['cmp1', 'cmp2']) expect(acted((await currentIncident(env.ctx, host))!)).toEqual([]);
   });
 
   it('a link that flaps faster than the confirmation window leads to no action and no email', async () => {
     // Consul takes from under a second to several seconds to see a link back (lab-notes: 1-27 s),
     // so each failure is seen for longer than the link is down: a 20 s window leaves room for that.
-    configureControllers(lab, { fencing: 'none', overrides: { policy: { confirmation_window: '20s' } } });
+    configureControllers(env.lab, { fencing: 'none', overrides: { policy: { confirmation_window: '20s' } } });
     const since = Date.now();
-    touched.add('cmp3');
+    env.touch('cmp3');
     try {
       for (let i = 0; i < 6; i++) {
-        await lab.cutLink('cmp3', 'storage', 'switch');
+        await env.lab.cutLink('cmp3', 'storage', 'switch');
         await new Promise((resolve) => setTimeout(resolve, 2500));
-        await lab.restoreLink('cmp3', 'storage', 'switch');
+        await env.lab.restoreLink('cmp3', 'storage', 'switch');
         await new Promise((resolve) => setTimeout(resolve, 5000));
       }
-      await untilHealthy(ctx, 'cmp3', 60_000);
+      await untilHealthy(env.ctx, 'cmp3', 60_000);
     } finally {
-      configureControllers(lab, { fencing: 'none' });
+      configureControllers(env.lab, { fencing: 'none' });
     }
     const incidents = await incidentsSince('cmp3', since);
     expect(incidents.length).toBeGreaterThan(0);
     for (const incident of incidents) expect(acted(incident)).toEqual([]);
-    expect(mailSince(ctx, since, 'cmp3')).toEqual([]);
+    expect(mailSince(env.ctx, since, 'cmp3')).toEqual([]);
   });
 });
 
 describe('one actor, resumed', () => {
   it('a worker killed mid-incident is resumed by another and no step runs twice', async () => {
-    touched.add('cmp4');
-    await lab.cutLink('cmp4', 'storage', 'switch');
+    env.touch('cmp4');
+    await env.lab.cutLink('cmp4', 'storage', 'switch');
     // Wait until the repair was sent and the worker waits for its timeout: then kill it.
-    const repairing = await until('repair sent', 60_000, () => currentIncident(ctx, 'cmp4'), (i) => i !== undefined && i.timeline.some((e) => e.step === 'restart-storage-network' && e.outcome === 'done'));
-    const lock = await ctx.runtime.clusters.mgmt.kvGet(ctx.runtime.kv.key(`locks/cmp4`));
+    const repairing = await until('repair sent', 60_000, () => currentIncident(env.ctx, 'cmp4'), (i) => i !== undefined && i.timeline.some((e) => e.step === 'restart-storage-network' && e.outcome === 'done'));
+    const lock = await env.ctx.runtime.clusters.mgmt.kvGet(env.ctx.runtime.kv.key(`locks/cmp4`));
     const holder = JSON.parse(lock!.Value!) as { node: string; pid: number };
     expect(lock!.Session).toBeTruthy();
     process.kill(holder.pid, 'SIGKILL');
-    const held = await until('another worker finishes the incident', 120_000, () => currentIncident(ctx, 'cmp4'), (i) => i?.phase === 'held' && i.hold?.needsOperator === true);
+    const held = await until('another worker finishes the incident', 120_000, () => currentIncident(env.ctx, 'cmp4'), (i) => i?.phase === 'held' && i.hold?.needsOperator === true);
     expect(held!.id).toBe(repairing!.id);
     expect(held!.timeline.filter((e) => e.step === 'restart-storage-network' && e.outcome === 'started')).toHaveLength(1);
     const after = held!.timeline.filter((e) => e.at > Date.parse(new Date(repairing!.timeline.at(-1)!.at).toISOString()));
