@@ -12,6 +12,7 @@ import { IncidentStore } from '../lib/incident-store.js';
 import { silentLogger } from '../lib/log.js';
 import { KEYS } from '../lib/records.js';
 import { createRuntime, type Runtime } from '../lib/runtime.js';
+import { readStatus } from '../lib/status.js';
 import { agentSocket } from './consul-config.js';
 import { consulAccount } from './consul-agents.js';
 import type { Lab } from './lab.js';
@@ -108,9 +109,10 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   await forgetHost(ctx, host);
 }
 
-/** Until the host is healthy in nova-ha's eyes and has no open incident. */
+/** Until nova-ha sees the host alive everywhere, nova-compute up on the node and in Nova, not in maintenance, with no incident. */
 export async function untilHealthy(ctx: NovaHaLab, host: string, timeoutMs = 60_000): Promise<void> {
-  await until(`${host} healthy with no incident`, timeoutMs, () => currentIncident(ctx, host), (incident) => incident === undefined);
+  await until(`${host} healthy with no incident`, timeoutMs, async () => (await readStatus(ctx.runtime)).hosts.find((h) => h.host === host), (h) =>
+    h !== undefined && Object.values(h.networks).every((s) => s === 'alive') && h.novaCompute.node === 'up' && h.novaCompute.api === 'up' && h.incident === null && h.maintenance !== 'unknown' && !h.maintenance.on);
 }
 
 /** Boots count servers, all on host: the other computes are disabled in Nova meanwhile. */
