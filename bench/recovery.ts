@@ -3,7 +3,7 @@
  * elsewhere (or, for a power loss that a power-on repairs, to the host healthy again), for a host
  * with N instances, per failure path, over R runs each; split into detection, confirmation,
  * repair, fence, force-down and evacuation, read from the incident's own timeline.
- *   npx tsx bench/recovery.ts [runs=5] [instances=20] [paths=storage,hang,power,power-noboot,nova-compute]
+ *   npx tsx bench/recovery.ts [runs=5] [instances=20] [paths=storage,hang,power,nova-compute]
  */
 import type { Incident } from '../lib/incident.js';
 import { bootOn, closedIncidents, configureNode, currentIncident, hang, resetHost, serversById, setBootFails, until, type NovaHaLab } from '../lab/scenario.js';
@@ -12,7 +12,7 @@ import { header, row } from './stats.js';
 
 const runs = Number(process.argv[2] ?? 5);
 const instances = Number(process.argv[3] ?? 20);
-const paths = (process.argv[4] ?? 'storage,hang,power,power-noboot,nova-compute').split(',');
+const paths = (process.argv[4] ?? 'storage,hang,power,nova-compute').split(',');
 const host = 'cmp2';
 
 interface Split {
