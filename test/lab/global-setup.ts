@@ -8,7 +8,8 @@ import { Lab } from '../../lab/lab.js';
 import { NovaLab } from '../../lab/nova.js';
 import { installNovaHa } from '../../lab/nova-ha.js';
 
-export const TEST_LAB_PREFIX = 'nht';
+/** NOVA_HA_TEST_LAB_PREFIX runs the suite on a lab of another name (beside a lab kept for development). */
+export const TEST_LAB_PREFIX = process.env['NOVA_HA_TEST_LAB_PREFIX'] ?? 'nht';
 const TEST_LAB_COMPUTES = 4;
 
 declare module 'vitest' {
