@@ -29,9 +29,10 @@ export function renderMetrics(status: ClusterStatus, open: readonly Incident[], 
 
   const openByPhase = new Gauge({ name: 'nova_ha_incidents_open', help: 'Open incidents by phase', labelNames: ['phase'], registers: [registry] });
   for (const incident of open) openByPhase.inc({ phase: incident.phase });
-  const closedTotal = new Counter({ name: 'nova_ha_incidents_closed_total', help: 'Closed incidents (in the retained history) by outcome', labelNames: ['outcome', 'cause'], registers: [registry] });
-  for (const incident of closed) closedTotal.inc({ outcome: incident.phase, cause: incident.cause });
-  const instances = new Counter({ name: 'nova_ha_instances_total', help: 'Instances of fenced or drained hosts by outcome', labelNames: ['outcome'], registers: [registry] });
+  // Gauges, not counters: they count what the KV history retains (the newest incidents per host).
+  const closedRetained = new Gauge({ name: 'nova_ha_incidents_closed', help: 'Closed incidents in the retained history, by outcome and cause', labelNames: ['outcome', 'cause'], registers: [registry] });
+  for (const incident of closed) closedRetained.inc({ outcome: incident.phase, cause: incident.cause });
+  const instances = new Gauge({ name: 'nova_ha_instances', help: 'Instances of fenced or drained hosts (open and retained incidents) by outcome', labelNames: ['outcome'], registers: [registry] });
   for (const incident of [...open, ...closed]) for (const o of incident.instances ?? []) instances.inc({ outcome: o.outcome });
   const recovery = new Histogram({ name: 'nova_ha_time_to_recovery_seconds', help: 'From detection to recovered, or to every instance evacuated (fenced)', labelNames: ['cause'], buckets: RECOVERY_BUCKETS, registers: [registry] });
   for (const incident of [...open, ...closed]) {

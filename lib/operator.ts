@@ -18,7 +18,7 @@ export class OperatorError extends Error {
 export async function asOperator<T>(runtime: Runtime, host: string, purpose: string, work: (run: FenceRun, incident: Incident | undefined) => Promise<T>): Promise<T> {
   const store = new IncidentStore(runtime.kv);
   const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host, purpose } });
-  if (!lock) throw new OperatorError(`a nova-ha worker is working on ${host} right now; wait for it (see: nova-ha status ${host}) and try again`);
+  if (!lock) throw new OperatorError(`a nova-ha worker is working on ${host} right now; wait for it (see: nova-ha status) and try again`);
   const by = `${runtime.node} (operator)`;
   let writes: Promise<unknown> = Promise.resolve();
   const change = (mutate: (incident: Incident) => Incident): Promise<Incident> => {

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import type { Config } from './config/load.js';
 import { ConsulApi } from './consul/api.js';
 import { connectAll } from './consul/connect.js';
-import { KvDedupeStore } from './consul/dedupe-store.js';
+import { FallbackDedupeStore, KvDedupeStore } from './consul/dedupe-store.js';
 import { JsonKv } from './consul/kv.js';
 import { createLogger, type Logger } from './log.js';
 import { NETWORKS, type Network } from './model.js';
-import { createNotifier, type Notifier } from './notify/index.js';
+import { createNotifier, FileDedupeStore, type Notifier } from './notify/index.js';
 import type { Freshness } from './observe.js';
 import { settingsFromConfig, type PolicySettings } from './policy.js';
 
@@ -49,7 +49,7 @@ export function createRuntime(config: Config, component: string, logger = create
     settings: settingsFromConfig(config),
     // A poller document is trusted for three of its intervals: one missed round is not yet "unknown".
     freshness: { powerMaxAge: 3 * config.ipmi.poll_interval, novaMaxAge: 3 * config.nova.poll_interval },
-    notifier: createNotifier({ settings: config.notifications, logger, dedupe: new KvDedupeStore(kv, node), node }),
+    notifier: createNotifier({ settings: config.notifications, logger, dedupe: new FallbackDedupeStore(new KvDedupeStore(kv, node), new FileDedupeStore(join(config.DEFAULT.state_dir, 'notify-dedupe'))), node }),
     stateDir: config.DEFAULT.state_dir,
   };
 }

@@ -79,7 +79,8 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
     if (!incident) return undefined;
     const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;
     await store.archive(closed);
-    runtime.notifier.notify({ host, event: 'unfenced', summary: 'back in service', action: 'unfenced by an operator', reason: `${host} is healthy on every network, Nova cleaned up its evacuated instances, and its nova-compute service is enabled again.`, incidentId: closed.id, timeline: closed.timeline, instances: closed.instances ?? [] });
+    const serviceState = ours || service.status === 'enabled' ? 'its nova-compute service is enabled again' : `its nova-compute service stays disabled (${service.disabledReason ?? 'no reason given'}): it was not nova-ha that disabled it`;
+    runtime.notifier.notify({ host, event: 'unfenced', summary: ours || service.status === 'enabled' ? 'back in service' : 'unfenced, still disabled', action: 'unfenced by an operator', reason: `${host} is healthy on every network, Nova cleaned up its evacuated instances, and ${serviceState}.`, incidentId: closed.id, timeline: closed.timeline, instances: closed.instances ?? [] });
     return closed;
   } finally {
     await lock.release();

@@ -111,7 +111,7 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
       case 'fence':
         if (!hands.fence) {
           const held = await change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'no fence method is available to this controller'), hold: { reason: `fencing needed but ${runtime.node} has no fence method ([fencing] method = none)`, needsOperator: true } }));
-          runtime.notifier.notify(alertFor(host, { ...decision, alert: 'needs-operator', reason: held.hold!.reason }, held, false));
+          runtime.notifier.notify(alertFor(host, { ...decision, cause: held.cause, alert: 'needs-operator', reason: held.hold!.reason }, held, false));
           return 'done';
         }
         await hands.fence({ host, change, stillOwner: () => lock.isHeld() });

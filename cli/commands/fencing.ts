@@ -57,7 +57,8 @@ export function register(program: Command): void {
       const nova = NovaClient.fromConfig(runtime.config, { logger: runtime.logger });
       const closed = await unfence(runtime, handsFor(runtime), nova, host, { timeoutMs: Number(options.timeout) * 1000, say: out.say, progress: out.progress });
       out.end();
-      console.log(closed ? `${host} is back in service; incident ${closed.id} closed` : `${host} is back in service (it had no open incident)`);
+      const note = closed?.timeline.findLast((e) => e.step === 'unfence nova')?.detail ?? '';
+      console.log(`${host} is unfenced${closed ? `; incident ${closed.id} closed` : ' (it had no open incident)'}${note ? `: ${note}` : ''}`);
       await runtime.notifier.flush(10_000);
     });
 }

@@ -2,8 +2,10 @@ import type { Command } from 'commander';
 import { tryAcquire } from '../../lib/consul/lock.js';
 import { withPhase } from '../../lib/incident.js';
 import { IncidentStore } from '../../lib/incident-store.js';
-import { pollTargets } from '../../lib/poll-targets.js';
+import { handsFor } from '../../lib/hands-for.js';
+import { NETWORKS } from '../../lib/model.js';
 import { KEYS } from '../../lib/records.js';
+import { channelsFor, composeMessage } from '../../lib/notify/index.js';
 import { CliError } from '../errors.js';
 import { cliRuntime } from './status.js';
 
@@ -26,6 +28,8 @@ export function register(program: Command): void {
         if (open.fenceStarted) throw new CliError(`incident ${open.id} has started fencing ${host}: finish it with nova-ha fence ${host}, or return the host with nova-ha unfence ${host}`, 1);
         const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'failed', Date.now(), `${runtime.node} (${operator()})`, `resolved by an operator: ${options.reason}`), closedAt: Date.now() } : i)))!;
         await store.archive(closed);
+        if (closed.attempts.drain !== undefined) await handsFor(runtime).undrain?.(host);
+        runtime.logger.info('incident-resolved', { host, incident: closed.id, reason: options.reason, by: operator() });
         console.log(`incident ${closed.id} of ${host} closed by hand: ${options.reason}`);
       } finally {
         await lock.release();
@@ -37,12 +41,15 @@ export function register(program: Command): void {
     .description('drop what nova-ha remembers of a decommissioned HOST (its record, history, maintenance flag)')
     .action(async (host: string) => {
       const runtime = cliRuntime(program, 'cli-forget');
-      if ((await pollTargets(runtime)).includes(host) && (await runtime.clusters.mgmt.catalogNodes()).some((n) => n.Node === host)) {
-        throw new CliError(`${host} is still a member of the mgmt cluster: stop and remove its Consul agents first (consul force-leave), or nova-ha would only learn it again`, 1);
+      for (const network of NETWORKS) {
+        if ((await runtime.clusters[network].catalogNodes()).some((n) => n.Node === host)) {
+          throw new CliError(`${host} is still a member of the ${network} cluster: stop and remove its Consul agents first (consul force-leave), or nova-ha would only learn it again`, 1);
+        }
       }
       if (await runtime.kv.read(runtime.kv.key(KEYS.incident(host)))) throw new CliError(`${host} has an open incident: close it first (nova-ha resolve ${host} --reason ...)`, 1);
       for (const key of [KEYS.host(host), KEYS.maintenance(host)]) await runtime.kv.delete(runtime.kv.key(key));
       await runtime.clusters.mgmt.client.kv.del({ key: runtime.kv.key(KEYS.historyOf(host)), recurse: true });
+      runtime.logger.info('host-forgotten', { host, by: operator() });
       console.log(`nova-ha forgot ${host}`);
     });
 
@@ -51,9 +58,22 @@ export function register(program: Command): void {
     .description('send a test notification through every configured channel (email, webhook) and report how it went')
     .action(async () => {
       const runtime = cliRuntime(program, 'cli-notify-test');
-      runtime.notifier.notify({ host: runtime.node, event: 'test', summary: 'test message', action: 'nothing (a test)', reason: `Sent by nova-ha notify-test on ${runtime.node} by ${operator()}. If you read this, notifications work.`, timeline: [] });
-      const result = await runtime.notifier.flush(runtime.config.notifications.retry_for);
-      if (!result.settled || result.abandoned > 0) throw new CliError('the test notification was not sent: see the log file for the channel and the error', 1);
-      console.log('test notification sent (see the log file for each channel)');
+      // Each channel directly, once, without dedupe or retries: the operator sees each one's answer.
+      const channels = channelsFor({ settings: runtime.config.notifications });
+      if (channels.length === 0) throw new CliError('no notification channel is configured: set [notifications] smtp_host (and to) or webhook_url', 1);
+      const notification = { host: runtime.node, event: 'test', summary: 'test message', action: 'nothing (a test)', reason: `Sent by nova-ha notify-test on ${runtime.node} by ${operator()}. If you read this, notifications work.`, timeline: [], at: Date.now() };
+      const message = composeMessage(notification, { subjectPrefix: runtime.config.notifications.subject_prefix, node: runtime.node });
+      let failed = 0;
+      for (const channel of channels) {
+        try {
+          await channel.send(notification, message, AbortSignal.timeout(60_000));
+          console.log(`${channel.name}: sent`);
+        } catch (error) {
+          failed++;
+          console.log(`${channel.name}: NOT sent: ${(error as Error).message}`);
+        }
+      }
+      runtime.logger.info('notify-test', { channels: channels.map((c) => c.name), failed });
+      if (failed > 0) process.exitCode = 1;
     });
 }

@@ -35,7 +35,7 @@ function hostRow(h: HostStatus): string[] {
 export function renderStatus(status: ClusterStatus): string {
   const lines: string[] = [];
   if (status.paused === 'unknown') lines.push(yellow('PAUSE SWITCH UNKNOWN: it could not be read'));
-  else if (status.paused) lines.push(red(`PAUSED since ${status.paused.since}: ${status.paused.reason} (nova-ha alerts but does nothing; nova-ha resume)`));
+  else if (status.paused) lines.push(red(`PAUSED since ${status.paused.since}: ${status.paused.reason} (nova-ha alerts but starts no action; nova-ha resume)`));
   for (const n of NETWORKS) if (!status.clusters[n].ok) lines.push(red(`cannot reach the ${n} cluster's leader from ${status.observer}: ${status.clusters[n].error}`));
   if (status.storm) lines.push(red(status.storm));
   if (status.nova.api !== 'up' || status.nova.schedulers !== 'up') lines.push(yellow(`Nova: API ${status.nova.api}, schedulers ${status.nova.schedulers}`));
@@ -143,7 +143,7 @@ export function register(program: Command): void {
       const runtime = cliRuntime(program, 'cli-pause');
       await runtime.kv.write(runtime.kv.key(KEYS.pause), { reason: options.reason, since: Date.now(), by: `${runtime.node} (${process.env['SUDO_USER'] ?? process.env['USER'] ?? 'operator'})` });
       runtime.logger.info('pause', { reason: options.reason });
-      console.log(`nova-ha is paused (${options.reason}): it alerts but repairs, fences and evacuates nothing until nova-ha resume`);
+      console.log(`nova-ha is paused (${options.reason}): it alerts, but starts no repair, fence or evacuation until nova-ha resume (a fence already under way is finished after resume)`);
     });
 
   program

@@ -65,7 +65,7 @@ export const SCHEMA = {
     repair_timeout: duration('After a repair (storage network or nova-compute restart), how long the health state has to recover before the host is fenced.', '60s', 1000),
     boot_timeout: duration('After powering a host on, how long it has to rejoin all three networks healthy before it is treated as off and evacuated.', '300s', 1000),
     startup_quiet_period: duration('After a controller\'s Consul agent starts, nothing is done for this long: a whole cloud booting at once looks like a mass failure.', '120s'),
-    storm_limit: stormLimit('When more hosts than this are failed at once on any one network, nothing is fenced: nova-ha holds and sends one alert. A count or a percentage of all compute hosts.', '10%'),
+    storm_limit: stormLimit('When more hosts than this are failed at once on any one network (or down in Nova\'s API), nothing is repaired or fenced: nova-ha holds and sends one alert, and acts again by itself once the storm is over. A count or a percentage of all compute hosts.', '10%'),
     evaluate_interval: duration('How often each controller re-evaluates every host (watches can miss transitions during a Consul leader change).', '15s', 1000),
   },
   evacuation: {

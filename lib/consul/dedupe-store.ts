@@ -42,3 +42,30 @@ export class KvDedupeStore implements DedupeStore {
     await this.kv.delete(this.path(key), index);
   }
 }
+
+/**
+ * The KV store, and when it cannot answer within a moment (this controller cut off from the mgmt
+ * leader, the very case an "observer isolated" alert is about), a store of this node's own: a
+ * local dedupe is better than an email on every run, or none at all.
+ */
+export class FallbackDedupeStore implements DedupeStore {
+  constructor(private readonly primary: DedupeStore, private readonly fallback: DedupeStore, private readonly waitMs = 1500) {}
+
+  private within<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.waitMs} ms`)), this.waitMs)));
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  }
+
+  async claim(key: string, windowMs: number): Promise<boolean> {
+    try {
+      return await this.within(this.primary.claim(key, windowMs));
+    } catch {
+      return this.fallback.claim(key, windowMs);
+    }
+  }
+
+  async release(key: string): Promise<void> {
+    await Promise.allSettled([this.within(this.primary.release(key)), this.fallback.release(key)]);
+  }
+}

@@ -38,8 +38,8 @@ describe('metrics', () => {
     expect(text).toContain('nova_ha_hosts_in_maintenance 1');
     expect(text).toContain('nova_ha_cluster_reachable{network="tenant"} 0');
     expect(text).toContain('nova_ha_incidents_open{phase="fenced"} 1');
-    expect(text).toContain('nova_ha_incidents_closed_total{outcome="recovered",cause="storage-network"} 1');
-    expect(text).toContain('nova_ha_instances_total{outcome="evacuated"} 1');
+    expect(text).toContain('nova_ha_incidents_closed{outcome="recovered",cause="storage-network"} 1');
+    expect(text).toContain('nova_ha_instances{outcome="evacuated"} 1');
     expect(text).toContain('nova_ha_time_to_recovery_seconds_bucket{le="10",cause="storage-network"} 1');
     expect(text).toContain('nova_ha_time_to_recovery_seconds_bucket{le="60",cause="node-unreachable"} 1');
     expect(text).toContain('nova_ha_handler_runs_total{handler="evaluate",result="ok"} 2');
