@@ -87,11 +87,15 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   // A hung host (SIGSTOPped processes) that nobody fenced is still frozen: thaw it first.
   for (const p of await namespaceProcesses(lab.namespace(host))) process.kill(p.pid, 'SIGCONT');
   await lab.restoreAllLinks(host);
-  if (!lab.hostIsOn(host)) await lab.powerOn(host);
-  for (const network of CONSUL_NETWORKS) {
-    const agent = lab.agentProcess(host, network);
-    if (agent) await lab.resumeAgent(host, network);
-    else await lab.startAgent(host, network);
+  if (!lab.hostIsOn(host)) {
+    // Booting starts the host's agents itself: starting them here too would race it.
+    await lab.powerOn(host);
+  } else {
+    for (const network of CONSUL_NETWORKS) {
+      const agent = lab.agentProcess(host, network);
+      if (agent) await lab.resumeAgent(host, network);
+      else await lab.startAgent(host, network);
+    }
   }
   await lab.waitForMemberEverywhere(host, 'alive', 60_000);
   await nova.startCompute(index);
