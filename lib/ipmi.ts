@@ -58,12 +58,15 @@ export interface PowerResult {
   readonly error?: string;
 }
 
-/** One ipmitool call; never throws for BMC trouble (that is an unknown state), only for bad config. */
-export async function chassisPower(target: BmcTarget, command: PowerCommand): Promise<PowerResult> {
+/**
+ * One ipmitool call; never throws for BMC trouble (that is an unknown state), only for bad config.
+ * A deadline (epoch ms) cuts the call short, so a caller's own timeout holds against a silent BMC.
+ */
+export async function chassisPower(target: BmcTarget, command: PowerCommand, deadline = Number.POSITIVE_INFINITY): Promise<PowerResult> {
   const password = passwordOf(target);
   const attemptSeconds = Math.max(1, Math.round(target.attemptTimeoutMs / 1000));
   const args = ['-I', 'lanplus', '-C', String(target.cipherSuite), '-N', String(attemptSeconds), '-R', String(target.retries), '-H', target.address, '-U', target.username, '-E', 'chassis', 'power', command];
-  const budget = attemptSeconds * 1000 * (target.retries + 1) * 2 + 3000;
+  const budget = Math.round(Math.max(1000, Math.min(attemptSeconds * 1000 * (target.retries + 1) * 2 + 3000, deadline - Date.now())));
   const result = await execa('ipmitool', args, { env: { IPMI_PASSWORD: password }, extendEnv: true, reject: false, timeout: budget, stdin: 'ignore' });
   const output = `${result.stdout}\n${result.stderr}`.replaceAll(password, '***').trim();
   if (result.timedOut) return { state: 'unknown', error: `ipmitool to ${target.address} timed out after ${budget} ms` };
@@ -93,17 +96,18 @@ export interface VerifiedOff {
  */
 export async function powerOffVerified(target: BmcTarget, timeoutMs: number, pollMs = 500): Promise<VerifiedOff> {
   const start = Date.now();
-  const first = await chassisPower(target, 'status');
+  const deadline = start + timeoutMs;
+  const first = await chassisPower(target, 'status', deadline);
   if (first.state === 'off') return { verified: true, after: Date.now() - start, detail: 'the BMC already reported power off' };
-  let lastError = (await chassisPower(target, 'off')).error;
+  let lastError = (await chassisPower(target, 'off', deadline)).error;
   let sentAt = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    const status = await chassisPower(target, 'status');
+  while (Date.now() < deadline) {
+    const status = await chassisPower(target, 'status', deadline);
     if (status.state === 'off') return { verified: true, after: Date.now() - start, detail: `power off sent; the BMC reported off after ${Date.now() - start} ms` };
     if (status.error) lastError = status.error;
     // A BMC applies the command on its own tick; still on well after it, the off was lost (a blip): send it again, off is idempotent.
     if (Date.now() - sentAt > 3000) {
-      lastError = (await chassisPower(target, 'off')).error ?? lastError;
+      lastError = (await chassisPower(target, 'off', deadline)).error ?? lastError;
       sentAt = Date.now();
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
