@@ -146,6 +146,16 @@ export async function memberHealth(spec: LabSpec, node: string, network: ConsulN
   return checks.find((check) => check.CheckID === 'serfHealth')?.Status ?? 'absent';
 }
 
+/**
+ * The servers that vote in the network's Raft, by node name; undefined when no leader answered.
+ * Autopilot drops a server that failed and re-adds it as a non-voter until it has been stable for
+ * a while: a cluster can look healthy yet lose quorum if another server fails in that time.
+ */
+export async function raftVoters(spec: LabSpec, network: ConsulNetwork): Promise<Set<string> | undefined> {
+  const raft = await consistentRead<{ Servers: { Node: string; Voter: boolean }[] }>(spec, network, '/v1/operator/raft/configuration');
+  return raft && new Set(raft.Servers.filter((server) => server.Voter).map((server) => server.Node));
+}
+
 /** serfHealth of every node of a network's catalog, by node name; undefined when no consistent answer. */
 export async function clusterHealth(spec: LabSpec, network: ConsulNetwork): Promise<Map<string, MemberHealth> | undefined> {
   const checks = await consistentRead<HealthCheck[]>(spec, network, '/v1/health/state/any');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createPassword, writeBmcConfig } from './bmc.js';
 import { bootstrapClusters, createNovaHaTokens, giveAgentTokens, waitForAgentSync } from './consul-acl.js';
 import { CONSUL_BINARY, writeAgentFiles } from './consul-config.js';
-import { clusterHealth, clusterLeader, ensureConsulUser, startAgentProcess, waitForAgentApi } from './consul-agents.js';
+import { clusterHealth, clusterLeader, ensureConsulUser, raftVoters, startAgentProcess, waitForAgentApi } from './consul-agents.js';
 import { createNetwork, deleteNamespaces } from './network.js';
 import { removeLabSudoers } from './nova-ha.js';
 import { namespaceProcesses, processesMentioning, readRecords, recordProcess, isRunning, stopProcesses, type ProcessRecord } from './processes.js';
@@ -86,7 +86,11 @@ function startBmc(spec: LabSpec, compute: string, files: { lanConf: string; emu:
   }
 }
 
-/** Wait until every Consul network has an agreed leader and every one of `expected` (all lab nodes by default) is passing serfHealth in it. */
+/**
+ * Wait until every Consul network has an agreed leader, every one of `expected` (all lab nodes by
+ * default) is passing serfHealth in it and every controller votes in its Raft again (so the next
+ * test can take any one server away without costing the cluster its quorum).
+ */
 export async function waitForHealthyClusters(spec: LabSpec, timeoutMs: number, log: LabLog, expected = [...controllerNames(), ...computeNames(spec)]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastReport = Date.now();
@@ -101,6 +105,9 @@ export async function waitForHealthyClusters(spec: LabSpec, timeoutMs: number, l
       const health = await clusterHealth(spec, network);
       const notAlive = expected.filter((node) => health?.get(node) !== 'passing');
       if (notAlive.length > 0) missing.push(`${network}: ${notAlive.length} not alive (${notAlive.slice(0, 4).join(', ')}${notAlive.length > 4 ? ', ...' : ''})`);
+      const voters = await raftVoters(spec, network);
+      const notVoting = controllerNames().filter((controller) => !voters?.has(controller));
+      if (notVoting.length > 0) missing.push(`${network}: ${notVoting.join(', ')} not voting in Raft yet`);
     }
     if (missing.length === 0) return;
     if (Date.now() - lastReport > 5_000) {
