@@ -34,7 +34,7 @@ describe('storage network', () => {
     expect(held!.hold!.reason).toMatch(/method = none/);
     expect(stepsOf(held!)).toContain('restart-storage-network:done');
     const mails = await until('held email', 30_000, () => mailSince(env.ctx, since, 'cmp2'), (m) => m.some((x) => x.subject.includes('held for an operator')));
-    expect(mails[0]!.to).toEqual(['ops@env.lab.example']);
+    expect(mails[0]!.to).toEqual(['ops@lab.example']);
   });
 });
 
@@ -98,7 +98,7 @@ describe('guards', () => {
 
   it('half the hosts cut at once: storm hold, one alert, nothing repaired', async () => {
     const since = Date.now();
-    env.touch('cmp1');
+    env.touch('cmp1', 'cmp2');
     await Promise.all([env.lab.cutLink('cmp1', 'storage', 'switch'), env.lab.cutLink('cmp2', 'storage', 'switch')]);
     await until('both held by the storm guard', 60_000, async () => Promise.all([currentIncident(env.ctx, 'cmp1'), currentIncident(env.ctx, 'cmp2')]), (list) => list.every((i) => i?.phase === 'held' && /storm/.test(i.hold?.reason ?? '')));
     await new Promise((resolve) => setTimeout(resolve, 10_000));
