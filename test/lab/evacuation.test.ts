@@ -1,12 +1,13 @@
 /**
  * The evacuation engine against the real Nova: 20 instances from one host, selection by metadata,
- * stopped instances, Nova's API going away mid-evacuation, a worker killed mid-evacuation, and an
- * operator evacuating a host Nova still thinks is up.
+ * stopped instances, Nova's API going away mid-evacuation, a worker killed mid-evacuation, an
+ * operator evacuating a host Nova still thinks is up, and the opt-in drain of a host whose tenant
+ * network failed (live migration).
  */
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../lib/records.js';
 import { scenarioLab } from './lab-context.js';
-import { bootOn, cliOnController, currentIncident, hang, serversById, until } from '../../lab/scenario.js';
+import { bootOn, cliOnController, configureControllers, currentIncident, hang, serversById, until } from '../../lab/scenario.js';
 
 const env = scenarioLab({ fencing: 'ipmi' }, (c) => c.nova.startApi());
 
@@ -82,5 +83,28 @@ describe('evacuation', () => {
     for (const id of ids) expect(counts.get(id), id).toBe(1);
     const servers = await serversById(env.ctx);
     for (const id of ids) expect(servers.get(id)?.status, id).toBe('ACTIVE');
+  });
+
+  it('tenant network down with the opt-in drain: its running instances live-migrated away, each confirmed; nothing fenced', async () => {
+    configureControllers(env.lab, { fencing: 'ipmi', overrides: { evacuation: { live_migrate_on_tenant_failure: 'true' } } });
+    try {
+      const ids = await bootOn(env.ctx, 'cmp1', 3, 'drain');
+      env.touch('cmp1');
+      await env.lab.cutLink('cmp1', 'tenant', 'switch');
+      const drained = await until('drain done', 240_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.timeline.some((e) => e.step === 'drain' && e.outcome !== 'started') === true);
+      expect(drained!.timeline.find((e) => e.step === 'drain' && e.outcome !== 'started')).toMatchObject({ outcome: 'done', detail: '3 live-migrated, 0 skipped, 0 failed, of 3' });
+      expect(drained!.timeline.map((e) => e.step)).not.toContain('power-off');
+      const servers = await serversById(env.ctx);
+      for (const id of ids) expect([servers.get(id)?.status, servers.get(id)?.host !== 'cmp1'], id).toEqual(['ACTIVE', true]);
+      const live = await env.ctx.nova.migrations('cmp1', 'live-migration');
+      for (const id of ids) expect(live.filter((m) => m.instance_uuid === id && m.status === 'completed'), id).toHaveLength(1);
+      // No new instances land on it while drained.
+      expect((await env.ctx.nova.services()).find((s) => s.host === 'cmp1')?.status).toBe('disabled');
+    } finally {
+      configureControllers(env.lab, { fencing: 'ipmi' });
+      // The fake driver keeps live-migrated guests in the source's memory (a real hypervisor
+      // frees them); a restart empties it, so later tests can place instances here again.
+      await env.ctx.nova.restartCompute(1);
+    }
   });
 });
