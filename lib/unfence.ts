@@ -12,7 +12,7 @@ import { IncidentStore } from './incident-store.js';
 import { NETWORKS } from './model.js';
 import type { NovaClient } from './nova/index.js';
 import { buildSnapshot, readWorld } from './observe.js';
-import { KEYS } from './records.js';
+import { KEYS, type NovaDoc } from './records.js';
 import type { Runtime } from './runtime.js';
 
 export interface UnfenceOptions {
@@ -75,6 +75,21 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
     const ours = service.status === 'disabled' && (service.disabledReason ?? '').startsWith('nova-ha');
     if (ours) await nova.enableService(service.id);
     await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared, ${ours || service.status === 'enabled' ? 'enabled' : `left disabled (${service.disabledReason ?? 'no reason given'}: not disabled by nova-ha)`}`);
+
+    // The Nova poller's document still says "forced down" until its next poll; an evaluation
+    // reading it would take the host for one whose nova-compute Nova has long seen down and
+    // restart it at once. Wait for Nova's own "up", then put that into the document.
+    options.say(`waiting for Nova's API to report ${host}'s nova-compute up`);
+    let fresh = await nova.getComputeService(host);
+    while (fresh.state !== 'up') {
+      if (Date.now() > deadline) throw new UnfenceError(`Nova's API still reports ${host}'s nova-compute down after forced_down was cleared; check nova-compute's log on ${host}, then run unfence again (the incident stays open)`);
+      await sleep(1000);
+      fresh = await nova.getComputeService(host);
+    }
+    const seenAt = Date.now();
+    await runtime.kv.update<NovaDoc>(runtime.kv.key(KEYS.nova), (doc) =>
+      doc && { ...doc, hosts: { ...doc.hosts, [host]: { id: fresh.id, state: 'up', since: seenAt, status: fresh.status, forcedDown: fresh.forcedDown, disabledReason: fresh.disabledReason } } },
+    );
 
     if (!incident) return undefined;
     const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;
