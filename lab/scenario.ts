@@ -30,10 +30,11 @@ export interface NovaHaLab {
   readonly incidents: IncidentStore;
 }
 
-export function novaHaLab(lab: Lab): NovaHaLab {
+/** nova-ha's view of the lab as `observer` (a controller) reads it. */
+export function novaHaLab(lab: Lab, observer = 'ctl1'): NovaHaLab {
   const spec = lab.spec;
-  const base = renderConfig(spec, 'ctl1', { fencing: 'ipmi' });
-  const sockets = CONSUL_NETWORKS.map((n) => `${n}_address = unix://${agentSocket(spec, 'ctl1', n)}`).join('\n');
+  const base = renderConfig(spec, observer, { fencing: 'ipmi' });
+  const sockets = CONSUL_NETWORKS.map((n) => `${n}_address = unix://${agentSocket(spec, observer, n)}`).join('\n');
   const { config } = parseConfig(`${base}\n[consul]\n${sockets}\n`.replace(/^log_file = .*$/m, 'log_file ='));
   const runtime = createRuntime(config as Config, 'test', silentLogger);
   return { lab, nova: new NovaLab(spec), runtime, incidents: new IncidentStore(runtime.kv) };

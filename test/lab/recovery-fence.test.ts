@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { scenarioLab } from './lab-context.js';
-import { bootOn, cliOnController, closedIncidents, currentIncident, mailSince, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until } from '../../lab/scenario.js';
+import { bootOn, cliOnController, closedIncidents, currentIncident, mailSince, novaHaLab, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until } from '../../lab/scenario.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -90,12 +90,14 @@ describe('fence and evacuate', () => {
     const fencing = await until('fence started', 180_000, () => currentIncident(env.ctx, 'cmp3'), (i) => i?.fenceStarted === true);
     const lock = await env.ctx.runtime.clusters.mgmt.kvGet(env.ctx.runtime.kv.key('locks/cmp3'));
     const first = JSON.parse(lock!.Value!) as { node: string; pid: number };
-    // The whole controller dies: its worker and its three Consul agents.
+    // The whole controller dies: its worker and its three Consul agents. The test watches
+    // through another controller's agents.
+    const watcher = novaHaLab(env.lab, env.lab.controllers.find((c) => c !== first.node));
     process.kill(first.pid, 'SIGKILL');
     for (const network of ['mgmt', 'storage', 'tenant'] as const) await env.lab.killAgent(first.node, network);
     let fenced;
     try {
-      fenced = await until('fenced by another controller', 240_000, () => currentIncident(env.ctx, 'cmp3'), (i) => i?.phase === 'fenced');
+      fenced = await until('fenced by another controller', 240_000, () => currentIncident(watcher, 'cmp3'), (i) => i?.phase === 'fenced');
     } finally {
       for (const network of ['mgmt', 'storage', 'tenant'] as const) await env.lab.startAgent(first.node, network);
       await env.lab.waitForMemberEverywhere(first.node, 'alive', 120_000);
