@@ -37,7 +37,8 @@ describe('evacuation', () => {
       expect(servers.get(id)?.host, id).not.toBe('cmp1');
     }
     for (const [, n] of await evacuationsPer('cmp1')) expect(n).toBe(1);
-    const incident = (await env.ctx.incidents.history('cmp1')).concat((await env.ctx.incidents.current('cmp1'))?.value ?? [])[0]!;
+    // The operator's incident: the one that evacuated (an earlier, unrelated one may be in the history).
+    const incident = [(await env.ctx.incidents.current('cmp1'))?.value, ...(await env.ctx.incidents.history('cmp1'))].find((i) => i?.timeline.some((e) => e.step === 'evacuate'))!;
     const steps = incident.timeline.map((e) => `${e.step}:${e.outcome}`);
     expect(steps.indexOf('force-down:done')).toBeLessThan(steps.indexOf('evacuate:started'));
   });
