@@ -7,7 +7,7 @@
 import { holdPollerLock } from '../lib/consul/poller-lock.js';
 import { EXIT, runHandler } from '../lib/handler.js';
 import { NovaClient } from '../lib/nova/index.js';
-import { KEYS, type NovaDoc, type NovaServiceState } from '../lib/records.js';
+import { KEYS, novaServiceState, type NovaDoc, type NovaServiceState } from '../lib/records.js';
 import { createRuntime } from '../lib/runtime.js';
 
 await runHandler('nova-services-check', 'check', [], async ({ config }) => {
@@ -34,7 +34,7 @@ await runHandler('nova-services-check', 'check', [], async ({ config }) => {
       schedulers: schedulersUp ? 'up' : 'down',
       hosts: Object.fromEntries(computes.map((s): [string, NovaServiceState] => {
         const before = previous?.hosts[s.host];
-        return [s.host, { id: s.id, state: s.state, since: before && before.state === s.state ? before.since : now, status: s.status, forcedDown: s.forcedDown, disabledReason: s.disabledReason }];
+        return [s.host, novaServiceState(s, before && before.state === s.state ? before.since : now)];
       })),
     };
   } catch (error) {

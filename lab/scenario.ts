@@ -112,6 +112,8 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   if (service?.status === 'disabled') await nova.enable(host);
   await nova.waitState(host, 'up', 120);
   await forgetHost(ctx, host);
+  // The reset's own restarts can still open an incident: let nova-ha settle before the next test.
+  await untilHealthy(ctx, host, 120_000);
 }
 
 /** Until nova-ha sees the host alive everywhere, nova-compute up on the node and in Nova, not in maintenance, with no incident. */

@@ -47,8 +47,8 @@ export interface HostObservation {
   readonly novaCompute: {
     /** The node-local check: systemd unit and process. */
     readonly node: Held<ServiceState>;
-    /** Nova's service list: state up/down as the API reports it. */
-    readonly api: Held<ServiceState>;
+    /** Nova's service list: state up/down as the API reports it, and when the service last reported (if Nova says). */
+    readonly api: Held<ServiceState> & { readonly reportedAt?: number };
   };
   readonly maintenance: { readonly state: 'on' | 'off' | 'unknown'; readonly reason?: string };
   /** The open incident; null when there is none; 'unknown' when it could not be read. */

@@ -147,7 +147,7 @@ export function buildSnapshot(world: World, observer: Observer, now: number, fre
       host,
       networks: seen,
       power: power?.hosts[host] ? { state: power.hosts[host].state, since: power.hosts[host].since } : { state: 'unknown', since: now },
-      novaCompute: { node: nodeState === 'unknown' ? { state: 'unknown', since: now } : novaNode, api: api ? { state: api.state, since: api.since } : { state: 'unknown', since: now } },
+      novaCompute: { node: nodeState === 'unknown' ? { state: 'unknown', since: now } : novaNode, api: api ? { state: api.state, since: api.since, ...(api.reportedAt !== undefined ? { reportedAt: api.reportedAt } : {}) } : { state: 'unknown', since: now } },
       maintenance: consulMaintenance ? { state: 'on', reason: 'Consul node maintenance' } : maintenanceFlag === 'unknown' ? { state: 'unknown' } : maintenanceFlag ? { state: 'on', reason: maintenanceFlag.reason } : { state: 'off' },
       incident: incident === 'unknown' ? 'unknown' : incident ? summarize(incident) : null,
     };

@@ -153,12 +153,12 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
   }
   const row = classify(host);
   if (open && incident.hold?.needsOperator) {
-    if (row.cause === 'healthy' && !incident.fenceStarted) return close(incident, 'healthy on every network and in Nova again');
+    if (row.cause === 'healthy' && !incident.fenceStarted) return closeOnceReported(host, incident, context.now);
     return { action: 'none', cause: row.cause, guard: 'operator-hold', reason: `incident ${incident.id} is held for an operator (${incident.hold.reason})` };
   }
   if (row.cause === 'unknown') return { action: 'none', cause: 'unknown', guard: 'unknown-data', reason: row.reason };
   if (row.cause === 'healthy') {
-    return open ? close(incident, 'healthy on every network and in Nova again') : { action: 'none', cause: 'healthy', reason: 'healthy' };
+    return open ? closeOnceReported(host, incident, context.now) : { action: 'none', cause: 'healthy', reason: 'healthy' };
   }
 
   const elapsed = context.now - row.since;
@@ -207,6 +207,22 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
   }
 }
 
+/**
+ * Nova keeps saying "up" for service_down_time after nova-compute stopped reporting, so right
+ * after nova-ha restarted it or powered the host on, "up" may be the old process's last word;
+ * a frozen process woken to be stopped can even report once more on its way out. Closing then
+ * would be early: Nova would see it down a moment later and open a new incident. So the report
+ * must come after the repair and after the node was last seen starting nova-compute.
+ */
+function closeOnceReported(host: HostObservation, incident: IncidentSummary, now: number): Decision {
+  const repair = latestRepair(incident.attempts);
+  const { node, api } = host.novaCompute;
+  if (repair && (repair.repair === 'restart-nova-compute' || repair.repair === 'power-on') && api.reportedAt !== undefined && api.reportedAt < Math.max(repair.at, node.since)) {
+    return { action: 'wait', cause: 'healthy', reason: `healthy on every network and nova-compute runs, but its last report to Nova (${formatDuration(now - api.reportedAt)} ago) came before ${repair.repair} took effect; incident ${incident.id} closes at its first report since` };
+  }
+  return close(incident, 'healthy on every network and in Nova again');
+}
+
 function latestRepair(attempts: Partial<Record<Attempt, number>>): { repair: Repair; at: number } | undefined {
   let latest: { repair: Repair; at: number } | undefined;
   for (const [attempt, at] of Object.entries(attempts) as [Attempt, number][]) {
@@ -239,7 +255,9 @@ export function classify(host: HostObservation): Row {
     if (node.state === 'unknown') return { cause: 'unknown', since: 0, reason: 'nova-compute\'s state on the node is unknown (its check is missing or not reporting)' };
     if (node.state === 'down') return { cause: 'nova-compute-dead', since: node.since, reason: 'nova-compute is not running on the node' };
     if (api.state === 'unknown') return { cause: 'unknown', since: 0, reason: 'nova-compute\'s state in Nova\'s API is unknown (the API could not be asked)' };
-    if (api.state === 'down') return { cause: 'nova-api-only', since: api.since, reason: 'only Nova\'s API reports nova-compute down' };
+    // While the management network was down nova-compute could not report (its message bus runs
+    // over it): Nova's view counts only from when that network came back.
+    if (api.state === 'down') return { cause: 'nova-api-only', since: Math.max(api.since, networks.mgmt.since), reason: 'only Nova\'s API reports nova-compute down' };
     return { cause: 'healthy', since: 0, reason: 'healthy' };
   }
   if (downOn.length === NETWORKS.length) {

@@ -12,6 +12,7 @@
  *   notify/<key>          notification dedupe markers
  */
 import type { Held, MemberState, Network, PowerState, ServiceState } from './model.js';
+import { reportedAt, type ComputeService } from './nova/types.js';
 
 export const KEYS = {
   host: (host: string) => `hosts/${host}`,
@@ -63,6 +64,14 @@ export interface NovaServiceState extends Held<ServiceState> {
   readonly status: 'enabled' | 'disabled';
   readonly forcedDown: boolean;
   readonly disabledReason?: string | null;
+  /** The service's last report to Nova (its updated_at), in ms; absent when Nova gives none. */
+  readonly reportedAt?: number;
+}
+
+/** A Nova service as the Nova poller's document keeps it; `since` is when its state began. */
+export function novaServiceState(service: ComputeService, since: number): NovaServiceState {
+  const reported = reportedAt(service);
+  return { id: service.id, state: service.state, since, status: service.status, forcedDown: service.forcedDown, disabledReason: service.disabledReason, ...(reported !== undefined ? { reportedAt: reported } : {}) };
 }
 
 export interface NovaDoc {

@@ -12,7 +12,7 @@ import { IncidentStore } from './incident-store.js';
 import { NETWORKS } from './model.js';
 import type { NovaClient } from './nova/index.js';
 import { buildSnapshot, readWorld } from './observe.js';
-import { KEYS, type NovaDoc } from './records.js';
+import { KEYS, novaServiceState, type NovaDoc } from './records.js';
 import type { Runtime } from './runtime.js';
 
 export interface UnfenceOptions {
@@ -88,7 +88,7 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
     }
     const seenAt = Date.now();
     await runtime.kv.update<NovaDoc>(runtime.kv.key(KEYS.nova), (doc) =>
-      doc && { ...doc, hosts: { ...doc.hosts, [host]: { id: fresh.id, state: 'up', since: seenAt, status: fresh.status, forcedDown: fresh.forcedDown, disabledReason: fresh.disabledReason } } },
+      doc && { ...doc, hosts: { ...doc.hosts, [host]: novaServiceState(fresh, seenAt) } },
     );
 
     if (!incident) return undefined;

@@ -61,7 +61,7 @@ export const SCHEMA = {
   },
   policy: {
     confirmation_window: duration('A failure must persist this long before anything is done (a flap shorter than this is ignored).', '10s'),
-    api_down_wait: duration('When only Nova\'s API thinks nova-compute is down, wait this long (and warn) before restarting it.', '60s'),
+    api_down_wait: duration('When only Nova\'s API thinks nova-compute is down, wait this long (and warn) before restarting it. Counted from when its management network was last back: nova-compute reconnects to the message bus by itself after a cut.', '60s'),
     repair_timeout: duration('After a repair (storage network or nova-compute restart), how long the health state has to recover before the host is fenced.', '60s', 1000),
     boot_timeout: duration('After powering a host on, how long it has to rejoin all three networks healthy before it is treated as off and evacuated.', '300s', 1000),
     startup_quiet_period: duration('After a controller\'s Consul agent starts, nothing is done for this long: a whole cloud booting at once looks like a mass failure.', '120s'),

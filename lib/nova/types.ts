@@ -32,6 +32,13 @@ export function parseService(reply: Reply): ComputeService {
   };
 }
 
+/** When the service last reported, in ms; Nova writes updated_at in UTC without a zone suffix. */
+export function reportedAt(service: Pick<ComputeService, 'updatedAt'>): number | undefined {
+  if (!service.updatedAt) return undefined;
+  const at = Date.parse(/(Z|[+-]\d\d:?\d\d)$/.test(service.updatedAt) ? service.updatedAt : `${service.updatedAt}Z`);
+  return Number.isNaN(at) ? undefined : at;
+}
+
 export interface Server {
   readonly id: string;
   readonly name: string;

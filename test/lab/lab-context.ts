@@ -16,12 +16,13 @@ export interface ScenarioLab {
 }
 
 /**
- * Registers the hooks of a scenario file: the controllers configured with `fencing`, every host
+ * Registers the hooks of a scenario file: the controllers configured with `fencing` (and any
+ * `overrides` of the lab config), every host
  * healthy before the first test, each touched host reset after each test (test markers and
  * config overrides removed, then resetHost), the servers deleted, and the default config back
  * at the end.
  */
-export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing'>, after?: (ctx: NovaHaLab) => Promise<void>): ScenarioLab {
+export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrides'>, after?: (ctx: NovaHaLab) => Promise<void>): ScenarioLab {
   let lab: Lab | undefined;
   let ctx: NovaHaLab | undefined;
   const touched = new Set<string>();

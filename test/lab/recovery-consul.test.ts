@@ -8,7 +8,11 @@ import { addressOf } from '../../lab/topology.js';
 import { scenarioLab } from './lab-context.js';
 import { configureControllers, currentIncident, closedIncidents, mailSince, stepsOf, until, untilHealthy } from '../../lab/scenario.js';
 
-const env = scenarioLab({ fencing: 'none' });
+// After a management cut, nova-compute's message-bus connection recovers in its own time (TCP
+// retransmission backoff: 9 s measured after a 40 s cut, longer after longer cuts); a lab-short
+// API-down wait would restart it. The default wait (60 s) gives it that time, as in a real cloud.
+const POLICY = { api_down_wait: '60s' };
+const env = scenarioLab({ fencing: 'none', overrides: { policy: POLICY } });
 
 describe('storage network', () => {
   it('a storage link cut on the host is repaired through Consul: incident recovered and an email', async () => {
@@ -110,7 +114,7 @@ describe('guards', () => {
   it('a link that flaps faster than the confirmation window leads to no action and no email', async () => {
     // Consul takes from under a second to several seconds to see a link back (lab-notes: 1-27 s),
     // so each failure is seen for longer than the link is down: a 20 s window leaves room for that.
-    configureControllers(env.lab, { fencing: 'none', overrides: { policy: { confirmation_window: '20s' } } });
+    configureControllers(env.lab, { fencing: 'none', overrides: { policy: { ...POLICY, confirmation_window: '20s' } } });
     const since = Date.now();
     env.touch('cmp3');
     try {
@@ -122,7 +126,7 @@ describe('guards', () => {
       }
       await untilHealthy(env.ctx, 'cmp3', 60_000);
     } finally {
-      configureControllers(env.lab, { fencing: 'none' });
+      configureControllers(env.lab, { fencing: 'none', overrides: { policy: POLICY } });
     }
     const incidents = await incidentsSince('cmp3', since);
     expect(incidents.length).toBeGreaterThan(0);

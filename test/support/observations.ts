@@ -28,21 +28,27 @@ export interface HostShape {
   node?: ServiceState;
   api?: ServiceState;
   novaSince?: number;
+  /** When the node's nova-compute check last changed state (default: with novaSince, or a day ago). */
+  novaNodeSince?: number;
+  /** When nova-compute last reported to Nova (absent: Nova gave no updated_at). */
+  reportedAt?: number;
+  /** When the management network came back (default: a day ago). */
+  mgmtBackSince?: number;
   maintenance?: 'on' | 'off' | 'unknown';
   incident?: Partial<IncidentSummary> | null | 'unknown';
 }
 
 export function host(shape: HostShape = {}, name = 'cmp1'): HostObservation {
   const since = shape.netSince ?? ago(3600);
-  const held = (state: MemberState) => ({ state, since: state === 'alive' ? ago(86_400) : since });
+  const held = (state: MemberState, aliveSince = ago(86_400)) => ({ state, since: state === 'alive' ? aliveSince : since });
   const incident = shape.incident === undefined || shape.incident === null || shape.incident === 'unknown' ? (shape.incident ?? null) : { id: 'inc-1', phase: 'confirming' as const, phaseSince: ago(30), attempts: {}, fenceStarted: false, alerted: false, ...shape.incident };
   return {
     host: name,
-    networks: { mgmt: held(shape.mgmt ?? 'alive'), storage: held(shape.storage ?? 'alive'), tenant: held(shape.tenant ?? 'alive') },
+    networks: { mgmt: held(shape.mgmt ?? 'alive', shape.mgmtBackSince), storage: held(shape.storage ?? 'alive'), tenant: held(shape.tenant ?? 'alive') },
     power: { state: shape.power ?? 'on', since: ago(86_400) },
     novaCompute: {
-      node: { state: shape.node ?? 'up', since: shape.node && shape.node !== 'up' ? (shape.novaSince ?? ago(3600)) : ago(86_400) },
-      api: { state: shape.api ?? 'up', since: shape.api && shape.api !== 'up' ? (shape.novaSince ?? ago(3600)) : ago(86_400) },
+      node: { state: shape.node ?? 'up', since: shape.novaNodeSince ?? (shape.node && shape.node !== 'up' ? (shape.novaSince ?? ago(3600)) : ago(86_400)) },
+      api: { state: shape.api ?? 'up', since: shape.api && shape.api !== 'up' ? (shape.novaSince ?? ago(3600)) : ago(86_400), ...(shape.reportedAt !== undefined ? { reportedAt: shape.reportedAt } : {}) },
     },
     maintenance: { state: shape.maintenance ?? 'off' },
     incident,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/log.js';
 import { NovaClient, NovaConfigError, NovaHttpError, NovaTransportError } from '../../lib/nova/index.js';
+import { reportedAt } from '../../lib/nova/types.js';
 import { FakeOpenStack, PASSWORD, json, novaSection } from '../support/fake-openstack.js';
 
 const FAST = { retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5 };
@@ -246,5 +247,14 @@ describe('services and migrations', () => {
   it('names the call and the field when a reply is malformed', async () => {
     cloud.routes.set('GET /os-services', () => json(200, { services: [{ ...SERVICE, state: 'sideways' }] }));
     await expect(client().listComputeServices()).rejects.toThrow(/^Nova GET \/os-services \(request req-200-\w+\): services\[0\]\.state: expected one of up, down, found "sideways"/);
+  });
+});
+
+describe("a service's last report", () => {
+  it("reads Nova's zone-less updated_at as UTC, whatever the machine's time zone", () => {
+    expect(reportedAt({ updatedAt: '2026-11-25T10:00:00.000000' })).toBe(Date.parse('2026-11-25T10:00:00Z'));
+    expect(reportedAt({ updatedAt: '2026-11-25T10:00:00+01:00' })).toBe(Date.parse('2026-11-25T09:00:00Z'));
+    expect(reportedAt({ updatedAt: null })).toBeUndefined();
+    expect(reportedAt({ updatedAt: 'yesterday' })).toBeUndefined();
   });
 });
