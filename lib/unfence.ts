@@ -46,28 +46,26 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
     }
 
     options.say(`waiting for ${host} to be healthy on ${NETWORKS.join(', ')} with nova-compute running`);
-    for (;;) {
+    await waitFor(deadline, async () => {
       const { snapshot } = buildSnapshot(await readWorld(runtime.clusters, runtime.kv), { node: runtime.node, startedAt: 0 }, Date.now(), runtime.freshness);
       const seen = snapshot.hosts.find((h) => h.host === host);
       const alive = seen ? NETWORKS.filter((n) => seen.networks[n].state === 'alive') : [];
-      const novaUp = seen?.novaCompute.node.state === 'up';
-      options.progress(alive.length + (novaUp ? 1 : 0), NETWORKS.length + 1, 'networks alive + nova-compute running');
-      if (alive.length === NETWORKS.length && novaUp) break;
-      if (Date.now() > deadline) throw new UnfenceError(`${host} is not healthy after ${Math.round(options.timeoutMs / 1000)}s (alive on: ${alive.join(', ') || 'none'}; nova-compute ${seen?.novaCompute.node.state ?? 'unknown'}); nothing was changed in Nova`);
-      await sleep(1000);
-    }
+      const novaNode = seen?.novaCompute.node.state ?? 'unknown';
+      options.progress(alive.length + (novaNode === 'up' ? 1 : 0), NETWORKS.length + 1, 'networks alive + nova-compute running');
+      return { alive, novaNode };
+    }, ({ alive, novaNode }) => alive.length === NETWORKS.length && novaNode === 'up',
+    ({ alive, novaNode }) => `${host} is not healthy after ${Math.round(options.timeoutMs / 1000)}s (alive on: ${alive.join(', ') || 'none'}; nova-compute ${novaNode}); nothing was changed in Nova`);
     await note('unfence healthy', `${host} is alive on every network and nova-compute runs`);
 
     const since = incident ? new Date(incident.openedAt - 60_000).toISOString() : undefined;
     options.say(`waiting for Nova to clean up the instances evacuated from ${host}`);
-    for (;;) {
+    await waitFor(deadline, async () => {
       const migrations = (await nova.listMigrations({ type: 'evacuation', sourceCompute: host, ...(since ? { changesSince: since } : {}) })).filter((m) => m.status !== 'failed' && m.status !== 'error');
       const completed = migrations.filter((m) => m.status === 'completed').length;
       options.progress(completed, migrations.length, 'evacuation migrations completed');
-      if (completed === migrations.length) break;
-      if (Date.now() > deadline) throw new UnfenceError(`Nova has completed ${completed} of ${migrations.length} evacuation migrations from ${host}; nova-compute cleans them up when it starts there (check its log); nothing was changed in Nova`);
-      await sleep(1000);
-    }
+      return { completed, total: migrations.length };
+    }, ({ completed, total }) => completed === total,
+    ({ completed, total }) => `Nova has completed ${completed} of ${total} evacuation migrations from ${host}; nova-compute cleans them up when it starts there (check its log); nothing was changed in Nova`);
 
     const service = await nova.getComputeService(host);
     if (service.forcedDown) await nova.forceDown(service.id, false);
@@ -80,12 +78,8 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
     // reading it would take the host for one whose nova-compute Nova has long seen down and
     // restart it at once. Wait for Nova's own "up", then put that into the document.
     options.say(`waiting for Nova's API to report ${host}'s nova-compute up`);
-    let fresh = await nova.getComputeService(host);
-    while (fresh.state !== 'up') {
-      if (Date.now() > deadline) throw new UnfenceError(`Nova's API still reports ${host}'s nova-compute down after forced_down was cleared; check nova-compute's log on ${host}, then run unfence again (the incident stays open)`);
-      await sleep(1000);
-      fresh = await nova.getComputeService(host);
-    }
+    const fresh = await waitFor(deadline, () => nova.getComputeService(host), (s) => s.state === 'up',
+      () => `Nova's API still reports ${host}'s nova-compute down after forced_down was cleared; check nova-compute's log on ${host}, then run unfence again (the incident stays open)`);
     const seenAt = Date.now();
     await runtime.kv.update<NovaDoc>(runtime.kv.key(KEYS.nova), (doc) =>
       doc && { ...doc, hosts: { ...doc.hosts, [host]: novaServiceState(fresh, seenAt) } },
@@ -99,5 +93,15 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
     return closed;
   } finally {
     await lock.release();
+  }
+}
+
+/** Reads once a second until done; past the deadline, fails with what `late` makes of the last read. */
+async function waitFor<T>(deadline: number, read: () => Promise<T>, done: (value: T) => boolean, late: (value: T) => string): Promise<T> {
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new UnfenceError(late(value));
+    await sleep(1000);
   }
 }
