@@ -5,11 +5,12 @@ import { agentConfigDir, CONSUL_BINARY } from '../../lab/consul-config.js';
 import type { Lab } from '../../lab/lab.js';
 import { run } from '../../lab/shell.js';
 import { CONSUL_NETWORKS } from '../../lab/topology.js';
-import { testLab } from './lab-context.js';
+import { heldFromNovaHa, testLab } from './lab-context.js';
 
 const COMPUTE = 'cmp2';
 
 describe('Consul agents', () => {
+  heldFromNovaHa(COMPUTE);
   let lab: Lab;
   beforeAll(async () => {
     lab = await testLab();

@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { Lab } from '../../lab/lab.js';
 import type { NovaHaLabOptions } from '../../lab/nova-ha.js';
-import { configureControllers, configureNode, novaHaLab, resetHost, setBmcHangsOnPowerOff, setBootFails, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
+import { cliOnController, configureControllers, configureNode, forgetHost, novaHaLab, resetHost, setBmcHangsOnPowerOff, setBootFails, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 
 export function testLab(): Promise<Lab> {
   return Lab.attach(inject('labPrefix'), (message) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} lab: ${message}\n`));
@@ -53,4 +53,24 @@ export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrid
     },
     touch: (...hosts) => hosts.forEach((h) => touched.add(h)),
   };
+}
+
+/**
+ * For files that test the lab itself (links, agents, power) on one compute: nova-ha is installed
+ * and would act on what they break (a storage blip that Consul takes 20 s or more to see mended
+ * gets fenced), so the host is in nova-ha maintenance for the file, and handed back clean.
+ */
+export function heldFromNovaHa(host: string): void {
+  let ctx: NovaHaLab | undefined;
+  beforeAll(async () => {
+    ctx = novaHaLab(await testLab());
+    const on = await cliOnController(ctx, ['maintenance', 'on', host, '--reason', 'lab test of the lab itself']);
+    if (on.code !== 0) throw new Error(`nova-ha maintenance on ${host}: ${on.stderr}`);
+  });
+  afterAll(async () => {
+    const off = await cliOnController(ctx!, ['maintenance', 'off', host]);
+    if (off.code !== 0) throw new Error(`nova-ha maintenance off ${host}: ${off.stderr}`);
+    await forgetHost(ctx!, host);
+    await untilHealthy(ctx!, host, 120_000);
+  });
 }

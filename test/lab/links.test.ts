@@ -1,10 +1,11 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab, LinkSide } from '../../lab/lab.js';
-import { testLab } from './lab-context.js';
+import { heldFromNovaHa, testLab } from './lab-context.js';
 
 const COMPUTE = 'cmp1';
 
 describe('a cut storage link', () => {
+  heldFromNovaHa(COMPUTE);
   let lab: Lab;
   beforeAll(async () => {
     lab = await testLab();

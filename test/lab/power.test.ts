@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { namespaceProcesses } from '../../lab/processes.js';
-import { testLab } from './lab-context.js';
+import { heldFromNovaHa, testLab } from './lab-context.js';
 
 const COMPUTE = 'cmp3';
 
 describe('power control through the BMC (real ipmitool, lanplus, cipher suite 3)', () => {
+  heldFromNovaHa(COMPUTE);
   let lab: Lab;
   beforeAll(async () => {
     lab = await testLab();
