@@ -17,10 +17,9 @@ export interface ScenarioLab {
 
 /**
  * Registers the hooks of a scenario file: the controllers configured with `fencing` (and any
- * `overrides` of the lab config), every host
- * healthy before the first test, each touched host reset after each test (test markers and
- * config overrides removed, then resetHost), the servers deleted, and the default config back
- * at the end.
+ * `overrides` of the lab config), every host healthy before the first test, each touched host
+ * reset after each test (test markers and config overrides removed, then resetHost), the servers
+ * deleted, and the default config back at the end.
  */
 export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrides'>, after?: (ctx: NovaHaLab) => Promise<void>): ScenarioLab {
   let lab: Lab | undefined;
