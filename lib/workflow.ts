@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alertFor } from './alerts.js';
 import { tryAcquire, type HeldLock } from './consul/lock.js';
+import { Rejoiner } from './consul/rejoin.js';
 import type { Hands } from './hands.js';
 import { lastOutcome, openIncident, withPhase, withStep, type Incident } from './incident.js';
 import { IncidentStore } from './incident-store.js';
@@ -34,16 +35,18 @@ export async function runWorker(runtime: Runtime, hands: Hands, host: string, ob
   }
   log.info('worker-start', { step: 'lock', detail: `holding ${lock.key}` });
   void lock.lost.then((reason) => reason !== 'released' && log.error('lock-lost', { step: 'lock', error: reason, fix: 'another controller will resume the incident' }));
+  const rejoiner = new Rejoiner(runtime.clusters, host, log);
   try {
-    return await reconcile(runtime, hands, host, observer, lock, options.pollMs ?? 1000);
+    return await reconcile(runtime, hands, host, observer, lock, rejoiner, options.pollMs ?? 1000);
   } finally {
     await lock.release();
+    await rejoiner.settled();
     await runtime.notifier.flush(runtime.config.notifications.retry_for);
     log.info('worker-stop', { step: 'lock' });
   }
 }
 
-async function reconcile(runtime: Runtime, hands: Hands, host: string, observer: Observer, lock: HeldLock, pollMs: number): Promise<WorkerOutcome> {
+async function reconcile(runtime: Runtime, hands: Hands, host: string, observer: Observer, lock: HeldLock, rejoiner: Rejoiner, pollMs: number): Promise<WorkerOutcome> {
   const store = new IncidentStore(runtime.kv);
   const by = runtime.node;
   let last: Decision | undefined;
@@ -100,6 +103,7 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
 
     switch (decision.action) {
       case 'wait':
+        rejoiner.nudge(NETWORKS.filter((n) => observation.networks[n].state === 'failed' && snapshot.context.observer.networks[n] === 'healthy'), now);
         await sleep(Math.max(100, Math.min(decision.recheckInMs ?? pollMs, pollMs)));
         continue;
       case 'alert':

@@ -20,6 +20,12 @@ export interface HealthCheck {
   readonly ServiceID?: string;
 }
 
+export interface AgentMember {
+  readonly Name: string;
+  readonly Addr: string;
+  readonly Port: number;
+}
+
 export interface KvEntry {
   readonly Key: string;
   readonly Value: string | null;
@@ -108,7 +114,13 @@ export class ConsulApi {
     return result.ID;
   }
 
-  async agentSelf(): Promise<{ Config: { NodeName: string; Datacenter: string }; Member: { Name: string; Status: number } }> {
-    return (await loose(this.client.agent.self, this.client.agent)({})) as { Config: { NodeName: string; Datacenter: string }; Member: { Name: string; Status: number } };
+  /** This agent's own member list: its gossip view, for addresses only, never for states. */
+  agentMembers(): Promise<AgentMember[]> {
+    return loose(this.client.agent.members, this.client.agent)({}) as Promise<AgentMember[]>;
+  }
+
+  /** Asks this agent to join the member at address ("host:port"); fails when it cannot reach it. */
+  async agentJoin(address: string): Promise<void> {
+    await loose(this.client.agent.join, this.client.agent)({ address });
   }
 }

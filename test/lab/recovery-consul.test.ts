@@ -112,8 +112,9 @@ describe('guards', () => {
   });
 
   it('a link that flaps faster than the confirmation window leads to no action and no email', async () => {
-    // Consul takes from under a second to several seconds to see a link back (lab-notes: 1-27 s),
-    // so each failure is seen for longer than the link is down: a 20 s window leaves room for that.
+    // Consul alone sees a link back 1-27 s late (lab-notes), which would make this flapping link
+    // look failed throughout; the worker's rejoin requests (every 3 s) bring that down to seconds.
+    // Each failure is still seen for longer than the link is down: a 20 s window leaves room.
     configureControllers(env.lab, { fencing: 'none', overrides: { policy: { ...POLICY, confirmation_window: '20s' } } });
     const since = Date.now();
     env.touch('cmp3');
