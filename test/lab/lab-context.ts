@@ -56,8 +56,8 @@ export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrid
 
 /**
  * For files that test the lab itself (links, agents, power) on one compute: nova-ha is installed
- * and would act on what they break (a storage blip that Consul takes 20 s or more to see mended
- * gets fenced), so the host is in nova-ha maintenance for the file, and handed back clean.
+ * and would act on what they break (a power-off, a hung agent), so the host is in nova-ha
+ * maintenance for the file, and handed back clean.
  */
 export function heldFromNovaHa(host: string): void {
   let ctx: NovaHaLab | undefined;
