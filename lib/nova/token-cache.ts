@@ -1,6 +1,6 @@
 /**
  * The Keystone token, shared by every nova-ha process on this node through one file per identity
- * in the state directory: Consul starts a new process for every check run, and a fresh token
+ * (and per local user) in the state directory: Consul starts a new process for every check run, and a fresh token
  * per run would cost Keystone a password check each time.
  *
  * The file is 0600 in a 0700 directory and written atomically (temp file + rename), so a reader
@@ -31,7 +31,9 @@ export class TokenCache {
     private readonly key: string,
     private readonly log: Logger,
   ) {
-    this.file = join(dir, `keystone-token-${key.slice(0, 16)}.json`);
+    // One file per user as well: root running the CLI and the agents' user running the handlers
+    // would otherwise keep replacing each other's file, each distrusting the other's owner.
+    this.file = join(dir, `keystone-token-${key.slice(0, 16)}${process.getuid ? `-u${process.getuid()}` : ''}.json`);
   }
 
   /** The cached token, or undefined when there is none, it is unreadable, or not safe to trust. */

@@ -42,7 +42,8 @@ describe('Keystone token', () => {
     expect(cloud.authentications).toBe(1);
     expect(statSync(stateDir).mode & 0o777).toBe(0o700);
     const [file] = readdirSync(stateDir);
-    expect(file).toMatch(/^keystone-token-[0-9a-f]{16}\.json$/);
+    // Per user too, so root's CLI and the agents' user's handlers never replace each other's.
+    expect(file).toMatch(new RegExp(`^keystone-token-[0-9a-f]{16}-u${process.getuid!()}\\.json$`));
     expect(statSync(join(stateDir, file!)).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(stateDir, file!), 'utf8')).not.toContain(PASSWORD);
   });
