@@ -49,7 +49,7 @@ export class Rejoiner {
       this.#lastTry.set(network, now);
       const attempt = rejoin(this.clusters[network], this.host)
         .then((outcome) => (outcome === 'joined' ? this.log.info : this.log.debug)('rejoin', { step: 'confirm', network, detail: outcome }))
-        .catch((error: unknown) => this.log.warn('rejoin-failed', { step: 'confirm', network, error: describeConsulError(error), fix: `the ${network} token needs agent write on this node (docs/consul-acl/node-agent.hcl)` }))
+        .catch((error: unknown) => this.log.warn('rejoin-failed', { step: 'confirm', network, error: describeConsulError(error), fix: `the ${network} token needs agent write on this node (docs/consul-acl/README.md)` }))
         .finally(() => this.#inFlight.delete(network));
       this.#inFlight.set(network, attempt);
     }
