@@ -17,9 +17,9 @@ export interface ScenarioLab {
 
 /**
  * Registers the hooks of a scenario file: the controllers configured with `fencing` (and any
- * `overrides` of the lab config), every host healthy before the first test, each touched host
- * reset after each test (test markers and config overrides removed, then resetHost), the servers
- * deleted, and the default config back at the end.
+ * `overrides` of the lab config), every host healthy and forgotten by nova-ha before the first
+ * test, each touched host reset after each test (test markers and config overrides removed, then
+ * resetHost), the servers deleted, and the default config back at the end.
  */
 export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrides'>, after?: (ctx: NovaHaLab) => Promise<void>): ScenarioLab {
   let lab: Lab | undefined;
@@ -29,7 +29,13 @@ export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrid
     lab = await testLab();
     ctx = novaHaLab(lab);
     configureControllers(lab, options);
-    for (const host of lab.computes) await untilHealthy(ctx, host, 120_000);
+    // The previous file's last clean-up can still cost a host an incident after it looked healthy
+    // (a nova-compute that reports late after heavy work): start from no history and no sent email.
+    for (const host of lab.computes) {
+      await untilHealthy(ctx, host, 120_000);
+      await forgetHost(ctx, host);
+      await untilHealthy(ctx, host, 120_000);
+    }
   });
   afterEach(async () => {
     for (const host of touched) {
