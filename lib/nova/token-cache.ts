@@ -1,7 +1,7 @@
 /**
  * The Keystone token, shared by every nova-ha process on this node through one file per identity
- * (and per local user) in the state directory: Consul starts a new process for every check run, and a fresh token
- * per run would cost Keystone a password check each time.
+ * (and per local user) in the state directory: Consul starts a new process for every check run,
+ * and a fresh token per run would cost Keystone a password check each time.
  *
  * The file is 0600 in a 0700 directory and written atomically (temp file + rename), so a reader
  * never sees half a token and concurrent writers cannot corrupt it; the last one wins, and both
