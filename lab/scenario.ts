@@ -70,12 +70,16 @@ export function mailSince(ctx: NovaHaLab, since: number, host?: string): StoredM
 /** The steps of an incident's timeline, in order, as "step:outcome". */
 export const stepsOf = (incident: Incident): string[] => incident.timeline.map((e) => `${e.step}:${e.outcome}`);
 
-/** nova-ha's KV state of one host removed: incident, history, record, lock, maintenance, dedupe markers. */
+/**
+ * nova-ha's KV state of one host removed (incident, history, record, lock, maintenance, dedupe
+ * markers), then waits until nova-ha sees the host healthy again with no incident.
+ */
 export async function forgetHost(ctx: NovaHaLab, host: string): Promise<void> {
   const api = ctx.runtime.clusters.mgmt;
   for (const key of [KEYS.incident(host), KEYS.host(host), KEYS.lock(host), KEYS.maintenance(host)]) await api.kvDelete(ctx.runtime.kv.key(key));
   await api.client.kv.del({ key: ctx.runtime.kv.key(KEYS.historyOf(host)), recurse: true });
   await api.client.kv.del({ key: ctx.runtime.kv.key('notify'), recurse: true });
+  await untilHealthy(ctx, host, 120_000);
 }
 
 /**
@@ -111,9 +115,8 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   const service = (await nova.services()).find((s) => s.host === host);
   if (service?.status === 'disabled') await nova.enable(host);
   await nova.waitState(host, 'up', 120);
+  // The reset's own restarts can still open an incident: forgetHost lets nova-ha settle before the next test.
   await forgetHost(ctx, host);
-  // The reset's own restarts can still open an incident: let nova-ha settle before the next test.
-  await untilHealthy(ctx, host, 120_000);
 }
 
 /** Until nova-ha sees the host alive everywhere, nova-compute up on the node and in Nova, not in maintenance, with no incident. */

@@ -48,7 +48,12 @@ export class Rejoiner {
       if (this.#inFlight.has(network) || now - (this.#lastTry.get(network) ?? -Infinity) < this.intervalMs) continue;
       this.#lastTry.set(network, now);
       const attempt = rejoin(this.clusters[network], this.host)
-        .then((outcome) => (outcome === 'joined' ? this.log.info : this.log.debug)('rejoin', { step: 'confirm', network, detail: outcome }))
+        .then((outcome) => {
+          // Only a join that connected is news: the host will be seen back.
+          const fields = { step: 'confirm', network, detail: outcome };
+          if (outcome === 'joined') this.log.info('rejoin', fields);
+          else this.log.debug('rejoin', fields);
+        })
         .catch((error: unknown) => this.log.warn('rejoin-failed', { step: 'confirm', network, error: describeConsulError(error), fix: `the ${network} token needs agent write on this node (docs/consul-acl/README.md)` }))
         .finally(() => this.#inFlight.delete(network));
       this.#inFlight.set(network, attempt);

@@ -12,10 +12,8 @@ import type { ConsulResponse } from '../../lab/consul-http.js';
 import { Lab } from '../../lab/lab.js';
 import { installNovaHa, novaHaLog } from '../../lab/nova-ha.js';
 import { CONSUL_NETWORKS } from '../../lab/topology.js';
-import { ConsulApi } from '../../lib/consul/api.js';
-import { connect } from '../../lib/consul/connect.js';
 import { rejoin } from '../../lib/consul/rejoin.js';
-import { Secret } from '../../lib/secret.js';
+import { agentApi } from './lab-context.js';
 import { closedIncidents, currentIncident, novaHaLab, stepsOf, until, type NovaHaLab } from '../../lab/scenario.js';
 
 const PREFIX = 'nha';
@@ -140,8 +138,7 @@ describe('nova-ha with least-privilege Consul ACLs', () => {
     expect((await controller.put(`/v1/session/destroy/${session.body.ID}`)).status).toBe(200);
     // And the workers' rejoin requests, in every cluster (lib/consul/rejoin.ts): joining a live member is harmless.
     for (const network of CONSUL_NETWORKS) {
-      const agent = new ConsulApi(connect({ url: new URL(lab.httpAddr('ctl1', network)), token: new Secret(novaHaToken(lab.spec, 'ctl1', network)!) }, 20_000));
-      expect(await rejoin(agent, 'cmp2'), network).toBe('joined');
+      expect(await rejoin(agentApi(lab, 'ctl1', network, novaHaToken(lab.spec, 'ctl1', network)!), 'cmp2'), network).toBe('joined');
     }
   });
 });

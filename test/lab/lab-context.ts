@@ -1,8 +1,17 @@
 /** The lab the global setup brought up, for one test file, and the setup every scenario file shares. */
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { Lab } from '../../lab/lab.js';
+import type { ConsulNetwork } from '../../lab/topology.js';
+import { ConsulApi } from '../../lib/consul/api.js';
+import { connect } from '../../lib/consul/connect.js';
+import { Secret } from '../../lib/secret.js';
 import type { NovaHaLabOptions } from '../../lab/nova-ha.js';
 import { cliOnController, configureControllers, configureNode, forgetHost, novaHaLab, resetHost, setBmcHangsOnPowerOff, setBootFails, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
+
+/** nova-ha's client of one lab agent, as a runtime builds it; no token unless the lab runs ACLs. */
+export function agentApi(lab: Lab, node: string, network: ConsulNetwork, token = ''): ConsulApi {
+  return new ConsulApi(connect({ url: new URL(lab.httpAddr(node, network)), token: new Secret(token) }, 20_000));
+}
 
 export function testLab(): Promise<Lab> {
   return Lab.attach(inject('labPrefix'), (message) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} lab: ${message}\n`));
@@ -34,7 +43,6 @@ export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrid
     for (const host of lab.computes) {
       await untilHealthy(ctx, host, 120_000);
       await forgetHost(ctx, host);
-      await untilHealthy(ctx, host, 120_000);
     }
   });
   afterEach(async () => {
@@ -76,6 +84,5 @@ export function heldFromNovaHa(host: string): void {
     const off = await cliOnController(ctx!, ['maintenance', 'off', host]);
     if (off.code !== 0) throw new Error(`nova-ha maintenance off ${host}: ${off.stderr}`);
     await forgetHost(ctx!, host);
-    await untilHealthy(ctx!, host, 120_000);
   });
 }

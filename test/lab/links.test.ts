@@ -1,10 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab, LinkSide } from '../../lab/lab.js';
-import { ConsulApi } from '../../lib/consul/api.js';
-import { connect } from '../../lib/consul/connect.js';
 import { rejoin } from '../../lib/consul/rejoin.js';
-import { Secret } from '../../lib/secret.js';
-import { heldFromNovaHa, testLab } from './lab-context.js';
+import { agentApi, heldFromNovaHa, testLab } from './lab-context.js';
 
 const COMPUTE = 'cmp1';
 
@@ -38,7 +35,7 @@ describe('a cut storage link', () => {
   it("a join from a controller's agent fails while the link is cut and brings the compute back at once after", async () => {
     // Without it Consul sees a mended link anywhere from 1 to 27 s later (lab-notes): the workers
     // use it so that a blip is not taken for a failure, nor a repaired host fenced.
-    const controller = new ConsulApi(connect({ url: new URL(lab.httpAddr('ctl1', 'storage')), token: new Secret('') }, 20_000));
+    const controller = agentApi(lab, 'ctl1', 'storage');
     await lab.cutLink(COMPUTE, 'storage', 'switch');
     await lab.waitForMember(COMPUTE, 'storage', 'failed', 20_000);
     expect(await rejoin(controller, COMPUTE)).toBe('unreachable');
