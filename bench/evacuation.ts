@@ -8,7 +8,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { KEYS } from '../lib/records.js';
+import { KEYS } from '../lib/state/records.js';
 import { runDir } from '../lab/topology.js';
 import { bootOn, cliOnController, resetHost, serversById } from '../lab/scenario.js';
 import { log, withBenchLab } from './bench-lab.js';

@@ -5,7 +5,7 @@
  * repair, fence, force-down and evacuation, read from the incident's own timeline.
  *   npx tsx bench/recovery.ts [runs=5] [instances=20] [paths=storage,hang,power,nova-compute]
  */
-import type { Incident } from '../lib/incident.js';
+import type { Incident } from '../lib/state/incident.js';
 import { bootOn, closedIncidents, configureNode, currentIncident, hang, resetHost, serversById, setBootFails, until, type NovaHaLab } from '../lab/scenario.js';
 import { log, withBenchLab } from './bench-lab.js';
 import { header, row } from './stats.js';

@@ -2,12 +2,12 @@
 /** nova-ha: the operator's view of and lever on compute-node HA. */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../lib/config/load.js';
-import { SnapshotError } from '../lib/snapshot.js';
-import { OperatorError } from '../lib/operator.js';
-import { UnfenceError } from '../lib/unfence.js';
-import { NovaError } from '../lib/nova/index.js';
-import { IpmiConfigError } from '../lib/ipmi.js';
-import { scrub } from '../lib/secret.js';
+import { SnapshotError } from '../lib/decision/snapshot.js';
+import { OperatorError } from '../lib/operator/as-operator.js';
+import { UnfenceError } from '../lib/operator/unfence.js';
+import { NovaError } from '../lib/systems/nova/index.js';
+import { IpmiConfigError } from '../lib/systems/power/ipmi.js';
+import { scrub } from '../lib/shared/secret.js';
 import { CliError } from './errors.js';
 import * as agent from './commands/agent.js';
 import * as checkConfig from './commands/check-config.js';

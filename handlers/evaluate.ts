@@ -3,12 +3,12 @@
  * while a cluster changes leader), resumes incidents whose worker died, and shows the overall
  * state as its status: passing all healthy, warning incidents open, critical held for an operator.
  */
-import { checkStatus, evaluate } from '../lib/evaluate.js';
-import { runHandler } from '../lib/handler.js';
-import { IncidentStore } from '../lib/incident-store.js';
-import { createRuntime } from '../lib/runtime.js';
-import { statusOf } from '../lib/status.js';
-import { observerFromAgent, workerSpawner } from '../lib/spawn-worker.js';
+import { checkStatus, evaluate } from '../lib/recovery/evaluate.js';
+import { runHandler } from '../lib/shared/handler.js';
+import { IncidentStore } from '../lib/state/incident-store.js';
+import { createRuntime } from '../lib/recovery/runtime.js';
+import { statusOf } from '../lib/operator/status.js';
+import { observerFromAgent, workerSpawner } from '../lib/recovery/spawn-worker.js';
 
 await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   const runtime = createRuntime(config, 'evaluate');
@@ -20,7 +20,7 @@ await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   if (textfile && result.incidents !== 'unknown') {
     try {
       // Loaded only where metrics are written: prom-client is not worth loading on every run elsewhere.
-      const { renderMetrics, writeTextfile } = await import('../lib/metrics.js');
+      const { renderMetrics, writeTextfile } = await import('../lib/operator/metrics.js');
       const closed = await new IncidentStore(runtime.kv).history();
       writeTextfile(textfile, await renderMetrics(statusOf(result.world, result.snapshot, runtime), [...result.incidents.values()], closed, runtime.stateDir));
     } catch (error) {

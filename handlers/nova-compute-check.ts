@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
-import { EXIT, runHandler } from '../lib/handler.js';
-import { commandName, findProcesses, isRunning } from '../lib/proc.js';
+import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { commandName, findProcesses, isRunning } from '../lib/shared/proc.js';
 
 await runHandler('nova-compute-check', 'check', [], async ({ config }) => {
   const { systemd_unit: unit, process_name: name, pid_file: pidFile } = config.nova_compute;

@@ -4,11 +4,11 @@
  * document the evaluation reads. The API being unreachable, or no nova-scheduler up, is recorded
  * too: nothing is fenced while instances could not be evacuated.
  */
-import { holdPollerLock } from '../lib/consul/poller-lock.js';
-import { EXIT, runHandler } from '../lib/handler.js';
-import { NovaClient } from '../lib/nova/index.js';
-import { KEYS, novaServiceState, type NovaDoc, type NovaServiceState } from '../lib/records.js';
-import { createRuntime } from '../lib/runtime.js';
+import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
+import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { NovaClient } from '../lib/systems/nova/index.js';
+import { KEYS, novaServiceState, type NovaDoc, type NovaServiceState } from '../lib/state/records.js';
+import { createRuntime } from '../lib/recovery/runtime.js';
 
 await runHandler('nova-services-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'nova-services-check');

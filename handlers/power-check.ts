@@ -4,13 +4,13 @@
  * evaluation reads. One batched poller scales to 1,000 hosts where 1,000 script checks would not
  * (a process per host per interval on every controller); decisions still read the BMC afresh.
  */
-import { holdPollerLock } from '../lib/consul/poller-lock.js';
-import { EXIT, runHandler } from '../lib/handler.js';
-import { bmcFor, chassisPower } from '../lib/ipmi.js';
-import { mapLimit } from '../lib/pool.js';
-import { pollTargets } from '../lib/poll-targets.js';
-import { KEYS, type PowerDoc } from '../lib/records.js';
-import { createRuntime } from '../lib/runtime.js';
+import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
+import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { bmcFor, chassisPower } from '../lib/systems/power/ipmi.js';
+import { mapLimit } from '../lib/shared/pool.js';
+import { pollTargets } from '../lib/state/poll-targets.js';
+import { KEYS, type PowerDoc } from '../lib/state/records.js';
+import { createRuntime } from '../lib/recovery/runtime.js';
 
 await runHandler('power-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'power-check');

@@ -6,10 +6,10 @@
  */
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { EXIT, readStdin, runHandler } from '../lib/handler.js';
-import { createLoggerFor, nodeNameOf } from '../lib/runtime.js';
-import { REMEDIATION_EVENT, ReplayGuard, verifyRequest, type RemediationAction } from '../lib/remediation.js';
-import { parseWatchEvents } from '../lib/watch-input.js';
+import { EXIT, readStdin, runHandler } from '../lib/shared/handler.js';
+import { createLoggerFor, nodeNameOf } from '../lib/recovery/runtime.js';
+import { REMEDIATION_EVENT, ReplayGuard, verifyRequest, type RemediationAction } from '../lib/recovery/repair-request.js';
+import { parseWatchEvents } from '../lib/systems/consul/watch-input.js';
 
 await runHandler('remediate', 'handler', [], async ({ config }) => {
   const log = createLoggerFor(config, 'remediate');

@@ -4,12 +4,12 @@
  * evaluates and hands recovery to workers. The stdin is the local agent's view: it triggers the
  * evaluation, which reads every cluster's leader itself.
  */
-import { evaluate } from '../lib/evaluate.js';
-import { EXIT, readStdin, runHandler } from '../lib/handler.js';
-import { NETWORKS } from '../lib/model.js';
-import { createRuntime } from '../lib/runtime.js';
-import { observerFromAgent, workerSpawner } from '../lib/spawn-worker.js';
-import { parseWatchChecks } from '../lib/watch-input.js';
+import { evaluate } from '../lib/recovery/evaluate.js';
+import { EXIT, readStdin, runHandler } from '../lib/shared/handler.js';
+import { NETWORKS } from '../lib/decision/model.js';
+import { createRuntime } from '../lib/recovery/runtime.js';
+import { observerFromAgent, workerSpawner } from '../lib/recovery/spawn-worker.js';
+import { parseWatchChecks } from '../lib/systems/consul/watch-input.js';
 
 await runHandler('watch-checks', 'handler', ['network'], async ({ config, configFile, args }) => {
   const runtime = createRuntime(config, 'watch-checks');

@@ -1,9 +1,9 @@
 /** A recovery worker for one host, started by the watch handler or the periodic check. */
-import { EXIT, runHandler } from '../lib/handler.js';
-import { handsFor } from '../lib/hands-for.js';
-import { createRuntime } from '../lib/runtime.js';
-import { observerFromAgent } from '../lib/spawn-worker.js';
-import { runWorker } from '../lib/workflow.js';
+import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { handsFor } from '../lib/recovery/controller-effects.js';
+import { createRuntime } from '../lib/recovery/runtime.js';
+import { observerFromAgent } from '../lib/recovery/spawn-worker.js';
+import { runWorker } from '../lib/recovery/worker.js';
 
 await runHandler('worker', 'handler', ['host', 'observer-started-at'], async ({ config, args }) => {
   const host = args['host'];

@@ -7,8 +7,8 @@
  *   npx tsx lab/demo.ts [--scenario storage|hang|power|nova-compute|mgmt|tenant] [--instances N] [--prefix nh] [--keep]
  */
 import { parseArgs } from 'node:util';
-import { formatDuration } from '../lib/duration.js';
-import type { Incident } from '../lib/incident.js';
+import { formatDuration } from '../lib/shared/duration.js';
+import type { Incident } from '../lib/state/incident.js';
 import { renderIncident } from '../cli/commands/status.js';
 import { Lab } from './lab.js';
 import { NovaLab } from './nova.js';

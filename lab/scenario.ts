@@ -7,12 +7,12 @@
 import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../lib/config/load.js';
-import type { Incident } from '../lib/incident.js';
-import { IncidentStore } from '../lib/incident-store.js';
-import { silentLogger } from '../lib/log.js';
-import { KEYS } from '../lib/records.js';
-import { createRuntime, type Runtime } from '../lib/runtime.js';
-import { readStatus } from '../lib/status.js';
+import type { Incident } from '../lib/state/incident.js';
+import { IncidentStore } from '../lib/state/incident-store.js';
+import { silentLogger } from '../lib/shared/log.js';
+import { KEYS } from '../lib/state/records.js';
+import { createRuntime, type Runtime } from '../lib/recovery/runtime.js';
+import { readStatus } from '../lib/operator/status.js';
 import { agentSocket } from './consul-config.js';
 import { consulAccount } from './consul-agents.js';
 import type { Lab } from './lab.js';

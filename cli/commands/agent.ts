@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { configPath, requireConfig } from '../../lib/config/load.js';
-import { addressOf, connect, describeConsulError } from '../../lib/consul/connect.js';
-import { NETWORKS, type Network } from '../../lib/model.js';
+import { addressOf, connect, describeConsulError } from '../../lib/systems/consul/connect.js';
+import { NETWORKS, type Network } from '../../lib/decision/model.js';
 import { CliError } from '../errors.js';
 
 export function register(program: Command): void {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { requireConfig } from '../../lib/config/load.js';
-import { fragment, redactTokens, type Role } from '../../lib/consul-fragments.js';
-import { NETWORKS, type Network } from '../../lib/model.js';
+import { fragment, redactTokens, type Role } from '../../lib/systems/consul/fragments.js';
+import { NETWORKS, type Network } from '../../lib/decision/model.js';
 import { configPath } from '../../lib/config/load.js';
 import { CliError } from '../errors.js';
 

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
-import { fenceAndEvacuate } from '../../lib/fence.js';
-import { handsFor } from '../../lib/hands-for.js';
-import type { Incident } from '../../lib/incident.js';
-import { bmcFor, powerOffVerified } from '../../lib/ipmi.js';
-import { NovaClient } from '../../lib/nova/index.js';
-import { asOperator, operatorEvacuate } from '../../lib/operator.js';
-import { unfence } from '../../lib/unfence.js';
+import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
+import { handsFor } from '../../lib/recovery/controller-effects.js';
+import type { Incident } from '../../lib/state/incident.js';
+import { bmcFor, powerOffVerified } from '../../lib/systems/power/ipmi.js';
+import { NovaClient } from '../../lib/systems/nova/index.js';
+import { asOperator, operatorEvacuate } from '../../lib/operator/as-operator.js';
+import { unfence } from '../../lib/operator/unfence.js';
 import { CliError } from '../errors.js';
 import { progressPrinter } from '../progress.js';
-import type { Runtime } from '../../lib/runtime.js';
+import type { Runtime } from '../../lib/recovery/runtime.js';
 import { cliRuntime } from './status.js';
 
 function summary(incident: Incident): string {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { tryAcquire } from '../../lib/consul/lock.js';
-import { withPhase } from '../../lib/incident.js';
-import { IncidentStore } from '../../lib/incident-store.js';
-import { handsFor } from '../../lib/hands-for.js';
-import { NETWORKS } from '../../lib/model.js';
-import { KEYS } from '../../lib/records.js';
-import { channelsFor, composeMessage } from '../../lib/notify/index.js';
+import { tryAcquire } from '../../lib/systems/consul/lock.js';
+import { withPhase } from '../../lib/state/incident.js';
+import { IncidentStore } from '../../lib/state/incident-store.js';
+import { handsFor } from '../../lib/recovery/controller-effects.js';
+import { NETWORKS } from '../../lib/decision/model.js';
+import { KEYS } from '../../lib/state/records.js';
+import { channelsFor, composeMessage } from '../../lib/systems/notify/index.js';
 import { CliError } from '../errors.js';
 import { cliRuntime } from './status.js';
 

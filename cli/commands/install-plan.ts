@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { configPath, requireConfig } from '../../lib/config/load.js';
-import { describeFragment, fragment, type Role } from '../../lib/consul-fragments.js';
-import { NETWORKS } from '../../lib/model.js';
+import { describeFragment, fragment, type Role } from '../../lib/systems/consul/fragments.js';
+import { NETWORKS } from '../../lib/decision/model.js';
 import { CliError } from '../errors.js';
 
 /** Single-quoted for the shell: install.sh evaluates these assignments. */

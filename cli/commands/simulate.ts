@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { configPath, errorsOf, formatProblem, loadConfigFile, parseConfig, type Config } from '../../lib/config/load.js';
-import { decide, settingsFromConfig, stormOf } from '../../lib/policy.js';
-import { parseSnapshot } from '../../lib/snapshot.js';
+import { decide, settingsFromConfig, stormOf } from '../../lib/decision/policy.js';
+import { parseSnapshot } from '../../lib/decision/snapshot.js';
 import { CliError } from '../errors.js';
 import { table } from '../table.js';
 

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { configPath, requireConfig } from '../../lib/config/load.js';
-import { formatDuration } from '../../lib/duration.js';
-import type { Incident } from '../../lib/incident.js';
-import { IncidentStore } from '../../lib/incident-store.js';
-import { createLogger } from '../../lib/log.js';
-import { NETWORKS } from '../../lib/model.js';
-import { pollTargets } from '../../lib/poll-targets.js';
-import { KEYS } from '../../lib/records.js';
-import { createRuntime, nodeNameOf, type Runtime } from '../../lib/runtime.js';
-import { readStatus, type ClusterStatus, type HostStatus } from '../../lib/status.js';
+import { formatDuration } from '../../lib/shared/duration.js';
+import type { Incident } from '../../lib/state/incident.js';
+import { IncidentStore } from '../../lib/state/incident-store.js';
+import { createLogger } from '../../lib/shared/log.js';
+import { NETWORKS } from '../../lib/decision/model.js';
+import { pollTargets } from '../../lib/state/poll-targets.js';
+import { KEYS } from '../../lib/state/records.js';
+import { createRuntime, nodeNameOf, type Runtime } from '../../lib/recovery/runtime.js';
+import { readStatus, type ClusterStatus, type HostStatus } from '../../lib/operator/status.js';
 import { CliError } from '../errors.js';
 import { table } from '../table.js';
 

@@ -1,5 +1,5 @@
-import { parseDuration, formatDuration } from '../duration.js';
-import { Secret } from '../secret.js';
+import { parseDuration, formatDuration } from '../shared/duration.js';
+import { Secret } from '../shared/secret.js';
 
 /** What parsing one raw INI value gave: the typed value, or what was expected instead. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };

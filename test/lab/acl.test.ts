@@ -12,7 +12,7 @@ import type { ConsulResponse } from '../../lab/consul-http.js';
 import { Lab } from '../../lab/lab.js';
 import { installNovaHa, novaHaLog } from '../../lab/nova-ha.js';
 import { CONSUL_NETWORKS } from '../../lab/topology.js';
-import { rejoin } from '../../lib/consul/rejoin.js';
+import { rejoin } from '../../lib/systems/consul/rejoin.js';
 import { agentApi } from './lab-context.js';
 import { closedIncidents, currentIncident, novaHaLab, stepsOf, until, type NovaHaLab } from '../../lab/scenario.js';
 

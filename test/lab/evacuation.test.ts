@@ -5,7 +5,7 @@
  * network failed (live migration).
  */
 import { describe, expect, it } from 'vitest';
-import { KEYS } from '../../lib/records.js';
+import { KEYS } from '../../lib/state/records.js';
 import { scenarioLab } from './lab-context.js';
 import { bootOn, cliOnController, configureControllers, currentIncident, hang, serversById, until } from '../../lab/scenario.js';
 

@@ -2,9 +2,9 @@
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { Lab } from '../../lab/lab.js';
 import type { ConsulNetwork } from '../../lab/topology.js';
-import { ConsulApi } from '../../lib/consul/api.js';
-import { connect } from '../../lib/consul/connect.js';
-import { Secret } from '../../lib/secret.js';
+import { ConsulApi } from '../../lib/systems/consul/api.js';
+import { connect } from '../../lib/systems/consul/connect.js';
+import { Secret } from '../../lib/shared/secret.js';
 import type { NovaHaLabOptions } from '../../lab/nova-ha.js';
 import { cliOnController, configureControllers, configureNode, forgetHost, novaHaLab, resetHost, setBmcHangsOnPowerOff, setBootFails, untilHealthy, type NovaHaLab } from '../../lab/scenario.js';
 

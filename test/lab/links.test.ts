@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab, LinkSide } from '../../lab/lab.js';
-import { rejoin } from '../../lib/consul/rejoin.js';
+import { rejoin } from '../../lib/systems/consul/rejoin.js';
 import { agentApi, heldFromNovaHa, testLab } from './lab-context.js';
 
 const COMPUTE = 'cmp1';

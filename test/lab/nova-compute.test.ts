@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runDir } from '../../lab/topology.js';
-import { KEYS, type NovaDoc } from '../../lib/records.js';
+import { KEYS, type NovaDoc } from '../../lib/state/records.js';
 import { scenarioLab } from './lab-context.js';
 import { closedIncidents, currentIncident, mailSince, stepsOf, until } from '../../lab/scenario.js';
 

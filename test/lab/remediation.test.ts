@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { novaHaLog } from '../../lab/nova-ha.js';
 import { runDir } from '../../lab/topology.js';
-import { REMEDIATION_EVENT, signRequest } from '../../lib/remediation.js';
-import { Secret } from '../../lib/secret.js';
-import { KEYS } from '../../lib/records.js';
+import { REMEDIATION_EVENT, signRequest } from '../../lib/recovery/repair-request.js';
+import { Secret } from '../../lib/shared/secret.js';
+import { KEYS } from '../../lib/state/records.js';
 import { testLab } from './lab-context.js';
 import { novaHaLab, resetHost, until, type NovaHaLab } from '../../lab/scenario.js';
 

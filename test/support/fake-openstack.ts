@@ -4,8 +4,8 @@
  * test sets per "METHOD /path".
  */
 import { parseConfig } from '../../lib/config/load.js';
-import type { NovaSection } from '../../lib/nova/client.js';
-import type { FetchLike } from '../../lib/nova/http.js';
+import type { NovaSection } from '../../lib/systems/nova/client.js';
+import type { FetchLike } from '../../lib/systems/nova/http.js';
 
 export const KEYSTONE = 'http://keystone.test:5000/v3';
 export const NOVA = 'http://nova.test:8774/v2.1';

@@ -1,6 +1,6 @@
 /** Builders for policy inputs: a healthy host and a calm cluster, changed only where a test says. */
-import type { ClusterContext, HostObservation, IncidentSummary, MemberState, Network, PowerState, ServiceState } from '../../lib/model.js';
-import type { PolicySettings } from '../../lib/policy.js';
+import type { ClusterContext, HostObservation, IncidentSummary, MemberState, Network, PowerState, ServiceState } from '../../lib/decision/model.js';
+import type { PolicySettings } from '../../lib/decision/policy.js';
 
 export const NOW = Date.parse('2026-11-25T10:00:00Z');
 export const s = (seconds: number): number => seconds * 1000;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../lib/config/load.js';
-import { fragment } from '../../lib/consul-fragments.js';
+import { fragment } from '../../lib/systems/consul/fragments.js';
 
 export const EXAMPLE_PATHS = { node: '/usr/bin/node', lib: '/usr/lib/nova-ha', config: '/etc/nova-ha/nova-ha.conf' };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../lib/config/load.js';
-import { fragment, redactTokens, type Role } from '../../lib/consul-fragments.js';
-import type { Network } from '../../lib/model.js';
+import { fragment, redactTokens, type Role } from '../../lib/systems/consul/fragments.js';
+import type { Network } from '../../lib/decision/model.js';
 
 const PATHS = { node: '/usr/bin/node', lib: '/usr/lib/nova-ha', config: '/etc/nova-ha/nova-ha.conf' };
 const TOKENS = { mgmt: '11111111-1111-1111-1111-111111111111', storage: '22222222-2222-2222-2222-222222222222', tenant: '33333333-3333-3333-3333-333333333333' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FallbackDedupeStore } from '../../lib/consul/dedupe-store.js';
-import { MemoryDedupeStore, type DedupeStore } from '../../lib/notify/index.js';
+import { FallbackDedupeStore } from '../../lib/state/notify-dedupe.js';
+import { MemoryDedupeStore, type DedupeStore } from '../../lib/systems/notify/index.js';
 
 const hanging: DedupeStore = { claim: () => new Promise(() => undefined), release: () => new Promise(() => undefined) };
 const failing: DedupeStore = { claim: () => Promise.reject(new Error('HTTP 500: No cluster leader')), release: () => Promise.reject(new Error('x')) };

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chassisPower, powerOffVerified, type BmcTarget } from '../../lib/ipmi.js';
+import { chassisPower, powerOffVerified, type BmcTarget } from '../../lib/systems/power/ipmi.js';
 
 // The real ipmitool, wrapped so the test sees the argv and environment it was given, aimed at a
 // loopback port where no BMC answers (safe by the network rule, and as silent as a dead BMC).

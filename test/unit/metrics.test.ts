@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Incident } from '../../lib/incident.js';
-import { renderMetrics, writeTextfile } from '../../lib/metrics.js';
-import { countRun } from '../../lib/run-counter.js';
-import type { ClusterStatus } from '../../lib/status.js';
+import type { Incident } from '../../lib/state/incident.js';
+import { renderMetrics, writeTextfile } from '../../lib/operator/metrics.js';
+import { countRun } from '../../lib/shared/run-counter.js';
+import type { ClusterStatus } from '../../lib/operator/status.js';
 
 const status: ClusterStatus = {
   generatedAt: '2026-11-25T10:00:00.000Z',

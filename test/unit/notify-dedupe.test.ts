@@ -3,7 +3,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNotifier, dedupeKey, FileDedupeStore, SendError, type Channel, type Notification } from '../../lib/notify/index.js';
+import { createNotifier, dedupeKey, FileDedupeStore, SendError, type Channel, type Notification } from '../../lib/systems/notify/index.js';
 import { captureLog, notificationSettings, Resources, tempDir } from './notify-helpers.js';
 
 const resources = new Resources();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { composeMessage, createEmailChannel, SendError, type Notification, type NotificationSettings } from '../../lib/notify/index.js';
-import { Secret } from '../../lib/secret.js';
+import { composeMessage, createEmailChannel, SendError, type Notification, type NotificationSettings } from '../../lib/systems/notify/index.js';
+import { Secret } from '../../lib/shared/secret.js';
 import { notificationSettings, Resources, selfSignedCertificate, startSmtpServer } from './notify-helpers.js';
 
 const resources = new Resources();

@@ -6,9 +6,9 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { createLogger, type Logger } from '../../lib/log.js';
-import type { NotificationSettings } from '../../lib/notify/index.js';
-import { Secret } from '../../lib/secret.js';
+import { createLogger, type Logger } from '../../lib/shared/log.js';
+import type { NotificationSettings } from '../../lib/systems/notify/index.js';
+import { Secret } from '../../lib/shared/secret.js';
 import { parseMail } from '../../lab/mail.js';
 
 /** Everything a test created, undone in reverse order by cleanup(). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { composeMessage, PAUSED_BANNER, webhookPayload, type Notification } from '../../lib/notify/index.js';
-import { Secret } from '../../lib/secret.js';
+import { composeMessage, PAUSED_BANNER, webhookPayload, type Notification } from '../../lib/systems/notify/index.js';
+import { Secret } from '../../lib/shared/secret.js';
 
 const T0 = Date.UTC(2026, 4, 1, 10, 0, 0);
 

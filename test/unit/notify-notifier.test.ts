@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNotifier, type Notification, type NotificationSettings, type Notifier } from '../../lib/notify/index.js';
-import { Secret } from '../../lib/secret.js';
+import { createNotifier, type Notification, type NotificationSettings, type Notifier } from '../../lib/systems/notify/index.js';
+import { Secret } from '../../lib/shared/secret.js';
 import { captureLog, closedPort, notificationSettings, Resources, startSilentServer, startSmtpServer, startWebhookServer, tempDir, type CapturedLog } from './notify-helpers.js';
 
 const resources = new Resources();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { composeMessage, createWebhookChannel, SendError, type Notification, type NotificationSettings, type WebhookPayload } from '../../lib/notify/index.js';
-import { Secret } from '../../lib/secret.js';
+import { composeMessage, createWebhookChannel, SendError, type Notification, type NotificationSettings, type WebhookPayload } from '../../lib/systems/notify/index.js';
+import { Secret } from '../../lib/shared/secret.js';
 import { closedPort, notificationSettings, Resources, startSilentServer, startWebhookServer } from './notify-helpers.js';
 
 const resources = new Resources();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evacuateBody, liveMigrateBody, serviceUpdateBody } from '../../lib/nova/bodies.js';
-import { parseMicroversion } from '../../lib/nova/microversion.js';
+import { evacuateBody, liveMigrateBody, serviceUpdateBody } from '../../lib/systems/nova/bodies.js';
+import { parseMicroversion } from '../../lib/systems/nova/microversion.js';
 
 const mv = parseMicroversion;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseCatalog, selectEndpoint } from '../../lib/nova/catalog.js';
-import { versionDocumentUrl } from '../../lib/nova/client.js';
-import { NovaConfigError, NovaReplyError } from '../../lib/nova/errors.js';
+import { parseCatalog, selectEndpoint } from '../../lib/systems/nova/catalog.js';
+import { versionDocumentUrl } from '../../lib/systems/nova/client.js';
+import { NovaConfigError, NovaReplyError } from '../../lib/systems/nova/errors.js';
 
 const catalog = parseCatalog([
   { type: 'identity', name: 'keystone', endpoints: [{ interface: 'public', region_id: 'RegionOne', url: 'https://ks.example.com/v3' }] },

@@ -2,9 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/log.js';
-import { NovaClient, NovaConfigError, NovaHttpError, NovaTransportError } from '../../lib/nova/index.js';
-import { reportedAt } from '../../lib/nova/types.js';
+import { createLogger } from '../../lib/shared/log.js';
+import { NovaClient, NovaConfigError, NovaHttpError, NovaTransportError } from '../../lib/systems/nova/index.js';
+import { reportedAt } from '../../lib/systems/nova/types.js';
 import { FakeOpenStack, PASSWORD, json, novaSection } from '../support/fake-openstack.js';
 
 const FAST = { retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5 };

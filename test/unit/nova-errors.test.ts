@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { NovaHttpError, NovaTransportError, extractApiMessage, formatHttpError } from '../../lib/nova/errors.js';
-import { classifyFailure } from '../../lib/nova/retry.js';
-import { Secret } from '../../lib/secret.js';
+import { NovaHttpError, NovaTransportError, extractApiMessage, formatHttpError } from '../../lib/systems/nova/errors.js';
+import { classifyFailure } from '../../lib/systems/nova/retry.js';
+import { Secret } from '../../lib/shared/secret.js';
 
 describe('API messages', () => {
   it('reads Nova\'s fault wrapper, Keystone\'s error object, HTML and text', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NovaConfigError, NovaReplyError } from '../../lib/nova/errors.js';
-import { atLeast, chooseMicroversion, compareMicroversions, formatMicroversion, parseMicroversion, versionRangeFromDocument } from '../../lib/nova/microversion.js';
+import { NovaConfigError, NovaReplyError } from '../../lib/systems/nova/errors.js';
+import { atLeast, chooseMicroversion, compareMicroversions, formatMicroversion, parseMicroversion, versionRangeFromDocument } from '../../lib/systems/nova/microversion.js';
 
 const range = (min: string, max: string) => ({ min: parseMicroversion(min), max: parseMicroversion(max) });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NovaReplyError } from '../../lib/nova/errors.js';
-import { nextHref, nextPageUrl } from '../../lib/nova/pagination.js';
+import { NovaReplyError } from '../../lib/systems/nova/errors.js';
+import { nextHref, nextPageUrl } from '../../lib/systems/nova/pagination.js';
 
 describe('pagination', () => {
   it('finds the next link, and none on the last page', () => {

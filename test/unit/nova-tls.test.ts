@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NovaClient, NovaConfigError, NovaTransportError } from '../../lib/nova/index.js';
+import { NovaClient, NovaConfigError, NovaTransportError } from '../../lib/systems/nova/index.js';
 import { novaSection } from '../support/fake-openstack.js';
 
 const haveOpenssl = (() => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { ClusterView, NodeHealth } from '../../lib/consul/members.js';
-import type { Network } from '../../lib/model.js';
-import { buildSnapshot, type World } from '../../lib/observe.js';
-import type { HostRecord, NovaDoc, PowerDoc } from '../../lib/records.js';
+import type { ClusterView, NodeHealth } from '../../lib/state/clusters.js';
+import type { Network } from '../../lib/decision/model.js';
+import { buildSnapshot, type World } from '../../lib/decision/observation.js';
+import type { HostRecord, NovaDoc, PowerDoc } from '../../lib/state/records.js';
 
 const NOW = Date.parse('2026-11-25T10:00:00Z');
 const freshness = { powerMaxAge: 90_000, novaMaxAge: 30_000 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, stormOf, stormThreshold, type Action, type Cause, type Guard } from '../../lib/policy.js';
+import { decide, stormOf, stormThreshold, type Action, type Cause, type Guard } from '../../lib/decision/policy.js';
 import { SETTINGS, ago, cluster, host, s, type ClusterShape, type HostShape } from '../support/observations.js';
 
 interface Case {

@@ -3,10 +3,10 @@
  * in the lab (test/lab/links.test.ts); here a stand-in agent only records the requests.
  */
 import { describe, expect, it } from 'vitest';
-import type { AgentMember, ConsulApi } from '../../lib/consul/api.js';
-import { rejoin, Rejoiner } from '../../lib/consul/rejoin.js';
-import { createLogger } from '../../lib/log.js';
-import type { Network } from '../../lib/model.js';
+import type { AgentMember, ConsulApi } from '../../lib/systems/consul/api.js';
+import { rejoin, Rejoiner } from '../../lib/systems/consul/rejoin.js';
+import { createLogger } from '../../lib/shared/log.js';
+import type { Network } from '../../lib/decision/model.js';
 
 interface StandInAgent {
   readonly api: ConsulApi;

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ReplayGuard, signRequest, verifyRequest, type RemediationAction } from '../../lib/remediation.js';
-import { Secret } from '../../lib/secret.js';
+import { ReplayGuard, signRequest, verifyRequest, type RemediationAction } from '../../lib/recovery/repair-request.js';
+import { Secret } from '../../lib/shared/secret.js';
 
 const key = new Secret('k'.repeat(40));
 const now = Date.parse('2026-11-25T10:00:00Z');

@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../../lib/config/load.js';
-import { createLogger } from '../../../lib/log.js';
-import { NovaClient, NovaHttpError } from '../../../lib/nova/index.js';
+import { createLogger } from '../../../lib/shared/log.js';
+import { NovaClient, NovaHttpError } from '../../../lib/systems/nova/index.js';
 import { runDir } from '../../../lab/topology.js';
 
 const [prefix, command, ...args] = process.argv.slice(2);

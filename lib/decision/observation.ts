@@ -1,0 +1,167 @@
+/**
+ * Observations: what the three clusters' leaders, nova-ha's KV records and the pollers say,
+ * turned into the policy's input. Reading (readWorld) is separate from the pure construction
+ * (buildSnapshot) so the construction is unit-tested without a Consul.
+ */
+import type { ConsulApi } from '../systems/consul/api.js';
+import type { JsonKv } from '../systems/consul/kv.js';
+import { readCluster, type ClusterView, type NodeHealth } from '../state/clusters.js';
+import { summarize, type Incident } from '../state/incident.js';
+import { NETWORKS, type ClusterContext, type Held, type HostObservation, type MemberState, type Network, type ObserverHealth, type ServiceState, type Snapshot } from './model.js';
+import { KEYS, type HostRecord, type MaintenanceFlag, type NovaDoc, type PauseFlag, type PowerDoc } from '../state/records.js';
+
+export type Known<T> = T | 'unknown';
+
+/** Everything one evaluation reads, read once. */
+export interface World {
+  readonly views: Readonly<Record<Network, ClusterView>>;
+  readonly records: Known<ReadonlyMap<string, HostRecord>>;
+  readonly incidents: Known<ReadonlyMap<string, Incident>>;
+  readonly maintenance: Known<ReadonlyMap<string, MaintenanceFlag>>;
+  readonly pause: Known<PauseFlag | null>;
+  readonly power: Known<PowerDoc | null>;
+  readonly nova: Known<NovaDoc | null>;
+  /** Why parts of the world are unknown, for the logs. */
+  readonly errors: readonly string[];
+}
+
+export interface Observer {
+  readonly node: string;
+  /** When this controller's Consul agent started (the quiet period counts from it). */
+  readonly startedAt: number;
+}
+
+export interface Freshness {
+  /** Poller documents older than this are not trusted (their data becomes unknown). */
+  readonly powerMaxAge: number;
+  readonly novaMaxAge: number;
+}
+
+async function known<T>(read: () => Promise<T>, what: string, errors: string[]): Promise<Known<T>> {
+  try {
+    return await read();
+  } catch (error) {
+    errors.push(`${what}: ${(error as Error).message}`);
+    return 'unknown';
+  }
+}
+
+const values = <T>(map: Map<string, { value: T }>): Map<string, T> => new Map([...map].map(([k, v]) => [k, v.value]));
+
+export async function readWorld(clusters: Readonly<Record<Network, ConsulApi>>, kv: JsonKv): Promise<World> {
+  const errors: string[] = [];
+  const [mgmt, storage, tenant, records, incidents, maintenance, pause, power, nova] = await Promise.all([
+    readCluster(clusters.mgmt, 'mgmt'),
+    readCluster(clusters.storage, 'storage'),
+    readCluster(clusters.tenant, 'tenant'),
+    known(async () => values(await kv.tree<HostRecord>(kv.key(KEYS.hosts))), 'host records', errors),
+    known(async () => values(await kv.tree<Incident>(kv.key(KEYS.incidents))), 'incidents', errors),
+    known(async () => values(await kv.tree<MaintenanceFlag>(kv.key(KEYS.maintenanceAll))), 'maintenance flags', errors),
+    known(async () => (await kv.read<PauseFlag>(kv.key(KEYS.pause)))?.value ?? null, 'pause switch', errors),
+    known(async () => (await kv.read<PowerDoc>(kv.key(KEYS.power)))?.value ?? null, 'power states', errors),
+    known(async () => (await kv.read<NovaDoc>(kv.key(KEYS.nova)))?.value ?? null, 'Nova service states', errors),
+  ]);
+  for (const view of [mgmt, storage, tenant]) if (!view.ok) errors.push(`${view.network} cluster: ${view.error}`);
+  return { views: { mgmt, storage, tenant }, records, incidents, maintenance, pause, power, nova, errors };
+}
+
+/** Compute hosts: every node with the compute role in any cluster, and every host nova-ha has a record of. */
+export function computeHosts(world: World): string[] {
+  const hosts = new Set<string>();
+  for (const network of NETWORKS) {
+    const view = world.views[network];
+    if (view.ok) for (const [name, node] of view.nodes) if (node.role === 'compute') hosts.add(name);
+  }
+  if (world.records !== 'unknown') for (const host of world.records.keys()) hosts.add(host);
+  return [...hosts].sort();
+}
+
+function memberState(view: ClusterView, host: string): MemberState {
+  if (!view.ok) return 'unknown';
+  const node = view.nodes.get(host);
+  // Known to nova-ha but gone from this cluster's catalog: its agent left (deregistered).
+  if (!node) return 'left';
+  if (node.serfHealth === 'passing') return 'alive';
+  if (node.serfHealth === 'critical') return 'failed';
+  return 'unknown';
+}
+
+function observerHealth(view: ClusterView, observer: string): ObserverHealth {
+  if (!view.ok) return 'unknown';
+  const self = view.nodes.get(observer);
+  if (!self || self.serfHealth === undefined) return 'unknown';
+  return self.serfHealth === 'passing' ? 'healthy' : 'isolated';
+}
+
+function novaOnNode(mgmt: NodeHealth | undefined): ServiceState {
+  if (!mgmt || mgmt.serfHealth !== 'passing') return 'unknown';
+  if (mgmt.novaCompute === 'passing') return 'up';
+  if (mgmt.novaCompute === 'critical') return 'down';
+  return 'unknown';
+}
+
+/** Keeps "since" when the state did not change; an unknown state does not erase what was known. */
+function track<T extends string>(previous: Held<T> | undefined, state: T, now: number): Held<T> {
+  if (state === 'unknown') return previous ?? { state, since: now };
+  return previous && previous.state === state ? previous : { state, since: now };
+}
+
+function fresh<T extends { at: number }>(doc: Known<T | null>, now: number, maxAge: number): T | undefined {
+  return doc !== 'unknown' && doc !== null && now - doc.at <= maxAge ? doc : undefined;
+}
+
+export interface BuiltSnapshot {
+  readonly snapshot: Snapshot;
+  /** Host records whose known states changed: write these back. */
+  readonly changed: ReadonlyMap<string, HostRecord>;
+}
+
+export function buildSnapshot(world: World, observer: Observer, now: number, freshness: Freshness): BuiltSnapshot {
+  const hosts = computeHosts(world);
+  const power = fresh(world.power, now, freshness.powerMaxAge);
+  const nova = fresh(world.nova, now, freshness.novaMaxAge);
+  const changed = new Map<string, HostRecord>();
+  const failed: Record<Network, number> = { mgmt: 0, storage: 0, tenant: 0 };
+  let novaApiDown = 0;
+
+  const observations: HostObservation[] = hosts.map((host) => {
+    const previous = world.records === 'unknown' ? undefined : world.records.get(host);
+    const mgmtNode = world.views.mgmt.ok ? world.views.mgmt.nodes.get(host) : undefined;
+    const networks = Object.fromEntries(NETWORKS.map((n) => [n, track(previous?.networks[n], memberState(world.views[n], host), now)])) as Record<Network, Held<MemberState>>;
+    // A state read as unknown keeps the last known one in the record, but the policy must see it as unknown.
+    const seen = Object.fromEntries(NETWORKS.map((n) => { const state = memberState(world.views[n], host); return [n, state === 'unknown' ? { state, since: now } : networks[n]]; })) as Record<Network, Held<MemberState>>;
+    const nodeState = novaOnNode(mgmtNode);
+    const novaNode = track(previous?.novaNode, nodeState, now);
+    for (const n of NETWORKS) if (seen[n].state === 'failed') failed[n]++;
+
+    const record: HostRecord = { networks, novaNode, at: now, by: observer.node };
+    const differs = !previous || NETWORKS.some((n) => previous.networks[n]?.state !== networks[n].state || previous.networks[n]?.since !== networks[n].since) || previous.novaNode?.state !== novaNode.state;
+    if (differs && world.records !== 'unknown') changed.set(host, record);
+
+    const api = nova?.hosts[host];
+    if (api?.state === 'down') novaApiDown++;
+    const maintenanceFlag = world.maintenance === 'unknown' ? 'unknown' : world.maintenance.get(host);
+    const consulMaintenance = NETWORKS.some((n) => { const view = world.views[n]; return view.ok && view.nodes.get(host)?.maintenance === true; });
+    const incident = world.incidents === 'unknown' ? 'unknown' : world.incidents.get(host);
+    return {
+      host,
+      networks: seen,
+      power: power?.hosts[host] ? { state: power.hosts[host].state, since: power.hosts[host].since } : { state: 'unknown', since: now },
+      novaCompute: { node: nodeState === 'unknown' ? { state: 'unknown', since: now } : novaNode, api: api ? { state: api.state, since: api.since, ...(api.reportedAt !== undefined ? { reportedAt: api.reportedAt } : {}) } : { state: 'unknown', since: now } },
+      maintenance: consulMaintenance ? { state: 'on', reason: 'Consul node maintenance' } : maintenanceFlag === 'unknown' ? { state: 'unknown' } : maintenanceFlag ? { state: 'on', reason: maintenanceFlag.reason } : { state: 'off' },
+      incident: incident === 'unknown' ? 'unknown' : incident ? summarize(incident) : null,
+    };
+  });
+
+  const context: ClusterContext = {
+    now,
+    observer: { node: observer.node, networks: Object.fromEntries(NETWORKS.map((n) => [n, observerHealth(world.views[n], observer.node)])) as Record<Network, ObserverHealth>, startedAt: observer.startedAt },
+    hosts: hosts.length,
+    failed,
+    novaApiDown,
+    nova: nova ? { api: nova.api, schedulers: nova.schedulers } : { api: 'unknown', schedulers: 'unknown' },
+    paused: world.pause === 'unknown' ? 'unknown' : world.pause ? { reason: world.pause.reason, since: world.pause.since } : null,
+  };
+  return { snapshot: { context, hosts: observations }, changed };
+}
+

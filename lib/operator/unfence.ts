@@ -1,0 +1,107 @@
+/**
+ * Returning a fenced host to service (operator): power it on if needed, wait until it is healthy
+ * on all three networks with nova-compute running, wait until Nova has cleaned up the instances
+ * evacuated from it (their migrations "completed", which nova-compute does when it starts), then
+ * clear forced_down, enable the service, and close the incident.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tryAcquire } from '../systems/consul/lock.js';
+import type { Hands } from '../recovery/effects.js';
+import { withPhase, withStep, type Incident } from '../state/incident.js';
+import { IncidentStore } from '../state/incident-store.js';
+import { NETWORKS } from '../decision/model.js';
+import type { NovaClient } from '../systems/nova/index.js';
+import { buildSnapshot, readWorld } from '../decision/observation.js';
+import { KEYS, novaServiceState, type NovaDoc } from '../state/records.js';
+import type { Runtime } from '../recovery/runtime.js';
+
+export interface UnfenceOptions {
+  readonly timeoutMs: number;
+  readonly say: (line: string) => void;
+  readonly progress: (done: number, total: number, what: string) => void;
+}
+
+export class UnfenceError extends Error {
+  override name = 'UnfenceError';
+}
+
+export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, host: string, options: UnfenceOptions): Promise<Incident | undefined> {
+  const store = new IncidentStore(runtime.kv);
+  const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host, purpose: 'unfence' } });
+  if (!lock) throw new UnfenceError(`a nova-ha worker is working on ${host} right now; wait for it to finish (see: nova-ha status) and run unfence again`);
+  try {
+    const incident = (await store.current(host))?.value;
+    if (incident && !['fenced', 'held'].includes(incident.phase)) throw new UnfenceError(`${host}'s incident ${incident.id} is in phase ${incident.phase}, not fenced; let it finish first`);
+    const by = `${runtime.node} (operator)`;
+    const note = async (step: string, detail: string): Promise<void> => {
+      if (incident) await store.change(host, (i) => (i ? withStep(i, { at: Date.now(), step, outcome: 'done', detail, by }) : i));
+      options.say(detail);
+    };
+    const deadline = Date.now() + options.timeoutMs;
+
+    if (hands.readPower && (await hands.readPower(host)) === 'off') {
+      if (!hands.powerOn) throw new UnfenceError(`${host} is powered off and no BMC access is configured to power it on`);
+      await hands.powerOn(host);
+      await note('unfence power-on', `${host}: chassis power on sent`);
+    }
+
+    options.say(`waiting for ${host} to be healthy on ${NETWORKS.join(', ')} with nova-compute running`);
+    await waitFor(deadline, async () => {
+      const { snapshot } = buildSnapshot(await readWorld(runtime.clusters, runtime.kv), { node: runtime.node, startedAt: 0 }, Date.now(), runtime.freshness);
+      const seen = snapshot.hosts.find((h) => h.host === host);
+      const alive = seen ? NETWORKS.filter((n) => seen.networks[n].state === 'alive') : [];
+      const novaNode = seen?.novaCompute.node.state ?? 'unknown';
+      options.progress(alive.length + (novaNode === 'up' ? 1 : 0), NETWORKS.length + 1, 'networks alive + nova-compute running');
+      return { alive, novaNode };
+    }, ({ alive, novaNode }) => alive.length === NETWORKS.length && novaNode === 'up',
+    ({ alive, novaNode }) => `${host} is not healthy after ${Math.round(options.timeoutMs / 1000)}s (alive on: ${alive.join(', ') || 'none'}; nova-compute ${novaNode}); nothing was changed in Nova`);
+    await note('unfence healthy', `${host} is alive on every network and nova-compute runs`);
+
+    const since = incident ? new Date(incident.openedAt - 60_000).toISOString() : undefined;
+    options.say(`waiting for Nova to clean up the instances evacuated from ${host}`);
+    await waitFor(deadline, async () => {
+      const migrations = (await nova.listMigrations({ type: 'evacuation', sourceCompute: host, ...(since ? { changesSince: since } : {}) })).filter((m) => m.status !== 'failed' && m.status !== 'error');
+      const completed = migrations.filter((m) => m.status === 'completed').length;
+      options.progress(completed, migrations.length, 'evacuation migrations completed');
+      return { completed, total: migrations.length };
+    }, ({ completed, total }) => completed === total,
+    ({ completed, total }) => `Nova has completed ${completed} of ${total} evacuation migrations from ${host}; nova-compute cleans them up when it starts there (check its log); nothing was changed in Nova`);
+
+    const service = await nova.getComputeService(host);
+    if (service.forcedDown) await nova.forceDown(service.id, false);
+    // Only a disable of nova-ha's own is undone: one by an operator for another reason stays.
+    const ours = service.status === 'disabled' && (service.disabledReason ?? '').startsWith('nova-ha');
+    if (ours) await nova.enableService(service.id);
+    await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared, ${ours || service.status === 'enabled' ? 'enabled' : `left disabled (${service.disabledReason ?? 'no reason given'}: not disabled by nova-ha)`}`);
+
+    // The Nova poller's document still says "forced down" until its next poll; an evaluation
+    // reading it would take the host for one whose nova-compute Nova has long seen down and
+    // restart it at once. Wait for Nova's own "up", then put that into the document.
+    options.say(`waiting for Nova's API to report ${host}'s nova-compute up`);
+    const fresh = await waitFor(deadline, () => nova.getComputeService(host), (s) => s.state === 'up',
+      () => `Nova's API still reports ${host}'s nova-compute down after forced_down was cleared; check nova-compute's log on ${host}, then run unfence again (the incident stays open)`);
+    const seenAt = Date.now();
+    await runtime.kv.update<NovaDoc>(runtime.kv.key(KEYS.nova), (doc) =>
+      doc && { ...doc, hosts: { ...doc.hosts, [host]: novaServiceState(fresh, seenAt) } },
+    );
+
+    if (!incident) return undefined;
+    const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;
+    await store.archive(closed);
+    const serviceState = ours || service.status === 'enabled' ? 'its nova-compute service is enabled again' : `its nova-compute service stays disabled (${service.disabledReason ?? 'no reason given'}): it was not nova-ha that disabled it`;
+    runtime.notifier.notify({ host, event: 'unfenced', summary: ours || service.status === 'enabled' ? 'back in service' : 'unfenced, still disabled', action: 'unfenced by an operator', reason: `${host} is healthy on every network, Nova cleaned up its evacuated instances, and ${serviceState}.`, incidentId: closed.id, timeline: closed.timeline, instances: closed.instances ?? [] });
+    return closed;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Reads once a second until done; past the deadline, fails with what `late` makes of the last read. */
+async function waitFor<T>(deadline: number, read: () => Promise<T>, done: (value: T) => boolean, late: (value: T) => string): Promise<T> {
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new UnfenceError(late(value));
+    await sleep(1000);
+  }
+}

@@ -1,0 +1,61 @@
+/** The hands this controller has, from its config: Consul events always; IPMI and Nova when configured. */
+import type { Config } from '../config/load.js';
+import { fenceAndEvacuate, move, countOutcomes } from './fence.js';
+import { consulHands, type Hands } from './effects.js';
+import { withStep } from '../state/incident.js';
+import { bmcFor, chassisPower, IpmiConfigError, powerOffVerified } from '../systems/power/ipmi.js';
+import { NovaClient } from '../systems/nova/index.js';
+import type { Runtime } from './runtime.js';
+
+const DRAIN_REASON = 'nova-ha: draining';
+
+export const bmcConfigured = (config: Config): boolean => config.ipmi.address_template !== '' || config.ipmiHosts.size > 0;
+
+export function handsFor(runtime: Runtime): Hands {
+  const { config } = runtime;
+  const hands: Hands = { ...consulHands(runtime) };
+  let nova: NovaClient | undefined;
+  const novaClient = (): NovaClient => (nova ??= NovaClient.fromConfig(config, { logger: runtime.logger }));
+
+  if (bmcConfigured(config)) {
+    hands.readPower = async (host) => {
+      try {
+        return (await chassisPower(bmcFor(config, host), 'status')).state;
+      } catch (error) {
+        // No BMC configured for this host: its power is unknown (an alert, never an evacuation).
+        if (!(error instanceof IpmiConfigError)) throw error;
+        runtime.logger.error('bmc-not-configured', { host, error: error.message });
+        return 'unknown';
+      }
+    };
+    hands.powerOn = async (host) => {
+      const result = await chassisPower(bmcFor(config, host), 'on');
+      if (result.state !== 'on') throw new Error(result.error ?? `the BMC of ${host} did not accept power on`);
+    };
+  }
+  if (config.fencing.method === 'ipmi') {
+    hands.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), powerOff: (host) => powerOffVerified(bmcFor(config, host), config.fencing.fence_timeout) }, run);
+  }
+  if (config.evacuation.live_migrate_on_tenant_failure) {
+    hands.drain = async (run) => {
+      let incident = await run.change((i) => withStep({ ...i, attempts: { ...i.attempts, drain: i.attempts.drain ?? Date.now() } }, { at: Date.now(), step: 'drain', outcome: 'started', by: runtime.node }));
+      try {
+        // No new instances on a host being drained; undone when its incident closes (undrain).
+        const service = await novaClient().getComputeService(run.host);
+        if (service.status === 'enabled') await novaClient().disableService(service.id, `${DRAIN_REASON} (incident ${incident.id}: tenant network down)`);
+        const outcomes = await move({ runtime, nova: novaClient() }, run, 'live-migration', incident);
+        const counts = countOutcomes(outcomes);
+        incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'drain', outcome: counts.failed ? 'failed' : 'done', detail: `${counts.migrated} live-migrated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`, by: runtime.node }));
+      } catch (error) {
+        incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'drain', outcome: 'failed', detail: (error as Error).message, by: runtime.node }));
+      }
+      runtime.notifier.notify({ host: run.host, event: 'drained', summary: 'tenant network down', action: 'instances live-migrated away', reason: incident.timeline.at(-1)?.detail ?? '', incidentId: incident.id, timeline: incident.timeline, instances: incident.instances ?? [] });
+      return incident;
+    };
+    hands.undrain = async (host) => {
+      const service = await novaClient().getComputeService(host);
+      if (service.status === 'disabled' && (service.disabledReason ?? '').startsWith(DRAIN_REASON)) await novaClient().enableService(service.id);
+    };
+  }
+  return hands;
+}

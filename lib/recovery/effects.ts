@@ -1,0 +1,42 @@
+/**
+ * What the worker can do to a host, behind one interface so each part (Consul events, IPMI,
+ * Nova) lives in its own module and the worker is tested with what is configured.
+ */
+import type { Incident } from '../state/incident.js';
+import type { PowerState } from '../decision/model.js';
+import { REMEDIATION_EVENT, signRequest, type RemediationAction } from './repair-request.js';
+import type { Runtime } from './runtime.js';
+
+export interface FenceRun {
+  readonly host: string;
+  /** Mutates the host's incident (check-and-set) and returns the stored result. */
+  readonly change: (change: (incident: Incident) => Incident) => Promise<Incident>;
+  /** False once the host lock is lost: every step checks it before acting. */
+  readonly stillOwner: () => boolean;
+}
+
+export interface Hands {
+  /** Asks the node, through a signed Consul user event, to run an allow-listed repair. */
+  remediate(host: string, action: RemediationAction, incidentId: string): Promise<string>;
+  /** Chassis power read from the BMC now; undefined when no BMC access is configured. */
+  readPower?(host: string): Promise<PowerState>;
+  powerOn?(host: string): Promise<void>;
+  /** Fence (power off, verified), force down, evacuate, mark fenced. Resumable; ends in fenced or held. */
+  fence?(run: FenceRun): Promise<Incident>;
+  /** Live-migrate the host's instances away (tenant network fault, opt-in), the host disabled meanwhile. */
+  drain?(run: FenceRun): Promise<Incident>;
+  /** Enable again a host nova-ha disabled for a drain (its incident closed). */
+  undrain?(host: string): Promise<void>;
+}
+
+/** Consul's event node filter is a regular expression: match exactly this node. */
+export const exactNode = (node: string): string => `^${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+
+export function consulHands(runtime: Runtime): Hands {
+  return {
+    async remediate(host, action, incidentId) {
+      const payload = signRequest({ node: host, action, incident: incidentId }, runtime.config.remediation.hmac_key);
+      return runtime.clusters.mgmt.eventFire(REMEDIATION_EVENT, payload, exactNode(host));
+    },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * The worker: one process per host with work to do, holding the host's lock for as long as it
+ * works. It is a reconcile loop: observe afresh, decide with the policy, do one step, record it,
+ * and again, until there is nothing left to do now. Each step is written to the incident before
+ * and after it runs, so a worker that dies is resumed by another without repeating what finished.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { alertFor } from './alerts.js';
+import { tryAcquire, type HeldLock } from '../systems/consul/lock.js';
+import { Rejoiner } from '../systems/consul/rejoin.js';
+import type { Hands } from './effects.js';
+import { lastOutcome, openIncident, withPhase, withStep, type Incident } from '../state/incident.js';
+import { IncidentStore } from '../state/incident-store.js';
+import { NETWORKS, type HostObservation, type Repair } from '../decision/model.js';
+import { buildSnapshot, readWorld, type Observer } from '../decision/observation.js';
+import { decide, type Decision } from '../decision/policy.js';
+import { KEYS } from '../state/records.js';
+import type { Runtime } from './runtime.js';
+
+export type WorkerOutcome = 'busy' | 'done' | 'lost' | 'gone';
+
+export interface WorkerOptions {
+  /** How often to look again while waiting (a confirmation window, a repair). */
+  readonly pollMs?: number;
+}
+
+const allDown = (host: HostObservation): boolean => NETWORKS.every((n) => host.networks[n].state === 'failed' || host.networks[n].state === 'left');
+
+export async function runWorker(runtime: Runtime, hands: Hands, host: string, observer: Observer, options: WorkerOptions = {}): Promise<WorkerOutcome> {
+  const log = runtime.logger.child({ host });
+  const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host } });
+  if (!lock) {
+    log.debug('worker-busy', { detail: 'another worker holds the host lock' });
+    return 'busy';
+  }
+  log.info('worker-start', { step: 'lock', detail: `holding ${lock.key}` });
+  void lock.lost.then((reason) => reason !== 'released' && log.error('lock-lost', { step: 'lock', error: reason, fix: 'another controller will resume the incident' }));
+  const rejoiner = new Rejoiner(runtime.clusters, host, log);
+  try {
+    return await reconcile(runtime, hands, host, observer, lock, rejoiner, options.pollMs ?? 1000);
+  } finally {
+    await lock.release();
+    await rejoiner.settled();
+    await runtime.notifier.flush(runtime.config.notifications.retry_for);
+    log.info('worker-stop', { step: 'lock' });
+  }
+}
+
+async function reconcile(runtime: Runtime, hands: Hands, host: string, observer: Observer, lock: HeldLock, rejoiner: Rejoiner, pollMs: number): Promise<WorkerOutcome> {
+  const store = new IncidentStore(runtime.kv);
+  const by = runtime.node;
+  let last: Decision | undefined;
+  let writes: Promise<unknown> = Promise.resolve();
+  await resumeInterruptedRepairs(runtime, hands, host, store, lock);
+
+  for (;;) {
+    if (!lock.isHeld()) return 'lost';
+    const world = await readWorld(runtime.clusters, runtime.kv);
+    const now = Date.now();
+    const { snapshot, changed } = buildSnapshot(world, observer, now, runtime.freshness);
+    let observation = snapshot.hosts.find((h) => h.host === host);
+    if (!observation) return 'gone';
+    // The worker looks every second: it records its host's transitions too, so a failure that
+    // cleared and came back between two watch calls restarts the confirmation window.
+    const record = changed.get(host);
+    if (record && NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy')) await runtime.kv.write(runtime.kv.key(KEYS.host(host)), record);
+    // Power decides the rows where the host is down everywhere: read it from the BMC now, not from the last poll.
+    if (allDown(observation) && hands.readPower) observation = { ...observation, power: { state: await hands.readPower(host), since: observation.power.since } };
+    const decision = decide(observation, snapshot.context, runtime.settings);
+    const incidentNow = (await store.current(host))?.value;
+    const log = runtime.logger.child({ host, ...(incidentNow ? { incident: incidentNow.id } : {}) });
+    if (!sameDecision(decision, last)) log.info('decision', { action: decision.action, cause: decision.cause, guard: decision.guard, reason: decision.reason });
+    last = decision;
+
+    if (decision.action === 'none') return 'done';
+
+    // Evacuations run concurrently and each records its outcome: one incident write at a time.
+    const change = (mutate: (incident: Incident) => Incident): Promise<Incident> => {
+      const next = writes.then(async () => {
+        if (!lock.isHeld()) throw new Error(`lost the lock of ${host}; stopping before changing its incident`);
+        return (await store.change(host, (current) => mutate(current ?? openIncident(host, decision.cause, decision.because ?? decision.reason, Date.now(), by))))!;
+      });
+      writes = next.catch(() => undefined);
+      return next;
+    };
+
+    if (decision.action === 'close') {
+      if (!incidentNow) return 'done';
+      if (incidentNow.attempts.drain !== undefined && hands.undrain) await hands.undrain(host);
+      const closed = await change((i) => ({ ...withPhase(i, 'recovered', Date.now(), by, decision.reason), closedAt: Date.now() }));
+      await store.archive(closed);
+      if (decision.alert) runtime.notifier.notify(alertFor(host, { ...decision, alert: decision.alert }, closed, snapshot.context.paused !== null && snapshot.context.paused !== 'unknown'));
+      log.info('incident-closed', { step: 'close', incident: closed.id, detail: decision.reason });
+      return 'done';
+    }
+
+    // Every other decision concerns an incident: open one if there is none, record the decision when it changed.
+    const incident = await change((i) => recordDecision(i, decision, by));
+    if (decision.alert && !(decision.alert === 'nova-api-warning' && incident.alerted)) {
+      runtime.notifier.notify(alertFor(host, { ...decision, alert: decision.alert }, incident, snapshot.context.paused !== null && snapshot.context.paused !== 'unknown'));
+      if (!incident.alerted) await change((i) => ({ ...i, alerted: true }));
+    }
+
+    switch (decision.action) {
+      case 'wait':
+        rejoiner.nudge(NETWORKS.filter((n) => observation.networks[n].state === 'failed' && snapshot.context.observer.networks[n] === 'healthy'), now);
+        await sleep(Math.max(100, Math.min(decision.recheckInMs ?? pollMs, pollMs)));
+        continue;
+      case 'alert':
+      case 'hold':
+        return 'done';
+      case 'repair':
+        await repair(runtime, hands, host, decision.repair!, change);
+        continue;
+      case 'fence':
+        if (!hands.fence) {
+          const held = await change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'no fence method is available to this controller'), hold: { reason: `fencing needed but ${runtime.node} has no fence method ([fencing] method = none)`, needsOperator: true } }));
+          runtime.notifier.notify(alertFor(host, { ...decision, cause: held.cause, alert: 'needs-operator', reason: held.hold!.reason }, held, false));
+          return 'done';
+        }
+        await hands.fence({ host, change, stillOwner: () => lock.isHeld() });
+        return 'done';
+      case 'drain':
+        if (hands.drain) await hands.drain({ host, change, stillOwner: () => lock.isHeld() });
+        return 'done';
+    }
+  }
+}
+
+function sameDecision(a: Decision, b: Decision | undefined): boolean {
+  return b !== undefined && a.action === b.action && a.cause === b.cause && a.guard === b.guard && a.repair === b.repair;
+}
+
+/** Records the decision in the incident: its phase, its hold, a timeline line when it changed. */
+function recordDecision(incident: Incident, decision: Decision, by: string): Incident {
+  const now = Date.now();
+  const shape = { action: decision.action, cause: decision.cause, ...(decision.guard ? { guard: decision.guard } : {}), ...(decision.repair ? { repair: decision.repair } : {}) };
+  let next = incident;
+  if (JSON.stringify(incident.decision) !== JSON.stringify(shape)) {
+    next = withStep({ ...next, decision: shape }, { at: now, step: 'decision', outcome: 'info', detail: `${decision.action}${decision.guard ? ` (${decision.guard})` : ''}: ${decision.reason}`, by });
+  }
+  if (decision.phase) next = withPhase(next, decision.phase, now, by);
+  if (decision.phase === 'held') next = { ...next, hold: { reason: decision.reason, needsOperator: decision.needsOperator ?? false } };
+  else if (decision.phase && next.hold) {
+    const { hold: _hold, ...rest } = next;
+    next = rest;
+  }
+  // The cause is what was confirmed: it may still change while confirming, not after (a repair's
+  // aftermath, such as Nova's API lagging a restart, is not what happened).
+  const confirming = incident.phase === 'detected' || incident.phase === 'confirming';
+  if (confirming && decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
+  return next;
+}
+
+/**
+ * A repair whose start was recorded but whose end was not: the worker died in between, so the
+ * request may never have been sent. Sending it again is harmless (a restart of something broken),
+ * and not sending it would fence a host that a repair could have saved.
+ */
+async function resumeInterruptedRepairs(runtime: Runtime, hands: Hands, host: string, store: IncidentStore, lock: HeldLock): Promise<void> {
+  const incident = (await store.current(host))?.value;
+  if (!incident) return;
+  for (const action of Object.keys(incident.attempts) as Repair[]) {
+    if (action === ('drain' as Repair) || lastOutcome(incident, action) !== 'started') continue;
+    runtime.logger.warn('repair-resumed', { host, incident: incident.id, step: action, detail: 'the previous worker stopped between recording and finishing this repair; sending it again' });
+    await repair(runtime, hands, host, action, async (mutate) => {
+      if (!lock.isHeld()) throw new Error(`lost the lock of ${host}`);
+      return (await store.change(host, (current) => (current ? mutate(current) : undefined)))!;
+    });
+  }
+}
+
+async function repair(runtime: Runtime, hands: Hands, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>): Promise<void> {
+  const by = runtime.node;
+  // The attempt's time is recorded before it is made and kept on a resend: the repair timeout counts from the first try.
+  const incident = await change((i) => withStep({ ...i, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by }));
+  const log = runtime.logger.child({ host, incident: incident.id, step: action });
+  try {
+    let detail: string;
+    if (action === 'power-on') {
+      if (!hands.powerOn) throw new Error('no BMC access is configured ([ipmi] and [fencing] method = ipmi)');
+      await hands.powerOn(host);
+      detail = 'chassis power on sent; waiting for the host to rejoin';
+    } else {
+      const id = await hands.remediate(host, action, incident.id);
+      detail = `repair request sent as Consul event ${id}; success is the health state recovering`;
+    }
+    await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'done', detail, by }));
+    log.info('repair-sent', { detail });
+  } catch (error) {
+    const message = (error as Error).message;
+    await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'failed', detail: message, by }));
+    log.error('repair-failed', { error: message });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The common shell of every handler Consul runs: parse arguments, load the config, run, and exit
+ * with the right code. A script check prints one status line (then details) and exits 0 passing,
+ * 1 warning, 2 critical, as Consul and the monitoring-plugins conventions expect; a watch handler
+ * exits non-zero when it could not do its job, so Consul logs it.
+ */
+import { dirname, join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, requireConfig, type Config } from '../config/load.js';
+import { countRun } from './run-counter.js';
+import { scrub } from './secret.js';
+
+export const EXIT = { ok: 0, warning: 1, critical: 2, badInput: 2, error: 3 } as const;
+
+export interface HandlerContext {
+  readonly config: Config;
+  readonly configFile: string | undefined;
+  /** The handler's own string options (besides --config). */
+  readonly args: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Runs main and exits with its code; any error becomes one line (never a secret). For a check,
+ * exit codes 1 and 2 are results (warning, critical); for other handlers any non-zero is an error.
+ */
+export async function runHandler(name: string, kind: 'check' | 'handler', options: readonly string[], main: (context: HandlerContext) => Promise<number>): Promise<never> {
+  let code: number;
+  let stateDir: string | undefined;
+  let threw = false;
+  try {
+    const spec: NonNullable<ParseArgsConfig['options']> = Object.fromEntries([...options, 'config'].map((o) => [o, { type: 'string' as const }]));
+    const { values } = parseArgs({ options: spec, strict: true, allowPositionals: false });
+    const args = values as Record<string, string | undefined>;
+    const configFile = args['config'];
+    const config = requireConfig(configFile);
+    stateDir = config.DEFAULT.state_dir;
+    code = await main({ config, configFile, args });
+  } catch (error) {
+    threw = true;
+    const message = error instanceof ConfigError ? error.message : error instanceof Error ? error.message : String(error);
+    console.log(`UNKNOWN: nova-ha ${name}: ${scrub(message)}`);
+    console.error(`nova-ha ${name}: ${scrub(message)}`);
+    code = error instanceof ConfigError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.badInput : EXIT.error;
+    // A check that could not run knows nothing: warning reads as unknown. Exit 2 or 3 would be
+    // critical to Consul, and a critical nova-compute check reads as "nova-compute dead".
+    if (kind === 'check') code = EXIT.warning;
+  }
+  if (stateDir) countRun(stateDir, name, !threw && (kind === 'check' || code === EXIT.ok));
+  process.exit(code);
+}
+
+/** A compiled handler next to the running one (dist/handlers/NAME.js). */
+export function siblingHandler(name: string): string {
+  return join(dirname(process.argv[1]!), `${name}.js`);
+}
+
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

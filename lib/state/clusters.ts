@@ -1,0 +1,53 @@
+/**
+ * Member states as the cluster's leader sees them (consistent reads), never one agent's member
+ * list: an isolated controller's agent reports everyone alive, or everyone failing, depending on
+ * where the cut is (lab-notes). A read that fails makes the whole network "unknown".
+ */
+import type { Network } from '../decision/model.js';
+import type { ConsulApi } from '../systems/consul/api.js';
+import { describeConsulError } from '../systems/consul/connect.js';
+
+/** The Consul node meta key install.sh sets on every agent: controller or compute. */
+export const ROLE_META = 'nova-ha-role';
+/** The node-local nova-compute script check on a compute's mgmt agent (consul.d/compute). */
+export const NOVA_COMPUTE_CHECK = 'nova-ha-nova-compute';
+export const NODE_MAINTENANCE_CHECK = '_node_maintenance';
+
+export type CheckStatus = 'passing' | 'warning' | 'critical';
+
+export interface NodeHealth {
+  readonly role: string | undefined;
+  readonly serfHealth: CheckStatus | undefined;
+  readonly novaCompute: CheckStatus | undefined;
+  readonly maintenance: boolean;
+}
+
+export type ClusterView =
+  | { readonly ok: true; readonly network: Network; readonly nodes: ReadonlyMap<string, NodeHealth> }
+  | { readonly ok: false; readonly network: Network; readonly error: string };
+
+const asStatus = (status: string): CheckStatus | undefined => (status === 'passing' || status === 'warning' || status === 'critical' ? status : undefined);
+
+export async function readCluster(api: ConsulApi, network: Network): Promise<ClusterView> {
+  try {
+    const [nodes, checks] = await Promise.all([
+      api.catalogNodes(),
+      api.healthChecks(`CheckID == "serfHealth" or CheckID == "${NOVA_COMPUTE_CHECK}" or CheckID == "${NODE_MAINTENANCE_CHECK}"`),
+    ]);
+    const byNode = new Map<string, { role: string | undefined; serfHealth?: CheckStatus; novaCompute?: CheckStatus; maintenance: boolean }>();
+    for (const node of nodes) byNode.set(node.Node, { role: node.Meta?.[ROLE_META], maintenance: false });
+    for (const check of checks) {
+      const entry = byNode.get(check.Node);
+      if (!entry) continue;
+      const status = asStatus(check.Status);
+      if (check.CheckID === 'serfHealth') entry.serfHealth = status;
+      else if (check.CheckID === NOVA_COMPUTE_CHECK) entry.novaCompute = status;
+      else entry.maintenance = true;
+    }
+    const result = new Map<string, NodeHealth>();
+    for (const [name, entry] of byNode) result.set(name, { role: entry.role, serfHealth: entry.serfHealth, novaCompute: entry.novaCompute, maintenance: entry.maintenance });
+    return { ok: true, network, nodes: result };
+  } catch (error) {
+    return { ok: false, network, error: describeConsulError(error) };
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Incidents: one open incident per host, durable in Consul KV, with a timestamped record of
+ * every step (written before and after it runs) and who ran it. Only the host's lock holder
+ * writes its incident; check-and-set guards against anything else.
+ */
+import type { Attempt, IncidentSummary, Phase } from '../decision/model.js';
+import type { Cause } from '../decision/policy.js';
+
+export type StepOutcome = 'started' | 'done' | 'failed' | 'skipped' | 'info';
+
+export interface TimelineEntry {
+  readonly at: number;
+  readonly step: string;
+  readonly outcome: StepOutcome;
+  readonly detail?: string;
+  /** The controller that ran the step. */
+  readonly by: string;
+}
+
+export interface InstanceOutcome {
+  readonly id: string;
+  readonly name: string;
+  readonly outcome: 'pending' | 'evacuating' | 'evacuated' | 'skipped' | 'failed' | 'live-migrated';
+  readonly from: string;
+  readonly to?: string;
+  readonly detail?: string;
+  /** When nova-ha called Nova for this instance (an instance is called for at most once per incident). */
+  readonly calledAt?: number;
+}
+
+export interface Incident {
+  readonly id: string;
+  readonly host: string;
+  readonly cause: Cause;
+  readonly phase: Phase;
+  readonly phaseSince: number;
+  readonly openedAt: number;
+  readonly closedAt?: number;
+  readonly attempts: Partial<Record<Attempt, number>>;
+  readonly fenceStarted: boolean;
+  readonly alerted: boolean;
+  readonly hold?: { readonly reason: string; readonly needsOperator: boolean };
+  readonly reason: string;
+  /** The last decision recorded in the timeline (its shape, not its wording, which carries times). */
+  readonly decision?: { readonly action: string; readonly cause: string; readonly guard?: string; readonly repair?: string };
+  readonly timeline: readonly TimelineEntry[];
+  readonly instances?: readonly InstanceOutcome[];
+}
+
+export function newIncidentId(host: string, at: number): string {
+  return `${host}-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+}
+
+export function openIncident(host: string, cause: Cause, reason: string, at: number, by: string): Incident {
+  return {
+    id: newIncidentId(host, at),
+    host,
+    cause,
+    phase: 'detected',
+    phaseSince: at,
+    openedAt: at,
+    attempts: {},
+    fenceStarted: false,
+    alerted: false,
+    reason,
+    timeline: [{ at, step: 'detected', outcome: 'info', detail: reason, by }],
+  };
+}
+
+export function summarize(incident: Incident): IncidentSummary {
+  return {
+    id: incident.id,
+    phase: incident.phase,
+    phaseSince: incident.phaseSince,
+    attempts: incident.attempts,
+    fenceStarted: incident.fenceStarted,
+    alerted: incident.alerted,
+    ...(incident.hold ? { hold: incident.hold } : {}),
+  };
+}
+
+export function withStep(incident: Incident, entry: TimelineEntry): Incident {
+  return { ...incident, timeline: [...incident.timeline, entry] };
+}
+
+export function withPhase(incident: Incident, phase: Phase, at: number, by: string, detail?: string): Incident {
+  if (incident.phase === phase) return incident;
+  return { ...withStep(incident, { at, step: `phase ${phase}`, outcome: 'info', by, ...(detail ? { detail } : {}) }), phase, phaseSince: at };
+}
+
+/** The last outcome recorded for a step, to resume without repeating what finished. */
+export function lastOutcome(incident: Incident, step: string): StepOutcome | undefined {
+  for (let i = incident.timeline.length - 1; i >= 0; i--) if (incident.timeline[i]!.step === step) return incident.timeline[i]!.outcome;
+  return undefined;
+}

@@ -1,0 +1,86 @@
+/**
+ * The Consul agent config fragments nova-ha registers: the watches and checks that make Consul
+ * run its handlers. One fragment per agent (network) and role; script checks are enabled only on
+ * the agents that run one (the mgmt agents). install.sh writes them into each agent's config dir.
+ */
+import { join } from 'node:path';
+import type { Config } from '../../config/load.js';
+import { addressOf } from './connect.js';
+import { ROLE_META } from '../../state/clusters.js';
+import type { Network } from '../../decision/model.js';
+import { REMEDIATION_EVENT } from '../../recovery/repair-request.js';
+import { bmcConfigured } from '../../recovery/controller-effects.js';
+
+export type Role = 'controller' | 'compute';
+
+export interface FragmentPaths {
+  /** The node binary Consul runs handlers with. */
+  readonly node: string;
+  /** Where the compiled handlers are installed (LIB/handlers/*.js). */
+  readonly lib: string;
+  readonly config: string;
+}
+
+const seconds = (ms: number): string => `${Math.max(1, Math.round(ms / 1000))}s`;
+
+/**
+ * With ACLs on, Consul 1.8 runs a watch without a token as the agent's default token (anonymous,
+ * usually), which sees no checks and no events, and syncs a check without a token to the catalog
+ * with that token too, which may not register it. So each watch and check carries this node's
+ * nova-ha token for the network (docs/consul-acl/README.md). The fragment file is the agent's
+ * config (0640, root:consul): the only place besides nova-ha.conf that holds it.
+ */
+function tokenFor(config: Config, network: Network): <T extends object>(definition: T) => T {
+  const token = addressOf(config, network).token;
+  return (definition) => (token.isEmpty ? definition : { ...definition, token: token.reveal() });
+}
+
+export function fragment(role: Role, network: Network, config: Config, paths: FragmentPaths): Record<string, unknown> {
+  const handler = (name: string, ...extra: string[]): string[] => [paths.node, join(paths.lib, 'handlers', `${name}.js`), '--config', paths.config, ...extra];
+  const meta = { node_meta: { [ROLE_META]: role } };
+  const withToken = tokenFor(config, network);
+  if (role === 'controller') {
+    const watches = [withToken({ type: 'checks', state: 'any', handler_type: 'script', args: handler('watch-checks', '--network', network) })];
+    if (network !== 'mgmt') return { ...meta, watches };
+    const evaluate = config.policy.evaluate_interval;
+    const power = config.ipmi.poll_interval;
+    return {
+      ...meta,
+      enable_local_script_checks: true,
+      watches,
+      checks: [
+        { id: 'nova-ha-evaluate', name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
+        { id: 'nova-ha-nova-services', name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)) },
+        ...(bmcConfigured(config) ? [{ id: 'nova-ha-power', name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)) }] : []),
+      ].map(withToken),
+    };
+  }
+  if (network !== 'mgmt') return meta;
+  return {
+    ...meta,
+    enable_local_script_checks: true,
+    watches: [withToken({ type: 'event', name: REMEDIATION_EVENT, handler_type: 'script', args: handler('remediate') })],
+    // Registered as warning (unknown to the policy) until its first run: an agent reload re-registers
+    // checks, and a default "critical" would read as nova-compute dead.
+    checks: [withToken({ id: 'nova-ha-nova-compute', name: 'nova-ha: nova-compute running on this node', args: handler('nova-compute-check'), interval: seconds(config.nova_compute.check_interval), timeout: '10s', status: 'warning' })],
+  };
+}
+
+/** The fragment as it may be shown: every token replaced by the option it comes from. */
+export function redactTokens(f: Record<string, unknown>, network: Network): Record<string, unknown> {
+  const redact = (key: 'watches' | 'checks'): Record<string, unknown> => {
+    const list = f[key] as Record<string, unknown>[] | undefined;
+    return list ? { [key]: list.map((d) => ('token' in d ? { ...d, token: `*** ([consul] ${network}_token)` } : d)) } : {};
+  };
+  return { ...f, ...redact('watches'), ...redact('checks') };
+}
+
+export const FRAGMENT_FILE = 'nova-ha.json';
+
+/** What a fragment does, for install.sh's summary. */
+export function describeFragment(f: Record<string, unknown>): string {
+  const watches = (f['watches'] as { type: string }[] | undefined)?.map((w) => `${w.type} watch`) ?? [];
+  const checks = (f['checks'] as { id: string; interval: string }[] | undefined)?.map((c) => `${c.id} every ${c.interval}`) ?? [];
+  return [...watches, ...checks].join(', ') || 'role metadata only';
+}
+
