@@ -20,7 +20,7 @@ await runHandler('power-check', 'check', [], async ({ config }) => {
     console.log(`OK: standby, ${lock.holder} reads the BMCs`);
     return EXIT.ok;
   }
-  const hosts = await pollTargets(runtime);
+  const hosts = await pollTargets(runtime.kv);
   const key = runtime.kv.key(KEYS.power);
   const previous = (await runtime.kv.read<PowerDoc>(key))?.value;
   const now = Date.now();

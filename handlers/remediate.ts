@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { EXIT, readStdin, runHandler } from '../lib/shared/handler.js';
 import { createLoggerFor, nodeNameOf } from '../lib/recovery/runtime.js';
-import { REMEDIATION_EVENT, ReplayGuard, verifyRequest, type RemediationAction } from '../lib/recovery/repair-request.js';
+import { ReplayGuard, verifyRequest, type RemediationAction } from '../lib/recovery/repair-request.js';
+import { REMEDIATION_EVENT } from '../lib/systems/consul/names.js';
 import { parseWatchEvents } from '../lib/systems/consul/watch-input.js';
 
 await runHandler('remediate', 'handler', [], async ({ config }) => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
-import { handsFor } from '../../lib/recovery/controller-effects.js';
+import { controllerEffects } from '../../lib/recovery/controller-effects.js';
 import type { Incident } from '../../lib/state/incident.js';
 import { bmcFor, powerOffVerified } from '../../lib/systems/power/ipmi.js';
 import { NovaClient } from '../../lib/systems/nova/index.js';
@@ -55,7 +55,7 @@ export function register(program: Command): void {
       const runtime = cliRuntime(program, 'cli-unfence');
       const out = progressPrinter();
       const nova = NovaClient.fromConfig(runtime.config, { logger: runtime.logger });
-      const closed = await unfence(runtime, handsFor(runtime), nova, host, { timeoutMs: Number(options.timeout) * 1000, say: out.say, progress: out.progress });
+      const closed = await unfence(runtime, controllerEffects(runtime), nova, host, { timeoutMs: Number(options.timeout) * 1000, say: out.say, progress: out.progress });
       out.end();
       const note = closed?.timeline.findLast((e) => e.step === 'unfence nova')?.detail ?? '';
       console.log(`${host} is unfenced${closed ? `; incident ${closed.id} closed` : ' (it had no open incident)'}${note ? `: ${note}` : ''}`);

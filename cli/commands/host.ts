@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { tryAcquire } from '../../lib/systems/consul/lock.js';
 import { withPhase } from '../../lib/state/incident.js';
 import { IncidentStore } from '../../lib/state/incident-store.js';
-import { handsFor } from '../../lib/recovery/controller-effects.js';
+import { controllerEffects } from '../../lib/recovery/controller-effects.js';
 import { NETWORKS } from '../../lib/decision/model.js';
 import { KEYS } from '../../lib/state/records.js';
 import { channelsFor, composeMessage } from '../../lib/systems/notify/index.js';
@@ -28,7 +28,7 @@ export function register(program: Command): void {
         if (open.fenceStarted) throw new CliError(`incident ${open.id} has started fencing ${host}: finish it with nova-ha fence ${host}, or return the host with nova-ha unfence ${host}`, 1);
         const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'failed', Date.now(), `${runtime.node} (${operator()})`, `resolved by an operator: ${options.reason}`), closedAt: Date.now() } : i)))!;
         await store.archive(closed);
-        if (closed.attempts.drain !== undefined) await handsFor(runtime).undrain?.(host);
+        if (closed.attempts.drain !== undefined) await controllerEffects(runtime).undrain?.(host);
         runtime.logger.info('incident-resolved', { host, incident: closed.id, reason: options.reason, by: operator() });
         console.log(`incident ${closed.id} of ${host} closed by hand: ${options.reason}`);
       } finally {

@@ -127,7 +127,7 @@ export function register(program: Command): void {
       if (state !== 'on' && state !== 'off') throw new CliError(`maintenance takes on or off, found "${state}"`);
       const runtime = cliRuntime(program, 'cli-maintenance');
       // A typo would protect nothing while the operator believes the host is safe.
-      if (state === 'on' && !options.force && !(await pollTargets(runtime)).includes(host)) throw new CliError(`nova-ha knows no compute host ${host} (see nova-ha status); pass --force to flag it anyway`, 1);
+      if (state === 'on' && !options.force && !(await pollTargets(runtime.kv)).includes(host)) throw new CliError(`nova-ha knows no compute host ${host} (see nova-ha status); pass --force to flag it anyway`, 1);
       const key = runtime.kv.key(KEYS.maintenance(host));
       if (state === 'on') await runtime.kv.write(key, { reason: options.reason, since: Date.now(), by: `${runtime.node} (${process.env['SUDO_USER'] ?? process.env['USER'] ?? 'operator'})` });
       else await runtime.kv.delete(key);

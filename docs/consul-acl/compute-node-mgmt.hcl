@@ -3,7 +3,7 @@
 # in the rules below (README.md). Attach it to that compute's [consul] mgmt_token together with
 # compute-mgmt.hcl.
 
-# The nova-ha-nova-compute check nova-ha registers in this agent's config (lib/consul-fragments.ts,
+# The nova-ha-nova-compute check nova-ha registers in this agent's config (lib/systems/consul/fragments.ts,
 # handlers/nova-compute-check.ts) carries this token, and the agent syncs it to the catalog with
 # it: registering a node check needs node:write on the node. Without it the controllers never see
 # the check, and nova-compute's state on the node stays unknown.

@@ -3,17 +3,17 @@
 # your [consul] kv_prefix followed by a slash.
 
 # Every node and its node checks (serfHealth, nova-ha-nova-compute, _node_maintenance), read from
-# the leader (catalog/nodes and health/state, lib/consul/members.ts) by the evaluation
+# the leader (catalog/nodes and health/state, lib/state/clusters.ts) by the evaluation
 # (handlers/evaluate.ts, handlers/watch-checks.ts), the workers (handlers/worker.ts), the power
-# poller's host list (lib/poll-targets.ts) and nova-ha status; and the controllers' checks watch,
-# which carries this token (lib/consul-fragments.ts). Consul 1.8 silently leaves out what a token
+# poller's host list (lib/state/poll-targets.ts) and nova-ha status; and the controllers' checks watch,
+# which carries this token (lib/systems/consul/fragments.ts). Consul 1.8 silently leaves out what a token
 # may not read, so without this nova-ha sees an empty cluster, not an error. nova-ha reads no
 # service and no service check: no service rule.
 node_prefix "" {
   policy = "read"
 }
 
-# nova-ha's state (lib/records.ts): host records, open incidents and their history, the host
+# nova-ha's state (lib/state/records.ts): host records, open incidents and their history, the host
 # locks and poller locks (acquired with a session), maintenance and pause flags, the power and
 # Nova poller documents, notification dedupe markers. Written by the evaluation, the workers,
 # the pollers (handlers/power-check.ts, handlers/nova-services-check.ts) and the operator CLI
@@ -23,7 +23,7 @@ key_prefix "nova-ha/" {
 }
 
 # The signed repair request to a compute's remediation handler, fired by the worker
-# (lib/hands.ts consulHands). Controllers only fire it; reading it is the computes' part.
+# (lib/recovery/effects.ts consulHands). Controllers only fire it; reading it is the computes' part.
 event "nova-ha-remediate" {
   policy = "write"
 }

@@ -2,8 +2,8 @@
 # together with node-agent.hcl rendered for that controller.
 
 # Every node's serfHealth in this cluster, read from the leader (catalog/nodes and health/state,
-# lib/consul/members.ts) by the evaluation, the workers and nova-ha status; and the controllers'
-# checks watch on the storage agent, which carries this token (lib/consul-fragments.ts). Consul 1.8
+# lib/state/clusters.ts) by the evaluation, the workers and nova-ha status; and the controllers'
+# checks watch on the storage agent, which carries this token (lib/systems/consul/fragments.ts). Consul 1.8
 # silently leaves out what a token may not read, so without this every compute looks gone from
 # the storage network. nova-ha reads no service here: no service rule. No KV, session or event
 # either: nova-ha keeps its state and sends its requests in the management cluster only.

@@ -9,7 +9,7 @@
 # cli/commands/agent.ts: agent/self needs read, agent/reload needs write). Not needed when you
 # install with --no-reload and reload the agents yourself (on a compute).
 # On a controller it also lets the workers ask this agent to join a host that Consul sees failed
-# (agent/members needs node read, agent/join needs agent write: lib/consul/rejoin.ts), so a mended
+# (agent/members needs node read, agent/join needs agent write: lib/systems/consul/rejoin.ts), so a mended
 # link is seen within seconds instead of up to 30 s. Keep it on controllers.
 agent "NODE_NAME" {
   policy = "write"

@@ -78,3 +78,17 @@ export interface Snapshot {
   readonly context: ClusterContext;
   readonly hosts: readonly HostObservation[];
 }
+
+/** A node's checks in one cluster, as its leader reports them (state/clusters.ts reads them). */
+export type CheckStatus = 'passing' | 'warning' | 'critical';
+
+export interface NodeHealth {
+  readonly role: string | undefined;
+  readonly serfHealth: CheckStatus | undefined;
+  readonly novaCompute: CheckStatus | undefined;
+  readonly maintenance: boolean;
+}
+
+export type ClusterView =
+  | { readonly ok: true; readonly network: Network; readonly nodes: ReadonlyMap<string, NodeHealth> }
+  | { readonly ok: false; readonly network: Network; readonly error: string };

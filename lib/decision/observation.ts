@@ -1,14 +1,11 @@
 /**
  * Observations: what the three clusters' leaders, nova-ha's KV records and the pollers say,
- * turned into the policy's input. Reading (readWorld) is separate from the pure construction
- * (buildSnapshot) so the construction is unit-tested without a Consul.
+ * turned into the policy's input. Pure: the reading (state/world.ts) is separate, so the
+ * construction is unit-tested without a Consul.
  */
-import type { ConsulApi } from '../systems/consul/api.js';
-import type { JsonKv } from '../systems/consul/kv.js';
-import { readCluster, type ClusterView, type NodeHealth } from '../state/clusters.js';
-import { summarize, type Incident } from '../state/incident.js';
-import { NETWORKS, type ClusterContext, type Held, type HostObservation, type MemberState, type Network, type ObserverHealth, type ServiceState, type Snapshot } from './model.js';
-import { KEYS, type HostRecord, type MaintenanceFlag, type NovaDoc, type PauseFlag, type PowerDoc } from '../state/records.js';
+import type { Incident } from '../state/incident.js';
+import type { HostRecord, MaintenanceFlag, NovaDoc, PauseFlag, PowerDoc } from '../state/records.js';
+import { NETWORKS, type ClusterContext, type ClusterView, type Held, type HostObservation, type IncidentSummary, type MemberState, type Network, type NodeHealth, type ObserverHealth, type ServiceState, type Snapshot } from './model.js';
 
 export type Known<T> = T | 'unknown';
 
@@ -37,32 +34,17 @@ export interface Freshness {
   readonly novaMaxAge: number;
 }
 
-async function known<T>(read: () => Promise<T>, what: string, errors: string[]): Promise<Known<T>> {
-  try {
-    return await read();
-  } catch (error) {
-    errors.push(`${what}: ${(error as Error).message}`);
-    return 'unknown';
-  }
-}
-
-const values = <T>(map: Map<string, { value: T }>): Map<string, T> => new Map([...map].map(([k, v]) => [k, v.value]));
-
-export async function readWorld(clusters: Readonly<Record<Network, ConsulApi>>, kv: JsonKv): Promise<World> {
-  const errors: string[] = [];
-  const [mgmt, storage, tenant, records, incidents, maintenance, pause, power, nova] = await Promise.all([
-    readCluster(clusters.mgmt, 'mgmt'),
-    readCluster(clusters.storage, 'storage'),
-    readCluster(clusters.tenant, 'tenant'),
-    known(async () => values(await kv.tree<HostRecord>(kv.key(KEYS.hosts))), 'host records', errors),
-    known(async () => values(await kv.tree<Incident>(kv.key(KEYS.incidents))), 'incidents', errors),
-    known(async () => values(await kv.tree<MaintenanceFlag>(kv.key(KEYS.maintenanceAll))), 'maintenance flags', errors),
-    known(async () => (await kv.read<PauseFlag>(kv.key(KEYS.pause)))?.value ?? null, 'pause switch', errors),
-    known(async () => (await kv.read<PowerDoc>(kv.key(KEYS.power)))?.value ?? null, 'power states', errors),
-    known(async () => (await kv.read<NovaDoc>(kv.key(KEYS.nova)))?.value ?? null, 'Nova service states', errors),
-  ]);
-  for (const view of [mgmt, storage, tenant]) if (!view.ok) errors.push(`${view.network} cluster: ${view.error}`);
-  return { views: { mgmt, storage, tenant }, records, incidents, maintenance, pause, power, nova, errors };
+/** What the policy reads of an incident. */
+export function summarize(incident: Incident): IncidentSummary {
+  return {
+    id: incident.id,
+    phase: incident.phase,
+    phaseSince: incident.phaseSince,
+    attempts: incident.attempts,
+    fenceStarted: incident.fenceStarted,
+    alerted: incident.alerted,
+    ...(incident.hold ? { hold: incident.hold } : {}),
+  };
 }
 
 /** Compute hosts: every node with the compute role in any cluster, and every host nova-ha has a record of. */

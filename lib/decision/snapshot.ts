@@ -1,6 +1,6 @@
 /**
  * The JSON form of a Snapshot (what `nova-ha simulate` reads and what the handlers record):
- * timestamps as ISO 8601 strings, everything else as in lib/model.ts. Parsing names the host
+ * timestamps as ISO 8601 strings, everything else as in decision/model.ts. Parsing names the host
  * and the field of the first problem, so a bad file gets one clear line.
  */
 import { NETWORKS, PHASES, type Attempt, type ClusterContext, type Held, type HostObservation, type IncidentSummary, type Snapshot } from './model.js';

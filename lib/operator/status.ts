@@ -3,7 +3,8 @@
  * records: what `nova-ha status` prints and its --json shape (docs/status-json.md).
  */
 import { NETWORKS, type MemberState, type Network, type PowerState, type ServiceState, type Snapshot } from '../decision/model.js';
-import { buildSnapshot, readWorld, type World } from '../decision/observation.js';
+import { buildSnapshot, type World } from '../decision/observation.js';
+import { readWorld } from '../state/world.js';
 import { decide, stormOf, type Action, type Cause } from '../decision/policy.js';
 import type { Runtime } from '../recovery/runtime.js';
 

@@ -6,12 +6,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tryAcquire } from '../systems/consul/lock.js';
-import type { Hands } from '../recovery/effects.js';
+import type { Effects } from '../recovery/effects.js';
 import { withPhase, withStep, type Incident } from '../state/incident.js';
 import { IncidentStore } from '../state/incident-store.js';
 import { NETWORKS } from '../decision/model.js';
 import type { NovaClient } from '../systems/nova/index.js';
-import { buildSnapshot, readWorld } from '../decision/observation.js';
+import { buildSnapshot } from '../decision/observation.js';
+import { readWorld } from '../state/world.js';
 import { KEYS, novaServiceState, type NovaDoc } from '../state/records.js';
 import type { Runtime } from '../recovery/runtime.js';
 
@@ -25,7 +26,7 @@ export class UnfenceError extends Error {
   override name = 'UnfenceError';
 }
 
-export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, host: string, options: UnfenceOptions): Promise<Incident | undefined> {
+export async function unfence(runtime: Runtime, effects: Effects, nova: NovaClient, host: string, options: UnfenceOptions): Promise<Incident | undefined> {
   const store = new IncidentStore(runtime.kv);
   const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host, purpose: 'unfence' } });
   if (!lock) throw new UnfenceError(`a nova-ha worker is working on ${host} right now; wait for it to finish (see: nova-ha status) and run unfence again`);
@@ -39,9 +40,9 @@ export async function unfence(runtime: Runtime, hands: Hands, nova: NovaClient, 
     };
     const deadline = Date.now() + options.timeoutMs;
 
-    if (hands.readPower && (await hands.readPower(host)) === 'off') {
-      if (!hands.powerOn) throw new UnfenceError(`${host} is powered off and no BMC access is configured to power it on`);
-      await hands.powerOn(host);
+    if (effects.readPower && (await effects.readPower(host)) === 'off') {
+      if (!effects.powerOn) throw new UnfenceError(`${host} is powered off and no BMC access is configured to power it on`);
+      await effects.powerOn(host);
       await note('unfence power-on', `${host}: chassis power on sent`);
     }
 

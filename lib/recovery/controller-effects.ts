@@ -1,24 +1,21 @@
-/** The hands this controller has, from its config: Consul events always; IPMI and Nova when configured. */
-import type { Config } from '../config/load.js';
+/** Which effects this controller has, from its config: Consul events always; IPMI and Nova when configured. */
 import { fenceAndEvacuate, move, countOutcomes } from './fence.js';
-import { consulHands, type Hands } from './effects.js';
+import { consulEffects, type Effects } from './effects.js';
 import { withStep } from '../state/incident.js';
-import { bmcFor, chassisPower, IpmiConfigError, powerOffVerified } from '../systems/power/ipmi.js';
+import { bmcConfigured, bmcFor, chassisPower, IpmiConfigError, powerOffVerified } from '../systems/power/ipmi.js';
 import { NovaClient } from '../systems/nova/index.js';
 import type { Runtime } from './runtime.js';
 
 const DRAIN_REASON = 'nova-ha: draining';
 
-export const bmcConfigured = (config: Config): boolean => config.ipmi.address_template !== '' || config.ipmiHosts.size > 0;
-
-export function handsFor(runtime: Runtime): Hands {
+export function controllerEffects(runtime: Runtime): Effects {
   const { config } = runtime;
-  const hands: Hands = { ...consulHands(runtime) };
+  const effects: Effects = { ...consulEffects(runtime) };
   let nova: NovaClient | undefined;
   const novaClient = (): NovaClient => (nova ??= NovaClient.fromConfig(config, { logger: runtime.logger }));
 
   if (bmcConfigured(config)) {
-    hands.readPower = async (host) => {
+    effects.readPower = async (host) => {
       try {
         return (await chassisPower(bmcFor(config, host), 'status')).state;
       } catch (error) {
@@ -28,16 +25,16 @@ export function handsFor(runtime: Runtime): Hands {
         return 'unknown';
       }
     };
-    hands.powerOn = async (host) => {
+    effects.powerOn = async (host) => {
       const result = await chassisPower(bmcFor(config, host), 'on');
       if (result.state !== 'on') throw new Error(result.error ?? `the BMC of ${host} did not accept power on`);
     };
   }
   if (config.fencing.method === 'ipmi') {
-    hands.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), powerOff: (host) => powerOffVerified(bmcFor(config, host), config.fencing.fence_timeout) }, run);
+    effects.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), powerOff: (host) => powerOffVerified(bmcFor(config, host), config.fencing.fence_timeout) }, run);
   }
   if (config.evacuation.live_migrate_on_tenant_failure) {
-    hands.drain = async (run) => {
+    effects.drain = async (run) => {
       let incident = await run.change((i) => withStep({ ...i, attempts: { ...i.attempts, drain: i.attempts.drain ?? Date.now() } }, { at: Date.now(), step: 'drain', outcome: 'started', by: runtime.node }));
       try {
         // No new instances on a host being drained; undone when its incident closes (undrain).
@@ -52,10 +49,10 @@ export function handsFor(runtime: Runtime): Hands {
       runtime.notifier.notify({ host: run.host, event: 'drained', summary: 'tenant network down', action: 'instances live-migrated away', reason: incident.timeline.at(-1)?.detail ?? '', incidentId: incident.id, timeline: incident.timeline, instances: incident.instances ?? [] });
       return incident;
     };
-    hands.undrain = async (host) => {
+    effects.undrain = async (host) => {
       const service = await novaClient().getComputeService(host);
       if (service.status === 'disabled' && (service.disabledReason ?? '').startsWith(DRAIN_REASON)) await novaClient().enableService(service.id);
     };
   }
-  return hands;
+  return effects;
 }

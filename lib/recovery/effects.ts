@@ -1,10 +1,13 @@
 /**
- * What the worker can do to a host, behind one interface so each part (Consul events, IPMI,
- * Nova) lives in its own module and the worker is tested with what is configured.
+ * Effects: everything a worker may do to a host (ask it to repair itself, read and switch its
+ * power, fence, drain), behind one interface, so each part (Consul events, IPMI, Nova) lives in
+ * its own module and the worker is tested with exactly the effects a controller has
+ * (controller-effects.ts says which, from its config).
  */
 import type { Incident } from '../state/incident.js';
 import type { PowerState } from '../decision/model.js';
-import { REMEDIATION_EVENT, signRequest, type RemediationAction } from './repair-request.js';
+import { REMEDIATION_EVENT } from '../systems/consul/names.js';
+import { signRequest, type RemediationAction } from './repair-request.js';
 import type { Runtime } from './runtime.js';
 
 export interface FenceRun {
@@ -15,7 +18,7 @@ export interface FenceRun {
   readonly stillOwner: () => boolean;
 }
 
-export interface Hands {
+export interface Effects {
   /** Asks the node, through a signed Consul user event, to run an allow-listed repair. */
   remediate(host: string, action: RemediationAction, incidentId: string): Promise<string>;
   /** Chassis power read from the BMC now; undefined when no BMC access is configured. */
@@ -32,7 +35,7 @@ export interface Hands {
 /** Consul's event node filter is a regular expression: match exactly this node. */
 export const exactNode = (node: string): string => `^${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
 
-export function consulHands(runtime: Runtime): Hands {
+export function consulEffects(runtime: Runtime): Effects {
   return {
     async remediate(host, action, incidentId) {
       const payload = signRequest({ node: host, action, incident: incidentId }, runtime.config.remediation.hmac_key);

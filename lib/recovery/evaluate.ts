@@ -7,7 +7,8 @@
 import { holderOf } from '../systems/consul/lock.js';
 import type { Incident } from '../state/incident.js';
 import { NETWORKS, type HostObservation, type Snapshot } from '../decision/model.js';
-import { buildSnapshot, readWorld, type Observer, type World } from '../decision/observation.js';
+import { buildSnapshot, type Observer, type World } from '../decision/observation.js';
+import { readWorld } from '../state/world.js';
 import { decide, stormOf, type Decision } from '../decision/policy.js';
 import { KEYS, type HostRecord } from '../state/records.js';
 import type { Runtime } from './runtime.js';

@@ -8,7 +8,6 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Secret } from '../shared/secret.js';
 
-export const REMEDIATION_EVENT = 'nova-ha-remediate';
 export const REMEDIATION_ACTIONS = ['restart-storage-network', 'restart-nova-compute'] as const;
 export type RemediationAction = (typeof REMEDIATION_ACTIONS)[number];
 

@@ -1,6 +1,6 @@
 /** Hands a host to a worker process that outlives the handler (Consul waits for handlers to exit). */
 import { spawn } from 'node:child_process';
-import { siblingHandler } from '../shared/handler.js';
+import { dirname, join } from 'node:path';
 import type { Observer } from '../decision/observation.js';
 import { processStartedAt } from '../shared/proc.js';
 
@@ -18,4 +18,9 @@ export function workerSpawner(configFile: string | undefined, observer: Observer
 export function observerFromAgent(node: string, startedAtArg?: string): Observer {
   const given = startedAtArg === undefined ? Number.NaN : Number(startedAtArg);
   return { node, startedAt: Number.isFinite(given) ? given : (processStartedAt(process.ppid) ?? Date.now()) };
+}
+
+/** A compiled handler next to the running one (dist/handlers/NAME.js). */
+export function siblingHandler(name: string): string {
+  return join(dirname(process.argv[1]!), `${name}.js`);
 }

@@ -8,11 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { alertFor } from './alerts.js';
 import { tryAcquire, type HeldLock } from '../systems/consul/lock.js';
 import { Rejoiner } from '../systems/consul/rejoin.js';
-import type { Hands } from './effects.js';
+import type { Effects } from './effects.js';
 import { lastOutcome, openIncident, withPhase, withStep, type Incident } from '../state/incident.js';
 import { IncidentStore } from '../state/incident-store.js';
 import { NETWORKS, type HostObservation, type Repair } from '../decision/model.js';
-import { buildSnapshot, readWorld, type Observer } from '../decision/observation.js';
+import { buildSnapshot, type Observer } from '../decision/observation.js';
+import { readWorld } from '../state/world.js';
 import { decide, type Decision } from '../decision/policy.js';
 import { KEYS } from '../state/records.js';
 import type { Runtime } from './runtime.js';
@@ -26,7 +27,7 @@ export interface WorkerOptions {
 
 const allDown = (host: HostObservation): boolean => NETWORKS.every((n) => host.networks[n].state === 'failed' || host.networks[n].state === 'left');
 
-export async function runWorker(runtime: Runtime, hands: Hands, host: string, observer: Observer, options: WorkerOptions = {}): Promise<WorkerOutcome> {
+export async function runWorker(runtime: Runtime, effects: Effects, host: string, observer: Observer, options: WorkerOptions = {}): Promise<WorkerOutcome> {
   const log = runtime.logger.child({ host });
   const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host } });
   if (!lock) {
@@ -37,7 +38,7 @@ export async function runWorker(runtime: Runtime, hands: Hands, host: string, ob
   void lock.lost.then((reason) => reason !== 'released' && log.error('lock-lost', { step: 'lock', error: reason, fix: 'another controller will resume the incident' }));
   const rejoiner = new Rejoiner(runtime.clusters, host, log);
   try {
-    return await reconcile(runtime, hands, host, observer, lock, rejoiner, options.pollMs ?? 1000);
+    return await reconcile(runtime, effects, host, observer, lock, rejoiner, options.pollMs ?? 1000);
   } finally {
     await lock.release();
     await rejoiner.settled();
@@ -46,12 +47,12 @@ export async function runWorker(runtime: Runtime, hands: Hands, host: string, ob
   }
 }
 
-async function reconcile(runtime: Runtime, hands: Hands, host: string, observer: Observer, lock: HeldLock, rejoiner: Rejoiner, pollMs: number): Promise<WorkerOutcome> {
+async function reconcile(runtime: Runtime, effects: Effects, host: string, observer: Observer, lock: HeldLock, rejoiner: Rejoiner, pollMs: number): Promise<WorkerOutcome> {
   const store = new IncidentStore(runtime.kv);
   const by = runtime.node;
   let last: Decision | undefined;
   let writes: Promise<unknown> = Promise.resolve();
-  await resumeInterruptedRepairs(runtime, hands, host, store, lock);
+  await resumeInterruptedRepairs(runtime, effects, host, store, lock);
 
   for (;;) {
     if (!lock.isHeld()) return 'lost';
@@ -65,7 +66,7 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
     const record = changed.get(host);
     if (record && NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy')) await runtime.kv.write(runtime.kv.key(KEYS.host(host)), record);
     // Power decides the rows where the host is down everywhere: read it from the BMC now, not from the last poll.
-    if (allDown(observation) && hands.readPower) observation = { ...observation, power: { state: await hands.readPower(host), since: observation.power.since } };
+    if (allDown(observation) && effects.readPower) observation = { ...observation, power: { state: await effects.readPower(host), since: observation.power.since } };
     const decision = decide(observation, snapshot.context, runtime.settings);
     const incidentNow = (await store.current(host))?.value;
     const log = runtime.logger.child({ host, ...(incidentNow ? { incident: incidentNow.id } : {}) });
@@ -86,7 +87,7 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
 
     if (decision.action === 'close') {
       if (!incidentNow) return 'done';
-      if (incidentNow.attempts.drain !== undefined && hands.undrain) await hands.undrain(host);
+      if (incidentNow.attempts.drain !== undefined && effects.undrain) await effects.undrain(host);
       const closed = await change((i) => ({ ...withPhase(i, 'recovered', Date.now(), by, decision.reason), closedAt: Date.now() }));
       await store.archive(closed);
       if (decision.alert) runtime.notifier.notify(alertFor(host, { ...decision, alert: decision.alert }, closed, snapshot.context.paused !== null && snapshot.context.paused !== 'unknown'));
@@ -110,18 +111,18 @@ async function reconcile(runtime: Runtime, hands: Hands, host: string, observer:
       case 'hold':
         return 'done';
       case 'repair':
-        await repair(runtime, hands, host, decision.repair!, change);
+        await repair(runtime, effects, host, decision.repair!, change);
         continue;
       case 'fence':
-        if (!hands.fence) {
+        if (!effects.fence) {
           const held = await change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'no fence method is available to this controller'), hold: { reason: `fencing needed but ${runtime.node} has no fence method ([fencing] method = none)`, needsOperator: true } }));
           runtime.notifier.notify(alertFor(host, { ...decision, cause: held.cause, alert: 'needs-operator', reason: held.hold!.reason }, held, false));
           return 'done';
         }
-        await hands.fence({ host, change, stillOwner: () => lock.isHeld() });
+        await effects.fence({ host, change, stillOwner: () => lock.isHeld() });
         return 'done';
       case 'drain':
-        if (hands.drain) await hands.drain({ host, change, stillOwner: () => lock.isHeld() });
+        if (effects.drain) await effects.drain({ host, change, stillOwner: () => lock.isHeld() });
         return 'done';
     }
   }
@@ -157,20 +158,20 @@ function recordDecision(incident: Incident, decision: Decision, by: string): Inc
  * request may never have been sent. Sending it again is harmless (a restart of something broken),
  * and not sending it would fence a host that a repair could have saved.
  */
-async function resumeInterruptedRepairs(runtime: Runtime, hands: Hands, host: string, store: IncidentStore, lock: HeldLock): Promise<void> {
+async function resumeInterruptedRepairs(runtime: Runtime, effects: Effects, host: string, store: IncidentStore, lock: HeldLock): Promise<void> {
   const incident = (await store.current(host))?.value;
   if (!incident) return;
   for (const action of Object.keys(incident.attempts) as Repair[]) {
     if (action === ('drain' as Repair) || lastOutcome(incident, action) !== 'started') continue;
     runtime.logger.warn('repair-resumed', { host, incident: incident.id, step: action, detail: 'the previous worker stopped between recording and finishing this repair; sending it again' });
-    await repair(runtime, hands, host, action, async (mutate) => {
+    await repair(runtime, effects, host, action, async (mutate) => {
       if (!lock.isHeld()) throw new Error(`lost the lock of ${host}`);
       return (await store.change(host, (current) => (current ? mutate(current) : undefined)))!;
     });
   }
 }
 
-async function repair(runtime: Runtime, hands: Hands, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>): Promise<void> {
+async function repair(runtime: Runtime, effects: Effects, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>): Promise<void> {
   const by = runtime.node;
   // The attempt's time is recorded before it is made and kept on a resend: the repair timeout counts from the first try.
   const incident = await change((i) => withStep({ ...i, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by }));
@@ -178,11 +179,11 @@ async function repair(runtime: Runtime, hands: Hands, host: string, action: Repa
   try {
     let detail: string;
     if (action === 'power-on') {
-      if (!hands.powerOn) throw new Error('no BMC access is configured ([ipmi] and [fencing] method = ipmi)');
-      await hands.powerOn(host);
+      if (!effects.powerOn) throw new Error('no BMC access is configured ([ipmi] and [fencing] method = ipmi)');
+      await effects.powerOn(host);
       detail = 'chassis power on sent; waiting for the host to rejoin';
     } else {
-      const id = await hands.remediate(host, action, incident.id);
+      const id = await effects.remediate(host, action, incident.id);
       detail = `repair request sent as Consul event ${id}; success is the health state recovering`;
     }
     await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'done', detail, by }));

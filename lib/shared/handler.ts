@@ -4,7 +4,6 @@
  * 1 warning, 2 critical, as Consul and the monitoring-plugins conventions expect; a watch handler
  * exits non-zero when it could not do its job, so Consul logs it.
  */
-import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, requireConfig, type Config } from '../config/load.js';
 import { countRun } from './run-counter.js';
@@ -47,11 +46,6 @@ export async function runHandler(name: string, kind: 'check' | 'handler', option
   }
   if (stateDir) countRun(stateDir, name, !threw && (kind === 'check' || code === EXIT.ok));
   process.exit(code);
-}
-
-/** A compiled handler next to the running one (dist/handlers/NAME.js). */
-export function siblingHandler(name: string): string {
-  return join(dirname(process.argv[1]!), `${name}.js`);
 }
 
 export async function readStdin(): Promise<string> {

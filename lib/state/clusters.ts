@@ -3,28 +3,12 @@
  * list: an isolated controller's agent reports everyone alive, or everyone failing, depending on
  * where the cut is (lab-notes). A read that fails makes the whole network "unknown".
  */
-import type { Network } from '../decision/model.js';
+import type { CheckStatus, ClusterView, NodeHealth } from '../decision/model.js';
+import type { Network } from '../config/schema.js';
 import type { ConsulApi } from '../systems/consul/api.js';
 import { describeConsulError } from '../systems/consul/connect.js';
+import { NODE_MAINTENANCE_CHECK, NOVA_COMPUTE_CHECK, ROLE_META } from '../systems/consul/names.js';
 
-/** The Consul node meta key install.sh sets on every agent: controller or compute. */
-export const ROLE_META = 'nova-ha-role';
-/** The node-local nova-compute script check on a compute's mgmt agent (consul.d/compute). */
-export const NOVA_COMPUTE_CHECK = 'nova-ha-nova-compute';
-export const NODE_MAINTENANCE_CHECK = '_node_maintenance';
-
-export type CheckStatus = 'passing' | 'warning' | 'critical';
-
-export interface NodeHealth {
-  readonly role: string | undefined;
-  readonly serfHealth: CheckStatus | undefined;
-  readonly novaCompute: CheckStatus | undefined;
-  readonly maintenance: boolean;
-}
-
-export type ClusterView =
-  | { readonly ok: true; readonly network: Network; readonly nodes: ReadonlyMap<string, NodeHealth> }
-  | { readonly ok: false; readonly network: Network; readonly error: string };
 
 const asStatus = (status: string): CheckStatus | undefined => (status === 'passing' || status === 'warning' || status === 'critical' ? status : undefined);
 

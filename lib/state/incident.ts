@@ -3,7 +3,7 @@
  * every step (written before and after it runs) and who ran it. Only the host's lock holder
  * writes its incident; check-and-set guards against anything else.
  */
-import type { Attempt, IncidentSummary, Phase } from '../decision/model.js';
+import type { Attempt, Phase } from '../decision/model.js';
 import type { Cause } from '../decision/policy.js';
 
 export type StepOutcome = 'started' | 'done' | 'failed' | 'skipped' | 'info';
@@ -64,18 +64,6 @@ export function openIncident(host: string, cause: Cause, reason: string, at: num
     alerted: false,
     reason,
     timeline: [{ at, step: 'detected', outcome: 'info', detail: reason, by }],
-  };
-}
-
-export function summarize(incident: Incident): IncidentSummary {
-  return {
-    id: incident.id,
-    phase: incident.phase,
-    phaseSince: incident.phaseSince,
-    attempts: incident.attempts,
-    fenceStarted: incident.fenceStarted,
-    alerted: incident.alerted,
-    ...(incident.hold ? { hold: incident.hold } : {}),
   };
 }
 

@@ -1,9 +1,10 @@
 /** The compute hosts a poller reads: every compute-role node in the mgmt catalog and every host nova-ha has a record of. */
-import { ROLE_META } from './clusters.js';
+import type { JsonKv } from '../systems/consul/kv.js';
+import { ROLE_META } from '../systems/consul/names.js';
 import { KEYS } from './records.js';
-import type { Runtime } from '../recovery/runtime.js';
 
-export async function pollTargets(runtime: Runtime): Promise<string[]> {
-  const [nodes, records] = await Promise.all([runtime.clusters.mgmt.catalogNodes(`Meta["${ROLE_META}"] == "compute"`), runtime.kv.tree(runtime.kv.key(KEYS.hosts))]);
+/** kv is nova-ha's store in the mgmt cluster, whose catalog lists the compute nodes too. */
+export async function pollTargets(kv: JsonKv): Promise<string[]> {
+  const [nodes, records] = await Promise.all([kv.api.catalogNodes(`Meta["${ROLE_META}"] == "compute"`), kv.tree(kv.key(KEYS.hosts))]);
   return [...new Set([...nodes.map((n) => n.Node), ...records.keys()])].sort();
 }

@@ -2,7 +2,7 @@
  * What nova-ha keeps in the management cluster's KV store, under [consul] kv_prefix:
  *
  *   hosts/<host>          HostRecord: last known states and since when (the policy needs "how long")
- *   incidents/<host>      the host's open incident (lib/incident.ts)
+ *   incidents/<host>      the host's open incident (state/incident.ts)
  *   history/<host>/<id>   closed incidents
  *   locks/<host>          the one actor working on the host (a session lock)
  *   maintenance/<host>    MaintenanceFlag

@@ -136,7 +136,7 @@ describe('nova-ha with least-privilege Consul ACLs', () => {
     const session = await controller.put<{ ID: string }>('/v1/session/create', { Name: 'acl test', TTL: '10s' });
     expect(session.status).toBe(200);
     expect((await controller.put(`/v1/session/destroy/${session.body.ID}`)).status).toBe(200);
-    // And the workers' rejoin requests, in every cluster (lib/consul/rejoin.ts): joining a live member is harmless.
+    // And the workers' rejoin requests, in every cluster (lib/systems/consul/rejoin.ts): joining a live member is harmless.
     for (const network of CONSUL_NETWORKS) {
       expect(await rejoin(agentApi(lab, 'ctl1', network, novaHaToken(lab.spec, 'ctl1', network)!), 'cmp2'), network).toBe('joined');
     }

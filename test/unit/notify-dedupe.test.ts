@@ -43,7 +43,7 @@ describe('FileDedupeStore', () => {
   it('lets exactly one of several processes win', { timeout: 60_000 }, async () => {
     const dir = join(tempDir(resources), 'dedupe');
     const script = join(tempDir(resources), 'claim.mts');
-    const storeModule = new URL('../../lib/notify/file-dedupe-store.ts', import.meta.url).href;
+    const storeModule = new URL('../../lib/systems/notify/file-dedupe-store.ts', import.meta.url).href;
     writeFileSync(script, `import { FileDedupeStore } from ${JSON.stringify(storeModule)};\nprocess.stdout.write(String(await new FileDedupeStore(${JSON.stringify(dir)}).claim('compute-4/fenced', 600000)));\n`);
     const run = promisify(execFile);
     const outputs = await Promise.all(Array.from({ length: 6 }, () => run(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), timeout: 15_000 })));

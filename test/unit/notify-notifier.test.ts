@@ -109,9 +109,9 @@ describe('notifier', () => {
     writeFileSync(
       script,
       [
-        `import { createNotifier } from ${lib('notify/index.ts')};`,
-        `import { silentLogger } from ${lib('log.ts')};`,
-        `import { Secret } from ${lib('secret.ts')};`,
+        `import { createNotifier } from ${lib('systems/notify/index.ts')};`,
+        `import { silentLogger } from ${lib('shared/log.ts')};`,
+        `import { Secret } from ${lib('shared/secret.ts')};`,
         `const settings = { smtp_host: '127.0.0.1', smtp_port: ${silent.port}, smtp_tls: 'none', smtp_username: '', smtp_password: new Secret(''), smtp_cafile: '', from: 'a@example.com', to: ['b@example.com'], subject_prefix: '[t]', webhook_url: new URL('http://127.0.0.1:${silent.port}/hook'), webhook_token: new Secret(''), dedupe_window: 0, retry_for: 600000 };`,
         `const notifier = createNotifier({ settings, logger: silentLogger });`,
         `notifier.notify({ host: 'h', event: 'fenced', summary: 's', action: 'a', reason: 'r', timeline: [] });`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ClusterView, NodeHealth } from '../../lib/state/clusters.js';
+import type { ClusterView, NodeHealth } from '../../lib/decision/model.js';
 import type { Network } from '../../lib/decision/model.js';
 import { buildSnapshot, type World } from '../../lib/decision/observation.js';
 import type { HostRecord, NovaDoc, PowerDoc } from '../../lib/state/records.js';

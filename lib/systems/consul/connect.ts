@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import Consul from 'consul';
 import type { Config } from '../../config/load.js';
-import { NETWORKS, type Network } from '../../decision/model.js';
+import { NETWORKS, type Network } from '../../config/schema.js';
 import type { Secret } from '../../shared/secret.js';
 
 export type ConsulClient = InstanceType<typeof Consul>;

@@ -6,10 +6,9 @@
 import { join } from 'node:path';
 import type { Config } from '../../config/load.js';
 import { addressOf } from './connect.js';
-import { ROLE_META } from '../../state/clusters.js';
-import type { Network } from '../../decision/model.js';
-import { REMEDIATION_EVENT } from '../../recovery/repair-request.js';
-import { bmcConfigured } from '../../recovery/controller-effects.js';
+import { REMEDIATION_EVENT, ROLE_META } from './names.js';
+import type { Network } from '../../config/schema.js';
+import { bmcConfigured } from '../power/ipmi.js';
 
 export type Role = 'controller' | 'compute';
 

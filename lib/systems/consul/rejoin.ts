@@ -7,7 +7,7 @@
  * state follows the link within seconds either way, and a blip is not mistaken for a failure.
  */
 import type { Logger } from '../../shared/log.js';
-import type { Network } from '../../decision/model.js';
+import type { Network } from '../../config/schema.js';
 import type { ConsulApi } from './api.js';
 import { describeConsulError } from './connect.js';
 

@@ -2,7 +2,6 @@
  * What nova-ha tells the operators: one notification per event on a host, carrying enough of the
  * incident (its timeline, its instances) that the email alone tells the whole story.
  */
-import type { AlertKind } from '../../decision/policy.js';
 import type { Config } from '../../config/load.js';
 
 /** Events the recovery workflow reports on its own, besides the policy's alerts. */
@@ -17,7 +16,7 @@ export type WorkflowEvent =
   | 'observer-isolated';
 
 /** Open on purpose: a new event needs no change here, while the known ones still autocomplete. */
-export type NotifyEvent = AlertKind | WorkflowEvent | (string & {});
+export type NotifyEvent = WorkflowEvent | (string & {});
 
 /** One step of an incident as recorded in its timeline. */
 export interface TimelineEntry {

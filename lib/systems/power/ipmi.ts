@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import type { Config } from '../../config/load.js';
-import type { PowerState } from '../../decision/model.js';
 
 export interface BmcTarget {
   readonly host: string;
@@ -21,6 +20,9 @@ export interface BmcTarget {
 export class IpmiConfigError extends Error {
   override name = 'IpmiConfigError';
 }
+
+/** Whether any BMC is configured (else power is never read and no host can be fenced over IPMI). */
+export const bmcConfigured = (config: Config): boolean => config.ipmi.address_template !== '' || config.ipmiHosts.size > 0;
 
 /** The host's BMC: its [ipmi:HOST] section, else [ipmi] with address_template. */
 export function bmcFor(config: Config, host: string): BmcTarget {
@@ -49,6 +51,9 @@ function passwordOf(target: BmcTarget): string {
   if (!value) throw new IpmiConfigError(`the environment variable ${target.password.env} (BMC password of ${target.host}) is not set for the Consul agent`);
   return value;
 }
+
+/** What a BMC says of the chassis; unknown when it does not answer. */
+export type PowerState = 'on' | 'off' | 'unknown';
 
 export type PowerCommand = 'status' | 'on' | 'off';
 

@@ -1,0 +1,10 @@
+/** The names nova-ha registers in Consul: node metadata, check IDs and user events. */
+
+/** The Consul node meta key install.sh sets on every agent: controller or compute. */
+export const ROLE_META = 'nova-ha-role';
+/** The node-local nova-compute script check on a compute's mgmt agent (consul.d/compute). */
+export const NOVA_COMPUTE_CHECK = 'nova-ha-nova-compute';
+/** The check Consul adds to a node in maintenance mode. */
+export const NODE_MAINTENANCE_CHECK = '_node_maintenance';
+/** The user event that carries a controller's signed repair request to a compute node. */
+export const REMEDIATION_EVENT = 'nova-ha-remediate';
