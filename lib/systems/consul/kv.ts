@@ -1,5 +1,8 @@
-/** JSON documents in Consul KV under nova-ha's prefix, with check-and-set updates. */
-import type { ConsulApi, KvEntry } from './api.js';
+/** JSON documents in Consul KV under nova-ha's prefix, with check-and-set updates and batched writes. */
+import pRetry, { AbortError } from 'p-retry';
+import { mapLimit } from '../../shared/pool.js';
+import { TXN_MAX_OPS, TxnRefusedError, type ConsulApi, type KvEntry, type TxnOp } from './api.js';
+import { describeConsulError } from './connect.js';
 
 export interface Versioned<T> {
   readonly value: T;
@@ -10,6 +13,30 @@ export interface Versioned<T> {
 
 export class KvConflictError extends Error {
   override name = 'KvConflictError';
+}
+
+/** Some writes of a batch were not applied after their retries: nothing may treat them as written. */
+export class KvWriteError extends Error {
+  override name = 'KvWriteError';
+  constructor(readonly failed: number, readonly total: number, readonly reasons: readonly string[]) {
+    super(`${failed} of ${total} KV writes failed after retries (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; ...' : ''})`);
+  }
+}
+
+/** A document to write, or (value undefined) a key to delete. */
+export interface KvChange {
+  readonly key: string;
+  readonly value: unknown;
+  /** Write (or delete) only if the key's ModifyIndex is still this (0: only if absent). */
+  readonly cas?: number;
+}
+
+export interface BatchOptions {
+  /** Transactions in flight at once: Consul counts every open connection of a client against http_max_conns_per_client (200). */
+  readonly concurrency?: number;
+  /** Attempts per transaction for transport failures (a refused check-and-set is not retried). */
+  readonly attempts?: number;
+  readonly minBackoffMs?: number;
 }
 
 export class JsonKv {
@@ -40,6 +67,35 @@ export class JsonKv {
     return this.api.kvPut(key, JSON.stringify(value), cas === undefined ? {} : { cas });
   }
 
+  /**
+   * Many changes at once, packed into Consul transactions of at most TXN_MAX_OPS operations
+   * (each atomic), a few in flight, each retried with backoff on transport failures. Resolves
+   * only when every change landed; otherwise throws KvWriteError with the count that did not.
+   */
+  async writeAll(changes: readonly KvChange[], options: BatchOptions = {}): Promise<void> {
+    const ops = changes.map(toOp);
+    const batches: TxnOp[][] = [];
+    for (let i = 0; i < ops.length; i += TXN_MAX_OPS) batches.push(ops.slice(i, i + TXN_MAX_OPS));
+    const reasons: string[] = [];
+    let failed = 0;
+    await mapLimit(batches, options.concurrency ?? 4, async (batch) => {
+      try {
+        await pRetry(async () => {
+          try {
+            await this.api.txn(batch);
+          } catch (error) {
+            if (error instanceof TxnRefusedError || error instanceof RangeError) throw new AbortError(error);
+            throw error;
+          }
+        }, { retries: (options.attempts ?? 4) - 1, minTimeout: options.minBackoffMs ?? 200, factor: 2, randomize: true });
+      } catch (error) {
+        failed += batch.length;
+        reasons.push(error instanceof TxnRefusedError ? error.message : describeConsulError(error));
+      }
+    });
+    if (failed > 0) throw new KvWriteError(failed, ops.length, reasons);
+  }
+
   delete(key: string, cas?: number): Promise<boolean> {
     return this.api.kvDelete(key, cas);
   }
@@ -57,6 +113,12 @@ export class JsonKv {
     }
     throw new KvConflictError(`${key}: still changing after ${attempts} check-and-set attempts; another writer keeps racing`);
   }
+}
+
+function toOp(change: KvChange): TxnOp {
+  if (change.value === undefined) return change.cas === undefined ? { verb: 'delete', key: change.key } : { verb: 'delete-cas', key: change.key, index: change.cas };
+  const value = JSON.stringify(change.value);
+  return change.cas === undefined ? { verb: 'set', key: change.key, value } : { verb: 'cas', key: change.key, value, index: change.cas };
 }
 
 function parse<T>(entry: KvEntry): Versioned<T> | undefined {
