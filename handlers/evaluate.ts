@@ -8,12 +8,14 @@ import { runHandler } from '../lib/shared/handler.js';
 import { IncidentStore } from '../lib/state/incident-store.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 import { statusOf } from '../lib/operator/status.js';
-import { observerFromAgent, workerSpawner } from '../lib/recovery/spawn-worker.js';
+import { observerFromAgent, workerDispatcher } from '../lib/recovery/spawn-worker.js';
+import { WorkerQueue } from '../lib/recovery/worker-queue.js';
+import { housekeeping } from '../lib/recovery/housekeeping.js';
 
 await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   const runtime = createRuntime(config, 'evaluate');
   const observer = observerFromAgent(runtime.node);
-  const result = await evaluate(runtime, observer, workerSpawner(configFile, observer), 'periodic');
+  const result = await evaluate(runtime, observer, workerDispatcher(configFile, observer, new WorkerQueue(runtime.stateDir, config.policy.max_workers)), 'periodic');
   const status = checkStatus(result);
   console.log(status.output.slice(0, 3500));
   const textfile = config.metrics.textfile_path;
@@ -27,6 +29,7 @@ await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
       runtime.logger.warn('metrics-failed', { file: textfile, error: (error as Error).message, fix: 'check that the directory is writable by the Consul agent\'s user' });
     }
   }
+  await housekeeping(runtime);
   await runtime.notifier.flush(2000);
   return status.code;
 });

@@ -1,60 +1,70 @@
 /**
  * Controllers' script check: nova-compute of every host as Nova's API sees it, from one call to
- * the service list per interval, by one controller at a time (a poller lock), into one KV
- * document the evaluation reads. The API being unreachable, or no nova-scheduler up, is recorded
- * too: nothing is fenced while instances could not be evacuated.
+ * the service list per interval, by one controller at a time (a poller lock that another
+ * controller takes over when this one dies or its view goes stale), into the Nova view in KV: a
+ * key per host, written when it changes, then the poll's summary (lib/state/views.ts). The API
+ * being unreachable, or no nova-scheduler up, is recorded too: nothing is fenced while instances
+ * could not be evacuated.
  */
 import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
 import { EXIT, runHandler } from '../lib/shared/handler.js';
 import { NovaClient } from '../lib/systems/nova/index.js';
-import { KEYS, novaServiceState, type NovaDoc, type NovaServiceState } from '../lib/state/records.js';
+import { KvWriteError } from '../lib/systems/consul/kv.js';
+import { KEYS, type NovaPoll, type NovaServiceState } from '../lib/state/records.js';
+import { novaViewChanges, readViewHosts, viewWrites } from '../lib/state/views.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 
 await runHandler('nova-services-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'nova-services-check');
+  const { kv } = runtime;
   const interval = config.nova.poll_interval;
-  const lock = await holdPollerLock(runtime.clusters.mgmt, runtime.kv.key(KEYS.poller('nova')), 'nova', runtime.node, runtime.stateDir, Math.max(10, Math.ceil((3 * interval) / 1000)));
+  const summary = await kv.read<NovaPoll>(kv.key(KEYS.novaPoll));
+  const lock = await holdPollerLock(runtime.clusters.mgmt, { key: kv.key(KEYS.poller('nova')), name: 'nova', node: runtime.node, stateDir: runtime.stateDir, ttlSeconds: Math.max(10, Math.ceil((3 * interval) / 1000)), viewAt: summary?.value.at, staleAfterMs: 1.5 * interval });
   if (!lock.held) {
-    console.log(`OK: standby, ${lock.holder} reads Nova's service list`);
+    console.log(`OK: standby, ${lock.holder} reads Nova's service list${summary ? ` (its view is ${Math.round((Date.now() - summary.value.at) / 1000)} s old)` : ''}`);
     return EXIT.ok;
   }
-  const key = runtime.kv.key(KEYS.nova);
-  const previous = (await runtime.kv.read<NovaDoc>(key))?.value;
+  if (lock.tookOver) runtime.logger.warn('poller-takeover', { step: 'nova-poller', detail: `took over from ${lock.tookOver}: its Nova view was ${summary ? `${Math.round((Date.now() - summary.value.at) / 1000)} s old` : 'missing'}` });
+  const [previous, open] = await Promise.all([readViewHosts<NovaServiceState>(kv, 'nova'), kv.keys(kv.key(KEYS.incidents))]);
   const now = Date.now();
   const nova = NovaClient.fromConfig(config, { logger: runtime.logger, retry: { retries: 1 } });
-  let doc: NovaDoc;
+  let poll: NovaPoll;
+  let current = previous;
   try {
     const services = await nova.listServices();
     const computes = services.filter((s) => s.binary === 'nova-compute');
     const schedulersUp = services.some((s) => s.binary === 'nova-scheduler' && s.state === 'up' && s.status === 'enabled');
-    doc = {
-      at: Date.now(),
-      by: runtime.node,
-      api: 'up',
-      schedulers: schedulersUp ? 'up' : 'down',
-      hosts: Object.fromEntries(computes.map((s): [string, NovaServiceState] => {
-        const before = previous?.hosts[s.host];
-        return [s.host, novaServiceState(s, before && before.state === s.state ? before.since : now)];
-      })),
-    };
+    const changes = novaViewChanges(previous, computes, new Set(open), now);
+    try {
+      await kv.writeAll(viewWrites(kv, 'nova', changes));
+    } catch (error) {
+      if (!(error instanceof KvWriteError)) throw error;
+      // No summary: the view ages and counts as unknown after three intervals, never as fresh with some hosts missing.
+      console.log(`CRITICAL: ${error.failed} of ${error.total} Nova view writes to Consul KV failed after retries: ${error.message}`);
+      return EXIT.critical;
+    }
+    current = new Map([...[...previous].filter(([h]) => !changes.remove.includes(h)), ...changes.set]);
+    poll = { at: Date.now(), by: runtime.node, api: 'up', schedulers: schedulersUp ? 'up' : 'down' };
   } catch (error) {
     // Written anyway: "the API does not answer" is itself what the evaluation must know.
-    doc = { at: Date.now(), by: runtime.node, api: 'down', schedulers: 'unknown', hosts: {}, error: (error as Error).message };
+    poll = { at: Date.now(), by: runtime.node, api: 'down', schedulers: 'unknown', error: (error as Error).message };
   }
-  await runtime.kv.write(key, doc);
-  if (doc.api !== 'up') {
-    console.log(`CRITICAL: Nova's API does not answer: ${doc.error}`);
+  await kv.writeAll([{ key: kv.key(KEYS.novaPoll), value: poll }]);
+  if (poll.api !== 'up') {
+    // Another controller may reach Nova where this one cannot: the next run, wherever it is, tries.
+    await lock.release();
+    console.log(`CRITICAL: Nova's API does not answer: ${poll.error}`);
     return EXIT.critical;
   }
-  const down = Object.entries(doc.hosts).filter(([, s]) => s.state === 'down').map(([h, s]) => `${h}${s.forcedDown ? ' (forced down)' : ''}`);
-  if (doc.schedulers !== 'up') {
-    console.log(`CRITICAL: no nova-scheduler is up: nothing could be evacuated${down.length ? `; nova-compute down: ${down.join(', ')}` : ''}`);
+  const down = [...current].filter(([, s]) => s.state === 'down').map(([h, s]) => `${h}${s.forcedDown ? ' (forced down)' : ''}`);
+  if (poll.schedulers !== 'up') {
+    console.log(`CRITICAL: no nova-scheduler is up: nothing could be evacuated${down.length ? `; nova-compute down: ${down.join(', ')}` : ''}`.slice(0, 3500));
     return EXIT.critical;
   }
   if (down.length > 0) {
-    console.log(`WARNING: nova-compute down in Nova: ${down.join(', ')} (of ${Object.keys(doc.hosts).length})`);
+    console.log(`WARNING: nova-compute down in Nova: ${down.join(', ')} (of ${current.size})`.slice(0, 3500));
     return EXIT.warning;
   }
-  console.log(`OK: nova-compute up on ${Object.keys(doc.hosts).length} hosts`);
+  console.log(`OK: nova-compute up on ${current.size} hosts`);
   return EXIT.ok;
 });

@@ -8,7 +8,8 @@ import { evaluate } from '../lib/recovery/evaluate.js';
 import { EXIT, readStdin, runHandler } from '../lib/shared/handler.js';
 import { NETWORKS } from '../lib/decision/model.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
-import { observerFromAgent, workerSpawner } from '../lib/recovery/spawn-worker.js';
+import { observerFromAgent, workerDispatcher } from '../lib/recovery/spawn-worker.js';
+import { WorkerQueue } from '../lib/recovery/worker-queue.js';
 import { parseWatchChecks } from '../lib/systems/consul/watch-input.js';
 
 await runHandler('watch-checks', 'handler', ['network'], async ({ config, configFile, args }) => {
@@ -25,8 +26,9 @@ await runHandler('watch-checks', 'handler', ['network'], async ({ config, config
   }
   const observer = observerFromAgent(runtime.node);
   const started = Date.now();
-  const result = await evaluate(runtime, observer, workerSpawner(configFile, observer), `watch:${network}`);
-  runtime.logger.info('watch-evaluated', { network, checks: parsed.checks.length, hosts: result.hosts.length, workers: result.workersStarted, ms: Date.now() - started, ...(result.errors.length ? { errors: result.errors } : {}) });
+  const result = await evaluate(runtime, observer, workerDispatcher(configFile, observer, new WorkerQueue(runtime.stateDir, config.policy.max_workers)), `watch:${network}`);
+  runtime.logger.info('watch-evaluated', { network, checks: parsed.checks.length, hosts: result.hosts.length, queued: result.workersQueued.length, workers: result.workersStarted, ms: Date.now() - started, ...(result.errors.length ? { errors: result.errors } : {}) });
   await runtime.notifier.flush(2000);
-  return EXIT.ok;
+  // Records that did not land are an error Consul logs (invariant 13); the evaluate check shows them too.
+  return result.recordsLost > 0 ? EXIT.error : EXIT.ok;
 });

@@ -2,7 +2,7 @@
  * nova-ha's KV as the benchmark prepares and checks it: the power poller's view written as the
  * poller writes it (a simulation: there are no BMCs), and the host records read back.
  */
-import { KEYS, type PowerDoc } from '../../lib/state/records.js';
+import { KEYS } from '../../lib/state/records.js';
 import { consulCall, type ConsulFleet } from '../../test/support/consul-fleet.js';
 
 export const PREFIX = 'nova-ha';
@@ -12,11 +12,16 @@ export type ViewLayout = 'single' | 'per-host';
 
 export async function seedPowerView(fleet: ConsulFleet, layout: ViewLayout): Promise<void> {
   const now = Date.now();
-  if (layout === 'per-host') throw new Error('per-host power views: not written yet');
-  const doc: PowerDoc = { at: now, by: 'ctl1', hosts: Object.fromEntries(fleet.hosts.map((h) => [h, { state: 'on' as const, since: now }])) };
-  await fetch(`${fleet.clusters.mgmt.httpAddr}/v1/kv/${PREFIX}/${KEYS.power}`, { method: 'PUT', body: JSON.stringify(doc) }).then(async (r) => {
-    if (!r.ok) process.stderr.write(`power view (simulated poller): HTTP ${r.status} ${(await r.text()).slice(0, 120)}\n`);
-  });
+  const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64');
+  if (layout === 'per-host') {
+    await fleet.txn('mgmt', fleet.hosts.map((h) => [{ KV: { Verb: 'set', Key: `${PREFIX}/${KEYS.powerHost(h)}`, Value: b64({ state: 'on', since: now }) } }]));
+    await fleet.txn('mgmt', [[{ KV: { Verb: 'set', Key: `${PREFIX}/${KEYS.powerPoll}`, Value: b64({ at: now, by: 'ctl1' }) } }]]);
+    return;
+  }
+  // Before issue 16: one document with every host (refused by Consul beyond 512 KiB).
+  const doc = { at: now, by: 'ctl1', hosts: Object.fromEntries(fleet.hosts.map((h) => [h, { state: 'on', since: now }])) };
+  const response = await fetch(`${fleet.clusters.mgmt.httpAddr}/v1/kv/${PREFIX}/state/power`, { method: 'PUT', body: JSON.stringify(doc) });
+  if (!response.ok) process.stderr.write(`power view (simulated poller): HTTP ${response.status} ${(await response.text()).slice(0, 120)}\n`);
 }
 
 /** Every host record in KV, by host, with its ModifyIndex. */

@@ -56,7 +56,7 @@ export const SCHEMA = {
     cipher_suite: int('RMCP+ cipher suite (ipmitool -C). Suite 0 accepts any password and is refused.', '3', 1, 17),
     attempt_timeout: duration('Timeout of one IPMI attempt (ipmitool -N).', '2s', 1000),
     retries: int('Retries per IPMI call (ipmitool -R). An unreachable BMC costs attempt_timeout x (retries + 1).', '1', 0, 10),
-    poll_interval: duration('How often the controllers read every BMC\'s power state for the Consul checks. Decisions always read it afresh.', '30s', 1000),
+    poll_interval: duration('How often the controllers read every BMC\'s power state for the Consul checks. Decisions always read it afresh; a worker watching a host that stays down reads its BMC every second at first, then ever less often, down to once per this interval.', '30s', 1000),
     poll_concurrency: int('How many BMCs one controller reads at once.', '16', 1, 256),
   },
   policy: {
@@ -67,6 +67,7 @@ export const SCHEMA = {
     startup_quiet_period: duration('After a controller\'s Consul agent starts, nothing is done for this long: a whole cloud booting at once looks like a mass failure.', '120s'),
     storm_limit: stormLimit('When more hosts than this are failed at once on any one network (or down in Nova\'s API), nothing is repaired or fenced: nova-ha holds and sends one alert, and acts again by itself once the storm is over. A count or a percentage of all compute hosts.', '10%'),
     evaluate_interval: duration('How often each controller re-evaluates every host (watches can miss transitions during a Consul leader change).', '15s', 1000),
+    max_workers: int('How many recovery workers one controller runs at once. More hosts that need one wait in a queue, most urgent first (a fence under way, new fences, repairs, closing, confirming, alerts), so a mass failure never starts a process per host. Each controller has its own cap.', '16', 1, 256),
   },
   evacuation: {
     concurrency: int('How many instances are evacuated at once (each counts until it is confirmed ACTIVE elsewhere).', '16', 1, 64),

@@ -32,7 +32,7 @@ export interface ClusterStatus {
 }
 
 export async function readStatus(runtime: Runtime): Promise<ClusterStatus> {
-  const world = await readWorld(runtime.clusters, runtime.kv);
+  const world = await readWorld(runtime.clusters, runtime.kv, runtime.node);
   const now = Date.now();
   return statusOf(world, buildSnapshot(world, { node: runtime.node, startedAt: 0 }, now, runtime.freshness).snapshot, runtime);
 }

@@ -13,7 +13,7 @@ import { NETWORKS } from '../decision/model.js';
 import type { NovaClient } from '../systems/nova/index.js';
 import { buildSnapshot } from '../decision/observation.js';
 import { readWorld } from '../state/world.js';
-import { KEYS, novaServiceState, type NovaDoc } from '../state/records.js';
+import { KEYS, novaServiceState } from '../state/records.js';
 import type { Runtime } from '../recovery/runtime.js';
 
 export interface UnfenceOptions {
@@ -48,7 +48,7 @@ export async function unfence(runtime: Runtime, effects: Effects, nova: NovaClie
 
     options.say(`waiting for ${host} to be healthy on ${NETWORKS.join(', ')} with nova-compute running`);
     await waitFor(deadline, async () => {
-      const { snapshot } = buildSnapshot(await readWorld(runtime.clusters, runtime.kv), { node: runtime.node, startedAt: 0 }, Date.now(), runtime.freshness);
+      const { snapshot } = buildSnapshot(await readWorld(runtime.clusters, runtime.kv, runtime.node), { node: runtime.node, startedAt: 0 }, Date.now(), runtime.freshness);
       const seen = snapshot.hosts.find((h) => h.host === host);
       const alive = seen ? NETWORKS.filter((n) => seen.networks[n].state === 'alive') : [];
       const novaNode = seen?.novaCompute.node.state ?? 'unknown';
@@ -75,16 +75,14 @@ export async function unfence(runtime: Runtime, effects: Effects, nova: NovaClie
     if (ours) await nova.enableService(service.id);
     await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared, ${ours || service.status === 'enabled' ? 'enabled' : `left disabled (${service.disabledReason ?? 'no reason given'}: not disabled by nova-ha)`}`);
 
-    // The Nova poller's document still says "forced down" until its next poll; an evaluation
+    // The Nova poller's view still says "forced down" until its next poll; an evaluation
     // reading it would take the host for one whose nova-compute Nova has long seen down and
-    // restart it at once. Wait for Nova's own "up", then put that into the document.
+    // restart it at once. Wait for Nova's own "up", then put that into the host's entry.
     options.say(`waiting for Nova's API to report ${host}'s nova-compute up`);
     const fresh = await waitFor(deadline, () => nova.getComputeService(host), (s) => s.state === 'up',
       () => `Nova's API still reports ${host}'s nova-compute down after forced_down was cleared; check nova-compute's log on ${host}, then run unfence again (the incident stays open)`);
     const seenAt = Date.now();
-    await runtime.kv.update<NovaDoc>(runtime.kv.key(KEYS.nova), (doc) =>
-      doc && { ...doc, hosts: { ...doc.hosts, [host]: novaServiceState(fresh, seenAt) } },
-    );
+    await runtime.kv.writeAll([{ key: runtime.kv.key(KEYS.novaHost(host)), value: novaServiceState(fresh, seenAt) }]);
 
     if (!incident) return undefined;
     const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;

@@ -4,7 +4,7 @@
  * while a cluster changes leader). It records what it saw and hands any work to a worker process
  * per host; it never acts itself, so it returns quickly.
  */
-import { holderOf } from '../systems/consul/lock.js';
+import { KvWriteError, type KvChange } from '../systems/consul/kv.js';
 import type { Incident } from '../state/incident.js';
 import { NETWORKS, type HostObservation, type Snapshot } from '../decision/model.js';
 import { buildSnapshot, type Observer, type World } from '../decision/observation.js';
@@ -12,6 +12,8 @@ import { readWorld } from '../state/world.js';
 import { decide, stormOf, type Decision } from '../decision/policy.js';
 import { KEYS, type HostRecord } from '../state/records.js';
 import type { Runtime } from './runtime.js';
+import type { Dispatch } from './spawn-worker.js';
+import { urgency } from './worker-queue.js';
 
 export interface Evaluation {
   readonly world: World;
@@ -21,7 +23,12 @@ export interface Evaluation {
   readonly incidents: ReadonlyMap<string, Incident> | 'unknown';
   readonly storm: string | undefined;
   readonly isolatedOn: readonly string[];
-  readonly workersStarted: readonly string[];
+  /** Host records this evaluation had to write, and how many of them did not land (invariant 13). */
+  readonly recordsWritten: number;
+  readonly recordsLost: number;
+  /** Hosts handed to workers (queued), and worker processes started for them. */
+  readonly workersQueued: readonly string[];
+  readonly workersStarted: number;
   readonly errors: readonly string[];
 }
 
@@ -40,22 +47,35 @@ export function needsWorker(decision: Decision, incident: Incident | undefined):
   }
 }
 
-export async function evaluate(runtime: Runtime, observer: Observer, spawnWorker: (host: string) => void, trigger: string): Promise<Evaluation> {
+export async function evaluate(runtime: Runtime, observer: Observer, dispatch: Dispatch, trigger: string): Promise<Evaluation> {
   const log = runtime.logger.child({ step: 'evaluate', trigger });
-  const world = await readWorld(runtime.clusters, runtime.kv);
+  const world = await readWorld(runtime.clusters, runtime.kv, runtime.node);
   const now = Date.now();
   const { snapshot, changed } = buildSnapshot(world, observer, now, runtime.freshness);
   const isolatedOn = NETWORKS.filter((n) => snapshot.context.observer.networks[n] !== 'healthy');
   const decisions = new Map(snapshot.hosts.map((h) => [h.host, decide(h, snapshot.context, runtime.settings)]));
+  const errors = [...world.errors];
 
   // An observer that cannot see every cluster's leader records nothing: its view is not the truth.
+  let recordsLost = 0;
+  const writes: KvChange[] = [];
   if (isolatedOn.length === 0) {
-    await Promise.all([...changed].map(async ([host, record]) => {
+    for (const [host, record] of changed) {
       const decision = decisions.get(host)!;
       const written: HostRecord & { decision: Pick<Decision, 'action' | 'cause' | 'guard' | 'reason'> } = { ...record, decision: { action: decision.action, cause: decision.cause, ...(decision.guard ? { guard: decision.guard } : {}), reason: decision.reason } };
-      await runtime.kv.write(runtime.kv.key(KEYS.host(host)), written).catch((error: unknown) => log.warn('record-failed', { host, error: (error as Error).message }));
-      log.info('transition', { host, networks: Object.fromEntries(NETWORKS.map((n) => [n, record.networks[n].state])), nova_compute: record.novaNode.state, action: decision.action, reason: decision.reason });
-    }));
+      writes.push({ key: runtime.kv.key(KEYS.host(host)), value: written });
+      // A first evaluation records every host: one line for all of them, one per host otherwise.
+      if (changed.size <= TRANSITIONS_LOGGED) log.info('transition', { host, networks: Object.fromEntries(NETWORKS.map((n) => [n, record.networks[n].state])), nova_compute: record.novaNode.state, action: decision.action, reason: decision.reason });
+    }
+    if (changed.size > TRANSITIONS_LOGGED) log.info('transitions', { hosts: changed.size, failed: snapshot.context.failed, detail: `${changed.size} host records changed; each host's states are in its record (nova-ha status)` });
+    try {
+      await runtime.kv.writeAll(writes);
+    } catch (error) {
+      if (!(error instanceof KvWriteError)) throw error;
+      recordsLost = error.failed;
+      errors.push(`host records: ${error.message}`);
+      log.error('records-not-written', { error: error.message, lost: error.failed, of: error.total, fix: "check the mgmt cluster's leader and its log; the next evaluation writes them again" });
+    }
   } else {
     const fix = `this controller cannot reach the ${isolatedOn.join(', ')} cluster leader; check its own links. Other controllers act meanwhile`;
     log.error('observer-isolated', { networks: isolatedOn, fix });
@@ -68,22 +88,31 @@ export async function evaluate(runtime: Runtime, observer: Observer, spawnWorker
     runtime.notifier.notify({ host: 'cluster', event: 'storm', summary: 'many hosts failed at once', action: 'nothing repaired or fenced while it lasts', reason: `${storm}. nova-ha acts again by itself once no more hosts are failed than the limit allows; meanwhile check the switches and power of the failed hosts, or pause it (nova-ha pause).`, timeline: [] });
   }
 
-  const workersStarted: string[] = [];
   const incidents = world.incidents;
   const candidates = [...decisions].filter(([host, d]) => needsWorker(d, incidents === 'unknown' ? undefined : incidents.get(host)));
-  for (const [host, decision] of candidates) {
-    const holder = await holderOf(runtime.clusters.mgmt, runtime.kv.key(KEYS.lock(host))).catch(() => 'unknown');
-    if (holder) continue;
-    log.info('worker-spawn', { host, action: decision.action, reason: decision.reason });
-    spawnWorker(host);
-    workersStarted.push(host);
+  // One read of every lock: a host whose lock is held has its worker already.
+  let held: ReadonlySet<string> | undefined = new Set();
+  if (candidates.length > 0) {
+    try {
+      held = new Set([...(await runtime.kv.tree<unknown>(runtime.kv.key(KEYS.locks)))].filter(([, v]) => v.session).map(([host]) => host));
+    } catch (error) {
+      held = undefined;
+      errors.push(`host locks: ${(error as Error).message}`);
+    }
   }
-  return { world, snapshot, hosts: snapshot.hosts, decisions, incidents, storm, isolatedOn, workersStarted, errors: world.errors };
+  const queued = held === undefined ? [] : candidates.filter(([host]) => !held.has(host)).map(([host, decision]) => ({ host, urgency: urgency(decision, incidents === 'unknown' ? undefined : incidents.get(host)) }));
+  const dispatched = dispatch(queued);
+  if (queued.length > 0 || dispatched.started > 0) log.info('workers-dispatched', { hosts: queued.slice(0, 20).map((q) => q.host), queued: dispatched.queued, started: dispatched.started });
+  return { world, snapshot, hosts: snapshot.hosts, decisions, incidents, storm, isolatedOn, recordsWritten: writes.length, recordsLost, workersQueued: queued.map((q) => q.host), workersStarted: dispatched.started, errors };
 }
+
+/** Up to this many changed records, each transition gets its own log line. */
+const TRANSITIONS_LOGGED = 50;
 
 /** Nagios-style status for the controller check: 0 passing, 1 warning, 2 critical, and one line first. */
 export function checkStatus(evaluation: Evaluation): { code: 0 | 1 | 2; output: string } {
   if (evaluation.isolatedOn.length > 0) return { code: 2, output: `CRITICAL: this controller is isolated on ${evaluation.isolatedOn.join(', ')}: it records and does nothing (${evaluation.errors.join('; ') || 'its node is failed in that cluster'})` };
+  if (evaluation.recordsLost > 0) return { code: 2, output: `CRITICAL: ${evaluation.recordsLost} of ${evaluation.recordsWritten} host records could not be written to Consul KV after retries: nova-ha's view of those hosts is not saved; check the mgmt cluster's leader and its log (${evaluation.errors.join('; ')})` };
   if (evaluation.incidents === 'unknown') return { code: 2, output: `CRITICAL: cannot read nova-ha's incidents (${evaluation.errors.join('; ')})` };
   const open = [...evaluation.incidents.values()];
   const held = open.filter((i) => i.phase === 'held' && i.hold?.needsOperator);

@@ -1,13 +1,30 @@
-/** Hands a host to a worker process that outlives the handler (Consul waits for handlers to exit). */
+/**
+ * Hands hosts to worker processes that outlive the handler (Consul waits for handlers to exit):
+ * the hosts go into this controller's worker queue, and workers start only for free slots
+ * (worker-queue.ts).
+ */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import type { Observer } from '../decision/observation.js';
 import { processStartedAt } from '../shared/proc.js';
+import type { QueuedHost, WorkerQueue } from './worker-queue.js';
 
-export function workerSpawner(configFile: string | undefined, observer: Observer): (host: string) => void {
-  return (host) => {
-    const args = [siblingHandler('worker'), '--host', host, '--observer-started-at', String(observer.startedAt), ...(configFile ? ['--config', configFile] : [])];
-    spawn(process.execPath, args, { detached: true, stdio: 'ignore' }).unref();
+export interface Dispatched {
+  /** Hosts waiting in the queue after this dispatch. */
+  readonly queued: number;
+  /** Worker processes started. */
+  readonly started: number;
+}
+
+export type Dispatch = (hosts: readonly QueuedHost[]) => Dispatched;
+
+export function workerDispatcher(configFile: string | undefined, observer: Observer, queue: WorkerQueue): Dispatch {
+  return (hosts) => {
+    const queued = queue.enqueue(hosts);
+    const started = Math.min(queue.freeSlots(), queued);
+    const args = [siblingHandler('worker'), '--observer-started-at', String(observer.startedAt), ...(configFile ? ['--config', configFile] : [])];
+    for (let i = 0; i < started; i++) spawn(process.execPath, args, { detached: true, stdio: 'ignore' }).unref();
+    return { queued, started };
   };
 }
 

@@ -4,28 +4,28 @@
  * and again, until there is nothing left to do now. Each step is written to the incident before
  * and after it runs, so a worker that dies is resumed by another without repeating what finished.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { alertFor } from './alerts.js';
 import { tryAcquire, type HeldLock } from '../systems/consul/lock.js';
-import { Rejoiner } from '../systems/consul/rejoin.js';
+import { REJOIN_INTERVAL_MS, Rejoiner } from '../systems/consul/rejoin.js';
 import type { Effects } from './effects.js';
 import { lastOutcome, openIncident, withPhase, withStep, type Incident } from '../state/incident.js';
 import { IncidentStore } from '../state/incident-store.js';
-import { NETWORKS, type HostObservation, type Repair } from '../decision/model.js';
-import { buildSnapshot, type Observer } from '../decision/observation.js';
-import { readWorld } from '../state/world.js';
-import { decide, type Decision } from '../decision/policy.js';
+import { NETWORKS, type Repair } from '../decision/model.js';
+import type { Observer } from '../decision/observation.js';
+import type { Decision } from '../decision/policy.js';
+import { HostObserver } from './host-observer.js';
 import { KEYS } from '../state/records.js';
 import type { Runtime } from './runtime.js';
 
 export type WorkerOutcome = 'busy' | 'done' | 'lost' | 'gone';
 
 export interface WorkerOptions {
-  /** How often to look again while waiting (a confirmation window, a repair). */
+  /** The shortest pause between two looks while waiting (a confirmation window, a repair). */
   readonly pollMs?: number;
 }
 
-const allDown = (host: HostObservation): boolean => NETWORKS.every((n) => host.networks[n].state === 'failed' || host.networks[n].state === 'left');
+/** The longest wait without looking again: blocking queries end it early when the host's health changes. */
+const MAX_WAIT_MS = 10_000;
 
 export async function runWorker(runtime: Runtime, effects: Effects, host: string, observer: Observer, options: WorkerOptions = {}): Promise<WorkerOutcome> {
   const log = runtime.logger.child({ host });
@@ -42,7 +42,6 @@ export async function runWorker(runtime: Runtime, effects: Effects, host: string
   } finally {
     await lock.release();
     await rejoiner.settled();
-    await runtime.notifier.flush(runtime.config.notifications.retry_for);
     log.info('worker-stop', { step: 'lock' });
   }
 }
@@ -54,20 +53,18 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
   let writes: Promise<unknown> = Promise.resolve();
   await resumeInterruptedRepairs(runtime, effects, host, store, lock);
 
+  // Its own host's keys while it waits, the whole world (and the BMC afresh) before anything else: host-observer.ts.
+  const watch = new HostObserver(runtime, host, observer, effects.readPower?.bind(effects), pollMs);
   for (;;) {
     if (!lock.isHeld()) return 'lost';
-    const world = await readWorld(runtime.clusters, runtime.kv);
-    const now = Date.now();
-    const { snapshot, changed } = buildSnapshot(world, observer, now, runtime.freshness);
-    let observation = snapshot.hosts.find((h) => h.host === host);
-    if (!observation) return 'gone';
-    // The worker looks every second: it records its host's transitions too, so a failure that
+    const observed = await watch.observe();
+    if (!observed) return 'gone';
+    const { observation, decision, record } = observed;
+    const snapshot = { context: observed.context };
+    const now = snapshot.context.now;
+    // The worker looks often: it records its host's transitions too, so a failure that
     // cleared and came back between two watch calls restarts the confirmation window.
-    const record = changed.get(host);
-    if (record && NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy')) await runtime.kv.write(runtime.kv.key(KEYS.host(host)), record);
-    // Power decides the rows where the host is down everywhere: read it from the BMC now, not from the last poll.
-    if (allDown(observation) && effects.readPower) observation = { ...observation, power: { state: await effects.readPower(host), since: observation.power.since } };
-    const decision = decide(observation, snapshot.context, runtime.settings);
+    if (record && NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy')) await runtime.kv.writeAll([{ key: runtime.kv.key(KEYS.host(host)), value: record }]);
     const incidentNow = (await store.current(host))?.value;
     const log = runtime.logger.child({ host, ...(incidentNow ? { incident: incidentNow.id } : {}) });
     if (!sameDecision(decision, last)) log.info('decision', { action: decision.action, cause: decision.cause, guard: decision.guard, reason: decision.reason });
@@ -103,10 +100,14 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
     }
 
     switch (decision.action) {
-      case 'wait':
-        rejoiner.nudge(NETWORKS.filter((n) => observation.networks[n].state === 'failed' && snapshot.context.observer.networks[n] === 'healthy'), now);
-        await sleep(Math.max(100, Math.min(decision.recheckInMs ?? pollMs, pollMs)));
+      case 'wait': {
+        const failed = NETWORKS.filter((n) => observation.networks[n].state === 'failed' && snapshot.context.observer.networks[n] === 'healthy');
+        rejoiner.nudge(failed, now);
+        // Back in time for the next rejoin attempt while a network is failed.
+        const longest = failed.length > 0 ? REJOIN_INTERVAL_MS : MAX_WAIT_MS;
+        await watch.waitForChange(Math.max(100, Math.min(decision.recheckInMs ?? longest, longest)));
         continue;
+      }
       case 'alert':
       case 'hold':
         return 'done';

@@ -25,8 +25,8 @@ export class IncidentStore {
     await this.kv.write(this.kv.key(KEYS.history(incident.host, incident.id)), incident);
     const current = await this.current(incident.host);
     if (current && current.value.id === incident.id) await this.kv.delete(this.kv.key(KEYS.incident(incident.host)), current.index);
-    const ids = [...(await this.kv.tree<Incident>(this.kv.key(KEYS.historyOf(incident.host)))).keys()].sort();
-    for (const old of ids.slice(0, Math.max(0, ids.length - HISTORY_PER_HOST))) await this.kv.delete(this.kv.key(KEYS.history(incident.host, old)));
+    const ids = (await this.kv.keys(this.kv.key(KEYS.historyOf(incident.host)))).sort();
+    await this.kv.writeAll(ids.slice(0, Math.max(0, ids.length - HISTORY_PER_HOST)).map((old) => ({ key: this.kv.key(KEYS.history(incident.host, old)), value: undefined })));
   }
 
   async open(): Promise<Incident[]> {

@@ -44,6 +44,17 @@ export class KvDedupeStore implements DedupeStore {
 }
 
 /**
+ * Deletes the claims older than maxAgeMs (their windows long over), so notify/ keeps the recent
+ * alerts only, not one key per alert ever sent; returns how many went.
+ */
+export async function pruneKvDedupe(kv: JsonKv, maxAgeMs: number, now = Date.now()): Promise<number> {
+  const claims = await kv.tree<Claim>(kv.key(KEYS.notifyAll));
+  const old = [...claims].filter(([, c]) => typeof c.value.at !== 'number' || now - c.value.at > maxAgeMs).map(([name]) => name);
+  await kv.writeAll(old.map((name) => ({ key: kv.key(KEYS.notify(name)), value: undefined })));
+  return old.length;
+}
+
+/**
  * The KV store, and when it cannot answer within a moment (this controller cut off from the mgmt
  * leader, the very case an "observer isolated" alert is about), a store of this node's own: a
  * local dedupe is better than an email on every run, or none at all.

@@ -5,6 +5,6 @@ import { KEYS } from './records.js';
 
 /** kv is nova-ha's store in the mgmt cluster, whose catalog lists the compute nodes too. */
 export async function pollTargets(kv: JsonKv): Promise<string[]> {
-  const [nodes, records] = await Promise.all([kv.api.catalogNodes(`Meta["${ROLE_META}"] == "compute"`), kv.tree(kv.key(KEYS.hosts))]);
-  return [...new Set([...nodes.map((n) => n.Node), ...records.keys()])].sort();
+  const [nodes, recorded] = await Promise.all([kv.api.catalogNodes(`Meta["${ROLE_META}"] == "compute"`), kv.keys(kv.key(KEYS.hosts))]);
+  return [...new Set([...nodes.map((n) => n.Node), ...recorded])].sort();
 }

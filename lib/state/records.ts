@@ -7,9 +7,15 @@
  *   locks/<host>          the one actor working on the host (a session lock)
  *   maintenance/<host>    MaintenanceFlag
  *   pause                 PauseFlag: cluster-wide switch
- *   state/power           PowerDoc: every host's chassis power, from the power poller
- *   state/nova            NovaDoc: every host's nova-compute in Nova's API, from the Nova poller
+ *   state/power/poll          PowerPoll: when the power poller last read every BMC, and who
+ *   state/power/hosts/<host>  PowerHostState: the host's chassis power, written when it changes
+ *   state/nova/poll           NovaPoll: when the Nova poller last read the service list, and whether the API and a scheduler answered
+ *   state/nova/hosts/<host>   NovaServiceState: the host's nova-compute in Nova's API, written when it changes
+ *   pollers/<name>        the lock of the controller that runs a poller
  *   notify/<key>          notification dedupe markers
+ *
+ * No value grows with the number of hosts (Consul refuses values over 512 KiB): a poller's view
+ * is a key per host plus a small summary, read with one prefix read (state/views.ts).
  */
 import type { Held, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
 import { reportedAt, type ComputeService } from '../systems/nova/types.js';
@@ -27,9 +33,16 @@ export const KEYS = {
   maintenance: (host: string) => `maintenance/${host}`,
   maintenanceAll: 'maintenance',
   pause: 'pause',
-  power: 'state/power',
-  nova: 'state/nova',
+  /** Both pollers' views, under one prefix: one read gets them all. */
+  views: 'state',
+  powerPoll: 'state/power/poll',
+  powerHosts: 'state/power/hosts',
+  powerHost: (host: string) => `state/power/hosts/${host}`,
+  novaPoll: 'state/nova/poll',
+  novaHosts: 'state/nova/hosts',
+  novaHost: (host: string) => `state/nova/hosts/${host}`,
   notify: (key: string) => `notify/${key}`,
+  notifyAll: 'notify',
   poller: (name: string) => `pollers/${name}`,
 } as const;
 
@@ -53,10 +66,17 @@ export interface PauseFlag {
   readonly by: string;
 }
 
-export interface PowerDoc {
+export type PowerHostState = Held<PowerState> & { readonly error?: string };
+
+/** The power poller's summary: a view whose poll is older than three intervals is not trusted. */
+export interface PowerPoll {
   readonly at: number;
   readonly by: string;
-  readonly hosts: Readonly<Record<string, Held<PowerState> & { readonly error?: string }>>;
+}
+
+/** The power view as one evaluation reads it: the summary and every host's entry. */
+export interface PowerDoc extends PowerPoll {
+  readonly hosts: Readonly<Record<string, PowerHostState>>;
 }
 
 export interface NovaServiceState extends Held<ServiceState> {
@@ -64,7 +84,11 @@ export interface NovaServiceState extends Held<ServiceState> {
   readonly status: 'enabled' | 'disabled';
   readonly forcedDown: boolean;
   readonly disabledReason?: string | null;
-  /** The service's last report to Nova (its updated_at), in ms; absent when Nova gives none. */
+  /**
+   * The service's last report to Nova (its updated_at), in ms; absent when Nova gives none. It
+   * changes on every report, so the poller refreshes it only for hosts with an open incident (the
+   * policy reads it only to close one); elsewhere it is as of the entry's last change.
+   */
   readonly reportedAt?: number;
 }
 
@@ -74,12 +98,17 @@ export function novaServiceState(service: ComputeService, since: number): NovaSe
   return { id: service.id, state: service.state, since, status: service.status, forcedDown: service.forcedDown, disabledReason: service.disabledReason, ...(reported !== undefined ? { reportedAt: reported } : {}) };
 }
 
-export interface NovaDoc {
+/** The Nova poller's summary, written after the hosts' entries of the same poll. */
+export interface NovaPoll {
   readonly at: number;
   readonly by: string;
-  /** Whether the API answered on the last poll (the doc is still written when it did not). */
+  /** Whether the API answered on the last poll (the summary is still written when it did not). */
   readonly api: ServiceState;
   readonly schedulers: ServiceState;
-  readonly hosts: Readonly<Record<string, NovaServiceState>>;
   readonly error?: string;
+}
+
+/** The Nova view as one evaluation reads it; no host entry counts while the API does not answer. */
+export interface NovaDoc extends NovaPoll {
+  readonly hosts: Readonly<Record<string, NovaServiceState>>;
 }

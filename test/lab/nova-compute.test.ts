@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runDir } from '../../lab/topology.js';
-import { KEYS, type NovaDoc } from '../../lib/state/records.js';
+import { KEYS, type NovaServiceState } from '../../lib/state/records.js';
 import { scenarioLab } from './lab-context.js';
 import { closedIncidents, currentIncident, mailSince, stepsOf, until } from '../../lab/scenario.js';
 
@@ -37,7 +37,7 @@ describe('nova-compute checks', () => {
     // When the Nova poller first recorded it down: the API-down wait counts from there.
     let downSince: number | undefined;
     const [closed] = await until('recovered', 180_000, async () => {
-      const seen = (await env.ctx.runtime.kv.read<NovaDoc>(env.ctx.runtime.kv.key(KEYS.nova)))?.value.hosts['cmp3'];
+      const seen = (await env.ctx.runtime.kv.read<NovaServiceState>(env.ctx.runtime.kv.key(KEYS.novaHost('cmp3'))))?.value;
       if (seen?.state === 'down') downSince ??= seen.since;
       return closedIncidents(env.ctx, 'cmp3');
     }, (list) => list.some((i) => i.openedAt >= since - 1000));

@@ -3,6 +3,7 @@
  * typings lack options the API accepts (consistent, filter, index...), so the loose calls are
  * confined to this file.
  */
+import { EventEmitter } from 'node:events';
 import type { ConsulClient } from './connect.js';
 
 export interface CatalogNode {
@@ -73,9 +74,23 @@ export class ConsulApi {
     return loose(this.client.catalog.node.list, this.client.catalog.node)({ consistent: true, ...(filter ? { filter } : {}) }) as Promise<CatalogNode[]>;
   }
 
-  /** Checks of every node in the cluster, in any state, from the leader. */
-  healthChecks(filter?: string): Promise<HealthCheck[]> {
-    return loose(this.client.health.state, this.client.health)({ state: 'any', consistent: true, ...(filter ? { filter } : {}) }) as Promise<HealthCheck[]>;
+  /**
+   * Checks of every node in the cluster, in any state, from the leader; filter and nodeMeta
+   * ("key:value", nodes carrying that meta only) are applied by Consul, so only what matches travels.
+   */
+  healthChecks(filter?: string, nodeMeta?: string): Promise<HealthCheck[]> {
+    return loose(this.client.health.state, this.client.health)({ state: 'any', consistent: true, ...(filter ? { filter } : {}), ...(nodeMeta ? { 'node-meta': nodeMeta } : {}) }) as Promise<HealthCheck[]>;
+  }
+
+  /**
+   * One node's checks from the leader, with the index to block on. With `index`, a blocking query:
+   * Consul answers when the node's checks change or after `waitMs`; `cancel` (an emitter) ends it early.
+   */
+  async healthNode(node: string, options: { index?: number; waitMs?: number; cancel?: EventEmitter } = {}): Promise<{ checks: HealthCheck[]; index: number }> {
+    const ctx = Object.assign(options.cancel ?? new EventEmitter(), { includeResponse: true });
+    const blocking = options.index !== undefined ? { index: options.index, wait: `${Math.max(1, Math.round((options.waitMs ?? 10_000) / 1000))}s`, timeout: (options.waitMs ?? 10_000) + 15_000 } : {};
+    const [res, body] = (await loose(this.client.health.node, this.client.health)({ node, consistent: true, ctx, ...blocking })) as [{ headers: Record<string, string | undefined> }, HealthCheck[] | null];
+    return { checks: body ?? [], index: Number(res.headers['x-consul-index'] ?? 0) };
   }
 
   async kvGet(key: string): Promise<KvEntry | undefined> {
@@ -87,6 +102,16 @@ export class ConsulApi {
     const entries = (await loose(this.client.kv.get, this.client.kv)({ key: prefix, recurse: true, consistent: true })) as KvEntry[] | KvEntry | null | undefined;
     if (!entries) return [];
     return Array.isArray(entries) ? entries : [entries];
+  }
+
+  /** The keys under a prefix (no values), from the leader. */
+  async kvKeys(prefix: string): Promise<string[]> {
+    try {
+      return ((await loose(this.client.kv.keys, this.client.kv)({ key: prefix, consistent: true })) as string[] | null) ?? [];
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return [];
+      throw error;
+    }
   }
 
   /** True when written; false when a cas or acquire condition failed. */

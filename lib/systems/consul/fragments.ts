@@ -39,7 +39,11 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
   const meta = { node_meta: { [ROLE_META]: role } };
   const withToken = tokenFor(config, network);
   if (role === 'controller') {
-    const watches = [withToken({ type: 'checks', state: 'any', handler_type: 'script', args: handler('watch-checks', '--network', network) })];
+    // Critical checks only: every transition nova-ha acts on enters or leaves the critical set
+    // (serfHealth failing or back, nova-compute dead or back, node maintenance on or off), while
+    // passing/warning churn does not start a handler, and each call gets the critical checks, not
+    // every check of the cluster (about 1 MB at 1,000 hosts). The periodic evaluation sees the rest.
+    const watches = [withToken({ type: 'checks', state: 'critical', handler_type: 'script', args: handler('watch-checks', '--network', network) })];
     if (network !== 'mgmt') return { ...meta, watches };
     const evaluate = config.policy.evaluate_interval;
     const power = config.ipmi.poll_interval;

@@ -63,6 +63,12 @@ export class JsonKv {
     return out;
   }
 
+  /** The names of the documents directly or deeper under a folder, by the rest of their key. */
+  async keys(folder: string): Promise<string[]> {
+    const base = `${folder.replace(/\/$/, '')}/`;
+    return (await this.api.kvKeys(base)).filter((k) => !k.endsWith('/')).map((k) => k.slice(base.length));
+  }
+
   write(key: string, value: unknown, cas?: number): Promise<boolean> {
     return this.api.kvPut(key, JSON.stringify(value), cas === undefined ? {} : { cas });
   }
@@ -102,13 +108,14 @@ export class JsonKv {
 
   /**
    * Read-modify-write with check-and-set, retried when another writer got in between.
-   * `change` returns the new value, or undefined to leave the document as it is.
+   * `change` returns the new value, or undefined (or the very object it was given) to leave the
+   * document as it is: no write.
    */
   async update<T>(key: string, change: (current: T | undefined) => T | undefined, attempts = 8): Promise<T | undefined> {
     for (let attempt = 0; attempt < attempts; attempt++) {
       const current = await this.read<T>(key);
       const next = change(current?.value);
-      if (next === undefined) return current?.value;
+      if (next === undefined || (current !== undefined && next === current.value)) return current?.value;
       if (await this.write(key, next, current?.index ?? 0)) return next;
     }
     throw new KvConflictError(`${key}: still changing after ${attempts} check-and-set attempts; another writer keeps racing`);

@@ -7,7 +7,8 @@
  * again. Names are never reused while a key is active, so no process can mistake a fresh claim
  * for the stale one it read. A key's last file is pruned only long after its window ended; a
  * claim racing that prune at the same instant could be granted twice, which costs a duplicate
- * email, never a lost one.
+ * email, never a lost one. At most `maxKeys` keys are kept: beyond that, the keys whose window
+ * ended longest ago go first, so the directory stays small however many hosts fail.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
@@ -26,6 +27,8 @@ export interface FileDedupeStoreOptions {
   readonly now?: () => number;
   /** How long after its window a key's last claim file is kept (see the race above). */
   readonly pruneAfterMs?: number;
+  /** Keys kept at most (claims whose window has not ended are always kept). */
+  readonly maxKeys?: number;
 }
 
 const CLAIM_FILE = /^([0-9a-f]{32})\.(\d+)\.claim$/;
@@ -37,6 +40,7 @@ const MAX_CLAIM_ROUNDS = 5;
 export class FileDedupeStore implements DedupeStore {
   readonly #now: () => number;
   readonly #pruneAfterMs: number;
+  readonly #maxKeys: number;
   /** The generation this store claimed, per key, so release() gives up only its own claim. */
   readonly #held = new Map<string, number>();
 
@@ -46,6 +50,7 @@ export class FileDedupeStore implements DedupeStore {
   ) {
     this.#now = options.now ?? Date.now;
     this.#pruneAfterMs = options.pruneAfterMs ?? 24 * 3_600_000;
+    this.#maxKeys = options.maxKeys ?? 1024;
   }
 
   async claim(key: string, windowMs: number): Promise<boolean> {
@@ -162,6 +167,23 @@ export class FileDedupeStore implements DedupeStore {
         }
       }),
     );
+    await this.#keepAtMost(this.#maxKeys);
+  }
+
+  /** Drops the keys whose window ended longest ago until at most max are left. */
+  async #keepAtMost(max: number): Promise<void> {
+    const names = (await readdir(this.directory)).filter((name) => CLAIM_FILE.test(name));
+    if (names.length <= max) return;
+    const now = this.#now();
+    const ended: { name: string; endedAt: number }[] = [];
+    for (const name of names) {
+      const [, id, generation] = CLAIM_FILE.exec(name) as unknown as [string, string, string];
+      const record = await this.#read(id, Number(generation));
+      const endedAt = record ? record.claimedAt + record.windowMs : 0;
+      if (endedAt <= now) ended.push({ name, endedAt });
+    }
+    ended.sort((a, b) => a.endedAt - b.endedAt);
+    await Promise.all(ended.slice(0, names.length - max).map(({ name }) => unlink(join(this.directory, name)).catch(() => undefined)));
   }
 }
 
