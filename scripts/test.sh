@@ -30,6 +30,14 @@ step "unit tests on $("$node24" --version)"
 [ "$what" = unit ] && exit 0
 step "integration tests (a real Consul agent on loopback)"
 npx vitest run --project integration
-step "lab tests (real Consul, Nova, BMCs in network namespaces)"
+step "lab tests (real Consul, Nova, BMCs in network namespaces), two groups side by side, each on its own lab"
 [ "$(id -u)" = 0 ] || { echo "lab tests need root (network namespaces): run sudo scripts/test.sh" >&2; exit 1; }
-npx vitest run --project lab
+# Each line is prefixed with its group; each group's exit code is kept (test/lab/groups.ts says why two).
+pids=()
+for group in lab-a lab-b; do
+  (set -o pipefail; npx vitest run --project "$group" 2>&1 | sed -u "s/^/[$group] /") &
+  pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+exit "$failed"
