@@ -25,9 +25,30 @@ export type Repair = (typeof REPAIRS)[number];
 /** Things tried once per incident and then waited on: the repairs, and draining by live migration. */
 export type Attempt = Repair | 'drain';
 
+/** What a host's state means: one row of the decision matrix (design.md section 4), or why none applies. */
+export const CAUSES = [
+  'healthy',
+  'mgmt-network',
+  'tenant-network',
+  'storage-network',
+  'node-unreachable',
+  'power-lost',
+  'shut-down',
+  'power-unknown',
+  'nova-api-only',
+  'nova-compute-dead',
+  'agents-left',
+  'inconsistent',
+  'operator',
+  'unknown',
+] as const;
+export type Cause = (typeof CAUSES)[number];
+
 /** What the policy reads of a host's open incident. */
 export interface IncidentSummary {
   readonly id: string;
+  /** What the incident was confirmed as (absent in hand-written simulate files: nothing escalates from it). */
+  readonly cause?: Cause;
   readonly phase: Phase;
   readonly phaseSince: number;
   /** When each repair (or the drain) was first tried in this incident. */
@@ -38,6 +59,8 @@ export interface IncidentSummary {
   readonly hold?: { readonly reason: string; readonly needsOperator: boolean };
   /** An alert was sent for this incident (so its recovery is worth an email too). */
   readonly alerted: boolean;
+  /** When the host was first seen on again after it was fenced (the operators were told then). */
+  readonly seenOnWhileFenced?: number;
 }
 
 export interface HostObservation {
@@ -63,11 +86,14 @@ export interface ClusterContext {
     /** When the observing controller's Consul agent started (the quiet period counts from it). */
     readonly startedAt: number;
   };
-  /** All compute hosts nova-ha knows, for the storm limit's percentage. */
+  /** Compute hosts nova-ha watches (known, not in maintenance), for the storm limit's percentage. */
   readonly hosts: number;
-  /** Hosts failed right now on each network (left ones are not failures). */
+  /**
+   * Watched hosts failing right now on each network whose recovery has not finished (a fenced
+   * host is done with; left ones are not failures).
+   */
   readonly failed: Readonly<Record<Network, number>>;
-  /** Hosts whose nova-compute Nova's API reports down right now. */
+  /** Watched, not fenced hosts whose nova-compute Nova's API reports down right now. */
   readonly novaApiDown: number;
   readonly nova: { readonly api: ServiceState; readonly schedulers: ServiceState };
   readonly paused: { readonly reason: string; readonly since: number } | null | 'unknown';
@@ -85,7 +111,10 @@ export type CheckStatus = 'passing' | 'warning' | 'critical';
 export interface NodeHealth {
   readonly role: string | undefined;
   readonly serfHealth: CheckStatus | undefined;
-  readonly novaCompute: CheckStatus | undefined;
+  /** The node-local nova-compute check, with its output (decision/checks.ts reads it). */
+  readonly novaCompute: { readonly status: CheckStatus; readonly output: string } | undefined;
+  /** Every check nova-ha registers on the node, by check ID, with its output. */
+  readonly checks: Readonly<Record<string, { readonly status: CheckStatus; readonly output: string }>>;
   readonly maintenance: boolean;
 }
 

@@ -5,7 +5,8 @@
  */
 import type { Incident } from '../state/incident.js';
 import type { HostRecord, MaintenanceFlag, NovaDoc, PauseFlag, PowerDoc } from '../state/records.js';
-import { NETWORKS, type ClusterContext, type ClusterView, type Held, type HostObservation, type IncidentSummary, type MemberState, type Network, type NodeHealth, type ObserverHealth, type ServiceState, type Snapshot } from './model.js';
+import { novaComputeOnNode } from './checks.js';
+import { NETWORKS, type ClusterContext, type ClusterView, type Held, type HostObservation, type IncidentSummary, type MemberState, type Network, type ObserverHealth, type Snapshot } from './model.js';
 
 export type Known<T> = T | 'unknown';
 
@@ -38,12 +39,14 @@ export interface Freshness {
 export function summarize(incident: Incident): IncidentSummary {
   return {
     id: incident.id,
+    cause: incident.cause,
     phase: incident.phase,
     phaseSince: incident.phaseSince,
     attempts: incident.attempts,
     fenceStarted: incident.fenceStarted,
     alerted: incident.alerted,
     ...(incident.hold ? { hold: incident.hold } : {}),
+    ...(incident.seenOnWhileFenced !== undefined ? { seenOnWhileFenced: incident.seenOnWhileFenced } : {}),
   };
 }
 
@@ -75,12 +78,6 @@ function observerHealth(view: ClusterView, observer: string): ObserverHealth {
   return self.serfHealth === 'passing' ? 'healthy' : 'isolated';
 }
 
-function novaOnNode(mgmt: NodeHealth | undefined): ServiceState {
-  if (!mgmt || mgmt.serfHealth !== 'passing') return 'unknown';
-  if (mgmt.novaCompute === 'passing') return 'up';
-  if (mgmt.novaCompute === 'critical') return 'down';
-  return 'unknown';
-}
 
 /** Keeps "since" when the state did not change; an unknown state does not erase what was known. */
 function track<T extends string>(previous: Held<T> | undefined, state: T, now: number): Held<T> {
@@ -105,6 +102,7 @@ export function buildSnapshot(world: World, observer: Observer, now: number, fre
   const changed = new Map<string, HostRecord>();
   const failed: Record<Network, number> = { mgmt: 0, storage: 0, tenant: 0 };
   let novaApiDown = 0;
+  let watched = 0;
 
   const observations: HostObservation[] = hosts.map((host) => {
     const previous = world.records === 'unknown' ? undefined : world.records.get(host);
@@ -112,19 +110,28 @@ export function buildSnapshot(world: World, observer: Observer, now: number, fre
     const networks = Object.fromEntries(NETWORKS.map((n) => [n, track(previous?.networks[n], memberState(world.views[n], host), now)])) as Record<Network, Held<MemberState>>;
     // A state read as unknown keeps the last known one in the record, but the policy must see it as unknown.
     const seen = Object.fromEntries(NETWORKS.map((n) => { const state = memberState(world.views[n], host); return [n, state === 'unknown' ? { state, since: now } : networks[n]]; })) as Record<Network, Held<MemberState>>;
-    const nodeState = novaOnNode(mgmtNode);
+    // nova-compute on the node counts only while the node is alive on mgmt (its check runs there).
+    const nodeState = mgmtNode?.serfHealth === 'passing' ? novaComputeOnNode(mgmtNode.novaCompute).state : 'unknown';
     const novaNode = track(previous?.novaNode, nodeState, now);
-    for (const n of NETWORKS) if (seen[n].state === 'failed') failed[n]++;
 
     const record: HostRecord = { networks, novaNode, at: now, by: observer.node };
     const differs = !previous || NETWORKS.some((n) => previous.networks[n]?.state !== networks[n].state || previous.networks[n]?.since !== networks[n].since) || previous.novaNode?.state !== novaNode.state;
     if (differs && world.records !== 'unknown') changed.set(host, record);
 
     const api = nova?.hosts[host];
-    if (api?.state === 'down') novaApiDown++;
     const maintenanceFlag = world.maintenance === 'unknown' ? 'unknown' : world.maintenance.get(host);
     const consulMaintenance = NETWORKS.some((n) => { const view = world.views[n]; return view.ok && view.nodes.get(host)?.maintenance === true; });
     const incident = world.incidents === 'unknown' ? 'unknown' : world.incidents.get(host);
+    // The storm limit is about hosts failing at the same time: a host in maintenance is not
+    // watched, and a fenced host (its instances evacuated) is a failure already dealt with.
+    const inMaintenance = consulMaintenance || (maintenanceFlag !== 'unknown' && maintenanceFlag !== undefined);
+    if (!inMaintenance) {
+      watched++;
+      if (incident === 'unknown' || incident?.phase !== 'fenced') {
+        for (const n of NETWORKS) if (seen[n].state === 'failed') failed[n]++;
+        if (api?.state === 'down') novaApiDown++;
+      }
+    }
     return {
       host,
       networks: seen,
@@ -138,7 +145,7 @@ export function buildSnapshot(world: World, observer: Observer, now: number, fre
   const context: ClusterContext = {
     now,
     observer: { node: observer.node, networks: Object.fromEntries(NETWORKS.map((n) => [n, observerHealth(world.views[n], observer.node)])) as Record<Network, ObserverHealth>, startedAt: observer.startedAt },
-    hosts: hosts.length,
+    hosts: watched,
     failed,
     novaApiDown,
     nova: nova ? { api: nova.api, schedulers: nova.schedulers } : { api: 'unknown', schedulers: 'unknown' },

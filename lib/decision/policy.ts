@@ -7,7 +7,9 @@
 import type { StormLimit } from '../config/options.js';
 import type { Config } from '../config/load.js';
 import { formatDuration } from '../shared/duration.js';
-import { CLOSED_PHASES, FENCE_PHASES, NETWORKS, type Attempt, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type Phase, type Repair } from './model.js';
+import { CLOSED_PHASES, FENCE_PHASES, NETWORKS, type Attempt, type Cause, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type Phase, type Repair } from './model.js';
+
+export type { Cause } from './model.js';
 
 export interface PolicySettings {
   readonly confirmationWindow: number;
@@ -29,21 +31,6 @@ export type Action =
   | 'repair' // ask the node to repair itself (through Consul) or power it on
   | 'fence' // power off and verify, force down, evacuate, mark fenced
   | 'drain'; // live-migrate the instances away (tenant network fault, opt-in)
-
-export type Cause =
-  | 'healthy'
-  | 'mgmt-network'
-  | 'tenant-network'
-  | 'storage-network'
-  | 'node-unreachable'
-  | 'power-lost'
-  | 'power-unknown'
-  | 'nova-api-only'
-  | 'nova-compute-dead'
-  | 'agents-left'
-  | 'inconsistent'
-  | 'operator'
-  | 'unknown';
 
 export type Guard =
   | 'fenced'
@@ -69,6 +56,9 @@ export type AlertKind =
   | 'needs-operator'
   | 'paused-action'
   | 'nova-unavailable'
+  | 'escalated'
+  | 'fenced-host-on'
+  | 'shut-down'
   | 'recovered';
 
 export interface Decision {
@@ -87,7 +77,32 @@ export interface Decision {
   readonly needsOperator?: boolean;
   /** When time alone could change this decision. */
   readonly recheckInMs?: number;
+  /** A held incident moved on because the host got strictly worse: what it was held as. */
+  readonly escalatedFrom?: Cause;
 }
+
+/**
+ * How bad a cause is. A held incident answers every observation with "held", except one that is
+ * strictly worse: a tenant-network email must not hide a host that then hangs.
+ */
+const SEVERITY: Record<Cause, number> = {
+  healthy: 0,
+  unknown: 0,
+  'mgmt-network': 1,
+  'tenant-network': 1,
+  'agents-left': 1,
+  inconsistent: 1,
+  'nova-api-only': 1,
+  'nova-compute-dead': 2,
+  'storage-network': 3,
+  'node-unreachable': 4,
+  'power-lost': 4,
+  'shut-down': 4,
+  'power-unknown': 4,
+  operator: 4,
+};
+
+export const worseThan = (cause: Cause, than: Cause | undefined): boolean => than !== undefined && SEVERITY[cause] > SEVERITY[than];
 
 const isHostAction = (action: Action): boolean => action === 'repair' || action === 'fence' || action === 'drain';
 
@@ -104,9 +119,7 @@ function fenceUnderWay(incident: IncidentSummary): boolean {
 export function decide(host: HostObservation, context: ClusterContext, settings: PolicySettings): Decision {
   const incident = host.incident;
   if (incident === 'unknown') return unknown('its incident record could not be read from Consul');
-  if (incident?.phase === 'fenced') {
-    return { action: 'none', cause: classify(host).cause, guard: 'fenced', reason: `fenced by incident ${incident.id}; it stays fenced until an operator runs "nova-ha unfence ${host.host}"` };
-  }
+  if (incident?.phase === 'fenced') return stayFenced(host, incident, context);
   if (host.maintenance.state === 'unknown') return unknown('its maintenance flag could not be read');
   if (host.maintenance.state === 'on') {
     return { action: 'none', cause: classify(host).cause, guard: 'maintenance', reason: `in maintenance${host.maintenance.reason ? ` (${host.maintenance.reason})` : ''}: never acted on` };
@@ -118,11 +131,31 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
   if (context.paused === 'unknown') return unknown('the cluster-wide pause switch could not be read');
 
   const decision = assess(host, incident, context, settings);
+  const guarded = guard(decision, incident, context, settings);
+  // An escalation is recorded, and told, whatever guard then holds it.
+  return decision.escalatedFrom && !guarded.escalatedFrom ? { ...guarded, escalatedFrom: decision.escalatedFrom, ...(guarded.alert ? {} : { alert: 'escalated' as const }) } : guarded;
+}
+
+/**
+ * Fenced stays fenced until an operator unfences it. A fenced host seen on again (someone powered
+ * it on) is news for the operators, once, unless it is in maintenance or this observer cannot trust its view.
+ */
+function stayFenced(host: HostObservation, incident: IncidentSummary, context: ClusterContext): Decision {
+  const stay: Decision = { action: 'none', cause: classify(host).cause, guard: 'fenced', reason: `fenced by incident ${incident.id}; it stays fenced until an operator runs "nova-ha unfence ${host.host}"` };
+  const alive = NETWORKS.filter((n) => host.networks[n].state === 'alive');
+  const isolated = NETWORKS.some((n) => context.observer.networks[n] !== 'healthy');
+  if (incident.seenOnWhileFenced !== undefined || (host.power.state !== 'on' && alive.length === 0) || host.maintenance.state !== 'off' || isolated) return stay;
+  const evidence = [host.power.state === 'on' ? 'its BMC reports power on' : '', alive.length ? `alive on ${alive.join(', ')}` : ''].filter(Boolean).join(', ');
+  return { ...stay, action: 'alert', alert: 'fenced-host-on', reason: `fenced by incident ${incident.id}, but it is on again (${evidence}); nova-ha did not power it on. It stays forced down and disabled in Nova, so nothing is scheduled there, until an operator runs "nova-ha unfence ${host.host}"` };
+}
+
+/** The cluster-wide guards (pause, quiet period, storm, fence method, Nova) over a host action. */
+function guard(decision: Decision, incident: IncidentSummary | null, context: ClusterContext, settings: PolicySettings): Decision {
   if (!isHostAction(decision.action)) return decision;
 
   const inProgress = incident !== null && fenceUnderWay(incident);
   const would = `would ${describe(decision)} because ${decision.because ?? decision.reason}`;
-  if (context.paused) {
+  if (context.paused !== null && context.paused !== 'unknown') {
     // A fence under way keeps its phase while paused: after resume it is finished, never undone.
     if (inProgress) return { action: 'none', cause: decision.cause, guard: 'paused', reason: `nova-ha is paused (${context.paused.reason}): the fence of incident ${incident.id} (phase ${incident.phase}) resumes when nova-ha does` };
     return { ...decision, action: 'hold', guard: 'paused', alert: 'paused-action', phase: 'held', needsOperator: false, reason: `nova-ha is paused (${context.paused.reason}): it ${would}` };
@@ -152,7 +185,9 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
     return { action: 'fence', cause: 'healthy', phase: FENCE_PHASES.includes(incident.phase) ? incident.phase : 'fencing', reason: `resuming incident ${incident.id} from phase ${incident.phase}: a fence once started is finished, and the host is never powered on again` };
   }
   const row = classify(host);
-  if (open && incident.hold?.needsOperator) {
+  // A held incident moves on when the host gets strictly worse (recorded, told); otherwise one held for an operator waits for them.
+  const escalatedFrom = open && incident.phase === 'held' && worseThan(row.cause, incident.cause) ? incident.cause : undefined;
+  if (open && incident.hold?.needsOperator && escalatedFrom === undefined) {
     if (row.cause === 'healthy' && !incident.fenceStarted) return closeOnceReported(host, incident, context.now);
     return { action: 'none', cause: row.cause, guard: 'operator-hold', reason: `incident ${incident.id} is held for an operator (${incident.hold.reason})` };
   }
@@ -166,8 +201,23 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
   if (elapsed < settings.confirmationWindow) {
     return { action: 'wait', cause: row.cause, guard: 'confirming', ...(confirming ? { phase: 'confirming' as const } : {}), recheckInMs: settings.confirmationWindow - elapsed, reason: `${row.reason} for ${formatDuration(elapsed)}; confirming for ${formatDuration(settings.confirmationWindow)} before acting` };
   }
-  const attempts = open ? incident.attempts : {};
+  // An escalated incident tries the new row's own repair: attempts made before it began were for another failure.
+  const attempts = !open ? {} : escalatedFrom !== undefined ? attemptsSince(incident.attempts, row.since) : incident.attempts;
   const now = context.now;
+  const decision = matrix({ ...row, cause: row.cause }, host, attempts, now, elapsed, confirming, settings);
+  if (escalatedFrom === undefined) return decision;
+  // A started fence is never undone: a host that turned out to be off is fenced as it is, never powered on.
+  const safe = incident!.fenceStarted && decision.action === 'repair' ? fence(row.cause, `${row.reason} after its fence was started`) : decision;
+  const reason = `worse than the ${escalatedFrom} incident ${incident!.id} was held for: ${safe.reason}`;
+  return { ...safe, escalatedFrom, reason, ...(safe.alert ? {} : { alert: 'escalated' as const }) };
+}
+
+function attemptsSince(attempts: Partial<Record<Attempt, number>>, since: number): Partial<Record<Attempt, number>> {
+  return Object.fromEntries(Object.entries(attempts).filter(([, at]) => at >= since));
+}
+
+/** One row of the decision matrix, for a failure confirmed for the window. */
+function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | 'unknown'> }, host: HostObservation, attempts: Partial<Record<Attempt, number>>, now: number, elapsed: number, confirming: boolean, settings: PolicySettings): Decision {
   switch (row.cause) {
     case 'mgmt-network':
       return alertOnly(row.cause, 'mgmt-network-down', `${row.reason}: its instances still run and write, so it is never evacuated; operators alerted`);
@@ -179,9 +229,17 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
     case 'agents-left':
     case 'inconsistent':
       return alertOnly(row.cause, row.cause, `${row.reason}; operators alerted, nothing done`);
-    case 'storage-network':
-      if (host.networks.mgmt.state !== 'alive') return fence(row.cause, `${row.reason}, and with the management network down too the repair request cannot reach it`);
+    case 'storage-network': {
+      const mgmt = host.networks.mgmt;
+      if (mgmt.state !== 'alive') {
+        // Every network whose failure leads to a fence is confirmed on its own: a short mgmt blip
+        // (a repair restarting interfaces makes one) must not turn a storage repair into a fence.
+        const mgmtFor = now - mgmt.since;
+        if (mgmtFor < settings.confirmationWindow) return { action: 'wait', cause: row.cause, guard: 'confirming', recheckInMs: settings.confirmationWindow - mgmtFor, reason: `${row.reason}, and its management network has been down for ${formatDuration(mgmtFor)}; confirming that for ${formatDuration(settings.confirmationWindow)} before fencing` };
+        return fence(row.cause, `${row.reason}, and with the management network down too the repair request cannot reach it`);
+      }
       return repairThenEscalate(row, 'restart-storage-network', attempts, now, settings.repairTimeout, 'fence');
+    }
     case 'nova-compute-dead':
       return repairThenEscalate(row, 'restart-nova-compute', attempts, now, settings.repairTimeout, 'fence');
     case 'nova-api-only': {
@@ -200,6 +258,11 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
     }
     case 'power-lost':
       return repairThenEscalate(row, 'power-on', attempts, now, settings.bootTimeout, 'fence');
+    case 'shut-down': {
+      // Shut down cleanly but not in maintenance: the seed's power-loss row, said plainly.
+      const decision = repairThenEscalate(row, 'power-on', attempts, now, settings.bootTimeout, 'fence');
+      return decision.action === 'repair' ? { ...decision, alert: 'shut-down', reason: `${row.reason}, but it is not in maintenance, so nova-ha treats it as a power loss and powers it back on; if the shutdown was on purpose, run "nova-ha maintenance on ${host.host}" before the next one` } : decision;
+    }
     case 'node-unreachable':
       // After our power-on, a host that is on but not yet back is booting, not hung.
       if (attempts['power-on'] !== undefined) return repairThenEscalate({ ...row, cause: 'power-lost' }, 'power-on', attempts, now, settings.bootTimeout, 'fence');
@@ -262,7 +325,8 @@ export function classify(host: HostObservation): Row {
   }
   if (downOn.length === NETWORKS.length) {
     const since = latest(downOn);
-    if (power.state === 'off') return { cause: 'power-lost', since, reason: `down on every network and its power is off${leftOn.length === NETWORKS.length ? ' (shut down cleanly)' : ''}` };
+    if (power.state === 'off' && leftOn.length === NETWORKS.length) return { cause: 'shut-down', since, reason: 'shut down cleanly: its Consul agents left every cluster and its power is off' };
+    if (power.state === 'off') return { cause: 'power-lost', since, reason: 'down on every network and its power is off' };
     if (leftOn.length > 0) return { cause: 'agents-left', since, reason: `its Consul agents left ${leftOn.join(', ')} cleanly while the power is ${power.state}: someone stopped them` };
     if (power.state === 'on') return { cause: 'node-unreachable', since, reason: 'failed on every network while its power is on (hung or cut off)' };
     return { cause: 'power-unknown', since, reason: 'failed on every network and its BMC does not answer' };

@@ -47,6 +47,9 @@ export async function operatorEvacuate(runtime: Runtime, deps: Omit<FenceDeps, '
       throw new OperatorError(`${host} is not fenced by nova-ha (no verified power-off in ${incident ? `incident ${incident.id}` : 'any open incident'}); fence it first (nova-ha fence ${host}), or, if you powered it off or isolated it yourself, say so with --confirm-fenced`);
     }
     // Run again on a fenced host, it evacuates whatever is still there (instances that failed before).
-    return fenceAndEvacuate({ ...deps, rerunEvacuation: true, powerOff: async () => ({ verified: true, after: 0, detail: 'fenced by the operator (--confirm-fenced); nova-ha did not touch the power' }) }, run);
+    // The BMC is asked again only for nova-ha's own fence: on the operator's word alone (a host
+    // isolated rather than powered off, or without a BMC) nova-ha does not touch the power.
+    const { readPower, ...rest } = deps;
+    return fenceAndEvacuate({ ...rest, ...(fencedByUs && readPower ? { readPower } : {}), rerunEvacuation: true, powerOff: async () => ({ verified: true, after: 0, detail: 'fenced by the operator (--confirm-fenced); nova-ha did not touch the power' }) }, run);
   });
 }

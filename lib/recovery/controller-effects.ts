@@ -1,5 +1,5 @@
 /** Which effects this controller has, from its config: Consul events always; IPMI and Nova when configured. */
-import { fenceAndEvacuate, move, countOutcomes } from './fence.js';
+import { fenceAndEvacuate, move, countOutcomes, type FenceDeps } from './fence.js';
 import { consulEffects, type Effects } from './effects.js';
 import { withStep } from '../state/incident.js';
 import { bmcConfigured, bmcFor, chassisPower, IpmiConfigError, powerOffVerified } from '../systems/power/ipmi.js';
@@ -8,14 +8,13 @@ import type { Runtime } from './runtime.js';
 
 const DRAIN_REASON = 'nova-ha: draining';
 
-export function controllerEffects(runtime: Runtime): Effects {
+/** Power off (verified) and read the power through each host's BMC; undefined when no BMC is configured. */
+export function bmcPower(runtime: Pick<Runtime, 'config' | 'logger'>): Required<Pick<FenceDeps, 'powerOff' | 'readPower'>> | undefined {
   const { config } = runtime;
-  const effects: Effects = { ...consulEffects(runtime) };
-  let nova: NovaClient | undefined;
-  const novaClient = (): NovaClient => (nova ??= NovaClient.fromConfig(config, { logger: runtime.logger }));
-
-  if (bmcConfigured(config)) {
-    effects.readPower = async (host) => {
+  if (!bmcConfigured(config)) return undefined;
+  return {
+    powerOff: (host) => powerOffVerified(bmcFor(config, host), config.fencing.fence_timeout),
+    readPower: async (host) => {
       try {
         return (await chassisPower(bmcFor(config, host), 'status')).state;
       } catch (error) {
@@ -24,14 +23,26 @@ export function controllerEffects(runtime: Runtime): Effects {
         runtime.logger.error('bmc-not-configured', { host, error: error.message });
         return 'unknown';
       }
-    };
+    },
+  };
+}
+
+export function controllerEffects(runtime: Runtime): Effects {
+  const { config } = runtime;
+  const effects: Effects = { ...consulEffects(runtime) };
+  let nova: NovaClient | undefined;
+  const novaClient = (): NovaClient => (nova ??= NovaClient.fromConfig(config, { logger: runtime.logger }));
+
+  const bmc = bmcPower(runtime);
+  if (bmc) {
+    effects.readPower = bmc.readPower;
     effects.powerOn = async (host) => {
       const result = await chassisPower(bmcFor(config, host), 'on');
       if (result.state !== 'on') throw new Error(result.error ?? `the BMC of ${host} did not accept power on`);
     };
   }
-  if (config.fencing.method === 'ipmi') {
-    effects.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), powerOff: (host) => powerOffVerified(bmcFor(config, host), config.fencing.fence_timeout) }, run);
+  if (config.fencing.method === 'ipmi' && bmc) {
+    effects.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), ...bmc }, run);
   }
   if (config.evacuation.live_migrate_on_tenant_failure) {
     effects.drain = async (run) => {

@@ -6,7 +6,7 @@
 import { evacuateInstances, evacuationSettings, type EvacuationNova, type MoveKind } from './evacuate.js';
 import type { FenceRun } from './effects.js';
 import { lastOutcome, withPhase, withStep, type Incident, type InstanceOutcome } from '../state/incident.js';
-import type { VerifiedOff } from '../systems/power/ipmi.js';
+import type { PowerState, VerifiedOff } from '../systems/power/ipmi.js';
 import type { ComputeService } from '../systems/nova/index.js';
 import type { Notification } from '../systems/notify/index.js';
 import type { Runtime } from './runtime.js';
@@ -23,12 +23,20 @@ export interface FenceDeps {
   readonly nova: FenceNova;
   /** Power off and wait for the BMC to report off. */
   readonly powerOff: (host: string) => Promise<VerifiedOff>;
+  /**
+   * The chassis power as the BMC says it now. Before each step that trusts the fence (force
+   * down, evacuate, disable) it must still say off: a resumed worker, or a human at the BMC,
+   * may meet a host that is on again. Absent only where the operator vouches for the fence.
+   */
+  readonly readPower?: (host: string) => Promise<PowerState>;
   readonly progress?: (done: number, total: number) => void;
   /** Evacuate again even if an earlier run finished the step (an operator retrying failed instances). */
   readonly rerunEvacuation?: boolean;
 }
 
 class StepFailed extends Error {}
+/** The fence cannot be trusted any more: hold for an operator, evacuate nothing more. */
+class FenceLost extends Error {}
 
 /** A fence that goes on (an operator's fence or evacuate of a held incident) is no longer held. */
 function withoutHold(incident: Incident): Incident {
@@ -76,8 +84,28 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
     return incident;
   }
 
+  /**
+   * The host must still be off before a step that trusts the fence: on again (someone at the
+   * BMC, or a resumed incident) means powered off again and verified, and the operators told;
+   * a BMC that cannot say means a hold for an operator.
+   */
+  const stillOff = async (before: string): Promise<void> => {
+    if (!deps.readPower) return;
+    const state = await deps.readPower(run.host);
+    if (state === 'off') return;
+    if (state === 'unknown') throw new FenceLost(`the BMC could not say whether ${run.host} is still off before ${before}`);
+    const at = Date.now();
+    incident = await run.change((i) => withStep(i, { at, step: 'power-off-again', outcome: 'started', detail: `the BMC reports ${run.host} on again before ${before}`, by }));
+    log.warn('fenced-host-on', { step: 'power-off-again', detail: `on again before ${before}` });
+    const again = await deps.powerOff(run.host);
+    incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'power-off-again', outcome: again.verified ? 'done' : 'failed', detail: again.detail, by }));
+    runtime.notifier.notify({ ...notification(incident, 'fenced-host-on', 'powered on during its fence', again.verified ? 'powered off again' : 'held for an operator', `${run.host} was fenced by incident ${incident.id}, but its BMC reported it on again before ${before}; nova-ha did not power it on. ${again.verified ? 'nova-ha powered it off again (verified) and goes on.' : `Powering it off again could not be verified (${again.detail}), so nothing more is done.`} Someone with BMC access may be working on it: it stays forced down and disabled in Nova until an operator runs: nova-ha unfence ${run.host}`), occurrence: `${incident.id}/${at}` });
+    if (!again.verified) throw new FenceLost(`${run.host} was on again before ${before} and powering it off again was not verified (${again.detail})`);
+  };
+
   try {
     let service: ComputeService | undefined;
+    await stillOff('force-down');
     await step('force-down', 'forcing-down', async () => {
       service = await deps.nova.getComputeService(run.host);
       await deps.nova.forceDown(service.id, true);
@@ -85,17 +113,24 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
     });
     // Instances that fail after the engine's retries are reported, not retried forever: the step
     // ends, and an operator can run nova-ha evacuate again for what is left.
+    await stillOff('evacuation');
     await step('evacuate', 'evacuating', async () => {
       const outcomes = await move(deps, run, 'evacuation', incident);
       const counts = countOutcomes(outcomes);
       return `${counts.evacuated} evacuated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`;
     });
+    await stillOff('marking it fenced');
     await step('disable', incident.phase === 'fenced' ? 'fenced' : 'evacuating', async () => {
       service ??= await deps.nova.getComputeService(run.host);
       await deps.nova.disableService(service.id, disabledReason(incident));
       return `nova-compute service ${service.id} disabled and kept forced down`;
     });
   } catch (error) {
+    if (error instanceof FenceLost) {
+      incident = await run.change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'fence no longer verified'), hold: { reason: `${error.message}; nothing more was evacuated`, needsOperator: true } }));
+      runtime.notifier.notify(notification(incident, 'fence-failed', 'fence lost', 'held for an operator; nothing more evacuated', `${error.message}. Its instances may run there again, so nova-ha evacuates nothing more until an operator has looked (see: nova-ha incident ${incident.id}).`));
+      return incident;
+    }
     if (!(error instanceof StepFailed)) throw error;
     // The host is fenced but a Nova step failed: the incident stays in its phase and is resumed
     // by the next evaluation (the policy resumes fence phases), without powering anything on.

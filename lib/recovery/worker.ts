@@ -147,9 +147,15 @@ function recordDecision(incident: Incident, decision: Decision, by: string): Inc
     next = rest;
   }
   // The cause is what was confirmed: it may still change while confirming, not after (a repair's
-  // aftermath, such as Nova's API lagging a restart, is not what happened).
+  // aftermath, such as Nova's API lagging a restart, is not what happened), unless the host got
+  // strictly worse while its incident was held: then the incident is about the worse failure.
   const confirming = incident.phase === 'detected' || incident.phase === 'confirming';
-  if (confirming && decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
+  if (decision.escalatedFrom !== undefined && decision.cause !== next.cause) {
+    next = withStep({ ...next, cause: decision.cause, reason: decision.because ?? decision.reason }, { at: now, step: 'escalated', outcome: 'info', detail: `from ${decision.escalatedFrom} to ${decision.cause}: ${decision.reason}`, by });
+  } else if (confirming && decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
+  if (decision.alert === 'fenced-host-on' && next.seenOnWhileFenced === undefined) {
+    next = withStep({ ...next, seenOnWhileFenced: now }, { at: now, step: 'host-on-while-fenced', outcome: 'info', detail: decision.reason, by });
+  }
   return next;
 }
 

@@ -7,29 +7,26 @@ import type { CheckStatus, ClusterView, NodeHealth } from '../decision/model.js'
 import type { Network } from '../config/schema.js';
 import type { ConsulApi } from '../systems/consul/api.js';
 import { describeConsulError } from '../systems/consul/connect.js';
-import { NODE_MAINTENANCE_CHECK, NOVA_COMPUTE_CHECK, ROLE_META } from '../systems/consul/names.js';
-
+import { NODE_MAINTENANCE_CHECK, NOVA_COMPUTE_CHECK, NOVA_HA_CHECKS, ROLE_META } from '../systems/consul/names.js';
 
 const asStatus = (status: string): CheckStatus | undefined => (status === 'passing' || status === 'warning' || status === 'critical' ? status : undefined);
 
 export async function readCluster(api: ConsulApi, network: Network): Promise<ClusterView> {
   try {
-    const [nodes, checks] = await Promise.all([
-      api.catalogNodes(),
-      api.healthChecks(`CheckID == "serfHealth" or CheckID == "${NOVA_COMPUTE_CHECK}" or CheckID == "${NODE_MAINTENANCE_CHECK}"`),
-    ]);
-    const byNode = new Map<string, { role: string | undefined; serfHealth?: CheckStatus; novaCompute?: CheckStatus; maintenance: boolean }>();
-    for (const node of nodes) byNode.set(node.Node, { role: node.Meta?.[ROLE_META], maintenance: false });
+    const wanted = ['serfHealth', NODE_MAINTENANCE_CHECK, ...NOVA_HA_CHECKS].map((id) => `CheckID == "${id}"`).join(' or ');
+    const [nodes, checks] = await Promise.all([api.catalogNodes(), api.healthChecks(wanted)]);
+    const byNode = new Map<string, { role: string | undefined; serfHealth?: CheckStatus; checks: Record<string, { status: CheckStatus; output: string }>; maintenance: boolean }>();
+    for (const node of nodes) byNode.set(node.Node, { role: node.Meta?.[ROLE_META], checks: {}, maintenance: false });
     for (const check of checks) {
       const entry = byNode.get(check.Node);
       if (!entry) continue;
       const status = asStatus(check.Status);
       if (check.CheckID === 'serfHealth') entry.serfHealth = status;
-      else if (check.CheckID === NOVA_COMPUTE_CHECK) entry.novaCompute = status;
-      else entry.maintenance = true;
+      else if (check.CheckID === NODE_MAINTENANCE_CHECK) entry.maintenance = true;
+      else if (status) entry.checks[check.CheckID] = { status, output: check.Output };
     }
     const result = new Map<string, NodeHealth>();
-    for (const [name, entry] of byNode) result.set(name, { role: entry.role, serfHealth: entry.serfHealth, novaCompute: entry.novaCompute, maintenance: entry.maintenance });
+    for (const [name, entry] of byNode) result.set(name, { role: entry.role, serfHealth: entry.serfHealth, novaCompute: entry.checks[NOVA_COMPUTE_CHECK], checks: entry.checks, maintenance: entry.maintenance });
     return { ok: true, network, nodes: result };
   } catch (error) {
     return { ok: false, network, error: describeConsulError(error) };

@@ -40,6 +40,8 @@ export interface Incident {
   readonly fenceStarted: boolean;
   readonly alerted: boolean;
   readonly hold?: { readonly reason: string; readonly needsOperator: boolean };
+  /** When the host was first seen on again after it was fenced (the operators were told then). */
+  readonly seenOnWhileFenced?: number;
   readonly reason: string;
   /** The last decision recorded in the timeline (its shape, not its wording, which carries times). */
   readonly decision?: { readonly action: string; readonly cause: string; readonly guard?: string; readonly repair?: string };

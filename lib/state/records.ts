@@ -7,6 +7,7 @@
  *   locks/<host>          the one actor working on the host (a session lock)
  *   maintenance/<host>    MaintenanceFlag
  *   pause                 PauseFlag: cluster-wide switch
+ *   storm                 StormFlag: the last storm, its start and end (each emailed once)
  *   state/power           PowerDoc: every host's chassis power, from the power poller
  *   state/nova            NovaDoc: every host's nova-compute in Nova's API, from the Nova poller
  *   notify/<key>          notification dedupe markers
@@ -27,6 +28,7 @@ export const KEYS = {
   maintenance: (host: string) => `maintenance/${host}`,
   maintenanceAll: 'maintenance',
   pause: 'pause',
+  storm: 'storm',
   power: 'state/power',
   nova: 'state/nova',
   notify: (key: string) => `notify/${key}`,
@@ -45,6 +47,16 @@ export interface MaintenanceFlag {
   readonly reason: string;
   readonly since: number;
   readonly by: string;
+}
+
+/** The last storm: written by the controller that saw it begin, and again by the one that saw it end. */
+export interface StormFlag {
+  readonly since: number;
+  readonly by: string;
+  /** What the storm was when it began ("storm: 3 hosts failed on the storage network (limit 1 of 4)"). */
+  readonly detail: string;
+  readonly endedAt?: number;
+  readonly endedBy?: string;
 }
 
 export interface PauseFlag {

@@ -100,15 +100,23 @@ describe('guards', () => {
     await env.lab.waitForHealthy(120_000);
   });
 
-  it('half the hosts cut at once: storm hold, one alert, nothing repaired', async () => {
+  it('half the hosts cut at once: storm hold, nothing repaired; one email when it begins naming the held hosts, one when it ends', async () => {
     const since = Date.now();
     env.touch('cmp1', 'cmp2');
     await Promise.all([env.lab.cutLink('cmp1', 'storage', 'switch'), env.lab.cutLink('cmp2', 'storage', 'switch')]);
     await until('both held by the storm guard', 60_000, async () => Promise.all([currentIncident(env.ctx, 'cmp1'), currentIncident(env.ctx, 'cmp2')]), (list) => list.every((i) => i?.phase === 'held' && /storm/.test(i.hold?.reason ?? '')));
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
-    const storms = mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failed at once'));
-    expect(storms).toHaveLength(1);
+    const began = (await until('storm email', 30_000, () => mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failing at once')), (m) => m.length > 0))[0]!;
+    expect(began.subject).toMatch(/new repairs and fences held while it lasts/);
+    // Sent when the first host is held: each failing host is named with what is done about it now.
+    for (const host of ['cmp1', 'cmp2']) expect(began.text).toMatch(new RegExp(`^  ${host}( \\(incident [^)]+\\))?: `, 'm'));
+    expect(began.text).toMatch(/: HELD by the storm: /);
+    expect(began.text).toMatch(/When no more than 1 hosts are failing at once/);
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
     for (const host of ['cmp1', 'cmp2']) expect(acted((await currentIncident(env.ctx, host))!)).toEqual([]);
+    await Promise.all([env.lab.restoreLink('cmp1', 'storage', 'switch'), env.lab.restoreLink('cmp2', 'storage', 'switch')]);
+    await until('storm over email', 60_000, () => mailSince(env.ctx, since).filter((m) => m.subject.includes('storm over')), (m) => m.length > 0);
+    expect(mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failing at once'))).toHaveLength(1);
+    expect(mailSince(env.ctx, since).filter((m) => m.subject.includes('storm over'))).toHaveLength(1);
   });
 
   it('a link that flaps faster than the confirmation window leads to no action and no email', async () => {

@@ -42,6 +42,8 @@ const matrix: Case[] = [
   { name: 'storage down, repair given its time: wait', host: { storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(30) } } }, action: 'wait', cause: 'storage-network' },
   { name: 'storage down, repair failed: fence', host: { storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(61) } } }, action: 'fence', cause: 'storage-network', phase: 'fencing' },
   { name: 'storage and mgmt down: the repair cannot reach it, fence', host: { storage: 'failed', mgmt: 'failed' }, action: 'fence', cause: 'storage-network' },
+  { name: '11. storage down long, mgmt down for a moment (a blip, e.g. the repair restarting interfaces): confirm mgmt before fencing', host: { storage: 'failed', mgmt: 'failed', since: { storage: ago(120), mgmt: ago(2) }, incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(5) } } }, action: 'wait', cause: 'storage-network', guard: 'confirming' },
+  { name: '11. storage down long, mgmt down for the whole window: fence', host: { storage: 'failed', mgmt: 'failed', since: { storage: ago(120), mgmt: ago(11) } }, action: 'fence', cause: 'storage-network' },
   { name: 'all down, power on: hung or cut off, fence', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, action: 'fence', cause: 'node-unreachable', phase: 'fencing' },
   { name: 'all down, power off not by us: power on', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'off' }, action: 'repair', cause: 'power-lost', repair: 'power-on' },
   { name: 'all down after power-on, within boot timeout: wait', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(100) } } }, action: 'wait', cause: 'power-lost' },
@@ -82,7 +84,12 @@ const invariants: Case[] = [
   { name: '3. storm counts Nova API down too (message bus outage)', host: { api: 'down', novaSince: ago(100) }, cluster: { hosts: 20, novaApiDown: 20 }, action: 'hold', guard: 'storm' },
   { name: '3. at the storm limit: act', host: hung, cluster: { hosts: 20, failed: { mgmt: 2, storage: 2, tenant: 2 } }, action: 'fence' },
   { name: '3. storm does not stop a fence already under way', host: { ...hung, incident: { phase: 'fencing', fenceStarted: true } }, cluster: { hosts: 20, failed: { mgmt: 10 } }, action: 'fence' },
-  { name: '6. fenced stays fenced even when healthy again', host: { incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '6. fenced stays fenced even when healthy again (the operators were told when it came back)', host: { incident: { phase: 'fenced', fenceStarted: true, seenOnWhileFenced: ago(60) } }, action: 'none', guard: 'fenced' },
+  { name: '6. a fenced host seen on again: the operators are told, once; it stays fenced', host: { incident: { phase: 'fenced', fenceStarted: true } }, action: 'alert', guard: 'fenced', alert: 'fenced-host-on' },
+  { name: '6. a fenced host whose BMC says on but still down everywhere: told too', host: { ...hung, power: 'on', incident: { phase: 'fenced', fenceStarted: true } }, action: 'alert', guard: 'fenced', alert: 'fenced-host-on' },
+  { name: '6. a fenced host still off: nothing to tell', host: { ...hung, power: 'off', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '6. a fenced host on again, in maintenance: nothing to tell', host: { maintenance: 'on', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '3. a fenced host on again, seen by an isolated observer: nothing to tell', host: { incident: { phase: 'fenced', fenceStarted: true } }, cluster: { observer: { tenant: 'isolated' } }, action: 'none', guard: 'fenced' },
   { name: '6. fenced stays fenced: never powered on', host: { ...hung, power: 'off', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
   { name: '6. a held fence that was started: an operator decides even when healthy', host: { incident: { phase: 'held', fenceStarted: true, hold: { reason: 'power off not verified', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
   { name: '7. maintenance (nova-ha flag or Consul): never acted on', host: { ...hung, maintenance: 'on' }, action: 'none', guard: 'maintenance' },
@@ -94,7 +101,8 @@ const invariants: Case[] = [
   { name: 'quiet period does not stop a fence under way', host: { ...hung, incident: { phase: 'evacuating', fenceStarted: true } }, cluster: { startedAgo: 30 }, action: 'fence' },
   { name: 'clean leave everywhere while powered on: someone stopped the agents, alert only', host: { mgmt: 'left', storage: 'left', tenant: 'left' }, action: 'alert', cause: 'agents-left' },
   { name: 'one agent left cleanly: alert, not a storage fault', host: { storage: 'left' }, action: 'alert', cause: 'agents-left' },
-  { name: 'clean shutdown, power off: power it back on', host: { mgmt: 'left', storage: 'left', tenant: 'left', power: 'off' }, action: 'repair', repair: 'power-on' },
+  { name: 'clean shutdown without maintenance, power off: power it back on and say so plainly', host: { mgmt: 'left', storage: 'left', tenant: 'left', power: 'off' }, action: 'repair', cause: 'shut-down', repair: 'power-on', alert: 'shut-down' },
+  { name: 'clean shutdown, powered on but not back after the boot timeout: fence (verifiably off)', host: { mgmt: 'left', storage: 'left', tenant: 'left', power: 'off', incident: { phase: 'repairing', attempts: { 'power-on': ago(301) } } }, action: 'fence', cause: 'shut-down' },
   { name: 'power off but alive everywhere: inconsistent, alert only', host: { power: 'off' }, action: 'alert', cause: 'inconsistent' },
 ];
 
@@ -115,6 +123,37 @@ const transitions: Case[] = [
   { name: 'a fence under way resumes even if the host looks healthy', host: { incident: { phase: 'forcing-down', fenceStarted: true } }, action: 'fence' },
   { name: 'a row change during repair (storage to all down) is confirmed again', host: { ...hung, netSince: ago(2), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(30) } } }, action: 'wait', guard: 'confirming' },
 ];
+
+// A held incident must not hide a worse failure (issue 13, item 6).
+const escalations: Case[] = [
+  { name: 'tenant cut (alert only), then the host hangs: fenced, escalated and told', host: { ...hung, incident: { cause: 'tenant-network', phase: 'held', alerted: true, hold: { reason: 'tenant network down', needsOperator: false } } }, action: 'fence', cause: 'node-unreachable', alert: 'escalated' },
+  { name: 'mgmt cut (alert only), then the power goes: powered on, escalated', host: { ...hung, power: 'off', incident: { cause: 'mgmt-network', phase: 'held', hold: { reason: 'mgmt network down', needsOperator: false } } }, action: 'repair', cause: 'power-lost', repair: 'power-on' },
+  { name: 'held for an operator (nova-compute restart did not help), then the host hangs: fenced', host: { ...hung, incident: { cause: 'nova-api-only', phase: 'held', attempts: { 'restart-nova-compute': ago(7200) }, hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'fence', cause: 'node-unreachable', alert: 'escalated' },
+  { name: 'held for an operator, then nova-compute dies on the node: its own restart is tried first', host: { node: 'down', novaNodeSince: ago(30), incident: { cause: 'nova-api-only', phase: 'held', attempts: { 'restart-nova-compute': ago(7200) }, hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'repair', cause: 'nova-compute-dead', repair: 'restart-nova-compute', alert: 'escalated' },
+  { name: 'held for an operator, a worse failure not yet confirmed: still held (waiting)', host: { ...hung, netSince: ago(3), incident: { cause: 'nova-api-only', phase: 'held', hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'wait', guard: 'confirming' },
+  { name: 'held for an operator, the same failure again: still held', host: { api: 'down', novaSince: ago(900), incident: { cause: 'nova-api-only', phase: 'held', attempts: { 'restart-nova-compute': ago(600) }, hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
+  { name: 'held for an operator, a milder failure: still held', host: { tenant: 'failed', incident: { cause: 'storage-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
+  { name: 'an unverified fence held for an operator, the host now off: fenced as it is, never powered on', host: { ...hung, power: 'off', incident: { cause: 'storage-network', phase: 'held', fenceStarted: true, hold: { reason: 'fence not verified', needsOperator: true } } }, action: 'fence', cause: 'power-lost', alert: 'escalated' },
+  { name: 'escalation still yields to maintenance', host: { ...hung, maintenance: 'on', incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, action: 'none', guard: 'maintenance' },
+  { name: 'escalation still yields to a pause (held, and told)', host: { ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, cluster: { paused: { reason: 'switch work', since: ago(60) } }, action: 'hold', guard: 'paused' },
+  { name: 'escalation held by a storm is still recorded and told', host: { ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, cluster: { hosts: 20, failed: { mgmt: 5, storage: 5, tenant: 5 } }, action: 'hold', guard: 'storm', alert: 'escalated' },
+];
+
+describe('held incidents escalate on a strictly worse failure', () => {
+  it.each(escalations)('$name', check);
+
+  it('records what the incident was held as', () => {
+    const decision = decide(host({ ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: false } } }), cluster(), SETTINGS);
+    expect(decision.escalatedFrom).toBe('tenant-network');
+    expect(decision.reason).toMatch(/worse than the tenant-network incident inc-1 was held for/);
+    const stormHeld = decide(host({ ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }), cluster({ hosts: 20, failed: { mgmt: 5 } }), SETTINGS);
+    expect(stormHeld.escalatedFrom).toBe('tenant-network');
+  });
+
+  it('an incident without a known cause (a hand-written simulate file) never escalates', () => {
+    expect(decide(host({ ...hung, incident: { phase: 'held', hold: { reason: 'x', needsOperator: true } } }), cluster(), SETTINGS).guard).toBe('operator-hold');
+  });
+});
 
 describe('decision matrix (design.md section 4)', () => {
   it.each(matrix)('$name', check);

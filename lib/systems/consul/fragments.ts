@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Config } from '../../config/load.js';
 import { addressOf } from './connect.js';
-import { REMEDIATION_EVENT, ROLE_META } from './names.js';
+import { EVALUATE_CHECK, NOVA_COMPUTE_CHECK, NOVA_SERVICES_CHECK, POWER_CHECK, REMEDIATION_EVENT, ROLE_META } from './names.js';
 import type { Network } from '../../config/schema.js';
 import { bmcConfigured } from '../power/ipmi.js';
 
@@ -48,9 +48,9 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
       enable_local_script_checks: true,
       watches,
       checks: [
-        { id: 'nova-ha-evaluate', name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
-        { id: 'nova-ha-nova-services', name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)) },
-        ...(bmcConfigured(config) ? [{ id: 'nova-ha-power', name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)) }] : []),
+        { id: EVALUATE_CHECK, name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
+        { id: NOVA_SERVICES_CHECK, name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)) },
+        ...(bmcConfigured(config) ? [{ id: POWER_CHECK, name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)) }] : []),
       ].map(withToken),
     };
   }
@@ -61,7 +61,7 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
     watches: [withToken({ type: 'event', name: REMEDIATION_EVENT, handler_type: 'script', args: handler('remediate') })],
     // Registered as warning (unknown to the policy) until its first run: an agent reload re-registers
     // checks, and a default "critical" would read as nova-compute dead.
-    checks: [withToken({ id: 'nova-ha-nova-compute', name: 'nova-ha: nova-compute running on this node', args: handler('nova-compute-check'), interval: seconds(config.nova_compute.check_interval), timeout: '10s', status: 'warning' })],
+    checks: [withToken({ id: NOVA_COMPUTE_CHECK, name: 'nova-ha: nova-compute running on this node', args: handler('nova-compute-check'), interval: seconds(config.nova_compute.check_interval), timeout: '10s', status: 'warning' })],
   };
 }
 

@@ -13,6 +13,8 @@ export type WorkflowEvent =
   | 'drained'
   | 'unfenced'
   | 'storm'
+  | 'storm-ended'
+  | 'check-not-run'
   | 'observer-isolated';
 
 /** Open on purpose: a new event needs no change here, while the known ones still autocomplete. */
@@ -50,6 +52,12 @@ export interface Notification {
   readonly reason: string;
   /** Absent only for events that belong to no host's incident (a storm, an isolated controller). */
   readonly incidentId?: string;
+  /**
+   * Which occurrence of the event this is, for de-duplication: the same event of the same
+   * incident is sent once per window, but a later incident (or storm) is news again. Defaults to
+   * the incident.
+   */
+  readonly occurrence?: string;
   readonly timeline: readonly TimelineEntry[];
   readonly instances?: readonly InstanceOutcome[];
   /** The cluster-wide pause switch is on: the message says so at the top. */
