@@ -108,7 +108,7 @@ export class FakeNova implements FenceNova {
     const service = this.services.get(source);
     if (type === 'evacuation' && service && service.state === 'up' && !service.forcedDown) throw new NovaRefused(409, `Compute service of ${source} is still in use.`);
     if (server.taskState) throw new NovaRefused(409, `Cannot '${type}' instance ${id} while it is in task_state ${server.taskState}`);
-    const migration: Migration = { id: String(++this.#ids), uuid: `mig-${this.#ids}`, instanceUuid: id, migrationType: type, status: this.behaviour === 'completes' ? (type === 'evacuation' ? 'done' : 'completed') : 'accepted', sourceCompute: source, destCompute: this.target, createdAt: new Date().toISOString().replace('Z', ''), updatedAt: null };
+    const migration: Migration = { id: String(++this.#ids), uuid: `mig-${this.#ids}`, instanceUuid: id, migrationType: type, status: { completes: type === 'evacuation' ? 'done' : 'completed', errors: 'error', 'stays-rebuilding': 'accepted' }[this.behaviour], sourceCompute: source, destCompute: this.target, createdAt: new Date().toISOString().replace('Z', ''), updatedAt: null };
     this.migrations.push(migration);
     if (this.behaviour === 'completes') {
       server.host = this.target;
