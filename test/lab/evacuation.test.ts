@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../lib/state/records.js';
 import { scenarioLab } from './lab-context.js';
 import { bootOn, cliOnController, configureControllers, currentIncident, hang, serversById, until } from '../../lab/scenario.js';
+import { expectInOrder } from '../support/journal.js';
 
 const env = scenarioLab({ fencing: 'ipmi' }, (c) => c.nova.startApi());
 
@@ -40,7 +41,7 @@ describe('evacuation', () => {
     // The operator's incident: the one that evacuated (an earlier, unrelated one may be in the history).
     const incident = [(await env.ctx.incidents.current('cmp1'))?.value, ...(await env.ctx.incidents.history('cmp1'))].find((i) => i?.timeline.some((e) => e.step === 'evacuate'))!;
     const steps = incident.timeline.map((e) => `${e.step}:${e.outcome}`);
-    expect(steps.indexOf('force-down:done')).toBeLessThan(steps.indexOf('evacuate:started'));
+    expectInOrder(steps, 'force-down:done', 'evacuate:started');
   });
 
   it('a stopped instance ends SHUTOFF elsewhere; an opted-out one stays', async () => {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { scenarioLab } from './lab-context.js';
 import { bootOn, cliOnController, closedIncidents, currentIncident, mailSince, novaHaLab, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until } from '../../lab/scenario.js';
+import { expectInOrder } from '../support/journal.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -19,9 +20,7 @@ describe('fence and evacuate', () => {
     expect(fenced!.phase).toBe('fenced');
     const steps = stepsOf(fenced!);
     // The order design.md requires: repair tried, then power off verified before any evacuation.
-    expect(steps.indexOf('restart-storage-network:done')).toBeLessThan(steps.indexOf('power-off:started'));
-    expect(steps.indexOf('power-off:done')).toBeLessThan(steps.indexOf('force-down:started'));
-    expect(steps.indexOf('force-down:done')).toBeLessThan(steps.indexOf('evacuate:started'));
+    expectInOrder(steps, 'restart-storage-network:done', 'power-off:started', 'power-off:done', 'force-down:started', 'force-down:done', 'evacuate:started');
     expect(steps).toContain('disable:done');
     expect(await env.lab.powerStatus('cmp1')).toBe('off');
 

@@ -108,7 +108,7 @@ describe('fence: only a verified power-off unlocks the rest', () => {
 describe('fence: resumed by another worker', () => {
   /** An incident as a dead worker left it: these steps recorded done. */
   async function leftAt(c: FakeCloud, done: string[], phase: Incident['phase']): Promise<void> {
-    await runOf(c).change((i) => done.reduce((acc, step) => withStep(withStep(acc, { at: Date.now(), step, outcome: 'started', by: 'ctl2' }), { at: Date.now(), step, outcome: 'done', by: 'ctl2' }), { ...i, phase, fenceStarted: true }));
+    await runOf(c).change((i) => done.reduce<Incident>((acc, step) => withStep(withStep(acc, { at: Date.now(), step, outcome: 'started', by: 'ctl2' }), { at: Date.now(), step, outcome: 'done', by: 'ctl2' }), { ...i, phase, fenceStarted: true }));
     c.journal.entries.length = 0;
   }
 
