@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { scenarioLab } from './lab-context.js';
 import { bootOn, cliOnController, closedIncidents, currentIncident, mailSince, novaHaLab, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until } from '../../lab/scenario.js';
 import { expectInOrder } from '../support/journal.js';
+import { hostRecord, untilFreshEvaluation } from './support/evaluations.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -44,7 +45,10 @@ describe('fence and evacuate', () => {
     await env.lab.restoreLink('cmp1', 'storage', 'switch');
     await env.lab.powerOn('cmp1');
     await env.lab.waitForMemberEverywhere('cmp1', 'alive', 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 15_000));
+    // nova-ha saw it back and left it fenced, and has evaluated again since.
+    const seen = await until('an evaluation that saw cmp1 back', 60_000, () => hostRecord(env.ctx, 'cmp1'), (r) => r !== undefined && Object.values(r.networks).every((n) => n.state === 'alive'));
+    expect(seen!.decision).toMatchObject({ action: 'none', guard: 'fenced' });
+    await untilFreshEvaluation(env.ctx);
     expect((await currentIncident(env.ctx, 'cmp1'))!.phase).toBe('fenced');
     const still = (await env.ctx.nova.services()).find((s) => s.host === 'cmp1')!;
     expect([still.forced_down, still.status]).toEqual([true, 'disabled']);
