@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { scenarioLab } from './lab-context.js';
 import { bootOn, cliOnController, closedIncidents, currentIncident, mailSince, novaHaLab, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until } from '../../lab/scenario.js';
 import { expectInOrder } from '../support/journal.js';
-import { hostRecord, untilFreshEvaluation } from './support/evaluations.js';
+import { actionRequests, hostRecord, untilFreshEvaluation } from './support/evaluations.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -33,6 +33,7 @@ describe('fence and evacuate', () => {
     expect(fenced!.instances!.map((o) => o.outcome).sort()).toEqual(Array(5).fill('evacuated'));
     const migrations = await env.ctx.nova.migrations('cmp1', 'evacuation');
     for (const id of ids) expect(migrations.filter((m) => m.instance_uuid === id), id).toHaveLength(1);
+    expect([...actionRequests(env.ctx, ids, since).values()]).toEqual(ids.map(() => 1));
     const service = (await env.ctx.nova.services()).find((s) => s.host === 'cmp1')!;
     expect(service.forced_down).toBe(true);
     expect(service.status).toBe('disabled');
