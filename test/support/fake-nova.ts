@@ -158,7 +158,8 @@ export class FakeNova implements FenceNova {
     this.#enter('forceDown', [serviceId, forcedDown]);
     const service = [...this.services.values()].find((s) => s.id === serviceId);
     if (!service) throw new NovaRefused(404, `Service ${serviceId} not found.`);
-    const next = { ...service, forcedDown, state: forcedDown ? 'down' as const : service.state };
+    // Cleared, the service reports again (its nova-compute runs): Nova shows it up.
+    const next = { ...service, forcedDown, state: forcedDown ? 'down' as const : 'up' as const };
     this.services.set(service.host, next);
     return { ...next };
   }
