@@ -100,17 +100,6 @@ describe('evaluate', () => {
     expect(evaluation.decisions.get('cmp1')).toMatchObject({ action: 'hold', guard: 'storm' });
     expect(checkStatus(evaluation).code).toBe(1);
   });
-
-  it('a record that cannot be written is logged and the rest goes on', async () => {
-    const c = cloudOf();
-    c.hung('cmp1');
-    c.consul.mgmt.before('kvPut', ([key]) => {
-      if (key === c.key('hosts/cmp2')) c.consul.mgmt.failNext('kvPut');
-    });
-    const { spawned } = await evaluateIn(c);
-    expect(c.logs('record-failed')).toEqual([expect.objectContaining({ host: 'cmp2', error: 'rpc error: EOF' })]);
-    expect(spawned).toEqual(['cmp1']);
-  });
 });
 
 describe('needsWorker', () => {
