@@ -44,16 +44,16 @@ describe('storm alerts (a real Consul)', () => {
     await announceStorm(runtime('ctl1', sent), storm, storming, decisions, running);
     expect(sent.map((n) => n.event)).toEqual(['storm']);
     const began = sent[0]!;
-    expect(began.reason).toMatch(/^  cmp1: HELD by the storm: storm: 2 hosts failed/m);
-    expect(began.reason).toMatch(/^  cmp2: HELD by the storm/m);
-    expect(began.reason).toMatch(/^  cmp4: incident cmp4-1, phase evacuating since .* it runs to its end$/m);
+    expect(began.reason).toMatch(/^ {2}cmp1: HELD by the storm: storm: 2 hosts failed/m);
+    expect(began.reason).toMatch(/^ {2}cmp2: HELD by the storm/m);
+    expect(began.reason).toMatch(/^ {2}cmp4: incident cmp4-1, phase evacuating since .* it runs to its end$/m);
     expect(began.reason).toMatch(/When no more than 1 hosts are failing at once on any network, nova-ha acts on the held hosts by itself/);
 
     const calm = picture(['cmp1']);
     const calmDecisions = new Map(calm.hosts.map((h) => [h.host, decide(h, calm.context, settings)]));
     await Promise.all(['ctl1', 'ctl2', 'ctl3'].map((node) => announceStorm(runtime(node, sent), undefined, calm, calmDecisions, running)));
     expect(sent.map((n) => n.event)).toEqual(['storm', 'storm-ended']);
-    expect(sent[1]!.reason).toMatch(/^  cmp1: fence: /m);
+    expect(sent[1]!.reason).toMatch(/^ {2}cmp1: fence: /m);
     expect(sent[1]!.occurrence).toBe(began.occurrence);
   });
 

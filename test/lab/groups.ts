@@ -25,6 +25,7 @@ export const LAB_GROUPS = {
     'test/lab/nova-compute.test.ts',
     'test/lab/remediation.test.ts',
     'test/lab/watch-input.test.ts',
+    'test/lab/safety.test.ts',
   ],
 } as const satisfies Record<string, readonly string[]>;
 

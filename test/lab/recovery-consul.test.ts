@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { addressOf } from '../../lab/topology.js';
 import { scenarioLab } from './lab-context.js';
 import { configureControllers, currentIncident, closedIncidents, mailSince, stepsOf, until, untilHealthy } from '../../lab/scenario.js';
+import { LAB_CONFIRMATION_WINDOW, untilFreshEvaluation } from './support/evaluations.js';
 
 // After a management cut, nova-compute's message-bus connection recovers in its own time (TCP
 // retransmission backoff: 9 s measured after a 40 s cut, longer after longer cuts); a lab-short
@@ -48,6 +49,11 @@ async function incidentsSince(host: string, since: number) {
   const closed = await closedIncidents(env.ctx, host);
   return [...(open ? [open] : []), ...closed].filter((i) => i.openedAt >= since - 1000);
 }
+/** The output of a controller's nova-ha-evaluate check, as the mgmt cluster's leader has it. */
+async function evaluateCheckOf(controller: string): Promise<string> {
+  const checks = await env.ctx.runtime.clusters.mgmt.healthChecks(`Node == "${controller}" and CheckID == "nova-ha-evaluate"`).catch(() => []);
+  return checks[0]?.Output ?? '';
+}
 const acted = (incident: { timeline: readonly { step: string }[] }): string[] => incident.timeline.map((e) => e.step).filter((s) => /^(restart-|power-|force-down|evacuate|drain)/.test(s));
 
 describe('management and tenant networks: email only', () => {
@@ -74,8 +80,10 @@ describe('guards', () => {
     const since = Date.now();
     await env.lab.cutLink('ctl2', 'storage', side);
     try {
-      // Longer than detection plus the confirmation window: a naive observer would have acted by now.
-      await new Promise((resolve) => setTimeout(resolve, 20_000));
+      // ctl2's own evaluation finds itself isolated; then every controller evaluates again, past the confirmation window.
+      await until('ctl2 reporting itself isolated', 60_000, () => evaluateCheckOf('ctl2'), (output) => /isolated on storage/.test(output));
+      await until('the confirmation window passed', 30_000, () => Date.now(), (now) => now > since + LAB_CONFIRMATION_WINDOW);
+      await untilFreshEvaluation(env.ctx);
       for (const host of env.lab.computes) expect(await incidentsSince(host, since), host).toEqual([]);
     } finally {
       await env.lab.restoreLink('ctl2', 'storage', side);
@@ -111,7 +119,8 @@ describe('guards', () => {
     for (const host of ['cmp1', 'cmp2']) expect(began.text).toMatch(new RegExp(`^  ${host}( \\(incident [^)]+\\))?: `, 'm'));
     expect(began.text).toMatch(/: HELD by the storm: /);
     expect(began.text).toMatch(/When no more than 1 hosts are failing at once/);
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    // Every controller evaluates the storm again: none sends a second alert, none acts.
+    await untilFreshEvaluation(env.ctx);
     for (const host of ['cmp1', 'cmp2']) expect(acted((await currentIncident(env.ctx, host))!)).toEqual([]);
     await Promise.all([env.lab.restoreLink('cmp1', 'storage', 'switch'), env.lab.restoreLink('cmp2', 'storage', 'switch')]);
     await until('storm over email', 60_000, () => mailSince(env.ctx, since).filter((m) => m.subject.includes('storm over')), (m) => m.length > 0);
