@@ -217,7 +217,7 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
  * and noted in the incident's timeline, and changes nothing. Each version of the key is judged
  * once per worker (judged holds their ModifyIndex).
  */
-async function collectRepairReport(runtime: Runtime, host: string, store: IncidentStore, lock: HeldLock, judged: Set<number>): Promise<void> {
+export async function collectRepairReport(runtime: Runtime, host: string, store: IncidentStore, lock: HeldLock, judged: Set<number>): Promise<void> {
   const incident = (await store.current(host))?.value;
   const waiting = NODE_REPAIRS.filter((a) => (incident?.repairRequests?.[a]?.length ?? 0) > 0 && incident?.repairReports?.[a] === undefined);
   if (!incident || waiting.length === 0 || !lock.isHeld()) return;
