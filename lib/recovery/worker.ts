@@ -219,8 +219,8 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
  */
 export async function collectRepairReport(runtime: Runtime, host: string, store: IncidentStore, lock: HeldLock, judged: Set<number>): Promise<void> {
   const incident = (await store.current(host))?.value;
-  const waiting = NODE_REPAIRS.filter((a) => (incident?.repairRequests?.[a]?.length ?? 0) > 0 && incident?.repairReports?.[a] === undefined);
-  if (!incident || waiting.length === 0 || !lock.isHeld()) return;
+  const awaited = NODE_REPAIRS.some((a) => (incident?.repairRequests?.[a]?.length ?? 0) > 0 && incident?.repairReports?.[a] === undefined);
+  if (!incident || !awaited || !lock.isHeld()) return;
   const log = runtime.logger.child({ host, incident: incident.id, step: 'repair-report' });
   let entry;
   try {
@@ -235,7 +235,8 @@ export async function collectRepairReport(runtime: Runtime, host: string, store:
   const now = Date.now();
   const verdict = verifyReport(entry.Value, runtime.config.remediation.hmac_key, { host, incident: incident.id, requests: incident.repairRequests ?? {}, now, maxAge: runtime.config.remediation.max_age });
   const by = runtime.node;
-  const record = (mutate: (current: Incident) => Incident): Promise<unknown> => store.change(host, (current) => (current && current.id === incident.id && lock.isHeld() ? mutate(current) : current));
+  // Only into the incident that was read, and only while this worker holds the host; undefined writes nothing.
+  const record = (mutate: (current: Incident) => Incident | undefined): Promise<unknown> => store.change(host, (current) => (current && current.id === incident.id && lock.isHeld() ? mutate(current) : undefined));
   if (!verdict.ok) {
     log.warn('repair-report-refused', { reason: verdict.reason, fix: 'nothing is done on it: the repair timeout still applies. A report nova-ha did not ask for comes from someone who may write this key (the node\'s or a controller\'s Consul token); one with a bad signature, from a node whose [remediation] hmac_key differs' });
     await record((i) => withStep(i, { at: now, step: 'repair-report', outcome: 'skipped', detail: `a report in ${KEYS.repairReport(host)} was refused: ${verdict.reason}; nothing done on it`, by }));
@@ -244,5 +245,5 @@ export async function collectRepairReport(runtime: Runtime, host: string, store:
   const { action, result, detail } = verdict.report;
   if (incident.repairReports?.[action] !== undefined) return;
   log.info('repair-report', { action, result, detail });
-  await record((i) => (i.repairReports?.[action] !== undefined ? i : withStep({ ...i, repairReports: { ...i.repairReports, [action]: { result, detail, at: now } } }, { at: now, step: 'repair-report', outcome: result === 'works' || result === 'ran' ? 'done' : 'failed', detail: `${action}: ${result}: ${detail}`, by })));
+  await record((i) => (i.repairReports?.[action] !== undefined ? undefined : withStep({ ...i, repairReports: { ...i.repairReports, [action]: { result, detail, at: now } } }, { at: now, step: 'repair-report', outcome: result === 'works' || result === 'ran' ? 'done' : 'failed', detail: `${action}: ${result}: ${detail}`, by })));
 }
