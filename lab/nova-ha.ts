@@ -95,7 +95,7 @@ export function renderConfig(spec: LabSpec, node: string, options: NovaHaLabOpti
     sections['metrics'] = { textfile_path: metricsFile(spec, node) };
     sections['notifications'] = { smtp_host: '127.0.0.1', smtp_port: String(SMTP_PORT), smtp_tls: 'none', from: `nova-ha@${node}.lab.example`, to: MAIL_TO, dedupe_window: '20s', retry_for: '20s' };
   } else {
-    sections['remediation'] = { ...sections['remediation']!, restart_storage_network: '/usr/sbin/ip link set stor0 up', restart_nova_compute: `${join(REPO_ROOT, 'lab', 'nova', 'restart-compute.sh')} ${spec.prefix} ${index}` };
+    sections['remediation'] = { ...sections['remediation']!, restart_storage_network: '/usr/sbin/ip link set stor0 up', storage_interface: 'stor0', restart_nova_compute: `${join(REPO_ROOT, 'lab', 'nova', 'restart-compute.sh')} ${spec.prefix} ${index}` };
     sections['nova_compute'] = { systemd_unit: '', process_name: 'nova-compute', pid_file: join(novaRun(spec), 'pid', `nova-compute-${node}.pid`), check_interval: '2s' };
   }
   for (const [section, values] of Object.entries(options.overrides ?? {})) sections[section] = { ...sections[section], ...values };

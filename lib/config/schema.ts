@@ -98,6 +98,8 @@ export const SCHEMA = {
     restart_storage_network: command('Compute nodes: the command that restarts the storage network, run through sudo. Empty: this repair is not allowed.', '', '/usr/bin/systemctl restart networking'),
     restart_nova_compute: command('Compute nodes: the command that restarts nova-compute, run through sudo. Empty: this repair is not allowed.', '/usr/bin/systemctl restart nova-compute'),
     run_as: str('User the Consul agent runs as on compute nodes: install.sh grants it exactly the commands above through sudo.', 'consul'),
+    storage_interface: str('Compute nodes: the storage network\'s interface, whose state (up, with the storage agent\'s address) the node reports after a storage repair. Empty: the report names no interface and rests on the storage servers alone.', '', 'bond1'),
+    settle_time: duration('Compute nodes: after a repair command returns, how long the node checks whether it helped (a majority of the storage cluster\'s servers reachable from its storage address; nova-compute still running) before it reports to the controllers. A report that the repair did not help, was refused or failed makes the controller escalate at once instead of waiting out repair_timeout. Keep it well below repair_timeout. 0: no check, the report says only that the command ran.', '5s'),
   },
   nova_compute: {
     check_interval: duration('Compute nodes: how often Consul runs the nova-compute check.', '5s', 1000),

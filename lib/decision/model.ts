@@ -24,6 +24,29 @@ export const REPAIRS = ['restart-storage-network', 'restart-nova-compute', 'powe
 export type Repair = (typeof REPAIRS)[number];
 /** Things tried once per incident and then waited on: the repairs, and draining by live migration. */
 export type Attempt = Repair | 'drain';
+/** The repairs a compute node runs itself, on a controller's signed request (power-on goes to its BMC). */
+export const NODE_REPAIRS = ['restart-storage-network', 'restart-nova-compute'] as const;
+export type NodeRepair = (typeof NODE_REPAIRS)[number];
+
+/**
+ * What a node reports about a repair it was asked for: refused (and why), failed (its exit code),
+ * ran (nothing checked after it), works or still-broken (its own check after the settle time:
+ * the storage servers reached, nova-compute still running). Only the health state recovering is
+ * success; a report can only make the controller stop waiting for a repair that cannot help.
+ */
+export const REPAIR_RESULTS = ['refused', 'failed', 'ran', 'works', 'still-broken'] as const;
+export type RepairResult = (typeof REPAIR_RESULTS)[number];
+/** The results after which waiting out the repair timeout is pointless. */
+export const HOPELESS_RESULTS: readonly RepairResult[] = ['refused', 'failed', 'still-broken'];
+
+/** A node's report on a repair, as the controller verified and recorded it. */
+export interface RepairReport {
+  readonly result: RepairResult;
+  /** The node's evidence, in its words ("stor0 up, 0 of 3 storage servers reachable after 5 s"). */
+  readonly detail: string;
+  /** When a controller verified and recorded it (its own clock, like the attempt's time). */
+  readonly at: number;
+}
 
 /** What a host's state means: one row of the decision matrix (design.md section 4), or why none applies. */
 export const CAUSES = [
@@ -53,6 +76,8 @@ export interface IncidentSummary {
   readonly phaseSince: number;
   /** When each repair (or the drain) was first tried in this incident. */
   readonly attempts: Partial<Record<Attempt, number>>;
+  /** The nodes' verified reports on the repairs they were asked for in this incident. */
+  readonly reports?: Partial<Record<NodeRepair, RepairReport>>;
   /** Set once nova-ha has sent "chassis power off": from then on only an operator may power the host on. */
   readonly fenceStarted: boolean;
   /** Held incidents: whether only an operator may move them on. */

@@ -43,6 +43,7 @@ export function summarize(incident: Incident): IncidentSummary {
     phase: incident.phase,
     phaseSince: incident.phaseSince,
     attempts: incident.attempts,
+    ...(incident.repairReports ? { reports: incident.repairReports } : {}),
     fenceStarted: incident.fenceStarted,
     alerted: incident.alerted,
     ...(incident.hold ? { hold: incident.hold } : {}),

@@ -7,7 +7,7 @@
 import type { StormLimit } from '../config/options.js';
 import type { Config } from '../config/load.js';
 import { formatDuration } from '../shared/duration.js';
-import { CLOSED_PHASES, FENCE_PHASES, NETWORKS, type Attempt, type Cause, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type Phase, type Repair } from './model.js';
+import { CLOSED_PHASES, FENCE_PHASES, HOPELESS_RESULTS, NETWORKS, type Attempt, type Cause, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type NodeRepair, type Phase, type Repair, type RepairReport } from './model.js';
 
 export type { Cause } from './model.js';
 
@@ -204,7 +204,7 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
   // An escalated incident tries the new row's own repair: attempts made before it began were for another failure.
   const attempts = !open ? {} : escalatedFrom !== undefined ? attemptsSince(incident.attempts, row.since) : incident.attempts;
   const now = context.now;
-  const decision = matrix({ ...row, cause: row.cause }, host, attempts, now, elapsed, confirming, settings);
+  const decision = matrix({ ...row, cause: row.cause }, host, { attempts, reports: open ? incident.reports ?? {} : {} }, now, elapsed, confirming, settings);
   if (escalatedFrom === undefined) return decision;
   // A started fence is never undone: a host that turned out to be off is fenced as it is, never powered on.
   const safe = incident!.fenceStarted && decision.action === 'repair' ? fence(row.cause, `${row.reason} after its fence was started`) : decision;
@@ -216,8 +216,15 @@ function attemptsSince(attempts: Partial<Record<Attempt, number>>, since: number
   return Object.fromEntries(Object.entries(attempts).filter(([, at]) => at >= since));
 }
 
+/** What the incident tried so far, and what the nodes reported about it. */
+interface Tried {
+  readonly attempts: Partial<Record<Attempt, number>>;
+  readonly reports: Partial<Record<NodeRepair, RepairReport>>;
+}
+
 /** One row of the decision matrix, for a failure confirmed for the window. */
-function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | 'unknown'> }, host: HostObservation, attempts: Partial<Record<Attempt, number>>, now: number, elapsed: number, confirming: boolean, settings: PolicySettings): Decision {
+function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | 'unknown'> }, host: HostObservation, tried: Tried, now: number, elapsed: number, confirming: boolean, settings: PolicySettings): Decision {
+  const { attempts } = tried;
   switch (row.cause) {
     case 'mgmt-network':
       return alertOnly(row.cause, 'mgmt-network-down', `${row.reason}: its instances still run and write, so it is never evacuated; operators alerted`);
@@ -238,15 +245,16 @@ function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | '
         if (mgmtFor < settings.confirmationWindow) return { action: 'wait', cause: row.cause, guard: 'confirming', recheckInMs: settings.confirmationWindow - mgmtFor, reason: `${row.reason}, and its management network has been down for ${formatDuration(mgmtFor)}; confirming that for ${formatDuration(settings.confirmationWindow)} before fencing` };
         return fence(row.cause, `${row.reason}, and with the management network down too the repair request cannot reach it`);
       }
-      return repairThenEscalate(row, 'restart-storage-network', attempts, now, settings.repairTimeout, 'fence');
+      return repairThenEscalate(row, 'restart-storage-network', tried, now, settings.repairTimeout, 'fence');
     }
     case 'nova-compute-dead':
-      return repairThenEscalate(row, 'restart-nova-compute', attempts, now, settings.repairTimeout, 'fence');
+      return repairThenEscalate(row, 'restart-nova-compute', tried, now, settings.repairTimeout, 'fence');
     case 'nova-api-only': {
       // Right after nova-ha's own restart or power-on, Nova's API lags the node for a few
       // report intervals: that is the repair's aftermath, not a new failure to warn about.
       const lastRepair = latestRepair(attempts);
-      if (lastRepair) {
+      // A restart the node reported as hopeless is no lag to wait out: it is escalated below.
+      if (lastRepair && hopelessReport(lastRepair.repair, tried) === undefined) {
         const window = lastRepair.repair === 'power-on' ? settings.bootTimeout : settings.repairTimeout;
         const waited = now - lastRepair.at;
         if (waited < window) return { action: 'wait', cause: row.cause, recheckInMs: window - waited, reason: `${row.reason}: Nova's API has not seen it back yet, ${formatDuration(waited)} after ${lastRepair.repair}; waiting up to ${formatDuration(window)}` };
@@ -254,18 +262,18 @@ function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | '
       if (elapsed < settings.apiDownWait) {
         return { action: 'wait', cause: row.cause, alert: 'nova-api-warning', ...(confirming ? { phase: 'confirming' as const } : {}), recheckInMs: settings.apiDownWait - elapsed, reason: `${row.reason} for ${formatDuration(elapsed)} while it runs on the node; waiting ${formatDuration(settings.apiDownWait)} for it to recover before restarting it` };
       }
-      return repairThenEscalate(row, 'restart-nova-compute', attempts, now, settings.repairTimeout, 'hold');
+      return repairThenEscalate(row, 'restart-nova-compute', tried, now, settings.repairTimeout, 'hold');
     }
     case 'power-lost':
-      return repairThenEscalate(row, 'power-on', attempts, now, settings.bootTimeout, 'fence');
+      return repairThenEscalate(row, 'power-on', tried, now, settings.bootTimeout, 'fence');
     case 'shut-down': {
       // Shut down cleanly but not in maintenance: the seed's power-loss row, said plainly.
-      const decision = repairThenEscalate(row, 'power-on', attempts, now, settings.bootTimeout, 'fence');
+      const decision = repairThenEscalate(row, 'power-on', tried, now, settings.bootTimeout, 'fence');
       return decision.action === 'repair' ? { ...decision, alert: 'shut-down', reason: `${row.reason}, but it is not in maintenance, so nova-ha treats it as a power loss and powers it back on; if the shutdown was on purpose, run "nova-ha maintenance on ${host.host}" before the next one` } : decision;
     }
     case 'node-unreachable':
       // After our power-on, a host that is on but not yet back is booting, not hung.
-      if (attempts['power-on'] !== undefined) return repairThenEscalate({ ...row, cause: 'power-lost' }, 'power-on', attempts, now, settings.bootTimeout, 'fence');
+      if (attempts['power-on'] !== undefined) return repairThenEscalate({ ...row, cause: 'power-lost' }, 'power-on', tried, now, settings.bootTimeout, 'fence');
       return fence(row.cause, row.reason);
   }
 }
@@ -337,12 +345,40 @@ export function classify(host: HostObservation): Row {
   return { cause: 'tenant-network', since: networks.tenant.since, reason: 'its tenant network is down' };
 }
 
-function repairThenEscalate(row: Row, repair: Repair, attempts: Partial<Record<Attempt, number>>, now: number, timeout: number, escalation: 'fence' | 'hold'): Decision {
-  const triedAt = attempts[repair];
+/**
+ * The node's report on this attempt of repair, when it says waiting is pointless (refused, failed,
+ * did not help). A report older than the attempt belongs to an earlier failure, and power-on has
+ * no node to report.
+ */
+function hopelessReport(repair: Repair, tried: Tried): RepairReport | undefined {
+  const triedAt = tried.attempts[repair];
+  const report = repair === 'power-on' ? undefined : tried.reports[repair];
+  return triedAt !== undefined && report !== undefined && report.at >= triedAt && HOPELESS_RESULTS.includes(report.result) ? report : undefined;
+}
+
+function describeReport(repair: Repair, report: RepairReport): string {
+  switch (report.result) {
+    case 'refused':
+      return `the node refused ${repair} (${report.detail})`;
+    case 'failed':
+      return `${repair} failed on the node (${report.detail})`;
+    default:
+      return `${repair} ran but did not help: the node reports ${report.detail}`;
+  }
+}
+
+/**
+ * Try the repair once, then wait up to timeout for the host to recover, then escalate. The node's
+ * report can only cut the wait short, towards the same escalation: it never decides anything the
+ * timeout would not have decided, and never counts as the recovery itself.
+ */
+function repairThenEscalate(row: Row, repair: Repair, tried: Tried, now: number, timeout: number, escalation: 'fence' | 'hold'): Decision {
+  const triedAt = tried.attempts[repair];
   if (triedAt === undefined) return { action: 'repair', cause: row.cause, repair, phase: 'repairing', because: row.reason, reason: `${row.reason}: trying ${repair}` };
   const waited = now - triedAt;
-  if (waited < timeout) return { action: 'wait', cause: row.cause, recheckInMs: timeout - waited, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
-  const failed = `${row.reason}, and ${repair} did not bring it back within ${formatDuration(timeout)}`;
+  const hopeless = hopelessReport(repair, tried);
+  if (waited < timeout && hopeless === undefined) return { action: 'wait', cause: row.cause, recheckInMs: timeout - waited, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
+  const failed = hopeless && waited < timeout ? `${row.reason}, and ${describeReport(repair, hopeless)}, ${formatDuration(waited)} after it was asked for` : `${row.reason}, and ${repair} did not bring it back within ${formatDuration(timeout)}`;
   if (escalation === 'fence') return fence(row.cause, failed);
   return { action: 'hold', cause: row.cause, alert: 'needs-operator', phase: 'held', needsOperator: true, reason: `${failed}; its instances still run, so it is held for an operator rather than fenced` };
 }

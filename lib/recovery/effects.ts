@@ -19,8 +19,8 @@ export interface FenceRun {
 }
 
 export interface Effects {
-  /** Asks the node, through a signed Consul user event, to run an allow-listed repair. */
-  remediate(host: string, action: RemediationAction, incidentId: string): Promise<string>;
+  /** Asks the node, through a signed Consul user event, to run an allow-listed repair; nonce names the request (the node's report answers it). */
+  remediate(host: string, action: RemediationAction, incidentId: string, nonce: string): Promise<string>;
   /** Chassis power read from the BMC now; undefined when no BMC access is configured. */
   readPower?(host: string): Promise<PowerState>;
   powerOn?(host: string): Promise<void>;
@@ -37,8 +37,8 @@ export const exactNode = (node: string): string => `^${node.replace(/[.*+?^${}()
 
 export function consulEffects(runtime: Runtime): Effects {
   return {
-    async remediate(host, action, incidentId) {
-      const payload = signRequest({ node: host, action, incident: incidentId }, runtime.config.remediation.hmac_key);
+    async remediate(host, action, incidentId, nonce) {
+      const payload = signRequest({ node: host, action, incident: incidentId }, runtime.config.remediation.hmac_key, Date.now(), nonce);
       return runtime.clusters.mgmt.eventFire(REMEDIATION_EVENT, payload, exactNode(host));
     },
   };

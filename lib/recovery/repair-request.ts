@@ -2,10 +2,15 @@
  * Repair requests sent through Consul user events: the controller signs an allow-listed action
  * for one node with the shared HMAC key; the node acts only on a request that is addressed to it,
  * correctly signed, fresh, and not seen before. Everything else is refused with a reason.
+ *
+ * And the node's report back, through its one KV key (repair-reports/NODE): signed with the same
+ * key, answering one request (its nonce) of one incident, fresh. The controller acts only on a
+ * report that passes all of that; a report can only end the wait for a repair early.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { NODE_REPAIRS, REPAIR_RESULTS, type NodeRepair, type RepairResult } from '../decision/model.js';
 import type { Secret } from '../shared/secret.js';
 
 export const REMEDIATION_ACTIONS = ['restart-storage-network', 'restart-nova-compute'] as const;
@@ -29,12 +34,18 @@ function mac(request: RemediationRequest, key: Secret): string {
   return createHmac('sha256', key.reveal()).update(canonical(request)).digest('hex');
 }
 
-export function signRequest(fields: Omit<RemediationRequest, 'ts' | 'nonce'>, key: Secret, now = Date.now()): string {
-  const request: RemediationRequest = { ...fields, ts: now, nonce: randomBytes(16).toString('hex') };
+export const newNonce = (): string => randomBytes(16).toString('hex');
+
+/** The request's payload. The caller may choose the nonce, to record which request it sent. */
+export function signRequest(fields: Omit<RemediationRequest, 'ts' | 'nonce'>, key: Secret, now = Date.now(), nonce = newNonce()): string {
+  const request: RemediationRequest = { ...fields, ts: now, nonce };
   return JSON.stringify({ ...request, mac: mac(request, key) });
 }
 
-export type Verdict = { readonly ok: true; readonly request: RemediationRequest } | { readonly ok: false; readonly reason: string; readonly request?: Partial<RemediationRequest> };
+export type Verdict =
+  | { readonly ok: true; readonly request: RemediationRequest }
+  /** signed: the MAC was right, so the request's fields (its node, incident and nonce) are a controller's. */
+  | { readonly ok: false; readonly reason: string; readonly request?: Partial<RemediationRequest>; readonly signed?: true };
 
 export interface VerifyOptions {
   readonly self: string;
@@ -59,11 +70,11 @@ export function verifyRequest(payload: string, key: Secret, options: VerifyOptio
   const expected = Buffer.from(mac(request, key), 'hex');
   const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given) ? given : '', 'hex');
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, reason: 'bad signature (forged, or signed with another hmac_key)', request };
-  if (node !== options.self) return { ok: false, reason: `addressed to ${node}, not to this node (${options.self})`, request };
-  if (!(REMEDIATION_ACTIONS as readonly string[]).includes(action)) return { ok: false, reason: `action "${action}" is not one nova-ha knows`, request };
-  if (!options.allowed.has(action as RemediationAction)) return { ok: false, reason: `action "${action}" is not allowed here (its command is not configured in [remediation])`, request };
+  if (node !== options.self) return { ok: false, reason: `addressed to ${node}, not to this node (${options.self})`, request, signed: true };
+  if (!(REMEDIATION_ACTIONS as readonly string[]).includes(action)) return { ok: false, reason: `action "${action}" is not one nova-ha knows`, request, signed: true };
+  if (!options.allowed.has(action as RemediationAction)) return { ok: false, reason: `action "${action}" is not allowed here (its command is not configured in [remediation])`, request, signed: true };
   const age = options.now - ts;
-  if (age > options.maxAge || age < -options.maxAge) return { ok: false, reason: `signed ${Math.round(age / 1000)}s ago, outside the ${Math.round(options.maxAge / 1000)}s window (a replay, or clocks out of sync)`, request };
+  if (age > options.maxAge || age < -options.maxAge) return { ok: false, reason: `signed ${Math.round(age / 1000)}s ago, outside the ${Math.round(options.maxAge / 1000)}s window (a replay, or clocks out of sync)`, request, signed: true };
   return { ok: true, request };
 }
 
@@ -94,4 +105,77 @@ export class ReplayGuard {
     writeFileSync(tmp, JSON.stringify(kept), { mode: 0o600 });
     renameSync(tmp, this.file);
   }
+}
+
+/** A node's report on one repair request: what it did, and what its own check found after it. */
+export interface RepairReportMessage {
+  /** The node that writes it: the request's node when the request was authentic, else itself. */
+  readonly node: string;
+  readonly incident: string;
+  readonly action: string;
+  /** The nonce of the request it answers. */
+  readonly request: string;
+  readonly result: RepairResult;
+  readonly detail: string;
+  readonly ts: number;
+  readonly nonce: string;
+}
+
+/** Long enough for the evidence, short enough for a log line and an incident's timeline. */
+export const REPORT_DETAIL_MAX = 400;
+
+/** Distinct from a request's bytes, so no request's MAC is ever a valid report MAC. */
+function reportCanonical(report: RepairReportMessage): string {
+  return JSON.stringify(['nova-ha repair report', 1, report.node, report.incident, report.action, report.request, report.result, report.detail, report.ts, report.nonce]);
+}
+
+function reportMac(report: RepairReportMessage, key: Secret): string {
+  return createHmac('sha256', key.reveal()).update(reportCanonical(report)).digest('hex');
+}
+
+export function signReport(fields: Omit<RepairReportMessage, 'ts' | 'nonce'>, key: Secret, now = Date.now()): string {
+  const report: RepairReportMessage = { ...fields, detail: fields.detail.slice(0, REPORT_DETAIL_MAX), ts: now, nonce: newNonce() };
+  return JSON.stringify({ ...report, mac: reportMac(report, key) });
+}
+
+export type ReportVerdict =
+  | { readonly ok: true; readonly report: RepairReportMessage & { readonly action: NodeRepair } }
+  | { readonly ok: false; readonly reason: string; readonly report?: Partial<RepairReportMessage> };
+
+export interface ReportExpectation {
+  /** The host whose key the report was read from. */
+  readonly host: string;
+  /** Its open incident, and the nonces of the requests sent to it in that incident. */
+  readonly incident: string;
+  readonly requests: Partial<Record<NodeRepair, readonly string[]>>;
+  readonly now: number;
+  readonly maxAge: number;
+}
+
+const printable = (text: string): string => text.replace(/[^\x20-\x7e]+/g, ' ').slice(0, REPORT_DETAIL_MAX);
+
+export function verifyReport(payload: string, key: Secret, expected: ReportExpectation): ReportVerdict {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(payload) as Record<string, unknown>;
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  const { node, incident, action, request, result, detail, ts, nonce, mac: given } = raw ?? {};
+  if ([node, incident, action, request, result, detail, nonce, given].some((field) => typeof field !== 'string') || typeof ts !== 'number') {
+    return { ok: false, reason: 'lacks node, incident, action, request, result, detail, ts, nonce or mac' };
+  }
+  const report = { node, incident, action, request, result, detail, ts, nonce } as RepairReportMessage;
+  const expectedMac = Buffer.from(reportMac(report, key), 'hex');
+  const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given as string) ? (given as string) : '', 'hex');
+  if (actual.length !== expectedMac.length || !timingSafeEqual(actual, expectedMac)) return { ok: false, reason: 'bad signature (forged, or the node signs with another hmac_key)', report };
+  if (report.node !== expected.host) return { ok: false, reason: `written by ${report.node} into the key of ${expected.host}`, report };
+  if (report.incident !== expected.incident) return { ok: false, reason: `answers incident ${report.incident}, not the open incident ${expected.incident} (replayed, or left from an earlier one)`, report };
+  if (!(NODE_REPAIRS as readonly string[]).includes(report.action) || !expected.requests[report.action as NodeRepair]?.includes(report.request)) {
+    return { ok: false, reason: `answers no ${report.action} request sent in incident ${expected.incident} (replayed, or forged)`, report };
+  }
+  if (!(REPAIR_RESULTS as readonly string[]).includes(report.result)) return { ok: false, reason: `result "${report.result}" is not one nova-ha knows`, report };
+  const age = expected.now - report.ts;
+  if (age > expected.maxAge || age < -expected.maxAge) return { ok: false, reason: `signed ${Math.round(age / 1000)}s ago, outside the ${Math.round(expected.maxAge / 1000)}s window (replayed, or clocks out of sync)`, report };
+  return { ok: true, report: { ...report, action: report.action as NodeRepair, detail: printable(report.detail) } };
 }

@@ -11,11 +11,12 @@ import { Rejoiner } from '../systems/consul/rejoin.js';
 import type { Effects } from './effects.js';
 import { lastOutcome, openIncident, withPhase, withStep, type Incident } from '../state/incident.js';
 import { IncidentStore } from '../state/incident-store.js';
-import { NETWORKS, type HostObservation, type Repair } from '../decision/model.js';
+import { NETWORKS, NODE_REPAIRS, type HostObservation, type NodeRepair, type Repair } from '../decision/model.js';
 import { buildSnapshot, type Observer } from '../decision/observation.js';
 import { readWorld } from '../state/world.js';
 import { decide, type Decision } from '../decision/policy.js';
 import { KEYS } from '../state/records.js';
+import { newNonce, verifyReport } from './repair-request.js';
 import type { Runtime } from './runtime.js';
 
 export type WorkerOutcome = 'busy' | 'done' | 'lost' | 'gone';
@@ -53,9 +54,11 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
   let last: Decision | undefined;
   let writes: Promise<unknown> = Promise.resolve();
   await resumeInterruptedRepairs(runtime, effects, host, store, lock);
+  const judged = new Set<number>();
 
   for (;;) {
     if (!lock.isHeld()) return 'lost';
+    await collectRepairReport(runtime, host, store, lock, judged);
     const world = await readWorld(runtime.clusters, runtime.kv);
     const now = Date.now();
     const { snapshot, changed } = buildSnapshot(world, observer, now, runtime.freshness);
@@ -179,8 +182,14 @@ async function resumeInterruptedRepairs(runtime: Runtime, effects: Effects, host
 
 async function repair(runtime: Runtime, effects: Effects, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>): Promise<void> {
   const by = runtime.node;
+  const nonce = action === 'power-on' ? undefined : newNonce();
+  // What the key holds now answers an earlier request: gone, anything in it afterwards was written after this one was sent.
+  if (nonce) await runtime.kv.delete(runtime.kv.key(KEYS.repairReport(host))).catch((error: unknown) => runtime.logger.warn('repair-report-clear-failed', { host, step: action, error: (error as Error).message, fix: 'an old report left there is refused as not answering this request' }));
   // The attempt's time is recorded before it is made and kept on a resend: the repair timeout counts from the first try.
-  const incident = await change((i) => withStep({ ...i, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by }));
+  const incident = await change((i) => {
+    const requests = nonce ? { repairRequests: { ...i.repairRequests, [action]: [...(i.repairRequests?.[action as NodeRepair] ?? []), nonce] } } : {};
+    return withStep({ ...i, ...requests, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by });
+  });
   const log = runtime.logger.child({ host, incident: incident.id, step: action });
   try {
     let detail: string;
@@ -189,7 +198,7 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
       await effects.powerOn(host);
       detail = 'chassis power on sent; waiting for the host to rejoin';
     } else {
-      const id = await effects.remediate(host, action, incident.id);
+      const id = await effects.remediate(host, action, incident.id, nonce!);
       detail = `repair request sent as Consul event ${id}; success is the health state recovering`;
     }
     await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'done', detail, by }));
@@ -199,4 +208,42 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
     await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'failed', detail: message, by }));
     log.error('repair-failed', { error: message });
   }
+}
+
+/**
+ * The node's report on a repair the incident is waiting on, from its KV key: verified (signed,
+ * for this host, this incident and one of the requests sent, fresh), then recorded in the
+ * incident with the node's evidence, where the policy reads it. Anything else is refused, logged
+ * and noted in the incident's timeline, and changes nothing. Each version of the key is judged
+ * once per worker (judged holds their ModifyIndex).
+ */
+export async function collectRepairReport(runtime: Runtime, host: string, store: IncidentStore, lock: HeldLock, judged: Set<number>): Promise<void> {
+  const incident = (await store.current(host))?.value;
+  const awaited = NODE_REPAIRS.some((a) => (incident?.repairRequests?.[a]?.length ?? 0) > 0 && incident?.repairReports?.[a] === undefined);
+  if (!incident || !awaited || !lock.isHeld()) return;
+  const log = runtime.logger.child({ host, incident: incident.id, step: 'repair-report' });
+  let entry;
+  try {
+    entry = await runtime.clusters.mgmt.kvGet(runtime.kv.key(KEYS.repairReport(host)));
+  } catch (error) {
+    // Unread is no report: the repair timeout still applies.
+    log.warn('repair-report-unread', { error: (error as Error).message });
+    return;
+  }
+  if (!entry || entry.Value === null || judged.has(entry.ModifyIndex)) return;
+  judged.add(entry.ModifyIndex);
+  const now = Date.now();
+  const verdict = verifyReport(entry.Value, runtime.config.remediation.hmac_key, { host, incident: incident.id, requests: incident.repairRequests ?? {}, now, maxAge: runtime.config.remediation.max_age });
+  const by = runtime.node;
+  // Only into the incident that was read, and only while this worker holds the host; undefined writes nothing.
+  const record = (mutate: (current: Incident) => Incident | undefined): Promise<unknown> => store.change(host, (current) => (current && current.id === incident.id && lock.isHeld() ? mutate(current) : undefined));
+  if (!verdict.ok) {
+    log.warn('repair-report-refused', { reason: verdict.reason, fix: 'nothing is done on it: the repair timeout still applies. A report nova-ha did not ask for comes from someone who may write this key (the node\'s or a controller\'s Consul token); one with a bad signature, from a node whose [remediation] hmac_key differs' });
+    await record((i) => withStep(i, { at: now, step: 'repair-report', outcome: 'skipped', detail: `a report in ${KEYS.repairReport(host)} was refused: ${verdict.reason}; nothing done on it`, by }));
+    return;
+  }
+  const { action, result, detail } = verdict.report;
+  if (incident.repairReports?.[action] !== undefined) return;
+  log.info('repair-report', { action, result, detail });
+  await record((i) => (i.repairReports?.[action] !== undefined ? undefined : withStep({ ...i, repairReports: { ...i.repairReports, [action]: { result, detail, at: now } } }, { at: now, step: 'repair-report', outcome: result === 'works' || result === 'ran' ? 'done' : 'failed', detail: `${action}: ${result}: ${detail}`, by })));
 }

@@ -3,7 +3,7 @@
  * every step (written before and after it runs) and who ran it. Only the host's lock holder
  * writes its incident; check-and-set guards against anything else.
  */
-import type { Attempt, Phase } from '../decision/model.js';
+import type { Attempt, NodeRepair, Phase, RepairReport } from '../decision/model.js';
 import type { Cause } from '../decision/policy.js';
 
 export type StepOutcome = 'started' | 'done' | 'failed' | 'skipped' | 'info';
@@ -37,6 +37,10 @@ export interface Incident {
   readonly openedAt: number;
   readonly closedAt?: number;
   readonly attempts: Partial<Record<Attempt, number>>;
+  /** The nonce of every repair request sent to the node in this incident: a report must answer one of them. */
+  readonly repairRequests?: Partial<Record<NodeRepair, readonly string[]>>;
+  /** The node's first verified report on each repair it was asked for. */
+  readonly repairReports?: Partial<Record<NodeRepair, RepairReport>>;
   readonly fenceStarted: boolean;
   readonly alerted: boolean;
   readonly hold?: { readonly reason: string; readonly needsOperator: boolean };

@@ -11,6 +11,8 @@
  *   state/power           PowerDoc: every host's chassis power, from the power poller
  *   state/nova            NovaDoc: every host's nova-compute in Nova's API, from the Nova poller
  *   notify/<key>          notification dedupe markers
+ *   repair-reports/<host> the compute's signed report on the last repair it was asked for: written
+ *                         by the compute itself (its token may write this one key), read by the worker
  */
 import type { Held, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
 import { reportedAt, type ComputeService } from '../systems/nova/types.js';
@@ -33,6 +35,7 @@ export const KEYS = {
   nova: 'state/nova',
   notify: (key: string) => `notify/${key}`,
   poller: (name: string) => `pollers/${name}`,
+  repairReport: (host: string) => `repair-reports/${host}`,
 } as const;
 
 export interface HostRecord {

@@ -140,6 +140,9 @@ describe('safety in real operations (issue 13)', () => {
     // A window long enough to hold a detected blip: the lab's 4 s is shorter than Consul takes to see a cut.
     configureControllers(env.lab, { fencing: 'ipmi', overrides: { policy: { confirmation_window: '8s' } } });
     env.touch('cmp3');
+    // The timeout path: a node that checks nothing after the repair reports only that it ran (its
+    // report that storage is still unreachable would fence before the blip: repair-reports.test.ts).
+    configureNode(env.lab, 'cmp3', { fencing: 'ipmi', overrides: { remediation: { settle_time: '0s' } } });
     try {
       await env.lab.cutLink('cmp3', 'storage', 'switch');
       const repairing = await until('storage repair sent', 90_000, () => currentIncident(env.ctx, 'cmp3'), (i) => i !== undefined && stepsOf(i).includes('restart-storage-network:done'), 200);

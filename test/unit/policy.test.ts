@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide, stormOf, stormThreshold, type Action, type Cause, type Guard } from '../../lib/decision/policy.js';
+import { HOPELESS_RESULTS, type RepairResult } from '../../lib/decision/model.js';
 import { SETTINGS, ago, cluster, host, s, type ClusterShape, type HostShape } from '../support/observations.js';
 
 interface Case {
@@ -186,6 +187,54 @@ describe('transitions', () => {
   it('tells when to look again', () => {
     const decision = decide(host({ storage: 'failed', netSince: ago(4) }), cluster(), SETTINGS);
     expect(decision.recheckInMs).toBe(s(6));
+  });
+});
+
+// Issue 15.4 and 19: the node's verified report on a repair can only end the wait early, towards
+// the same fence (or, for nova-api-only, hold) the repair timeout would have reached.
+const report = (result: RepairResult, at = ago(20)) => ({ result, detail: `the node's evidence (${result})`, at });
+const storageRepair = (result: RepairResult, at?: number): HostShape => ({ storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(25) }, reports: { 'restart-storage-network': report(result, at) } } });
+const novaRestart = (result: RepairResult): HostShape => ({ node: 'down', incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(25) }, reports: { 'restart-nova-compute': report(result) } } });
+const apiRestart = (result: RepairResult): HostShape => ({ api: 'down', novaSince: ago(300), incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(25) }, reports: { 'restart-nova-compute': report(result) } } });
+const reports: Case[] = [
+  { name: 'storage repair refused by the node: fence at once, not after the timeout', host: storageRepair('refused'), action: 'fence', cause: 'storage-network', phase: 'fencing' },
+  { name: 'storage repair command failed on the node: fence at once', host: storageRepair('failed'), action: 'fence', cause: 'storage-network' },
+  { name: 'storage repair ran but the node still cannot reach storage: fence at once', host: storageRepair('still-broken'), action: 'fence', cause: 'storage-network' },
+  { name: 'storage repair ran, nothing checked: wait out the timeout as before', host: storageRepair('ran'), action: 'wait', cause: 'storage-network' },
+  { name: 'storage repair ran and the node reached storage: still only waiting for the health state', host: storageRepair('works'), action: 'wait', cause: 'storage-network' },
+  { name: 'a hopeless report older than the attempt (an earlier failure) changes nothing', host: storageRepair('still-broken', ago(40)), action: 'wait', cause: 'storage-network' },
+  { name: 'a hopeless report while the host is healthy again: close, never fence', host: { incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(25) }, reports: { 'restart-storage-network': report('still-broken') } } }, action: 'close', cause: 'healthy' },
+  { name: 'a hopeless report while storage and mgmt are down: mgmt is still confirmed first', host: { storage: 'failed', mgmt: 'failed', since: { storage: ago(120), mgmt: ago(2) }, incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(25) }, reports: { 'restart-storage-network': report('still-broken') } } }, action: 'wait', guard: 'confirming' },
+  { name: 'a hopeless report while the cloud is in a storm: held, like the fence it would be', host: storageRepair('still-broken'), cluster: { hosts: 4, failed: { storage: 2 } }, action: 'hold', guard: 'storm' },
+  { name: 'a hopeless report with fencing off: held for an operator, as after the timeout', host: storageRepair('still-broken'), settings: { fencing: 'none' }, action: 'hold', guard: 'no-fence-method' },
+  { name: 'a hopeless report while paused: held', host: storageRepair('still-broken'), cluster: { paused: { reason: 'upgrade', since: ago(60) } }, action: 'hold', guard: 'paused' },
+  { name: 'nova-compute restart refused: fence at once', host: novaRestart('refused'), action: 'fence', cause: 'nova-compute-dead' },
+  { name: 'nova-compute died again within the settle time: fence at once', host: novaRestart('still-broken'), action: 'fence', cause: 'nova-compute-dead' },
+  { name: 'nova-compute restarted and stayed up on the node: wait for the health state', host: novaRestart('works'), action: 'wait', cause: 'nova-compute-dead' },
+  { name: 'Nova-API-only restart failed on the node: held for an operator at once, never fenced', host: apiRestart('failed'), action: 'hold', cause: 'nova-api-only', alert: 'needs-operator' },
+  { name: 'Nova-API-only restart ran: still waiting for Nova', host: apiRestart('works'), action: 'wait', cause: 'nova-api-only' },
+  { name: 'a storage report never shortens a nova-compute wait', host: { node: 'down', incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(25) }, reports: { 'restart-storage-network': report('still-broken') } } }, action: 'wait', cause: 'nova-compute-dead' },
+  { name: 'power-on has no node report: a report under another repair never cuts the boot wait', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(100), 'restart-storage-network': ago(200) }, reports: { 'restart-storage-network': report('still-broken', ago(150)) } } }, action: 'wait', cause: 'power-lost' },
+];
+
+describe("the node's report on a repair", () => {
+  it.each(reports)('$name', check);
+
+  it("the fence's reason carries the node's evidence", () => {
+    const decision = decide(host(storageRepair('still-broken')), cluster(), SETTINGS);
+    expect(decision.reason).toMatch(/restart-storage-network ran but did not help: the node reports the node's evidence \(still-broken\)/);
+    expect(decision.because).toMatch(/25s after it was asked for/);
+  });
+
+  it('every hopeless result escalates to what the timeout would have: the same action, cause and phase', () => {
+    for (const shape of [storageRepair, novaRestart, apiRestart]) {
+      const timedOut = shape('ran');
+      const afterTimeout = decide(host({ ...timedOut, incident: { ...(timedOut.incident as object), attempts: Object.fromEntries(Object.keys((timedOut.incident as { attempts: object }).attempts).map((k) => [k, ago(61)])) } }), cluster(), SETTINGS);
+      for (const result of HOPELESS_RESULTS) {
+        const early = decide(host(shape(result)), cluster(), SETTINGS);
+        expect([early.action, early.cause, early.phase, early.needsOperator], `${result}`).toEqual([afterTimeout.action, afterTimeout.cause, afterTimeout.phase, afterTimeout.needsOperator]);
+      }
+    }
   });
 });
 

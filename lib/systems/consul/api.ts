@@ -24,6 +24,10 @@ export interface AgentMember {
   readonly Name: string;
   readonly Addr: string;
   readonly Port: number;
+  /** role "consul" marks a server, whose RPC port is port. */
+  readonly Tags?: Readonly<Record<string, string>>;
+  /** Serf's member status: 1 alive, 2 leaving, 3 left, 4 failed. */
+  readonly Status?: number;
 }
 
 export interface KvEntry {
