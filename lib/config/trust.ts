@@ -23,7 +23,7 @@ export interface PathNode {
 }
 
 export interface FsProbe {
-  /** The node itself (a link is not followed), or undefined when nothing is there. */
+  /** The node itself (a link is not followed), or undefined when nothing is there; throws when it cannot tell. */
   lstat(path: string): PathNode | undefined;
   readlink(path: string): string;
 }
@@ -93,71 +93,89 @@ export interface TrustContext {
   readonly accounts: Accounts;
 }
 
+interface Subject {
+  readonly probe: FsProbe;
+  readonly accounts: Accounts;
+  readonly agent: Account | undefined;
+  readonly agentName: string;
+  readonly agentGroup: string;
+}
+
+const fixOf = (node: PathNode): string => `run: chown root:root ${node.path} && chmod go-w ${node.path}`;
+
+function configFileProblems(file: string, s: Subject): ConfigProblem[] {
+  const resolved = resolvePath(file, s.probe);
+  const target = resolved.target;
+  if (!target) return [];
+  const problems: ConfigProblem[] = [];
+  for (const node of resolved.nodes.slice(0, -1)) {
+    const writer = otherWriter(node, s.accounts);
+    if (writer) problems.push({ section: '', message: `${describeNode(node, s.accounts)} (${writer}): a non-root user could replace ${file}, which root trusts (install.sh grants its repair commands through sudo); ${fixOf(node)}` });
+  }
+  const writer = otherWriter(target, s.accounts);
+  const own = `run: chown root:${s.agentGroup} ${target.path} && chmod 0640 ${target.path}`;
+  if (writer) problems.push({ section: '', message: `${describeNode(target, s.accounts)} (${writer}): a non-root user could have changed it, and root trusts it (install.sh grants its repair commands through sudo); review it, then ${own}` });
+  else if (target.mode & 0o004) problems.push({ section: '', message: `${describeNode(target, s.accounts)}: every user can read its secrets; ${own}` });
+  else if (s.agent && !readableBy(target, s.agent)) problems.push({ section: '', message: `${describeNode(target, s.accounts)}: the Consul agents' user ${s.agentName} (the handlers run as it) cannot read it; ${own}` });
+  return problems;
+}
+
+function repairProgramProblems(key: string, argv: readonly string[], s: Subject): ConfigProblem[] {
+  const program = resolvePath(argv[0]!, s.probe);
+  if (!program.target) return [{ section: 'remediation', key, message: `${argv[0]} does not exist (${program.missing} is missing); install it or fix the path` }];
+  const problems: ConfigProblem[] = [];
+  for (const node of program.nodes) {
+    const writer = otherWriter(node, s.accounts);
+    if (writer) problems.push({ section: 'remediation', key, message: `${describeNode(node, s.accounts)} (${writer}): a non-root user could change what sudo runs as root; ${fixOf(node)}` });
+  }
+  if (program.target.kind !== 'file' || (program.target.mode & 0o111) === 0) problems.push({ section: 'remediation', key, message: `${describeNode(program.target, s.accounts)}: not an executable file; name the program itself` });
+  return problems;
+}
+
+function agentDirProblems(key: string, dir: string, s: Subject): ConfigProblem[] {
+  if (s.probe.lstat(dir)?.kind === 'symlink') return [{ section: 'DEFAULT', key, message: `${dir} is a symbolic link: install.sh would hand whatever it points to to the Consul agents' user; make it a real directory` }];
+  const resolved = resolvePath(dir, s.probe);
+  const above = resolved.target ? resolved.nodes.slice(0, -1) : resolved.nodes;
+  return above.flatMap((node) => {
+    const writer = otherWriter(node, s.accounts);
+    return writer ? [{ section: 'DEFAULT', key, message: `${describeNode(node, s.accounts)} (${writer}): a non-root user could put a link to any directory in place of ${dir}, and install.sh would hand that directory to the Consul agents' user; ${fixOf(node)}` }] : [];
+  });
+}
+
+function passwordFileProblems(section: string, path: string, s: Subject): ConfigProblem[] {
+  const target = resolvePath(path, s.probe).target;
+  return target && target.mode & 0o004 ? [{ section, key: 'password_file', message: `${describeNode(target, s.accounts)}: every user can read the BMC password; run: chown root:${s.agentGroup} ${target.path} && chmod 0640 ${target.path}` }] : [];
+}
+
 /**
  * Every way a non-root user could change what root trusts in this config, one problem each.
  * `file` is the config file itself; `agentUser` the Consul agents' user when install.sh was told
  * another one than [remediation] run_as.
  */
 export function trustProblems(config: Config, file: string, context: TrustContext = { probe: realProbe, accounts: localAccounts() }, agentUser?: string): ConfigProblem[] {
-  const { probe, accounts } = context;
-  const problems: ConfigProblem[] = [];
   const agentName = agentUser ?? config.remediation.run_as;
-  const agent = accounts.user(agentName);
-  const agentGroup = agent ? accounts.groupName(agent.gid) : agentName;
-  const fix = (node: PathNode): string => `run: chown root:root ${node.path} && chmod go-w ${node.path}`;
-
-  const configFile = resolvePath(file, probe);
-  if (configFile.target) {
-    const target = configFile.target;
-    for (const node of configFile.nodes.slice(0, -1)) {
-      const writer = otherWriter(node, accounts);
-      if (writer) problems.push({ section: '', message: `${describeNode(node, accounts)} (${writer}): a non-root user could replace ${file}, which root trusts (install.sh grants its repair commands through sudo); ${fix(node)}` });
+  const agent = context.accounts.user(agentName);
+  const s: Subject = { ...context, agent, agentName, agentGroup: agent ? context.accounts.groupName(agent.gid) : agentName };
+  // A path this user may not look into cannot be judged: say so rather than guess.
+  const checked = (section: string, key: string | undefined, path: string, check: () => ConfigProblem[]): ConfigProblem[] => {
+    try {
+      return check();
+    } catch (error) {
+      return [{ section, ...(key ? { key } : {}), message: `cannot check ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); run nova-ha check-config as root` }];
     }
-    const writer = otherWriter(target, accounts);
-    const own = `run: chown root:${agentGroup} ${target.path} && chmod 0640 ${target.path}`;
-    if (writer) problems.push({ section: '', message: `${describeNode(target, accounts)} (${writer}): a non-root user could have changed it, and root trusts it (install.sh grants its repair commands through sudo); review it, then ${own}` });
-    else if (target.mode & 0o004) problems.push({ section: '', message: `${describeNode(target, accounts)}: every user can read its secrets; ${own}` });
-    else if (agent && !readableBy(target, agent)) problems.push({ section: '', message: `${describeNode(target, accounts)}: the Consul agents' user ${agentName} (the handlers run as it) cannot read it; ${own}` });
-  }
+  };
+  const problems = checked('', undefined, file, () => configFileProblems(file, s));
   if (!agent) problems.push({ section: 'remediation', key: 'run_as', warning: true, message: `user ${agentName} does not exist on this machine, so who may read this file was not checked; set the user the Consul agents run as` });
-
   if (config.DEFAULT.role === 'compute') {
     for (const key of ['restart_storage_network', 'restart_nova_compute'] as const) {
       const argv = config.remediation[key];
-      if (argv.length === 0) continue;
-      const program = resolvePath(argv[0]!, probe);
-      if (!program.target) {
-        problems.push({ section: 'remediation', key, message: `${argv[0]} does not exist (${program.missing} is missing); install it or fix the path` });
-        continue;
-      }
-      for (const node of program.nodes) {
-        const writer = otherWriter(node, accounts);
-        if (writer) problems.push({ section: 'remediation', key, message: `${describeNode(node, accounts)} (${writer}): a non-root user could change what sudo runs as root; ${fix(node)}` });
-      }
-      if (program.target.kind !== 'file' || (program.target.mode & 0o111) === 0) problems.push({ section: 'remediation', key, message: `${describeNode(program.target, accounts)}: not an executable file; name the program itself` });
+      if (argv.length > 0) problems.push(...checked('remediation', key, argv[0]!, () => repairProgramProblems(key, argv, s)));
     }
   }
-
   const agentDirs = [['state_dir', config.DEFAULT.state_dir], ...(config.DEFAULT.log_file ? [['log_file', dirname(config.DEFAULT.log_file)]] : [])] as const;
-  for (const [key, dir] of agentDirs) {
-    const own = probe.lstat(dir);
-    if (own?.kind === 'symlink') {
-      problems.push({ section: 'DEFAULT', key, message: `${dir} is a symbolic link: install.sh would hand whatever it points to to the Consul agents' user; make it a real directory` });
-      continue;
-    }
-    const resolved = resolvePath(dir, probe);
-    const above = resolved.target ? resolved.nodes.slice(0, -1) : resolved.nodes;
-    for (const node of above) {
-      const writer = otherWriter(node, accounts);
-      if (writer) problems.push({ section: 'DEFAULT', key, message: `${describeNode(node, accounts)} (${writer}): a non-root user could put a link to any directory in place of ${dir}, and install.sh would hand that directory to the Consul agents' user; ${fix(node)}` });
-    }
-  }
-
+  for (const [key, dir] of agentDirs) problems.push(...checked('DEFAULT', key, dir, () => agentDirProblems(key, dir, s)));
   const passwordFiles = [['ipmi', config.ipmi.password_file], ...[...config.ipmiHosts].map(([host, c]) => [`ipmi:${host}`, c.password_file ?? ''])] as const;
-  for (const [section, path] of passwordFiles) {
-    const target = path ? resolvePath(path, probe).target : undefined;
-    if (target && target.mode & 0o004) problems.push({ section, key: 'password_file', message: `${describeNode(target, accounts)}: every user can read the BMC password; run: chown root:${agentGroup} ${target.path} && chmod 0640 ${target.path}` });
-  }
+  for (const [section, path] of passwordFiles) if (path) problems.push(...checked(section, 'password_file', path, () => passwordFileProblems(section, path, s)));
   return problems;
 }
 
@@ -196,8 +214,10 @@ export const realProbe: FsProbe = {
     try {
       const stat = lstatSync(path);
       return { path, kind: kindOf(stat), uid: stat.uid, gid: stat.gid, mode: stat.mode & 0o7777 };
-    } catch {
-      return undefined;
+    } catch (error) {
+      // Missing is an answer; not being allowed to look (EACCES) is not.
+      if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+      throw error;
     }
   },
   readlink: (path) => readlinkSync(path),

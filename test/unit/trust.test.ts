@@ -9,7 +9,7 @@ import { formatProblem, parseConfig, type Config } from '../../lib/config/load.j
 import { otherWriter, resolvePath, rootPathProblems, trustProblems, type FsProbe, type PathNode } from '../../lib/config/trust.js';
 import { parseAccounts } from '../../lib/shared/accounts.js';
 
-type Entry = { kind: PathNode['kind']; uid?: number; gid?: number; mode?: number; target?: string };
+type Entry = { kind: PathNode['kind']; uid?: number; gid?: number; mode?: number; target?: string; denied?: boolean };
 
 const accounts = parseAccounts(
   [['root', 'x', '0', '0'], ['consul', 'x', '999', '995'], ['ops', 'x', '1000', '1000']],
@@ -46,6 +46,7 @@ function fakeFs(changes: Record<string, Entry | null> = {}): FsProbe {
   return {
     lstat(path) {
       const e = entries[path];
+      if (e?.denied) throw Object.assign(new Error('permission denied'), { code: 'EACCES' });
       return e ? { path, kind: e.kind, uid: e.uid ?? 0, gid: e.gid ?? 0, mode: e.mode ?? (e.kind === 'file' ? 0o644 : e.kind === 'symlink' ? 0o777 : 0o755) } : undefined;
     },
     readlink(path) {
@@ -102,6 +103,10 @@ describe('what root trusts', () => {
     const lines = check(changes as Record<string, Entry | null>, extra);
     expect(lines.some((l) => l.startsWith(line) || l.includes(line))).toBe(true);
     expect(lines.filter((l) => !l.startsWith('warning:')).length).toBeGreaterThan(0);
+  });
+
+  it('a path this user may not look into is reported, not judged', () => {
+    expect(check({ '/opt': { kind: 'dir' }, '/opt/secret': { kind: 'dir', denied: true } }, 'restart_nova_compute = /opt/secret/repair')).toEqual(['[remediation] restart_nova_compute: cannot check /opt/secret/repair (EACCES); run nova-ha check-config as root']);
   });
 
   it('a config readable through a supplementary group of the agents\' user passes', () => {
