@@ -82,10 +82,11 @@ export function otherWriter(node: PathNode, accounts: Pick<Accounts, 'userName' 
 const octal = (mode: number): string => mode.toString(8).padStart(4, '0');
 export const describeNode = (node: PathNode, accounts: Pick<Accounts, 'userName' | 'groupName'>): string => `${node.path} is ${accounts.userName(node.uid)}:${accounts.groupName(node.gid)} ${octal(node.mode)}`;
 
-function readableBy(node: PathNode, user: Account): boolean {
-  if (node.uid === user.uid) return (node.mode & 0o400) !== 0;
-  if (user.groups.includes(node.gid)) return (node.mode & 0o040) !== 0;
-  return (node.mode & 0o004) !== 0;
+/** Whether user has permission bit `bit` (4 read, 1 search) on node, as the kernel decides it. */
+function allows(node: PathNode, user: Account, bit: 4 | 1): boolean {
+  if (node.uid === user.uid) return (node.mode & (bit << 6)) !== 0;
+  if (user.groups.includes(node.gid)) return (node.mode & (bit << 3)) !== 0;
+  return (node.mode & bit) !== 0;
 }
 
 export interface TrustContext {
@@ -111,12 +112,13 @@ function configFileProblems(file: string, s: Subject): ConfigProblem[] {
   for (const node of resolved.nodes.slice(0, -1)) {
     const writer = otherWriter(node, s.accounts);
     if (writer) problems.push({ section: '', message: `${describeNode(node, s.accounts)} (${writer}): a non-root user could replace ${file}, which root trusts (install.sh grants its repair commands through sudo); ${fixOf(node)}` });
+    else if (s.agent && node.kind === 'dir' && !allows(node, s.agent, 1)) problems.push({ section: '', message: `${describeNode(node, s.accounts)}: the Consul agents' user ${s.agentName} cannot reach ${file} through it (the handlers run as it); run: chmod go+x ${node.path}` });
   }
   const writer = otherWriter(target, s.accounts);
   const own = `run: chown root:${s.agentGroup} ${target.path} && chmod 0640 ${target.path}`;
   if (writer) problems.push({ section: '', message: `${describeNode(target, s.accounts)} (${writer}): a non-root user could have changed it, and root trusts it (install.sh grants its repair commands through sudo); review it, then ${own}` });
   else if (target.mode & 0o004) problems.push({ section: '', message: `${describeNode(target, s.accounts)}: every user can read its secrets; ${own}` });
-  else if (s.agent && !readableBy(target, s.agent)) problems.push({ section: '', message: `${describeNode(target, s.accounts)}: the Consul agents' user ${s.agentName} (the handlers run as it) cannot read it; ${own}` });
+  else if (s.agent && !allows(target, s.agent, 4)) problems.push({ section: '', message: `${describeNode(target, s.accounts)}: the Consul agents' user ${s.agentName} (the handlers run as it) cannot read it; ${own}` });
   return problems;
 }
 

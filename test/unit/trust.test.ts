@@ -83,6 +83,7 @@ describe('what root trusts', () => {
     ['the config\'s directory owned by the agents\' user', { '/etc/nova-ha': { kind: 'dir', uid: 999, gid: 995 } },
       '/etc/nova-ha is consul:consul 0755 (owned by consul): a non-root user could replace /etc/nova-ha/nova-ha.conf, which root trusts (install.sh grants its repair commands through sudo); run: chown root:root /etc/nova-ha && chmod go-w /etc/nova-ha'],
     ['the config readable by every user', { [FILE]: { kind: 'file', mode: 0o644 } }, '/etc/nova-ha/nova-ha.conf is root:root 0644: every user can read its secrets; run: chown root:consul'],
+    ['the config in a directory the agents\' user cannot enter', { '/etc/nova-ha': { kind: 'dir', mode: 0o700 } }, '/etc/nova-ha is root:root 0700: the Consul agents\' user consul cannot reach /etc/nova-ha/nova-ha.conf through it (the handlers run as it); run: chmod go+x /etc/nova-ha'],
     ['the config unreadable by the agents\' user', { [FILE]: { kind: 'file', mode: 0o600 } }, '/etc/nova-ha/nova-ha.conf is root:root 0600: the Consul agents\' user consul (the handlers run as it) cannot read it; run: chown root:consul'],
     ['a link to a config in a user\'s home', { [FILE]: { kind: 'symlink', target: '/home/ops/nova-ha.conf' }, '/home': { kind: 'dir' }, '/home/ops': { kind: 'dir', uid: 1000, gid: 1000 }, '/home/ops/nova-ha.conf': { kind: 'file', uid: 1000, gid: 995, mode: 0o640 } },
       '/home/ops is ops:ops 0755 (owned by ops): a non-root user could replace /etc/nova-ha/nova-ha.conf'],
