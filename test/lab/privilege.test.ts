@@ -245,7 +245,8 @@ describe('reinstalling over a tampered config does not widen the rule', () => {
     renameSync(config, `${config}.kept`);
     symlinkSync(join(agentDir, 'nova-ha.conf'), config);
     try {
-      expect(await installRefusal(NODE)).toContain(`${agentDir} is consul:consul 0755 (owned by consul): a non-root user could replace ${config}`);
+      // install.sh follows the link itself, so the line names the file it leads to.
+      expect(await installRefusal(NODE)).toContain(`${agentDir} is consul:consul 0755 (owned by consul): a non-root user could replace ${join(agentDir, 'nova-ha.conf')}`);
       expect(sha(sudoersFile(lab.spec, NODE))).toBe(before);
     } finally {
       rmSync(config, { force: true });
