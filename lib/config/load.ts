@@ -216,6 +216,9 @@ function crossCheck(config: Config): ConfigProblem[] {
   const previous = config.remediation.hmac_previous_key;
   if (!previous.isEmpty && previous.reveal().length < 32) problems.push({ section: 'remediation', key: 'hmac_previous_key', message: `expected at least 32 characters (the key being replaced), found ${previous.reveal().length} characters (value hidden)` });
 
+  if (role === 'compute' && restartsEveryInterface(config.remediation.restart_storage_network)) {
+    problems.push({ section: 'remediation', key: 'restart_storage_network', warning: true, message: `"${config.remediation.restart_storage_network.join(' ')}" restarts every interface, mgmt included, and a host seen down on storage and mgmt is fenced: the repair could cause the fence; set storage_interface and leave restart_storage_network unset (docs/install.md, "The storage repair")` });
+  }
   if (role === 'controller') {
     const nova = config.nova;
     if (!nova.auth_url) missing('nova', 'auth_url', '(the Keystone v3 URL) on a controller');
@@ -236,6 +239,12 @@ function crossCheck(config: Config): ConfigProblem[] {
     if (file && !readable(file)) problems.push({ section, key: 'password_file', message: `expected a readable file, found "${file}" missing or unreadable; create it root:<the Consul agents' group> 0640` });
   }
   return problems;
+}
+
+/** The usual whole-network restarts (ifupdown's networking service, netplan, ifupdown's -a). */
+function restartsEveryInterface(argv: readonly string[]): boolean {
+  const line = argv.join(' ');
+  return /\bsystemctl (restart|reload|force-reload) networking(\.service)?$|\b(service |\/init\.d\/)networking (restart|reload|force-reload)$|\bnetplan apply\b|\b(ifup|ifdown|ifreload) (.* )?(-a|--all)\b|\bsystemctl restart (systemd-networkd|NetworkManager)(\.service)?$/.test(line);
 }
 
 function ipmiProblems(config: Config): ConfigProblem[] {

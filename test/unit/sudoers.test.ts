@@ -82,6 +82,17 @@ describe('the storage repair names its interface', () => {
     expect(compute(`storage_interface = ${name}`).problems.map(formatProblem).join('\n')).toMatch(/\[remediation\] storage_interface: expected a network interface name/);
   });
 
+  it.each([
+    ['/usr/bin/systemctl restart networking'],
+    ['/usr/sbin/service networking restart'],
+    ['/etc/init.d/networking restart'],
+    ['/usr/sbin/netplan apply'],
+    ['/usr/sbin/ifreload -a'],
+    ['/usr/bin/systemctl restart systemd-networkd'],
+  ])('warns that %s restarts every interface, mgmt included', (command) => {
+    expect(compute(`restart_storage_network = ${command}`).problems.map(formatProblem)).toEqual([expect.stringMatching(/^warning: \[remediation\] restart_storage_network: ".*" restarts every interface, mgmt included/)]);
+  });
+
   it('refuses a run_as that is not a plain user name (it goes into sudoers)', () => {
     expect(compute('storage_interface = bond1\nrun_as = consul ALL=(ALL) ALL').problems.map(formatProblem)).toEqual([expect.stringMatching(/^\[remediation\] run_as: expected a user name/)]);
   });
