@@ -2,14 +2,15 @@
  * Compute nodes' event watch handler: repair requests from the controllers, as Consul user
  * events. Acts only on an allow-listed action addressed to this node, signed with the shared key,
  * fresh and never seen before; everything else is logged and ignored. Runs the configured
- * command through sudo (the Consul agent is not root; install.sh grants exactly these commands),
- * checks for [remediation] settle_time whether it helped, and reports back through Consul
+ * command, with exactly its configured arguments and no shell, through sudo -n (the Consul agent
+ * is not root; install.sh grants exactly these commands with exactly these arguments), checks for
+ * [remediation] settle_time whether it helped, and reports back through Consul
  * (lib/recovery/node-repair.ts): refused and why, failed with its exit code, or what its check found.
  */
 import { join } from 'node:path';
 import { EXIT, readStdin, runHandler } from '../lib/shared/handler.js';
 import { createLoggerFor, nodeNameOf } from '../lib/recovery/runtime.js';
-import { ReplayGuard, verifyRequest, type RemediationAction } from '../lib/recovery/repair-request.js';
+import { repairInvocation, ReplayGuard, verifyRequest, type RemediationAction } from '../lib/recovery/repair-request.js';
 import { REMEDIATION_EVENT } from '../lib/systems/consul/names.js';
 import { parseWatchEvents } from '../lib/systems/consul/watch-input.js';
 
@@ -38,7 +39,7 @@ await runHandler('remediate', 'handler', [], async ({ config }) => {
   for (const event of fresh) {
     handled.remember(event.ID, Date.now(), Date.now());
     const payload = event.Payload ? Buffer.from(event.Payload, 'base64').toString('utf8') : '';
-    const verdict = verifyRequest(payload, config.remediation.hmac_key, { self, now: Date.now(), maxAge, allowed });
+    const verdict = verifyRequest(payload, config.remediation.hmac_key, { self, now: Date.now(), maxAge, allowed, previousKey: config.remediation.hmac_previous_key });
     const fields = { consul_event: event.ID, ...(verdict.request?.incident ? { incident: verdict.request.incident } : {}), ...(verdict.request?.action ? { step: verdict.request.action } : {}) };
     if (!verdict.ok) {
       log.warn('remediation-refused', { ...fields, reason: verdict.reason });
@@ -56,10 +57,10 @@ await runHandler('remediate', 'handler', [], async ({ config }) => {
     }
     guard.remember(request.nonce, request.ts, Date.now());
     const argv = commands[request.action];
-    const command = process.getuid?.() === 0 ? argv : ['sudo', '-n', '--', ...argv];
-    log.info('remediation-run', { ...fields, command: command.join(' ') });
+    const { file, args } = repairInvocation(argv, process.getuid?.());
+    log.info('remediation-run', { ...fields, command: [file, ...args].join(' '), ...(verdict.withPreviousKey ? { signed_with: 'hmac_previous_key' } : {}) });
     const { execa } = await import('execa');
-    const result = await execa(command[0]!, command.slice(1), { reject: false, timeout: 120_000, all: true });
+    const result = await execa(file, args, { shell: false, stdin: 'ignore', reject: false, timeout: 120_000, all: true });
     const output = (result.all ?? '').slice(-500);
     const report = { node: request.node, incident: request.incident, action: request.action, request: request.nonce };
     const { checkAfterRepair, sendReport } = await nodeRepair();

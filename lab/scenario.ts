@@ -4,7 +4,7 @@
  * controllers' unix sockets, the mailbox, failure injection (hangs, hosts that do not boot, BMCs
  * that freeze), waits, and a reset that puts a host back as it was.
  */
-import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../lib/config/load.js';
 import type { Incident } from '../lib/state/incident.js';
@@ -14,12 +14,11 @@ import { KEYS } from '../lib/state/records.js';
 import { createRuntime, type Runtime } from '../lib/recovery/runtime.js';
 import { readStatus } from '../lib/operator/status.js';
 import { agentSocket } from './consul-config.js';
-import { consulAccount } from './consul-agents.js';
 import type { Lab } from './lab.js';
 import { readMailbox, type StoredMail } from './mail.js';
 import { NovaLab, type LabServer } from './nova.js';
 import { namespaceProcesses } from './processes.js';
-import { installedLib, mailDir, novaHaConfig, renderConfig, type NovaHaLabOptions } from './nova-ha.js';
+import { installedLib, mailDir, novaHaConfig, renderConfig, writeNodeConfig, type NovaHaLabOptions } from './nova-ha.js';
 import { CONSUL_NETWORKS, controllerNames, nodeDir, runDir } from './topology.js';
 
 export interface NovaHaLab {
@@ -42,11 +41,7 @@ export function novaHaLab(lab: Lab, observer = 'ctl1'): NovaHaLab {
 
 /** Rewrites every controller's config (handlers read it on every run: no reload needed). */
 export function configureControllers(lab: Lab, options: NovaHaLabOptions): void {
-  const { uid, gid } = consulAccount();
-  for (const controller of controllerNames()) {
-    writeFileSync(novaHaConfig(lab.spec, controller), renderConfig(lab.spec, controller, options), { mode: 0o600 });
-    chownSync(novaHaConfig(lab.spec, controller), uid, gid);
-  }
+  for (const controller of controllerNames()) writeNodeConfig(lab.spec, controller, renderConfig(lab.spec, controller, options));
 }
 
 export async function until<T>(what: string, timeoutMs: number, read: () => Promise<T> | T, done: (value: T) => boolean, pollMs = 500): Promise<T> {
@@ -177,9 +172,7 @@ export async function serversById(ctx: NovaHaLab): Promise<Map<string, LabServer
 
 /** Rewrites one node's config with overrides (its handlers read it on every run). */
 export function configureNode(lab: Lab, node: string, options: NovaHaLabOptions): void {
-  const { uid, gid } = consulAccount();
-  writeFileSync(novaHaConfig(lab.spec, node), renderConfig(lab.spec, node, options), { mode: 0o600 });
-  chownSync(novaHaConfig(lab.spec, node), uid, gid);
+  writeNodeConfig(lab.spec, node, renderConfig(lab.spec, node, options));
 }
 
 /** SIGSTOP every process of a compute but its power keeper: a hung host (the BMC still says on). */

@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { decode } from 'ini';
 import { IPMI_HOST_PREFIX, IPMI_HOST_SCHEMA, SCHEMA } from './schema.js';
 import { PLACEHOLDER } from './sample.js';
-import type { Option, OptionValue } from './options.js';
+import { placeholder, type Option, type OptionValue } from './options.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/nova-ha/nova-ha.conf';
 
@@ -55,7 +55,7 @@ export function loadConfigFile(file: string): LoadResult {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    const fix = code === 'ENOENT' ? 'create it from etc/nova-ha.conf.sample or pass --config FILE' : 'check its owner and mode (it should be readable by the Consul agent\'s user, mode 0600)';
+    const fix = code === 'ENOENT' ? 'create it from etc/nova-ha.conf.sample or pass --config FILE' : 'check its owner and mode (root:<the Consul agents\' group> 0640: install.sh sets it)';
     return { problems: [{ section: '', message: `cannot read the config file (${code}); ${fix}` }] };
   }
   return parseConfig(text, file);
@@ -100,9 +100,10 @@ export function parseConfig(text: string, source = '<text>'): LoadResult {
     problems.push({ section: sectionName, message: `unknown section${guess ? ` (did you mean [${guess}]?)` : ''}; known: ${Object.keys(SCHEMA).map((s) => `[${s}]`).join(' ')} and [ipmi:HOST]` });
   }
 
-  const config = { ...values, ipmiHosts, source } as unknown as Config;
   // A key whose value was already refused needs no second line saying it is missing.
   const reported = new Set(problems.map((p) => `${p.section}\u0000${p.key}`));
+  problems.push(...resolveStorageRepair(values, sections.get('remediation') ?? {}).filter((p) => !reported.has(`${p.section}\u0000${p.key}`)));
+  const config = { ...values, ipmiHosts, source } as unknown as Config;
   problems.push(...crossCheck(config).filter((p) => !reported.has(`${p.section}\u0000${p.key}`)));
   return { config, problems };
 }
@@ -136,6 +137,25 @@ function readSection(name: string, options: Record<string, Option<unknown>>, raw
     out[key] = fallback?.ok ? fallback.value : option.empty;
   }
   return out;
+}
+
+/**
+ * The storage repair names its interface through {storage_interface}. Without an interface the
+ * default means "no storage repair"; a command written out with the placeholder needs one.
+ */
+function resolveStorageRepair(values: Record<string, Record<string, unknown>>, raw: Record<string, unknown>): ConfigProblem[] {
+  const remediation = values['remediation']!;
+  const argv = remediation['restart_storage_network'] as string[];
+  const token = placeholder('storage_interface');
+  const iface = remediation['storage_interface'] as string;
+  if (argv.some((arg) => arg.includes(token))) {
+    remediation['restart_storage_network'] = iface ? argv.map((arg) => arg.replaceAll(token, iface)) : [];
+    if (!iface && 'restart_storage_network' in raw) return [{ section: 'remediation', key: 'storage_interface', message: `expected the storage network's interface (e.g. bond1), since restart_storage_network uses ${token}, found nothing` }];
+  }
+  if (values['DEFAULT']!['role'] === 'compute' && !iface && !('restart_storage_network' in raw)) {
+    return [{ section: 'remediation', key: 'storage_interface', warning: true, message: 'not set, so this node\'s storage network is never repaired (a storage failure is fenced without a repair); set it to the storage interface (e.g. bond1), or write "restart_storage_network =" to say so' }];
+  }
+  return [];
 }
 
 /** ini nests [a.b] into {a: {b: ...}}; host names contain dots, so put the dots back. */
@@ -193,7 +213,12 @@ function crossCheck(config: Config): ConfigProblem[] {
   const hmac = config.remediation.hmac_key;
   if (hmac.isEmpty) missing('remediation', 'hmac_key', 'of at least 32 characters (the same on every node; it authenticates repair requests)');
   else if (hmac.reveal().length < 32) problems.push({ section: 'remediation', key: 'hmac_key', message: `expected at least 32 characters, found ${hmac.reveal().length} characters (value hidden)` });
+  const previous = config.remediation.hmac_previous_key;
+  if (!previous.isEmpty && previous.reveal().length < 32) problems.push({ section: 'remediation', key: 'hmac_previous_key', message: `expected at least 32 characters (the key being replaced), found ${previous.reveal().length} characters (value hidden)` });
 
+  if (role === 'compute' && restartsEveryInterface(config.remediation.restart_storage_network)) {
+    problems.push({ section: 'remediation', key: 'restart_storage_network', warning: true, message: `"${config.remediation.restart_storage_network.join(' ')}" restarts every interface, mgmt included, and a host seen down on storage and mgmt is fenced: the repair could cause the fence; set storage_interface and leave restart_storage_network unset (docs/install.md, "The storage repair")` });
+  }
   if (role === 'controller') {
     const nova = config.nova;
     if (!nova.auth_url) missing('nova', 'auth_url', '(the Keystone v3 URL) on a controller');
@@ -211,9 +236,15 @@ function crossCheck(config: Config): ConfigProblem[] {
     if (config.fencing.method === 'ipmi') problems.push(...ipmiProblems(config));
   }
   for (const [section, file] of [['ipmi', config.ipmi.password_file], ...[...config.ipmiHosts].map(([h, c]) => [`ipmi:${h}`, c.password_file ?? ''])] as const) {
-    if (file && !readable(file)) problems.push({ section, key: 'password_file', message: `expected a readable file, found "${file}" missing or unreadable; create it with mode 0600` });
+    if (file && !readable(file)) problems.push({ section, key: 'password_file', message: `expected a readable file, found "${file}" missing or unreadable; create it root:<the Consul agents' group> 0640` });
   }
   return problems;
+}
+
+/** The usual whole-network restarts (ifupdown's networking service, netplan, ifupdown's -a). */
+function restartsEveryInterface(argv: readonly string[]): boolean {
+  const line = argv.join(' ');
+  return /\bsystemctl (restart|reload|force-reload) networking(\.service)?$|\b(service |\/init\.d\/)networking (restart|reload|force-reload)$|\bnetplan apply\b|\b(ifup|ifdown|ifreload) (.* )?(-a|--all)\b|\bsystemctl restart (systemd-networkd|NetworkManager)(\.service)?$/.test(line);
 }
 
 function ipmiProblems(config: Config): ConfigProblem[] {

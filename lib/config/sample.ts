@@ -43,7 +43,7 @@ export function renderSample(): string {
     '# Generated from lib/config/schema.ts by `nova-ha config-sample`; check yours with `nova-ha check-config`.',
     '# Lines starting with # are comments; a commented option has its default value.',
     '# Values containing ; or # must be quoted ("like;this"): unquoted, the rest of the line is a comment.',
-    '# The file holds secrets: keep it mode 0600, owned by the user the Consul agents run as.',
+    '# The file holds secrets and root trusts it: keep it root:<the Consul agents\' group> 0640 (install.sh sets that).',
   ];
   for (const [section, options] of Object.entries(SCHEMA) as [string, Record<string, Option<unknown>>][]) {
     parts.push('', `[${section}]`);

@@ -1,4 +1,4 @@
-import { bool, command, duration, emails, int, microversion, oneOf, path, secret, str, stormLimit, url, type Option } from './options.js';
+import { bool, command, duration, emails, int, interfaceName, microversion, oneOf, path, placeholder, secret, str, stormLimit, url, userName, type Option } from './options.js';
 
 export const NETWORKS = ['mgmt', 'storage', 'tenant'] as const;
 export type Network = (typeof NETWORKS)[number];
@@ -50,7 +50,7 @@ export const SCHEMA = {
   },
   ipmi: {
     username: str('BMC user (per-host [ipmi:HOST] sections override it).', '', 'nova-ha'),
-    password_file: path('File holding the BMC password (mode 0600, first line).', '', '/etc/nova-ha/ipmi.password'),
+    password_file: path('File holding the BMC password (first line), root:<the Consul agents\' group> 0640.', '', '/etc/nova-ha/ipmi.password'),
     password_env: str('Environment variable holding the BMC password, when no password_file is set.', ''),
     address_template: str('BMC address for hosts without their own [ipmi:HOST] section; {host} is replaced by the host name.', '', '{host}-ipmi.example.com'),
     cipher_suite: int('RMCP+ cipher suite (ipmitool -C). Suite 0 accepts any password and is refused.', '3', 1, 17),
@@ -93,12 +93,13 @@ export const SCHEMA = {
     retry_for: duration('How long a failed send is retried in the background before it is logged as lost.', '5m', 1000),
   },
   remediation: {
-    hmac_key: secret('Shared key (same on every node) that authenticates repair requests sent through Consul events. At least 32 characters.'),
+    hmac_key: secret('Shared key (same on every node) that authenticates repair requests sent through Consul events. At least 32 characters. To change it, see "Rotating the repair key" in docs/security.md.'),
+    hmac_previous_key: secret('Compute nodes, during a key rotation only: a repair request signed with this key is accepted too. Empty otherwise.'),
     max_age: duration('A repair request older than this (or dated this far in the future) is refused: replays and skewed clocks.', '60s', 1000),
-    restart_storage_network: command('Compute nodes: the command that restarts the storage network, run through sudo. Empty: this repair is not allowed.', '', '/usr/bin/systemctl restart networking'),
-    restart_nova_compute: command('Compute nodes: the command that restarts nova-compute, run through sudo. Empty: this repair is not allowed.', '/usr/bin/systemctl restart nova-compute'),
-    run_as: str('User the Consul agent runs as on compute nodes: install.sh grants it exactly the commands above through sudo.', 'consul'),
-    storage_interface: str('Compute nodes: the storage network\'s interface, whose state (up, with the storage agent\'s address) the node reports after a storage repair. Empty: the report names no interface and rests on the storage servers alone.', '', 'bond1'),
+    storage_interface: interfaceName('Compute nodes: the storage network\'s interface. The storage repair touches only this interface: restarting every interface would cut mgmt too, and that self-inflicted blip can turn a storage repair into a fence. After a storage repair the node reports this interface\'s state (up, with the storage agent\'s address). Empty: the storage network is not repaired.', 'bond1'),
+    restart_storage_network: command('Compute nodes: the storage repair, run through sudo with exactly these arguments (no shell); {storage_interface} stands for storage_interface. The default sets the interface up again and touches nothing else (docs/install.md, "The storage repair", has the ifupdown and systemd-networkd forms). Empty: this repair is not allowed.', `/usr/sbin/ip link set dev ${placeholder('storage_interface')} up`, undefined, ['storage_interface']),
+    restart_nova_compute: command('Compute nodes: the command that restarts nova-compute, run through sudo with exactly these arguments (no shell). Empty: this repair is not allowed.', '/usr/bin/systemctl restart nova-compute'),
+    run_as: userName('User the Consul agents run as (the handlers run as this user): install.sh makes this file readable by its group and, on compute nodes, grants it exactly the commands above through sudo.', 'consul'),
     settle_time: duration('Compute nodes: after a repair command returns, how long the node checks whether it helped (a majority of the storage cluster\'s servers reachable from its storage address; nova-compute still running) before it reports to the controllers. A report that the repair did not help, was refused or failed makes the controller escalate at once instead of waiting out repair_timeout. Keep it well below repair_timeout. 0: no check, the report says only that the command ran.', '5s'),
   },
   nova_compute: {

@@ -43,7 +43,7 @@ export function signRequest(fields: Omit<RemediationRequest, 'ts' | 'nonce'>, ke
 }
 
 export type Verdict =
-  | { readonly ok: true; readonly request: RemediationRequest }
+  | { readonly ok: true; readonly request: RemediationRequest; readonly withPreviousKey: boolean }
   /** signed: the MAC was right, so the request's fields (its node, incident and nonce) are a controller's. */
   | { readonly ok: false; readonly reason: string; readonly request?: Partial<RemediationRequest>; readonly signed?: true };
 
@@ -52,6 +52,14 @@ export interface VerifyOptions {
   readonly now: number;
   readonly maxAge: number;
   readonly allowed: ReadonlySet<RemediationAction>;
+  /** During a key rotation: requests signed with the key being replaced are accepted too. */
+  readonly previousKey?: Secret;
+}
+
+function signedWith(request: RemediationRequest, given: string, key: Secret): boolean {
+  const expected = Buffer.from(mac(request, key), 'hex');
+  const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given) ? given : '', 'hex');
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
 export function verifyRequest(payload: string, key: Secret, options: VerifyOptions): Verdict {
@@ -67,15 +75,28 @@ export function verifyRequest(payload: string, key: Secret, options: VerifyOptio
   }
   const request = { node, action: action as RemediationAction, incident, ts, nonce };
   // The MAC first: nothing about an unauthenticated request is trusted, not even its address.
-  const expected = Buffer.from(mac(request, key), 'hex');
-  const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given) ? given : '', 'hex');
-  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, reason: 'bad signature (forged, or signed with another hmac_key)', request };
+  const withCurrentKey = signedWith(request, given, key);
+  const withPreviousKey = !withCurrentKey && options.previousKey !== undefined && !options.previousKey.isEmpty && signedWith(request, given, options.previousKey);
+  if (!withCurrentKey && !withPreviousKey) return { ok: false, reason: 'bad signature (forged, or signed with another hmac_key)', request };
   if (node !== options.self) return { ok: false, reason: `addressed to ${node}, not to this node (${options.self})`, request, signed: true };
   if (!(REMEDIATION_ACTIONS as readonly string[]).includes(action)) return { ok: false, reason: `action "${action}" is not one nova-ha knows`, request, signed: true };
   if (!options.allowed.has(action as RemediationAction)) return { ok: false, reason: `action "${action}" is not allowed here (its command is not configured in [remediation])`, request, signed: true };
   const age = options.now - ts;
   if (age > options.maxAge || age < -options.maxAge) return { ok: false, reason: `signed ${Math.round(age / 1000)}s ago, outside the ${Math.round(options.maxAge / 1000)}s window (a replay, or clocks out of sync)`, request, signed: true };
-  return { ok: true, request };
+  return { ok: true, request, withPreviousKey };
+}
+
+/** sudo at the path Debian and Ubuntu install it: never looked up in the agent's PATH. */
+export const SUDO = '/usr/bin/sudo';
+
+/**
+ * How a compute runs a configured repair command: directly when it is root, otherwise through
+ * sudo -n (fail rather than ask for a password) with exactly the configured arguments, which is
+ * all install.sh's sudoers rule grants. Executed without a shell: no word is ever interpreted.
+ */
+export function repairInvocation(argv: readonly string[], uid: number | undefined): { readonly file: string; readonly args: readonly string[] } {
+  if (argv.length === 0) throw new Error('no repair command configured');
+  return uid === 0 ? { file: argv[0]!, args: argv.slice(1) } : { file: SUDO, args: ['-n', '--', ...argv] };
 }
 
 /**

@@ -3,7 +3,7 @@
  * there is one, the host, incident and step. Secrets never get through: Secret values print as
  * ***, and every known secret string is scrubbed from the finished line.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Secret, scrub } from './secret.js';
 
@@ -29,6 +29,22 @@ export interface LoggerOptions {
   readonly file?: string;
   /** Where lines go besides the file; standard error by default. */
   readonly stream?: { write(line: string): unknown } | null;
+}
+
+/**
+ * Appends to the log file, refusing anything but a plain file of its own: the log directory
+ * belongs to the agents' user, and root's CLI logs there too, so a link (or a hard link, or a
+ * FIFO that would block) put in the log's place must not make root write elsewhere.
+ */
+function appendLine(file: string, line: string): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o640);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.nlink !== 1) throw new Error(`${file} is not a plain file of its own (a link to another file?)`);
+    writeSync(fd, line);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function replacer(_key: string, value: unknown): unknown {
@@ -58,7 +74,7 @@ export function createLogger(options: LoggerOptions): Logger {
     stream?.write(line);
     if (options.file && !fileBroken) {
       try {
-        appendFileSync(options.file, line, { mode: 0o640 });
+        appendLine(options.file, line);
       } catch (error) {
         fileBroken = true;
         stream?.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'warning', component: options.component, event: 'log-file-unwritable', file: options.file, error: (error as Error).message, fix: 'check the owner and mode of the log directory' })}\n`);

@@ -90,7 +90,7 @@ describe('nova-ha with least-privilege Consul ACLs', () => {
     const since = Date.now();
     await lab.cutLink('cmp1', 'storage', 'host');
     // cmp1's remediation handler, started by its event watch (which needs the token's event:read),
-    // runs "ip link set stor0 up" through sudo: the link comes back by itself.
+    // runs "ip link set dev stor0 up" through sudo: the link comes back by itself.
     await until('cmp1 storage link repaired by nova-ha', 90_000, () => lab.linkState('cmp1', 'storage', 'host'), (state) => state === 'up');
     await lab.waitForMember('cmp1', 'storage', 'alive', 60_000);
     // Without Nova the incident may stay open (nova-compute's state in Nova's API stays unknown): look at both.

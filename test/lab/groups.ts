@@ -15,6 +15,8 @@ export const LAB_GROUPS = {
     'test/lab/power.test.ts',
     'test/lab/guard.test.ts',
     'test/lab/down.test.ts',
+    'test/lab/repair-reports.test.ts',
+    'test/lab/privilege.test.ts',
   ],
   'lab-b': [
     'test/lab/recovery-consul.test.ts',
@@ -26,6 +28,7 @@ export const LAB_GROUPS = {
     'test/lab/remediation.test.ts',
     'test/lab/watch-input.test.ts',
     'test/lab/safety.test.ts',
+    'test/lab/secrets.test.ts',
   ],
 } as const satisfies Record<string, readonly string[]>;
 

@@ -20,7 +20,7 @@ describe('storage network', () => {
     const since = Date.now();
     env.touch('cmp1');
     await env.lab.cutLink('cmp1', 'storage', 'host');
-    // The remediation handler on cmp1 runs "ip link set stor0 up" through sudo: the link comes back by itself.
+    // The remediation handler on cmp1 runs "ip link set dev stor0 up" through sudo: the link comes back by itself.
     await until('cmp1 storage link repaired by nova-ha', 60_000, () => env.lab.linkState('cmp1', 'storage', 'host'), (state) => state === 'up');
     const [closed] = await until('incident closed', 60_000, () => closedIncidents(env.ctx, 'cmp1'), (list) => list.some((i) => i.openedAt >= since - 1000));
     expect(closed!.phase).toBe('recovered');
