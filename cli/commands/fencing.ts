@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { controllerEffects } from '../../lib/recovery/controller-effects.js';
 import type { Incident } from '../../lib/state/incident.js';
+import { retryLine } from './status.js';
 import { bmcFor, powerOffVerified } from '../../lib/systems/power/ipmi.js';
 import { NovaClient } from '../../lib/systems/nova/index.js';
 import { asOperator, operatorEvacuate } from '../../lib/operator/as-operator.js';
@@ -15,6 +16,8 @@ function summary(incident: Incident): string {
   const instances = incident.instances ?? [];
   const lines = [`incident ${incident.id}: ${incident.phase}${incident.hold ? ` (${incident.hold.reason})` : ''}`];
   for (const o of instances) lines.push(`  ${o.name || o.id}  ${o.outcome}${o.to ? ` -> ${o.to}` : ''}${o.detail ? `  (${o.detail})` : ''}`);
+  const retry = retryLine(incident);
+  if (retry) lines.push(retry);
   return lines.join('\n');
 }
 
