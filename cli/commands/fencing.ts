@@ -21,14 +21,14 @@ function summary(incident: Incident): string {
   return lines.join('\n');
 }
 
-/** Runs a fence or an evacuation with progress on the terminal, then prints its outcome; exit 1 unless fenced. */
+/** Runs a fence or an evacuation with progress on the terminal, then prints its outcome; exit 1 unless fenced with no instance failed. */
 async function withProgress(runtime: Runtime, work: (runtime: Runtime, nova: NovaClient, progress: (done: number, total: number) => void) => Promise<Incident>): Promise<void> {
   const out = progressPrinter();
   const incident = await work(runtime, NovaClient.fromConfig(runtime.config, { logger: runtime.logger }), (done, total) => out.progress(done, total, 'instances evacuated'));
   out.end();
   console.log(summary(incident));
   await runtime.notifier.flush(10_000);
-  if (incident.phase !== 'fenced') process.exitCode = 1;
+  if (incident.phase !== 'fenced' || (incident.instances ?? []).some((o) => o.outcome === 'failed')) process.exitCode = 1;
 }
 
 export function register(program: Command): void {
