@@ -202,6 +202,13 @@ describe('servers changed since', () => {
       ['c', 'DELETED', 'cmp2', null],
     ]);
   });
+
+  it('leaves out a server it cannot read rather than failing the whole list', async () => {
+    const { 'OS-EXT-SRV-ATTR:host': _, ...odd } = server('x', 'cmp2');
+    cloud.routes.set('GET /servers/detail', () => json(200, { servers: [server('a', 'cmp3'), odd] }));
+    expect((await client().listServersChangedSince(0)).map((s) => s.id)).toEqual(['a']);
+    expect(logLines.join('')).toContain('nova-server-unreadable');
+  });
 });
 
 describe('evacuate', () => {

@@ -180,7 +180,17 @@ export class NovaClient {
     const query = new URLSearchParams({ all_tenants: '1', 'changes-since': new Date(since).toISOString(), ...(pageSize ? { limit: String(pageSize) } : {}) });
     const pages = await this.paginate(`/servers/detail?${query}`, 'servers', 'servers_links', 'list servers changed since');
     const byId = new Map<string, Server>();
-    for (const page of pages) for (const server of page.map(parseServer)) byId.set(server.id, server);
+    for (const entry of pages.flat()) {
+      // The list spans the whole cloud: one odd server (a deleted one, say) must not blind the
+      // caller to the others. It is left out, and a caller that needs it reads it by itself.
+      try {
+        const server = parseServer(entry);
+        byId.set(server.id, server);
+      } catch (error) {
+        if (!(error instanceof NovaReplyError)) throw error;
+        this.log.warn('nova-server-unreadable', { error: error.message, detail: 'left out of the list of servers changed since' });
+      }
+    }
     return [...byId.values()];
   }
 
