@@ -46,6 +46,7 @@ export interface BootResult {
 export interface LabServer { readonly id: string; readonly name: string; readonly status: string; readonly task_state: string | null; readonly host: string | null; readonly metadata: Record<string, string>; readonly fault: string | null }
 export interface LabService { readonly id: string; readonly host: string; readonly state: 'up' | 'down'; readonly status: 'enabled' | 'disabled'; readonly forced_down: boolean; readonly disabled_reason: string | null; readonly updated_at: string | null }
 export interface LabMigration { readonly id: number; readonly uuid: string; readonly instance_uuid: string; readonly migration_type: string; readonly status: string; readonly source_compute: string; readonly dest_compute: string | null; readonly created_at: string; readonly updated_at: string | null }
+export interface FloorResult { readonly host: string; readonly instances: number; readonly evacuated: number; readonly failed: number; readonly wallSeconds: number; readonly firstPost: number | null; readonly lastPost: number | null; readonly lists: number }
 export interface DaemonStatus { readonly running: boolean; readonly pid: number; readonly processes: number; readonly rssKiB: number; readonly pssKiB: number }
 export interface LabStatus {
   readonly up: boolean;
@@ -189,6 +190,14 @@ export class NovaLab {
   /** Deletes these servers (default: every server of every project) and waits until they are gone. */
   deleteServers(ids: readonly string[] = []): Promise<{ deleted: number; seconds: number }> {
     return this.timed('delete servers', () => this.labPy('delete-servers', ...ids));
+  }
+
+  /**
+   * Nova's own floor for evacuating host (powered off): force down, one evacuate POST per server
+   * back to back, one server list a second until all are ACTIVE elsewhere; timed from the first call.
+   */
+  floor(host: string, timeoutS = 900): Promise<FloorResult> {
+    return this.labPy('floor', host, String(timeoutS));
   }
 
   /** Starts nova-compute on cmpN unless it runs. */

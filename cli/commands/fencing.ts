@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { bmcPower, controllerEffects } from '../../lib/recovery/controller-effects.js';
 import type { Incident } from '../../lib/state/incident.js';
+import { retryLine } from './status.js';
 import { NovaClient } from '../../lib/systems/nova/index.js';
 import { asOperator, operatorEvacuate } from '../../lib/operator/as-operator.js';
 import { unfence } from '../../lib/operator/unfence.js';
@@ -14,17 +15,19 @@ function summary(incident: Incident): string {
   const instances = incident.instances ?? [];
   const lines = [`incident ${incident.id}: ${incident.phase}${incident.hold ? ` (${incident.hold.reason})` : ''}`];
   for (const o of instances) lines.push(`  ${o.name || o.id}  ${o.outcome}${o.to ? ` -> ${o.to}` : ''}${o.detail ? `  (${o.detail})` : ''}`);
+  const retry = retryLine(incident);
+  if (retry) lines.push(retry);
   return lines.join('\n');
 }
 
-/** Runs a fence or an evacuation with progress on the terminal, then prints its outcome; exit 1 unless fenced. */
+/** Runs a fence or an evacuation with progress on the terminal, then prints its outcome; exit 1 unless fenced with no instance failed. */
 async function withProgress(runtime: Runtime, work: (runtime: Runtime, nova: NovaClient, progress: (done: number, total: number) => void) => Promise<Incident>): Promise<void> {
   const out = progressPrinter();
   const incident = await work(runtime, NovaClient.fromConfig(runtime.config, { logger: runtime.logger }), (done, total) => out.progress(done, total, 'instances evacuated'));
   out.end();
   console.log(summary(incident));
   await runtime.notifier.flush(10_000);
-  if (incident.phase !== 'fenced') process.exitCode = 1;
+  if (incident.phase !== 'fenced' || (incident.instances ?? []).some((o) => o.outcome === 'failed')) process.exitCode = 1;
 }
 
 export function register(program: Command): void {

@@ -21,6 +21,9 @@ Commands:
   delete-servers [ID...]           delete these servers (default: all, of every tenant), wait until gone
   stop-server ID                   os-stop the server, wait until SHUTOFF
   meta ID KEY VALUE                set one metadata key of the server
+  floor HOST [TIMEOUT]             Nova's own floor for evacuating HOST (powered off): force down, one
+                                   evacuate POST per server back to back, one server list a second
+                                   until every one is ACTIVE (SHUTOFF if stopped) elsewhere (bench/floor.ts)
 """
 import json
 import os
@@ -276,6 +279,34 @@ class Lab:
         return [{k: x.get(k) for k in ('id', 'uuid', 'instance_uuid', 'migration_type', 'status', 'source_compute',
                                        'dest_compute', 'created_at', 'updated_at')} for x in m]
 
+    def floor(self, host, timeout=900):
+        """The raw Nova floor of an evacuation, timed from the first call (authentication before it)."""
+        self.sess.get_token()
+        t0 = time.time()
+        svc = self.service(host)
+        self.req('PUT', self.nova + '/os-services/%s' % svc['id'], {'forced_down': True}, mv='2.53')
+        servers = self.servers(host)
+        want = {s['id']: ('SHUTOFF' if s['status'] == 'SHUTOFF' else 'ACTIVE') for s in servers}
+        posts = []
+        for sid in want:
+            self.req('POST', self.nova + '/servers/%s/action' % sid, {'evacuate': {}})
+            posts.append(time.time() - t0)
+        lists = 0
+        while True:
+            time.sleep(1)
+            lists += 1
+            now = {s['id']: s for s in self.servers()}
+            done = [i for i, status in want.items() if i in now and now[i]['host'] != host
+                    and not now[i]['task_state'] and now[i]['status'] == status]
+            failed = [i for i in want if i in now and now[i]['status'] == 'ERROR' and not now[i]['task_state']]
+            if len(done) + len(failed) == len(want):
+                break
+            if time.time() - t0 > timeout:
+                raise LabError('floor: %d of %d servers settled after %d s' % (len(done), len(want), timeout))
+        return {'host': host, 'instances': len(want), 'evacuated': len(done), 'failed': len(failed),
+                'wallSeconds': round(time.time() - t0, 3), 'firstPost': round(posts[0], 3) if posts else None,
+                'lastPost': round(posts[-1], 3) if posts else None, 'lists': lists}
+
     def allocations(self):
         rps = self.req('GET', self.placement + '/resource_providers')['resource_providers']
         return {r['name']: self.req('GET', self.placement + '/resource_providers/%s/usages' % r['uuid'])['usages']
@@ -307,6 +338,7 @@ def main(argv):
         'delete-servers': lambda: L.delete_servers(a),
         'stop-server': lambda: L.stop_server(a[0]),
         'meta': lambda: L.set_meta(a[0], a[1], a[2]),
+        'floor': lambda: L.floor(a[0], num(1, 900)),
     }
     if cmd not in commands:
         raise LabError('unknown command %r\n%s' % (cmd, __doc__))

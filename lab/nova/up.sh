@@ -134,7 +134,11 @@ init_neutron() {
     --config-file "$E/neutron/ml2_conf.ini" upgrade heads
   log "neutron db synced"
   wait_rabbit
-  start neutron-api "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:9696" --processes 1 --threads 1 \
+  # Several processes: every server list or show costs nova-api two Neutron queries, and each
+  # rebuild of an evacuation several more; one process (one request at a time) set the lab's
+  # evacuation floor instead of Nova. --lazy-apps: each process loads Neutron itself (no DB or
+  # AMQP connection shared across a fork).
+  start neutron-api "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:9696" --processes "$NEUTRON_WORKERS" --threads 1 --lazy-apps \
     --pythonpath "$NOVA_LAB/pylib" --env OS_NEUTRON_CONFIG_DIR="$E/neutron" \
     --env "OS_NEUTRON_CONFIG_FILES=neutron.conf;ml2_conf.ini" --wsgi-file "$NOVA_LAB/pylib/neutron_lab_wsgi.py"
   wait_http "http://$CTL_IP:9696/"

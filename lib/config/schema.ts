@@ -69,7 +69,7 @@ export const SCHEMA = {
     evaluate_interval: duration('How often each controller re-evaluates every host (watches can miss transitions during a Consul leader change).', '15s', 1000),
   },
   evacuation: {
-    concurrency: int('How many instances are evacuated at once (each counts until it is confirmed ACTIVE elsewhere).', '16', 1, 64),
+    concurrency: int('How many evacuate (or live-migrate) calls may wait for Nova\'s answer at once. Instances Nova has accepted do not count: they are confirmed together, one server list per look.', '16', 1, 64),
     mode: oneOf('opt-out: evacuate every instance except those whose metadata sets select_key to false. opt-in: only those that set it to true.', ['opt-out', 'opt-in'], 'opt-out'),
     select_key: str('Instance metadata key for opting in or out.', 'nova_ha_evacuate'),
     priority_key: str('Instance metadata key holding an integer priority: higher values are evacuated first.', 'nova_ha_priority'),

@@ -51,7 +51,7 @@ export function controllerEffects(runtime: Runtime): Effects {
         // No new instances on a host being drained; undone when its incident closes (undrain).
         const service = await novaClient().getComputeService(run.host);
         if (service.status === 'enabled') await novaClient().disableService(service.id, `${DRAIN_REASON} (incident ${incident.id}: tenant network down)`);
-        const outcomes = await move({ runtime, nova: novaClient() }, run, 'live-migration', incident);
+        const { outcomes } = await move({ runtime, nova: novaClient() }, run, 'live-migration', incident);
         const counts = countOutcomes(outcomes);
         incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'drain', outcome: counts.failed ? 'failed' : 'done', detail: `${counts.migrated} live-migrated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`, by: runtime.node }));
       } catch (error) {

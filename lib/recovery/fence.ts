@@ -3,9 +3,9 @@
  * recorded before and after it runs, and a resumed worker skips the steps recorded done. Only a
  * power-off the BMC itself confirms unlocks the rest; otherwise the incident is held.
  */
-import { evacuateInstances, evacuationSettings, type EvacuationNova, type MoveKind } from './evacuate.js';
+import { evacuateInstances, evacuationSettings, type EvacuationNova, type EvacuationReport, type MoveKind } from './evacuate.js';
 import type { FenceRun } from './effects.js';
-import { lastOutcome, withPhase, withStep, type Incident, type InstanceOutcome } from '../state/incident.js';
+import { evacuateAgainCommand, lastOutcome, withPhase, withStep, type Incident, type InstanceOutcome } from '../state/incident.js';
 import type { PowerState, VerifiedOff } from '../systems/power/ipmi.js';
 import type { ComputeService } from '../systems/nova/index.js';
 import type { Notification } from '../systems/notify/index.js';
@@ -14,7 +14,9 @@ import type { Runtime } from './runtime.js';
 /** What fencing needs of Nova beyond the evacuation engine. */
 export interface FenceNova extends EvacuationNova {
   getComputeService(host: string): Promise<ComputeService>;
-  forceDown(serviceId: string, forcedDown: boolean): Promise<ComputeService>;
+  /** One call: forced down (Nova lets its instances be evacuated at once) and disabled with the reason (nothing new lands there). */
+  forceDownAndDisable(serviceId: string, reason: string): Promise<ComputeService>;
+  /** Only for an incident whose force-down an older nova-ha recorded without disabling. */
   disableService(serviceId: string, reason: string): Promise<ComputeService>;
 }
 
@@ -45,6 +47,8 @@ function withoutHold(incident: Incident): Incident {
   return rest;
 }
 
+const FORCED_DOWN_AND_DISABLED = 'forced down and disabled';
+
 export const disabledReason = (incident: Pick<Incident, 'id'>): string => `nova-ha: fenced by incident ${incident.id}; run "nova-ha unfence" to return it to service`;
 
 export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<Incident> {
@@ -58,18 +62,24 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
     if (lastOutcome(incident, name) === 'done' && !(name === 'evacuate' && deps.rerunEvacuation)) return;
     if (!run.stillOwner()) throw new StepFailed(`lost the host lock before ${name}`);
     incident = await run.change((i) => withStep(before(withoutHold(withPhase(i, phase, Date.now(), by))), { at: Date.now(), step: name, outcome: 'started', by }));
+    const started = Date.now();
     log.info('step-start', { step: name });
     try {
       const detail = await body();
       incident = await run.change((i) => withStep(i, { at: Date.now(), step: name, outcome: 'done', detail, by }));
-      log.info('step-done', { step: name, detail });
+      log.info('step-done', { step: name, detail, ms: Date.now() - started });
     } catch (error) {
       const detail = (error as Error).message;
       incident = await run.change((i) => withStep(i, { at: Date.now(), step: name, outcome: 'failed', detail, by }));
-      log.error('step-failed', { step: name, error: detail });
+      log.error('step-failed', { step: name, error: detail, ms: Date.now() - started });
       throw new StepFailed(detail);
     }
   };
+
+  // Which nova-compute service to force down is a read, with no effect: it is looked up while
+  // the power-off runs, not after it.
+  const lookup = lastOutcome(incident, 'force-down') === 'done' ? undefined : deps.nova.getComputeService(run.host);
+  lookup?.catch(() => undefined);
 
   try {
     // "fenceStarted" is written before the power-off is sent: from then on nothing but an operator powers the host on.
@@ -105,22 +115,27 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
 
   try {
     let service: ComputeService | undefined;
+    let disabledWithForceDown = incident.timeline.some((e) => e.step === 'force-down' && e.outcome === 'done' && e.detail?.endsWith(FORCED_DOWN_AND_DISABLED));
+    // Disabled in the same call as the force-down: the host is fenced from here on, and an
+    // evacuation that fails halfway leaves it out of the scheduler's choices as well.
     await stillOff('force-down');
     await step('force-down', 'forcing-down', async () => {
-      service = await deps.nova.getComputeService(run.host);
-      await deps.nova.forceDown(service.id, true);
-      return `nova-compute service ${service.id} forced down`;
+      service = await (lookup ?? Promise.reject(new Error('not looked up'))).catch(() => deps.nova.getComputeService(run.host));
+      await deps.nova.forceDownAndDisable(service.id, disabledReason(incident));
+      disabledWithForceDown = true;
+      return `nova-compute service ${service.id} ${FORCED_DOWN_AND_DISABLED}`;
     });
     // Instances that fail after the engine's retries are reported, not retried forever: the step
     // ends, and an operator can run nova-ha evacuate again for what is left.
     await stillOff('evacuation');
     await step('evacuate', 'evacuating', async () => {
-      const outcomes = await move(deps, run, 'evacuation', incident);
-      const counts = countOutcomes(outcomes);
-      return `${counts.evacuated} evacuated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`;
+      const report = await move(deps, run, 'evacuation', incident);
+      const counts = countOutcomes(report.outcomes);
+      return `${counts.evacuated} evacuated, ${counts.skipped} skipped, ${counts.failed} failed, of ${report.outcomes.length}${describeReport(report)}`;
     });
     await stillOff('marking it fenced');
     await step('disable', incident.phase === 'fenced' ? 'fenced' : 'evacuating', async () => {
+      if (disabledWithForceDown) return 'disabled with the force-down';
       service ??= await deps.nova.getComputeService(run.host);
       await deps.nova.disableService(service.id, disabledReason(incident));
       return `nova-compute service ${service.id} disabled and kept forced down`;
@@ -143,13 +158,20 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
   const counts = countOutcomes(instances);
   const failed = instances.filter((o) => o.outcome === 'failed');
   const what = `fenced; ${counts.evacuated} of ${instances.length} instances evacuated${counts.failed ? `, ${counts.failed} failed` : ''}`;
-  const reason = `${incident.reason}. The power-off was verified with the BMC, the nova-compute service is forced down and disabled${failed.length ? `; these instances need an operator: ${failed.map((o) => `${o.name || o.id} (${o.detail})`).join('; ')}` : ', and every instance was evacuated'}. It stays fenced until an operator runs: nova-ha unfence ${run.host}`;
-  runtime.notifier.notify(notification(incident, failed.length ? 'evacuation-failed' : 'fenced', incident.cause === 'power-lost' ? 'power lost, did not come back' : 'failed', what, reason));
+  const reason = `${incident.reason}. The power-off was verified with the BMC, the nova-compute service is forced down and disabled${failed.length ? `; these instances need an operator: ${failed.map((o) => `${o.name || o.id} (${o.detail})`).join('; ')}. Once the cause is fixed, evacuate them again with: ${evacuateAgainCommand(run.host)}` : ', and every instance was evacuated'}. It stays fenced until an operator runs: nova-ha unfence ${run.host}`;
+  runtime.notifier.notify({ ...notification(incident, failed.length ? 'evacuation-failed' : 'fenced', incident.cause === 'power-lost' ? 'power lost, did not come back' : 'failed', what, reason), ...(failed.length ? { retry: evacuateAgainCommand(run.host) } : {}) });
   return incident;
 }
 
-/** Evacuates (or live-migrates) with every outcome written to the incident as it happens. */
-export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'>, run: FenceRun, kind: MoveKind, incident: Incident): Promise<InstanceOutcome[]> {
+/** The engine's figures for the step's record: calls to Nova, how fast the calls went out, how many looks. */
+function describeReport(report: EvacuationReport): string {
+  const { calls } = report;
+  const spread = report.callSpreadMs !== undefined ? ` over ${(report.callSpreadMs / 1000).toFixed(1)} s` : '';
+  return calls.move === 0 ? '' : `; ${calls.move} calls${spread}, ${report.looks} looks, ${calls.list + calls.get + calls.migrations} reads`;
+}
+
+/** Evacuates (or live-migrates) with the outcomes written to the incident as they happen, each batch in one write. */
+export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'>, run: FenceRun, kind: MoveKind, incident: Incident): Promise<EvacuationReport> {
   return evacuateInstances({
     kind,
     nova: deps.nova,
@@ -158,8 +180,9 @@ export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'
     settings: evacuationSettings(deps.runtime.config),
     log: deps.runtime.logger.child({ host: run.host, incident: incident.id }),
     recorded: incident.instances ?? [],
-    record: async (outcome) => {
-      await run.change((i) => ({ ...i, instances: [...(i.instances ?? []).filter((o) => o.id !== outcome.id), outcome] }));
+    record: async (batch) => {
+      const ids = new Set(batch.map((o) => o.id));
+      await run.change((i) => ({ ...i, instances: [...(i.instances ?? []).filter((o) => !ids.has(o.id)), ...batch] }));
     },
     stillOwner: run.stillOwner,
     ...(deps.progress ? { progress: deps.progress } : {}),

@@ -24,9 +24,14 @@ export interface InstanceOutcome {
   readonly from: string;
   readonly to?: string;
   readonly detail?: string;
+  /** Nova's own words for why the instance failed (the server's fault), when Nova gave any. */
+  readonly fault?: string;
   /** When nova-ha called Nova for this instance (an instance is called for at most once per incident). */
   readonly calledAt?: number;
 }
+
+/** The command that evacuates again what is still on a fenced host (the instances that failed, say). */
+export const evacuateAgainCommand = (host: string): string => `nova-ha evacuate ${host}`;
 
 export interface Incident {
   readonly id: string;

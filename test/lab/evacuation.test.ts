@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../lib/state/records.js';
 import { scenarioLab } from './lab-context.js';
-import { bootOn, cliOnController, configureControllers, currentIncident, hang, serversById, until } from '../../lab/scenario.js';
+import { bootOn, cliOnController, configureControllers, currentIncident, hang, mailSince, serversById, until } from '../../lab/scenario.js';
 import { expectInOrder } from '../support/journal.js';
 import { actionRequests } from './support/evaluations.js';
 
@@ -97,6 +97,38 @@ describe('evacuation', () => {
     expect([...requests.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     const servers = await serversById(env.ctx);
     for (const id of ids) expect(servers.get(id)?.status, id).toBe('ACTIVE');
+  });
+
+  it("no room left in the cloud: Nova's fault is in the outcome, the CLI, the incident and the email, and the command given evacuates them once there is room", async () => {
+    const since = Date.now();
+    const ids = await bootOn(env.ctx, 'cmp2', 2, 'evac-noroom');
+    env.touch('cmp2');
+    await env.ctx.runtime.kv.write(env.ctx.runtime.kv.key(KEYS.maintenance('cmp2')), { reason: 'operator test', since: Date.now(), by: 'test' });
+    const others = env.lab.computes.filter((h) => h !== 'cmp2');
+    for (const other of others) await env.ctx.nova.disable(other, 'test: no room');
+    try {
+      const failed = await cliOnController(env.ctx, ['evacuate', 'cmp2', '--confirm-fenced']);
+      // Instances left behind: the command says so in its exit code, why in Nova's words, and what to run.
+      expect(failed.code, failed.stderr).toBe(1);
+      expect(failed.stdout).toMatch(/failed +\(ERROR on cmp2 after the evacuation: No valid host was found/);
+      expect(failed.stdout).toContain('2 instances failed; once the cause is fixed, evacuate again with: nova-ha evacuate cmp2');
+      const incident = (await currentIncident(env.ctx, 'cmp2'))!;
+      for (const id of ids) expect(incident.instances!.find((o) => o.id === id)).toMatchObject({ outcome: 'failed', fault: expect.stringMatching(/^No valid host was found/) });
+      const shown = await cliOnController(env.ctx, ['incident', incident.id]);
+      expect(shown.stdout).toMatch(/failed +cmp2 +- +ERROR on cmp2 after the evacuation: No valid host was found/);
+      expect(shown.stdout).toContain('evacuate again with: nova-ha evacuate cmp2');
+      const mail = await until('evacuation-failed email', 30_000, () => mailSince(env.ctx, since, 'cmp2'), (m) => m.some((x) => x.text.includes('To try again what failed')));
+      const text = mail.find((x) => x.text.includes('To try again what failed'))!.text;
+      expect(text).toMatch(/failed +cmp2 +- +ERROR on cmp2 after the evacuation: No valid host was found/);
+      expect(text).toContain('To try again what failed, once its cause is fixed, run:\n  nova-ha evacuate cmp2\n');
+    } finally {
+      for (const other of others) await env.ctx.nova.enable(other);
+    }
+    // Room again: the command the operator was given, exactly, evacuates them.
+    const again = await cliOnController(env.ctx, ['evacuate', 'cmp2']);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    const servers = await serversById(env.ctx);
+    for (const id of ids) expect([servers.get(id)?.status, servers.get(id)?.host !== 'cmp2'], id).toEqual(['ACTIVE', true]);
   });
 
   it('tenant network down with the opt-in drain: its running instances live-migrated away, each confirmed; nothing fenced', async () => {

@@ -9,6 +9,7 @@
  */
 import type { ActionResult } from '../../lib/systems/nova/client.js';
 import type { ComputeService, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
+import type { ServerFault } from '../../lib/systems/nova/types.js';
 import type { FenceNova } from '../../lib/recovery/fence.js';
 import { Journal } from './journal.js';
 
@@ -21,6 +22,9 @@ export interface FakeServer {
   taskState: string | null;
   metadata: Record<string, string>;
   partial?: boolean;
+  fault?: ServerFault | null;
+  /** When Nova last changed it (ms): what a changes-since list compares. */
+  updatedAt?: number;
 }
 
 /** What an accepted evacuation does: rebuilt elsewhere at once, left in a task, or ends in ERROR. */
@@ -33,7 +37,7 @@ export class NovaRefused extends Error {
   }
 }
 
-export type NovaMethod = 'listServersOnHost' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'disableService' | 'enableService';
+export type NovaMethod = 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService';
 
 export class FakeNova implements FenceNova {
   readonly servers = new Map<string, FakeServer>();
@@ -57,7 +61,7 @@ export class FakeNova implements FenceNova {
 
   /** A server on host, ACTIVE unless told otherwise. */
   server(id: string, host: string, over: Partial<FakeServer> = {}): FakeServer {
-    const server: FakeServer = { id, name: id, host, status: 'ACTIVE', vmState: 'active', taskState: null, metadata: {}, ...over };
+    const server: FakeServer = { id, name: id, host, status: 'ACTIVE', vmState: 'active', taskState: null, metadata: {}, updatedAt: Date.now(), ...over };
     this.servers.set(id, server);
     return server;
   }
@@ -91,8 +95,8 @@ export class FakeNova implements FenceNova {
   }
 
   #view(s: FakeServer): Server {
-    if (s.partial) return { id: s.id, name: '', status: 'UNKNOWN', taskState: null, vmState: null, host: null, projectId: null, metadata: {}, locked: null, partial: true };
-    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false };
+    if (s.partial) return { id: s.id, name: '', status: 'UNKNOWN', taskState: null, vmState: null, host: null, projectId: null, metadata: {}, locked: null, partial: true, fault: null };
+    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false, fault: s.fault ?? null };
   }
 
   #serviceOf(host: string): ComputeService {
@@ -110,6 +114,7 @@ export class FakeNova implements FenceNova {
     if (server.taskState) throw new NovaRefused(409, `Cannot '${type}' instance ${id} while it is in task_state ${server.taskState}`);
     const migration: Migration = { id: String(++this.#ids), uuid: `mig-${this.#ids}`, instanceUuid: id, migrationType: type, status: { completes: type === 'evacuation' ? 'done' : 'completed', errors: 'error', 'stays-rebuilding': 'accepted' }[this.behaviour], sourceCompute: source, destCompute: this.target, createdAt: new Date().toISOString().replace('Z', ''), updatedAt: null };
     this.migrations.push(migration);
+    server.updatedAt = Date.now();
     if (this.behaviour === 'completes') {
       server.host = this.target;
       server.status = server.vmState === 'stopped' ? 'SHUTOFF' : 'ACTIVE';
@@ -118,6 +123,7 @@ export class FakeNova implements FenceNova {
       server.status = 'ERROR';
       server.vmState = 'error';
       server.taskState = null;
+      server.fault = { message: 'No valid host was found. There are not enough hosts available.', code: 500 };
     } else server.taskState = type === 'evacuation' ? 'rebuilding' : 'migrating';
     return { requestId: `req-${this.#ids}`, attempts: 1, confirmedBy: 'response' };
   }
@@ -125,6 +131,11 @@ export class FakeNova implements FenceNova {
   async listServersOnHost(host: string): Promise<Server[]> {
     this.#enter('listServersOnHost', [host]);
     return [...this.servers.values()].filter((s) => s.host === host).map((s) => this.#view(s));
+  }
+
+  async listServersChangedSince(since: number): Promise<Server[]> {
+    this.#enter('listServersChangedSince', [since]);
+    return [...this.servers.values()].filter((s) => (s.updatedAt ?? 0) >= since).map((s) => this.#view(s));
   }
 
   async getServer(id: string): Promise<Server> {
@@ -160,6 +171,15 @@ export class FakeNova implements FenceNova {
     if (!service) throw new NovaRefused(404, `Service ${serviceId} not found.`);
     // Cleared, the service reports again (its nova-compute runs): Nova shows it up.
     const next = { ...service, forcedDown, state: forcedDown ? 'down' as const : 'up' as const };
+    this.services.set(service.host, next);
+    return { ...next };
+  }
+
+  async forceDownAndDisable(serviceId: string, reason: string): Promise<ComputeService> {
+    this.#enter('forceDownAndDisable', [serviceId, reason]);
+    const service = [...this.services.values()].find((s) => s.id === serviceId);
+    if (!service) throw new NovaRefused(404, `Service ${serviceId} not found.`);
+    const next = { ...service, forcedDown: true, state: 'down' as const, status: 'disabled' as const, disabledReason: reason };
     this.services.set(service.host, next);
     return { ...next };
   }

@@ -12,7 +12,7 @@ import type { Server } from '../../lib/systems/nova/index.js';
 import { silentLogger } from '../../lib/shared/log.js';
 import { FakeNova, NovaRefused, type FakeServer } from '../support/fake-nova.js';
 
-const server = (id: string, over: Partial<Server> = {}): Server => ({ id, name: id, status: 'ACTIVE', taskState: null, vmState: 'active', host: 'cmp1', projectId: 'p1', metadata: {}, locked: false, partial: false, ...over });
+const server = (id: string, over: Partial<Server> = {}): Server => ({ id, name: id, status: 'ACTIVE', taskState: null, vmState: 'active', host: 'cmp1', projectId: 'p1', metadata: {}, locked: false, partial: false, fault: null, ...over });
 const OPT_OUT = { mode: 'opt-out', selectKey: 'nova_ha_evacuate', priorityKey: 'nova_ha_priority' } as const;
 const OPT_IN = { ...OPT_OUT, mode: 'opt-in' } as const;
 
@@ -101,7 +101,7 @@ interface Run {
 async function evacuate(nova: FakeNova | EvacuationRun['nova'], over: Partial<EvacuationRun> = {}): Promise<Run> {
   const records: InstanceOutcome[] = [];
   const progress: [number, number][] = [];
-  const outcomes = await evacuateInstances({
+  const { outcomes } = await evacuateInstances({
     kind: 'evacuation',
     nova,
     host: HOST,
@@ -109,13 +109,15 @@ async function evacuate(nova: FakeNova | EvacuationRun['nova'], over: Partial<Ev
     settings: SETTINGS,
     log: silentLogger,
     recorded: [],
-    record: async (o) => {
-      records.push(o);
-      (nova as FakeNova).journal?.add({ system: 'incident', method: 'record', args: [o.id, o.outcome] });
+    record: async (batch) => {
+      for (const o of batch) {
+        records.push(o);
+        (nova as FakeNova).journal?.add({ system: 'incident', method: 'record', args: [o.id, o.outcome] });
+      }
     },
     stillOwner: () => true,
     progress: (done, total) => progress.push([done, total]),
-    pollMs: 5,
+    looks: { firstMs: 5, nextMs: 5, growth: 1, maxMs: 5 },
     ...over,
   });
   return { outcomes, records, progress };
@@ -255,9 +257,9 @@ describe('evacuateInstances: each instance at most once per incident', () => {
     nova.behaviour = 'stays-rebuilding';
     const killed = evacuate(dying, {
       settings: { ...SETTINGS, concurrency: 4 },
-      record: async (o) => {
+      record: async (batch) => {
         if (!alive) throw new Error('killed');
-        recorded.set(o.id, o);
+        for (const o of batch) recorded.set(o.id, o);
       },
     });
     await expect(killed).rejects.toThrow('killed');

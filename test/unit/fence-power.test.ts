@@ -20,9 +20,10 @@ function fakeNova(calls: string[]): FenceNova {
   const servers = new Map<string, Server>([['vm-1', { id: 'vm-1', name: 'vm-1', host: HOST, status: 'ACTIVE', vmState: 'active', metadata: {} } as unknown as Server]]);
   return {
     getComputeService: async () => (calls.push('getComputeService'), service),
-    forceDown: async () => (calls.push('forceDown'), { ...service, forcedDown: true }),
+    forceDownAndDisable: async () => (calls.push('forceDown'), { ...service, forcedDown: true, status: 'disabled' }),
     disableService: async () => (calls.push('disableService'), { ...service, status: 'disabled' }),
     listServersOnHost: async () => (calls.push('listServersOnHost'), [...servers.values()].filter((s) => s.host === HOST)),
+    listServersChangedSince: async () => (calls.push('listServersChangedSince'), [...servers.values()]),
     getServer: async (id) => (calls.push(`getServer ${id}`), servers.get(id)!),
     evacuate: async (id) => {
       calls.push(`evacuate ${id}`);

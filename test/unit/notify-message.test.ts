@@ -74,6 +74,26 @@ describe('composeMessage', () => {
     expect(body).toMatch(/5d8f6a52-0000-4000-8000-000000000003 +batch-9 +failed +compute-12 +-\n/);
   });
 
+  it("says why an instance failed, in Nova's words, and the exact command to try again", () => {
+    const noRoom: Notification = {
+      ...fenced,
+      event: 'evacuation-failed',
+      retry: 'nova-ha evacuate compute-12',
+      instances: [
+        fenced.instances![0]!,
+        { id: '5d8f6a52-0000-4000-8000-000000000003', name: 'batch-9', outcome: 'failed', from: 'compute-12', detail: 'ERROR on compute-12 after the evacuation: No valid host was found. There are not enough hosts available. (see: openstack server show 5d8f6a52-0000-4000-8000-000000000003)' },
+      ],
+    };
+    const { body } = composeMessage(noRoom, { subjectPrefix: '[nova-ha]' });
+    expect(body).toMatch(/instance +name +outcome +from +to +why/);
+    expect(body).toMatch(/batch-9 +failed +compute-12 +- +ERROR on compute-12 after the evacuation: No valid host was found\. There are not enough hosts available\./);
+    // An evacuated instance's row carries no detail: only what needs acting on does.
+    expect(body).toMatch(/db-primary +evacuated +compute-12 +compute-03\n/);
+    expect(body).toContain('To try again what failed, once its cause is fixed, run:\n  nova-ha evacuate compute-12\n');
+    expect(composeMessage(fenced, { subjectPrefix: '[nova-ha]' }).body).not.toContain('To try again');
+    expect(webhookPayload(noRoom, composeMessage(noRoom, { subjectPrefix: '' }))).toMatchObject({ retry: 'nova-ha evacuate compute-12' });
+  });
+
   it('ends with the incident id and how to see it', () => {
     const { body } = composeMessage(fenced, { subjectPrefix: '[nova-ha]', node: 'ctl1' });
     expect(body).toMatch(/\n-- \nIncident inc-20260501-100000-compute-12\. To see it: nova-ha incident inc-20260501-100000-compute-12\nSent by nova-ha on ctl1\.\n$/);

@@ -39,6 +39,8 @@ export interface InstanceOutcome {
   readonly from: string;
   /** Where it runs now; absent when it did not move. */
   readonly to?: string;
+  /** Why it was skipped or failed (Nova's fault message included), or how it was confirmed. */
+  readonly detail?: string;
 }
 
 export interface Notification {
@@ -60,6 +62,8 @@ export interface Notification {
   readonly occurrence?: string;
   readonly timeline: readonly TimelineEntry[];
   readonly instances?: readonly InstanceOutcome[];
+  /** The exact command an operator runs to try again what failed (e.g. "nova-ha evacuate cmp1"). */
+  readonly retry?: string;
   /** The cluster-wide pause switch is on: the message says so at the top. */
   readonly paused?: boolean;
   /** When it happened (ms since the epoch); the notifier fills in the time of notify() if absent. */
