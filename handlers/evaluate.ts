@@ -10,7 +10,7 @@ import { createRuntime } from '../lib/recovery/runtime.js';
 import { statusOf } from '../lib/operator/status.js';
 import { observerFromAgent, workerSpawner } from '../lib/recovery/spawn-worker.js';
 
-await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
+void runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   const runtime = createRuntime(config, 'evaluate');
   const observer = observerFromAgent(runtime.node);
   const result = await evaluate(runtime, observer, workerSpawner(configFile, observer), 'periodic');

@@ -4,11 +4,10 @@
  * a process that outlived a stopped unit, is seen for what it is.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { EXIT, runHandler } from '../lib/shared/handler.js';
 import { commandName, findProcesses, isRunning } from '../lib/shared/proc.js';
 
-await runHandler('nova-compute-check', 'check', [], async ({ config }) => {
+void runHandler('nova-compute-check', 'check', [], async ({ config }) => {
   const { systemd_unit: unit, process_name: name, pid_file: pidFile } = config.nova_compute;
   const problems: string[] = [];
   const facts: string[] = [];
@@ -19,6 +18,8 @@ await runHandler('nova-compute-check', 'check', [], async ({ config }) => {
       unknown = true;
       problems.push(`systemd is not running here, so ${unit} cannot be asked (set [nova_compute] systemd_unit empty)`);
     } else {
+      // Loaded only here: most nodes' checks never ask systemd, and execa costs every run that loads it.
+      const { execa } = await import('execa');
       const result = await execa('systemctl', ['is-active', unit], { reject: false, timeout: 5000 });
       const state = result.stdout.trim() || 'unknown';
       if (result.timedOut || result.exitCode === undefined || state === 'unknown') {

@@ -10,7 +10,7 @@ import { NovaClient } from '../lib/systems/nova/index.js';
 import { KEYS, novaServiceState, type NovaDoc, type NovaServiceState } from '../lib/state/records.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 
-await runHandler('nova-services-check', 'check', [], async ({ config }) => {
+void runHandler('nova-services-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'nova-services-check');
   const interval = config.nova.poll_interval;
   const lock = await holdPollerLock(runtime.clusters.mgmt, runtime.kv.key(KEYS.poller('nova')), 'nova', runtime.node, runtime.stateDir, Math.max(10, Math.ceil((3 * interval) / 1000)));

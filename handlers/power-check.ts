@@ -12,7 +12,7 @@ import { pollTargets } from '../lib/state/poll-targets.js';
 import { KEYS, type PowerDoc } from '../lib/state/records.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 
-await runHandler('power-check', 'check', [], async ({ config }) => {
+void runHandler('power-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'power-check');
   const interval = config.ipmi.poll_interval;
   const lock = await holdPollerLock(runtime.clusters.mgmt, runtime.kv.key(KEYS.poller('power')), 'power', runtime.node, runtime.stateDir, Math.max(10, Math.ceil((3 * interval) / 1000)));

@@ -5,14 +5,13 @@
  * command through sudo (the Consul agent is not root; install.sh grants exactly these commands).
  */
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { EXIT, readStdin, runHandler } from '../lib/shared/handler.js';
-import { createLoggerFor, nodeNameOf } from '../lib/recovery/runtime.js';
+import { createLoggerFor, nodeNameOf } from '../lib/shared/log.js';
 import { ReplayGuard, verifyRequest, type RemediationAction } from '../lib/recovery/repair-request.js';
 import { REMEDIATION_EVENT } from '../lib/systems/consul/names.js';
 import { parseWatchEvents } from '../lib/systems/consul/watch-input.js';
 
-await runHandler('remediate', 'handler', [], async ({ config }) => {
+void runHandler('remediate', 'handler', [], async ({ config }) => {
   const log = createLoggerFor(config, 'remediate');
   const parsed = parseWatchEvents(await readStdin());
   if (!parsed.ok) {
@@ -49,6 +48,7 @@ await runHandler('remediate', 'handler', [], async ({ config }) => {
     const argv = commands[verdict.request.action];
     const command = process.getuid?.() === 0 ? argv : ['sudo', '-n', '--', ...argv];
     log.info('remediation-run', { ...fields, command: command.join(' ') });
+    const { execa } = await import('execa');
     const result = await execa(command[0]!, command.slice(1), { reject: false, timeout: 120_000, all: true });
     const outcome = { ...fields, exit_code: result.exitCode, output: (result.all ?? '').slice(-500) };
     if (result.exitCode === 0) log.info('remediation-done', outcome);
