@@ -4,7 +4,7 @@
  * a process that outlived a stopped unit, is seen for what it is.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { EXIT, printStatus, runHandler } from '../lib/shared/handler.js';
 import { commandName, findProcesses, isRunning } from '../lib/shared/proc.js';
 
 void runHandler('nova-compute-check', 'check', [], async ({ config }) => {
@@ -52,16 +52,16 @@ void runHandler('nova-compute-check', 'check', [], async ({ config }) => {
   }
 
   if (!unit && !name && !pidFile) {
-    console.log('UNKNOWN: [nova_compute] sets neither systemd_unit, process_name nor pid_file: nothing to check');
+    printStatus('UNKNOWN: [nova_compute] sets neither systemd_unit, process_name nor pid_file: nothing to check');
     return EXIT.warning;
   }
   if (problems.length === 0) {
-    console.log(`OK: nova-compute: ${facts.join(', ')}`);
+    printStatus(`OK: nova-compute: ${facts.join(', ')}`);
     return EXIT.ok;
   }
   // A unit in transition, an unanswerable systemd or an unreadable PID file is not "down": warning makes it unknown to the policy.
   const dead = !unknown;
-  console.log(`${dead ? 'CRITICAL' : 'WARNING'}: nova-compute: ${problems.join('; ')}${facts.length ? ` (${facts.join(', ')})` : ''}`);
+  printStatus(`${dead ? 'CRITICAL' : 'WARNING'}: nova-compute: ${problems.join('; ')}${facts.length ? ` (${facts.join(', ')})` : ''}`);
   return dead ? EXIT.critical : EXIT.warning;
 });
 

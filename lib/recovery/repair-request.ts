@@ -3,7 +3,6 @@
  * for one node with the shared HMAC key; the node acts only on a request that is addressed to it,
  * correctly signed, fresh, and not seen before. Everything else is refused with a reason.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Secret } from '../shared/secret.js';
@@ -25,12 +24,18 @@ function canonical(request: RemediationRequest): string {
   return JSON.stringify([1, request.node, request.action, request.incident, request.ts, request.nonce]);
 }
 
+/**
+ * node:crypto on first use, not at load: a compute's remediate handler runs on every event Consul
+ * hands it, most of them already handled, and crypto costs more to load than such a run.
+ */
+const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
+
 function mac(request: RemediationRequest, key: Secret): string {
-  return createHmac('sha256', key.reveal()).update(canonical(request)).digest('hex');
+  return crypto().createHmac('sha256', key.reveal()).update(canonical(request)).digest('hex');
 }
 
 export function signRequest(fields: Omit<RemediationRequest, 'ts' | 'nonce'>, key: Secret, now = Date.now()): string {
-  const request: RemediationRequest = { ...fields, ts: now, nonce: randomBytes(16).toString('hex') };
+  const request: RemediationRequest = { ...fields, ts: now, nonce: crypto().randomBytes(16).toString('hex') };
   return JSON.stringify({ ...request, mac: mac(request, key) });
 }
 
@@ -58,7 +63,7 @@ export function verifyRequest(payload: string, key: Secret, options: VerifyOptio
   // The MAC first: nothing about an unauthenticated request is trusted, not even its address.
   const expected = Buffer.from(mac(request, key), 'hex');
   const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given) ? given : '', 'hex');
-  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, reason: 'bad signature (forged, or signed with another hmac_key)', request };
+  if (actual.length !== expected.length || !crypto().timingSafeEqual(actual, expected)) return { ok: false, reason: 'bad signature (forged, or signed with another hmac_key)', request };
   if (node !== options.self) return { ok: false, reason: `addressed to ${node}, not to this node (${options.self})`, request };
   if (!(REMEDIATION_ACTIONS as readonly string[]).includes(action)) return { ok: false, reason: `action "${action}" is not one nova-ha knows`, request };
   if (!options.allowed.has(action as RemediationAction)) return { ok: false, reason: `action "${action}" is not allowed here (its command is not configured in [remediation])`, request };
