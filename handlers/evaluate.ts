@@ -4,18 +4,18 @@
  * state as its status: passing all healthy, warning incidents open, critical held for an operator.
  */
 import { checkStatus, evaluate } from '../lib/recovery/evaluate.js';
-import { runHandler } from '../lib/shared/handler.js';
+import { printStatus, runHandler } from '../lib/shared/handler.js';
 import { IncidentStore } from '../lib/state/incident-store.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 import { statusOf } from '../lib/operator/status.js';
 import { observerFromAgent, workerSpawner } from '../lib/recovery/spawn-worker.js';
 
-await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
+void runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   const runtime = createRuntime(config, 'evaluate');
   const observer = observerFromAgent(runtime.node);
   const result = await evaluate(runtime, observer, workerSpawner(configFile, observer), 'periodic');
   const status = checkStatus(result);
-  console.log(status.output.slice(0, 3500));
+  printStatus(status.output.slice(0, 3500));
   const textfile = config.metrics.textfile_path;
   if (textfile && result.incidents !== 'unknown') {
     try {

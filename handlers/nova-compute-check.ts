@@ -3,20 +3,20 @@
  * critical: dead; warning: cannot tell (nova-ha reads it as unknown). The looking is
  * lib/systems/nova/compute-on-node.ts, shared with the remediation handler.
  */
-import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { EXIT, printStatus, runHandler } from '../lib/shared/handler.js';
 import { novaComputeOnNode } from '../lib/systems/nova/compute-on-node.js';
 
-await runHandler('nova-compute-check', 'check', [], async ({ config }) => {
+void runHandler('nova-compute-check', 'check', [], async ({ config }) => {
   const { state, facts, problems, unconfigured } = await novaComputeOnNode(config.nova_compute);
   if (state === 'up') {
-    console.log(`OK: nova-compute: ${facts.join(', ')}`);
+    printStatus(`OK: nova-compute: ${facts.join(', ')}`);
     return EXIT.ok;
   }
   if (unconfigured) {
-    console.log(`UNKNOWN: ${problems.join('; ')}`);
+    printStatus(`UNKNOWN: ${problems.join('; ')}`);
     return EXIT.warning;
   }
   const dead = state === 'down';
-  console.log(`${dead ? 'CRITICAL' : 'WARNING'}: nova-compute: ${problems.join('; ')}${facts.length ? ` (${facts.join(', ')})` : ''}`);
+  printStatus(`${dead ? 'CRITICAL' : 'WARNING'}: nova-compute: ${problems.join('; ')}${facts.length ? ` (${facts.join(', ')})` : ''}`);
   return dead ? EXIT.critical : EXIT.warning;
 });

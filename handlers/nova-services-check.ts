@@ -5,17 +5,17 @@
  * too: nothing is fenced while instances could not be evacuated.
  */
 import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
-import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { EXIT, printStatus, runHandler } from '../lib/shared/handler.js';
 import { NovaClient } from '../lib/systems/nova/index.js';
 import { KEYS, novaServiceState, type NovaDoc, type NovaServiceState } from '../lib/state/records.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 
-await runHandler('nova-services-check', 'check', [], async ({ config }) => {
+void runHandler('nova-services-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'nova-services-check');
   const interval = config.nova.poll_interval;
   const lock = await holdPollerLock(runtime.clusters.mgmt, runtime.kv.key(KEYS.poller('nova')), 'nova', runtime.node, runtime.stateDir, Math.max(10, Math.ceil((3 * interval) / 1000)));
   if (!lock.held) {
-    console.log(`OK: standby, ${lock.holder} reads Nova's service list`);
+    printStatus(`OK: standby, ${lock.holder} reads Nova's service list`);
     return EXIT.ok;
   }
   const key = runtime.kv.key(KEYS.nova);
@@ -43,18 +43,18 @@ await runHandler('nova-services-check', 'check', [], async ({ config }) => {
   }
   await runtime.kv.write(key, doc);
   if (doc.api !== 'up') {
-    console.log(`CRITICAL: Nova's API does not answer: ${doc.error}`);
+    printStatus(`CRITICAL: Nova's API does not answer: ${doc.error}`);
     return EXIT.critical;
   }
   const down = Object.entries(doc.hosts).filter(([, s]) => s.state === 'down').map(([h, s]) => `${h}${s.forcedDown ? ' (forced down)' : ''}`);
   if (doc.schedulers !== 'up') {
-    console.log(`CRITICAL: no nova-scheduler is up: nothing could be evacuated${down.length ? `; nova-compute down: ${down.join(', ')}` : ''}`);
+    printStatus(`CRITICAL: no nova-scheduler is up: nothing could be evacuated${down.length ? `; nova-compute down: ${down.join(', ')}` : ''}`);
     return EXIT.critical;
   }
   if (down.length > 0) {
-    console.log(`WARNING: nova-compute down in Nova: ${down.join(', ')} (of ${Object.keys(doc.hosts).length})`);
+    printStatus(`WARNING: nova-compute down in Nova: ${down.join(', ')} (of ${Object.keys(doc.hosts).length})`);
     return EXIT.warning;
   }
-  console.log(`OK: nova-compute up on ${Object.keys(doc.hosts).length} hosts`);
+  printStatus(`OK: nova-compute up on ${Object.keys(doc.hosts).length} hosts`);
   return EXIT.ok;
 });

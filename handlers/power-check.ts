@@ -5,19 +5,19 @@
  * (a process per host per interval on every controller); decisions still read the BMC afresh.
  */
 import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
-import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { EXIT, printStatus, runHandler } from '../lib/shared/handler.js';
 import { bmcFor, chassisPower } from '../lib/systems/power/ipmi.js';
 import { mapLimit } from '../lib/shared/pool.js';
 import { pollTargets } from '../lib/state/poll-targets.js';
 import { KEYS, type PowerDoc } from '../lib/state/records.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 
-await runHandler('power-check', 'check', [], async ({ config }) => {
+void runHandler('power-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'power-check');
   const interval = config.ipmi.poll_interval;
   const lock = await holdPollerLock(runtime.clusters.mgmt, runtime.kv.key(KEYS.poller('power')), 'power', runtime.node, runtime.stateDir, Math.max(10, Math.ceil((3 * interval) / 1000)));
   if (!lock.held) {
-    console.log(`OK: standby, ${lock.holder} reads the BMCs`);
+    printStatus(`OK: standby, ${lock.holder} reads the BMCs`);
     return EXIT.ok;
   }
   const hosts = await pollTargets(runtime.kv);
@@ -44,9 +44,9 @@ await runHandler('power-check', 'check', [], async ({ config }) => {
   const unknown = results.filter(([, r]) => r.state === 'unknown').map(([h, r]) => `${h} (${r.error})`);
   const took = Date.now() - now;
   if (off.length === 0 && unknown.length === 0) {
-    console.log(`OK: ${hosts.length} hosts powered on (read in ${took} ms)`);
+    printStatus(`OK: ${hosts.length} hosts powered on (read in ${took} ms)`);
     return EXIT.ok;
   }
-  console.log([`WARNING: ${off.length ? `power off: ${off.join(', ')}` : ''}${off.length && unknown.length ? '; ' : ''}${unknown.length ? `BMC not answering: ${unknown.length}` : ''} (of ${hosts.length}, read in ${took} ms)`, ...unknown].join('\n').slice(0, 3500));
+  printStatus([`WARNING: ${off.length ? `power off: ${off.join(', ')}` : ''}${off.length && unknown.length ? '; ' : ''}${unknown.length ? `BMC not answering: ${unknown.length}` : ''} (of ${hosts.length}, read in ${took} ms)`, ...unknown].join('\n').slice(0, 3500));
   return EXIT.warning;
 });

@@ -9,12 +9,12 @@
  */
 import { join } from 'node:path';
 import { EXIT, readStdin, runHandler } from '../lib/shared/handler.js';
-import { createLoggerFor, nodeNameOf } from '../lib/recovery/runtime.js';
+import { createLoggerFor, nodeNameOf } from '../lib/shared/log.js';
 import { repairInvocation, ReplayGuard, verifyRequest, type RemediationAction } from '../lib/recovery/repair-request.js';
 import { REMEDIATION_EVENT } from '../lib/systems/consul/names.js';
 import { parseWatchEvents } from '../lib/systems/consul/watch-input.js';
 
-await runHandler('remediate', 'handler', [], async ({ config }) => {
+void runHandler('remediate', 'handler', [], async ({ config }) => {
   const log = createLoggerFor(config, 'remediate');
   const parsed = parseWatchEvents(await readStdin());
   if (!parsed.ok) {

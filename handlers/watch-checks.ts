@@ -11,7 +11,7 @@ import { createRuntime } from '../lib/recovery/runtime.js';
 import { observerFromAgent, workerSpawner } from '../lib/recovery/spawn-worker.js';
 import { parseWatchChecks } from '../lib/systems/consul/watch-input.js';
 
-await runHandler('watch-checks', 'handler', ['network'], async ({ config, configFile, args }) => {
+void runHandler('watch-checks', 'handler', ['network'], async ({ config, configFile, args }) => {
   const runtime = createRuntime(config, 'watch-checks');
   const network = args['network'];
   if (!network || !(NETWORKS as readonly string[]).includes(network)) {

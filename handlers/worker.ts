@@ -5,7 +5,7 @@ import { createRuntime } from '../lib/recovery/runtime.js';
 import { observerFromAgent } from '../lib/recovery/spawn-worker.js';
 import { runWorker } from '../lib/recovery/worker.js';
 
-await runHandler('worker', 'handler', ['host', 'observer-started-at'], async ({ config, args }) => {
+void runHandler('worker', 'handler', ['host', 'observer-started-at'], async ({ config, args }) => {
   const host = args['host'];
   if (!host) throw new Error('--host is required');
   const runtime = createRuntime(config, 'worker', undefined);

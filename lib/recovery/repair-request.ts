@@ -7,7 +7,6 @@
  * key, answering one request (its nonce) of one incident, fresh. The controller acts only on a
  * report that passes all of that; a report can only end the wait for a repair early.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { NODE_REPAIRS, REPAIR_RESULTS, type NodeRepair, type RepairResult } from '../decision/model.js';
@@ -30,11 +29,17 @@ function canonical(request: RemediationRequest): string {
   return JSON.stringify([1, request.node, request.action, request.incident, request.ts, request.nonce]);
 }
 
+/**
+ * node:crypto on first use, not at load: a compute's remediate handler runs on every event Consul
+ * hands it, most of them already handled, and crypto costs more to load than such a run.
+ */
+const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
+
 function mac(request: RemediationRequest, key: Secret): string {
-  return createHmac('sha256', key.reveal()).update(canonical(request)).digest('hex');
+  return crypto().createHmac('sha256', key.reveal()).update(canonical(request)).digest('hex');
 }
 
-export const newNonce = (): string => randomBytes(16).toString('hex');
+export const newNonce = (): string => crypto().randomBytes(16).toString('hex');
 
 /** The request's payload. The caller may choose the nonce, to record which request it sent. */
 export function signRequest(fields: Omit<RemediationRequest, 'ts' | 'nonce'>, key: Secret, now = Date.now(), nonce = newNonce()): string {
@@ -59,7 +64,7 @@ export interface VerifyOptions {
 function signedWith(request: RemediationRequest, given: string, key: Secret): boolean {
   const expected = Buffer.from(mac(request, key), 'hex');
   const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given) ? given : '', 'hex');
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+  return actual.length === expected.length && crypto().timingSafeEqual(actual, expected);
 }
 
 export function verifyRequest(payload: string, key: Secret, options: VerifyOptions): Verdict {
@@ -151,7 +156,7 @@ function reportCanonical(report: RepairReportMessage): string {
 }
 
 function reportMac(report: RepairReportMessage, key: Secret): string {
-  return createHmac('sha256', key.reveal()).update(reportCanonical(report)).digest('hex');
+  return crypto().createHmac('sha256', key.reveal()).update(reportCanonical(report)).digest('hex');
 }
 
 export function signReport(fields: Omit<RepairReportMessage, 'ts' | 'nonce'>, key: Secret, now = Date.now()): string {
@@ -189,7 +194,7 @@ export function verifyReport(payload: string, key: Secret, expected: ReportExpec
   const report = { node, incident, action, request, result, detail, ts, nonce } as RepairReportMessage;
   const expectedMac = Buffer.from(reportMac(report, key), 'hex');
   const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given as string) ? (given as string) : '', 'hex');
-  if (actual.length !== expectedMac.length || !timingSafeEqual(actual, expectedMac)) return { ok: false, reason: 'bad signature (forged, or the node signs with another hmac_key)', report };
+  if (actual.length !== expectedMac.length || !crypto().timingSafeEqual(actual, expectedMac)) return { ok: false, reason: 'bad signature (forged, or the node signs with another hmac_key)', report };
   if (report.node !== expected.host) return { ok: false, reason: `written by ${report.node} into the key of ${expected.host}`, report };
   if (report.incident !== expected.incident) return { ok: false, reason: `answers incident ${report.incident}, not the open incident ${expected.incident} (replayed, or left from an earlier one)`, report };
   if (!(NODE_REPAIRS as readonly string[]).includes(report.action) || !expected.requests[report.action as NodeRepair]?.includes(report.request)) {

@@ -4,7 +4,9 @@
  * ***, and every known secret string is scrubbed from the finished line.
  */
 import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import type { Config } from '../config/load.js';
 import { Secret, scrub } from './secret.js';
 
 export type Level = 'debug' | 'info' | 'warning' | 'error';
@@ -90,6 +92,18 @@ export function createLogger(options: LoggerOptions): Logger {
     child: (fields) => make({ ...bound, ...fields }),
   });
   return make({});
+}
+
+/** The node's name in logs and in Consul: [DEFAULT] node_name, else the host name. */
+export const nodeNameOf = (config: Config): string => config.DEFAULT.node_name || hostname();
+
+/**
+ * Logs go to the log file; standard error only when there is none. Consul puts a check's standard
+ * error into its output (which must be the status line) and a watch handler's into its own log.
+ */
+export function createLoggerFor(config: Config, component: string): Logger {
+  const file = config.DEFAULT.log_file;
+  return createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, ...(file ? { file, stream: null } : {}) });
 }
 
 /** For tests and tools that must not print. */

@@ -4,7 +4,6 @@
  * a BMC that does not answer is "unknown", never "off".
  */
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import type { Config } from '../../config/load.js';
 
 export interface BmcTarget {
@@ -72,6 +71,8 @@ export async function chassisPower(target: BmcTarget, command: PowerCommand, dea
   const attemptSeconds = Math.max(1, Math.round(target.attemptTimeoutMs / 1000));
   const args = ['-I', 'lanplus', '-C', String(target.cipherSuite), '-N', String(attemptSeconds), '-R', String(target.retries), '-H', target.address, '-U', target.username, '-E', 'chassis', 'power', command];
   const budget = Math.round(Math.max(1000, Math.min(attemptSeconds * 1000 * (target.retries + 1) * 2 + 3000, deadline - Date.now())));
+  // Loaded on the first call: the standby controllers' power checks never call a BMC.
+  const { execa } = await import('execa');
   const result = await execa('ipmitool', args, { env: { IPMI_PASSWORD: password }, extendEnv: true, reject: false, timeout: budget, stdin: 'ignore' });
   const output = `${result.stdout}\n${result.stderr}`.replaceAll(password, '***').trim();
   if (result.timedOut) return { state: 'unknown', error: `ipmitool to ${target.address} timed out after ${budget} ms` };
