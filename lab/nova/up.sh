@@ -78,6 +78,7 @@ start rabbitmq "$NS_CTL" env HOME="$RUN/state/rabbitmq" RABBITMQ_NODENAME=rabbit
   RABBITMQ_ENABLED_PLUGINS_FILE="$E/rabbitmq/enabled_plugins" RABBITMQ_MNESIA_BASE="$RUN/state/rabbitmq/mnesia" \
   RABBITMQ_LOG_BASE="$RUN/log/rabbitmq" RABBITMQ_PID_FILE="$RUN/state/rabbitmq/rabbit.pid" \
   /usr/lib/rabbitmq/bin/rabbitmq-server
+mkdir -p "$RUN/state/mysql/tmp"
 nsx "$NS_CTL" mariadb-install-db --defaults-file="$E/mysql/my.cnf" --auth-root-authentication-method=normal \
   --skip-test-db >"$RUN/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed; see $RUN/log/mariadb-install.log"
 start mariadb "$NS_CTL" mariadbd --defaults-file="$E/mysql/my.cnf"
