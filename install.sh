@@ -17,6 +17,9 @@
 #   --consul PATH          the consul binary [consul on PATH]
 #   --consul-user USER     the user the Consul agents run as [[remediation] run_as]
 #   --sudoers-file PATH    compute role: the sudoers drop-in [/etc/sudoers.d/nova-ha]
+#   --systemd-dir DIR      where nova-ha's opt-in services go (nova-ha-watchdog on a compute with
+#                          [watchdog] enabled, nova-ha-kdump on a controller with [kdump] enabled)
+#                          [/etc/systemd/system]
 #   --node PATH            the node binary handlers run with [node on PATH]
 #   --restart NET=COMMAND  how to restart the NET agent, for the one restart Consul needs to start
 #                          running script checks (e.g. --restart mgmt='systemctl restart consul-mgmt');
@@ -27,6 +30,7 @@ umask 022
 src=$(cd "$(dirname "$0")" && pwd)
 
 role= config=/etc/nova-ha/nova-ha.conf lib=/usr/lib/nova-ha bin_dir=/usr/local/bin consul= consul_user= sudoers=/etc/sudoers.d/nova-ha node= reload=1 uninstall=
+systemd_dir=/etc/systemd/system
 declare -A agent_dir=([mgmt]=/etc/consul-mgmt.d [storage]=/etc/consul-storage.d [tenant]=/etc/consul-tenant.d)
 declare -A agent_extra=([mgmt]= [storage]= [tenant]=)
 declare -A agent_restart=()
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
     --consul) consul=${2:?}; shift 2 ;;
     --consul-user) consul_user=${2:?}; shift 2 ;;
     --sudoers-file) sudoers=${2:?}; shift 2 ;;
+    --systemd-dir) systemd_dir=${2:?}; shift 2 ;;
     --node) node=${2:?}; shift 2 ;;
     --no-reload) reload=; shift ;;
     --restart)
@@ -68,6 +73,14 @@ manifest=$lib/manifests/$(printf '%s' "$config" | sha256sum | cut -c1-16)
 node=${node:-$(command -v node || true)}
 consul=${consul:-$(command -v consul || true)}
 cli() { "$node" "$lib/cli/nova-ha.js" --config "$config" "$@"; }
+# systemctl only where systemd runs (not in a container or nova-ha's lab, where the services are started by hand).
+have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+remove_unit() {
+  local path=$1 name=$2
+  if have_systemd; then systemctl disable --now "$name.service" >/dev/null 2>&1 || say "warning: could not stop $name"; fi
+  rm -f "$path" && say "removed $path"
+  have_systemd && systemctl daemon-reload || true
+}
 
 # --- uninstall: exactly what the manifest lists ------------------------------------------------
 if [ -n "$uninstall" ]; then
@@ -76,6 +89,7 @@ if [ -n "$uninstall" ]; then
   while IFS=' ' read -r kind path extra; do
     case $kind in
       fragment) rm -f "$path"; say "removed $path"; reloads+=("$extra") ;;
+      unit) remove_unit "$path" "$extra" ;;
       file) rm -f "$path"; say "removed $path" ;;
       dir) rmdir "$path" 2>/dev/null && say "removed $path" || say "kept $path (not empty)" ;;
     esac
@@ -112,7 +126,7 @@ done
 # What the config asks for (plan_* values and the three fragments), from the config itself.
 plan_dir=$(mktemp -d)
 trap 'rm -rf "$plan_dir"' EXIT
-plan_run_as= plan_fencing=
+plan_run_as= plan_fencing= plan_units=
 if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ] && [ -n "$role" ]; then
   # As the agents' user when it can already read the config (install.sh makes it the owner): the
   # handlers run as that user, so the files the config names are checked with its rights.
@@ -123,7 +137,7 @@ if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ] && [ 
   fi
   if ! out=$("${as_agent[@]}" "$node" "$src/dist/cli/nova-ha.js" --config "$config" check-config 2>&1); then
     while IFS= read -r line; do [[ $line == *warning:* ]] || need "$line"; done <<<"$(grep -v ': [0-9]* problems*;' <<<"$out")"
-  elif ! plan=$("$node" "$src/dist/cli/nova-ha.js" --config "$config" install-plan --role "$role" --lib "$lib" --node "$node" --out "$plan_dir" 2>&1); then
+  elif ! plan=$("$node" "$src/dist/cli/nova-ha.js" --config "$config" install-plan --role "$role" --lib "$lib" --node "$node" --out "$plan_dir" ${consul_user:+--user "$consul_user"} 2>&1); then
     need "${plan#nova-ha: }"
   else
     eval "$plan"
@@ -228,6 +242,31 @@ if [ "$role" = compute ]; then
     fi
     record file "$sudoers"
   fi
+fi
+
+# nova-ha's opt-in services (lib/systems/systemd/units.ts): installed, enabled and (re)started when
+# they change; those an earlier install added and the config no longer asks for are removed.
+declare -A planned_unit=()
+for name in ${plan_units//,/ }; do
+  planned_unit[$name]=1
+  target=$systemd_dir/$name.service
+  record unit "$target" "$name"
+  cmp -s "$plan_dir/units/$name.service" "$target" && continue
+  mkdir -p "$systemd_dir"
+  install -m 0644 -o root -g root "$plan_dir/units/$name.service" "$target"
+  say "wrote $target"
+  changed=1
+  if have_systemd; then
+    systemctl daemon-reload && systemctl enable "$name.service" >/dev/null && systemctl restart "$name.service" || die "systemctl could not start $name: see journalctl -u $name"
+    say "started $name"
+  else
+    say "systemd is not running here: start $name yourself (its ExecStart in $target)"
+  fi
+done
+if [ -f "$manifest" ]; then
+  while IFS=' ' read -r kind path extra; do
+    [ "$kind" = unit ] && [ -z "${planned_unit[$extra]:-}" ] && { remove_unit "$path" "$extra"; changed=1; }
+  done <"$manifest"
 fi
 
 mv "$manifest.new" "$manifest"

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { configPath, errorsOf, formatProblem, loadConfigFile } from '../../lib/config/load.js';
 import { renderReference, renderSample } from '../../lib/config/sample.js';
+import { agentProblems } from '../../lib/systems/power/fence-agent.js';
 
 export function register(program: Command): void {
   program
@@ -8,7 +9,9 @@ export function register(program: Command): void {
     .description('validate the config file: one line per problem; exit 0 when valid')
     .action(() => {
       const file = configPath(program.opts<{ config?: string }>().config);
-      const { problems } = loadConfigFile(file);
+      const loaded = loadConfigFile(file);
+      // What only this machine can tell: the fence agents installed, and which of them leak a password.
+      const problems = [...loaded.problems, ...(loaded.config ? agentProblems(loaded.config) : [])];
       for (const problem of problems) console.log(`${file}: ${formatProblem(problem)}`);
       const errors = errorsOf(problems).length;
       if (errors > 0) {

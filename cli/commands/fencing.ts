@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
-import { controllerEffects } from '../../lib/recovery/controller-effects.js';
+import { controllerEffects, fencePowerOff } from '../../lib/recovery/controller-effects.js';
 import type { Incident } from '../../lib/state/incident.js';
-import { bmcFor, powerOffVerified } from '../../lib/systems/power/ipmi.js';
 import { NovaClient } from '../../lib/systems/nova/index.js';
 import { asOperator, operatorEvacuate } from '../../lib/operator/as-operator.js';
 import { unfence } from '../../lib/operator/unfence.js';
@@ -34,8 +33,9 @@ export function register(program: Command): void {
     .description('power HOST off (verified with its BMC), force it down in Nova, evacuate its instances and disable it; it stays fenced until unfence')
     .action(async (host: string) => {
       await withProgress(cliRuntime(program, 'cli-fence'), (runtime, nova, progress) => {
-        if (runtime.config.fencing.method !== 'ipmi') throw new CliError('[fencing] method is not ipmi: nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
-        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, powerOff: (h) => powerOffVerified(bmcFor(runtime.config, h), runtime.config.fencing.fence_timeout) }, run));
+        const powerOff = fencePowerOff(runtime);
+        if (!powerOff) throw new CliError('[fencing] method is none: nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
+        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, ...powerOff }, run));
       });
     });
 

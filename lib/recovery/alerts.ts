@@ -29,6 +29,7 @@ const DONE: Record<AlertKind, string> = {
   'needs-operator': 'held for an operator',
   'paused-action': 'nothing done: nova-ha is paused',
   'nova-unavailable': 'not fenced until Nova answers',
+  'self-fence-wait': 'its watchdog resets it; evacuated at the safe time',
   recovered: 'incident closed',
 };
 

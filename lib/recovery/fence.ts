@@ -5,7 +5,8 @@
  */
 import { evacuateInstances, evacuationSettings, type EvacuationNova, type MoveKind } from './evacuate.js';
 import type { FenceRun } from './effects.js';
-import { lastOutcome, withPhase, withStep, type Incident, type InstanceOutcome } from '../state/incident.js';
+import { lastOutcome, withPhase, withStep, type Incident, type InstanceOutcome, type StepOutcome } from '../state/incident.js';
+import { describeDump, type FenceEvidence } from '../decision/fence-evidence.js';
 import type { VerifiedOff } from '../systems/power/ipmi.js';
 import type { ComputeService } from '../systems/nova/index.js';
 import type { Notification } from '../systems/notify/index.js';
@@ -18,11 +19,23 @@ export interface FenceNova extends EvacuationNova {
   disableService(serviceId: string, reason: string): Promise<ComputeService>;
 }
 
+/** What a power-off gets besides the host: a way to record each fence level's attempt, and what the decision knew. */
+export interface PowerOffContext {
+  readonly record: (step: string, outcome: StepOutcome, detail: string) => Promise<void>;
+  readonly evidence?: FenceEvidence;
+  readonly stillOwner: () => boolean;
+}
+
+/** The power-off step's detail when a crash dump defers it: the power-off then comes after the evacuation. */
+export const DUMP_DEFERRED = 'deferred until the crash dump ends';
+
 export interface FenceDeps {
   readonly runtime: Runtime;
   readonly nova: FenceNova;
-  /** Power off and wait for the BMC to report off. */
-  readonly powerOff: (host: string) => Promise<VerifiedOff>;
+  /** Power off and wait for the BMC (or a fence level) to report off. */
+  readonly powerOff: (host: string, context: PowerOffContext) => Promise<VerifiedOff>;
+  /** kdump awareness: wait for the host's dump to end, then power off (fence-levels.ts); without it, power off at once. */
+  readonly powerOffAfterDump?: (host: string, context: PowerOffContext, deferredAt: number) => Promise<VerifiedOff>;
   readonly progress?: (done: number, total: number) => void;
   /** Evacuate again even if an earlier run finished the step (an operator retrying failed instances). */
   readonly rerunEvacuation?: boolean;
@@ -63,10 +76,20 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
     }
   };
 
+  const context: PowerOffContext = {
+    record: async (name, outcome, detail) => {
+      incident = await run.change((i) => withStep(i, { at: Date.now(), step: name, outcome, detail, by }));
+      log.info(`${name}-${outcome}`, { step: name, detail });
+    },
+    stillOwner: run.stillOwner,
+    ...(run.evidence ? { evidence: run.evidence } : {}),
+  };
   try {
     // "fenceStarted" is written before the power-off is sent: from then on nothing but an operator powers the host on.
     await step('power-off', 'fencing', async () => {
-      const result = await deps.powerOff(run.host);
+      // A host writing a crash dump runs no instance: evacuate now, power off once the dump ends.
+      if (run.evidence?.kdump) return `${DUMP_DEFERRED} (${describeDump(run.evidence.kdump)}); its instances are evacuated meanwhile`;
+      const result = await deps.powerOff(run.host, context);
       if (!result.verified) throw new Error(result.detail);
       return result.detail;
     }, (i) => ({ ...i, fenceStarted: true }));
@@ -95,6 +118,21 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
       await deps.nova.disableService(service.id, disabledReason(incident));
       return `nova-compute service ${service.id} disabled and kept forced down`;
     });
+    const deferred = incident.timeline.find((e) => e.step === 'power-off' && e.outcome === 'done' && e.detail?.startsWith(DUMP_DEFERRED));
+    if (deferred) {
+      try {
+        await step('power-off-after-dump', 'evacuating', async () => {
+          const result = await (deps.powerOffAfterDump ?? ((host, c) => deps.powerOff(host, c)))(run.host, context, deferred.at);
+          if (!result.verified) throw new Error(result.detail);
+          return result.detail;
+        });
+      } catch (error) {
+        if (!(error instanceof StepFailed)) throw error;
+        incident = await run.change((i) => ({ ...withPhase(i, 'held', Date.now(), by, 'power-off after the crash dump not verified'), hold: { reason: `its instances were evacuated while it wrote a crash dump, but the power-off after the dump was not verified: ${error.message}; it stays forced down and disabled`, needsOperator: true } }));
+        runtime.notifier.notify(notification(incident, 'fence-failed', 'power-off after crash dump failed', 'held for an operator; instances evacuated', `${run.host} wrote a crash dump, so its instances were evacuated, but its power-off afterwards could not be verified (${error.message}). Power it off by hand.`));
+        return incident;
+      }
+    }
   } catch (error) {
     if (!(error instanceof StepFailed)) throw error;
     // The host is fenced but a Nova step failed: the incident stays in its phase and is resumed
@@ -108,7 +146,8 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
   const counts = countOutcomes(instances);
   const failed = instances.filter((o) => o.outcome === 'failed');
   const what = `fenced; ${counts.evacuated} of ${instances.length} instances evacuated${counts.failed ? `, ${counts.failed} failed` : ''}`;
-  const reason = `${incident.reason}. The power-off was verified with the BMC, the nova-compute service is forced down and disabled${failed.length ? `; these instances need an operator: ${failed.map((o) => `${o.name || o.id} (${o.detail})`).join('; ')}` : ', and every instance was evacuated'}. It stays fenced until an operator runs: nova-ha unfence ${run.host}`;
+  const poweredOff = [...incident.timeline].reverse().find((e) => (e.step === 'power-off' || e.step === 'power-off-after-dump') && e.outcome === 'done')?.detail ?? '';
+  const reason = `${incident.reason}. Power-off: ${poweredOff}; the nova-compute service is forced down and disabled${failed.length ? `; these instances need an operator: ${failed.map((o) => `${o.name || o.id} (${o.detail})`).join('; ')}` : ', and every instance was evacuated'}. It stays fenced until an operator runs: nova-ha unfence ${run.host}`;
   runtime.notifier.notify(notification(incident, failed.length ? 'evacuation-failed' : 'fenced', incident.cause === 'power-lost' ? 'power lost, did not come back' : 'failed', what, reason));
   return incident;
 }

@@ -7,7 +7,8 @@ import type { CheckStatus, ClusterView, NodeHealth } from '../decision/model.js'
 import type { Network } from '../config/schema.js';
 import type { ConsulApi } from '../systems/consul/api.js';
 import { describeConsulError } from '../systems/consul/connect.js';
-import { NODE_MAINTENANCE_CHECK, NOVA_COMPUTE_CHECK, ROLE_META } from '../systems/consul/names.js';
+import { NODE_MAINTENANCE_CHECK, NOVA_COMPUTE_CHECK, ROLE_META, WATCHDOG_CHECK } from '../systems/consul/names.js';
+import { parseArmedOutput } from '../systems/watchdog/publication.js';
 
 
 const asStatus = (status: string): CheckStatus | undefined => (status === 'passing' || status === 'warning' || status === 'critical' ? status : undefined);
@@ -16,9 +17,9 @@ export async function readCluster(api: ConsulApi, network: Network): Promise<Clu
   try {
     const [nodes, checks] = await Promise.all([
       api.catalogNodes(),
-      api.healthChecks(`CheckID == "serfHealth" or CheckID == "${NOVA_COMPUTE_CHECK}" or CheckID == "${NODE_MAINTENANCE_CHECK}"`),
+      api.healthChecks(`CheckID == "serfHealth" or CheckID == "${NOVA_COMPUTE_CHECK}" or CheckID == "${NODE_MAINTENANCE_CHECK}" or CheckID == "${WATCHDOG_CHECK}"`),
     ]);
-    const byNode = new Map<string, { role: string | undefined; serfHealth?: CheckStatus; novaCompute?: CheckStatus; maintenance: boolean }>();
+    const byNode = new Map<string, { role: string | undefined; serfHealth?: CheckStatus; novaCompute?: CheckStatus; maintenance: boolean; watchdog?: NodeHealth['watchdog'] }>();
     for (const node of nodes) byNode.set(node.Node, { role: node.Meta?.[ROLE_META], maintenance: false });
     for (const check of checks) {
       const entry = byNode.get(check.Node);
@@ -26,10 +27,13 @@ export async function readCluster(api: ConsulApi, network: Network): Promise<Clu
       const status = asStatus(check.Status);
       if (check.CheckID === 'serfHealth') entry.serfHealth = status;
       else if (check.CheckID === NOVA_COMPUTE_CHECK) entry.novaCompute = status;
-      else entry.maintenance = true;
+      else if (check.CheckID === WATCHDOG_CHECK) {
+        const armed = parseArmedOutput(check.Output ?? '');
+        entry.watchdog = { status, output: check.Output ?? '', ...(armed ? { timeoutMs: armed.timeoutMs } : {}) };
+      } else entry.maintenance = true;
     }
     const result = new Map<string, NodeHealth>();
-    for (const [name, entry] of byNode) result.set(name, { role: entry.role, serfHealth: entry.serfHealth, novaCompute: entry.novaCompute, maintenance: entry.maintenance });
+    for (const [name, entry] of byNode) result.set(name, { role: entry.role, serfHealth: entry.serfHealth, novaCompute: entry.novaCompute, maintenance: entry.maintenance, ...(entry.watchdog ? { watchdog: entry.watchdog } : {}) });
     return { ok: true, network, nodes: result };
   } catch (error) {
     return { ok: false, network, error: describeConsulError(error) };

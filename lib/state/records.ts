@@ -10,8 +10,9 @@
  *   state/power           PowerDoc: every host's chassis power, from the power poller
  *   state/nova            NovaDoc: every host's nova-compute in Nova's API, from the Nova poller
  *   notify/<key>          notification dedupe markers
+ *   kdump/<host>          KdumpRecord: fence_kdump messages from the host's own address while it was failed everywhere
  */
-import type { Held, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
+import type { Held, KdumpObservation, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
 import { reportedAt, type ComputeService } from '../systems/nova/types.js';
 
 export const KEYS = {
@@ -31,6 +32,8 @@ export const KEYS = {
   nova: 'state/nova',
   notify: (key: string) => `notify/${key}`,
   poller: (name: string) => `pollers/${name}`,
+  kdump: (host: string) => `kdump/${host}`,
+  kdumpAll: 'kdump',
 } as const;
 
 export interface HostRecord {
@@ -82,4 +85,10 @@ export interface NovaDoc {
   readonly schedulers: ServiceState;
   readonly hosts: Readonly<Record<string, NovaServiceState>>;
   readonly error?: string;
+}
+
+/** One host's latest dump: written by the controllers' fence_kdump listeners (recovery/kdump-listener.ts). */
+export interface KdumpRecord extends KdumpObservation {
+  /** The controller whose listener wrote it last. */
+  readonly by: string;
 }
