@@ -73,13 +73,17 @@ manifest=$lib/manifests/$(printf '%s' "$config" | sha256sum | cut -c1-16)
 node=${node:-$(command -v node || true)}
 consul=${consul:-$(command -v consul || true)}
 cli() { "$node" "$lib/cli/nova-ha.js" --config "$config" "$@"; }
-# systemctl only where systemd runs (not in a container or nova-ha's lab, where the services are started by hand).
-have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+# systemctl only for a unit where a running systemd loads it: not in a container without systemd,
+# and not for a --systemd-dir of one's own (nova-ha's lab starts its services by hand).
+systemd_manages() {
+  [ -d /run/systemd/system ] && command -v systemctl >/dev/null || return 1
+  case $(dirname "$1") in /etc/systemd/system|/run/systemd/system|/usr/lib/systemd/system|/lib/systemd/system) return 0 ;; *) return 1 ;; esac
+}
 remove_unit() {
   local path=$1 name=$2
-  if have_systemd; then systemctl disable --now "$name.service" >/dev/null 2>&1 || say "warning: could not stop $name"; fi
+  if systemd_manages "$path"; then systemctl disable --now "$name.service" >/dev/null 2>&1 || say "warning: could not stop $name"; fi
   rm -f "$path" && say "removed $path"
-  have_systemd && systemctl daemon-reload || true
+  if systemd_manages "$path"; then systemctl daemon-reload || true; fi
 }
 
 # --- uninstall: exactly what the manifest lists ------------------------------------------------
@@ -256,11 +260,11 @@ for name in ${plan_units//,/ }; do
   install -m 0644 -o root -g root "$plan_dir/units/$name.service" "$target"
   say "wrote $target"
   changed=1
-  if have_systemd; then
+  if systemd_manages "$target"; then
     systemctl daemon-reload && systemctl enable "$name.service" >/dev/null && systemctl restart "$name.service" || die "systemctl could not start $name: see journalctl -u $name"
     say "started $name"
   else
-    say "systemd is not running here: start $name yourself (its ExecStart in $target)"
+    say "no systemd loads $systemd_dir here: start $name yourself (its ExecStart in $target)"
   fi
 done
 if [ -f "$manifest" ]; then

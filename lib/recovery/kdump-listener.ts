@@ -43,9 +43,13 @@ export function nextRecord(previous: KdumpRecord | undefined, from: string, at: 
 }
 
 /**
- * Handles one datagram. At most one lookup per source address and second: the listener is open to
- * anyone on the network, and every lookup costs consistent reads of three clusters.
+ * At most four lookups per source address and second: the listener is open to anyone on the
+ * network and every lookup costs consistent reads of three clusters, while a real sender sends one
+ * message per interval (10 s by default) to each controller.
  */
+const THROTTLE_MS = 250;
+
+/** Handles one datagram. */
 export function kdumpHandler(runtime: Runtime): (datagram: KdumpDatagram) => Promise<KdumpOutcome> {
   const lastLookup = new Map<string, number>();
   const log = runtime.logger.child({ step: 'kdump' });
@@ -55,7 +59,7 @@ export function kdumpHandler(runtime: Runtime): (datagram: KdumpDatagram) => Pro
       log.debug('kdump-discarded', { from, detail: `not a fence_kdump message: ${message.why}` });
       return { outcome: 'invalid', why: message.why };
     }
-    if (at - (lastLookup.get(from) ?? 0) < 1000) return { outcome: 'throttled' };
+    if (at - (lastLookup.get(from) ?? 0) < THROTTLE_MS) return { outcome: 'throttled' };
     lastLookup.set(from, at);
     let found: HostByAddress | undefined;
     try {
