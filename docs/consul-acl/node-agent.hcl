@@ -14,3 +14,11 @@
 agent "NODE_NAME" {
   policy = "write"
 }
+
+# The watchdog service of a compute (docs/fencing.md) feeds its watchdog while a leader of mgmt or
+# storage answers that this node is alive: a consistent read of this node's own health, here
+# through the storage agent. Without it the storage cluster never counts and only mgmt can keep
+# the watchdog fed. Harmless on a controller, whose token reads every node anyway.
+node "NODE_NAME" {
+  policy = "read"
+}
