@@ -10,7 +10,7 @@ import { listenKdump, parseKdumpMessage, type KdumpDatagram } from '../../lib/sy
 const SENDER = '/usr/libexec/fence-agents/fence_kdump_send';
 
 describe('fence_kdump_send to nova-ha\'s listener', () => {
-  it.skipIf(!existsSync(SENDER))('sends 8 bytes, magic and version 1, from the sender\'s address, one at once and then one per interval', async () => {
+  it.skipIf(!existsSync(SENDER))('sends 8 bytes, magic and version 1, from the sender\'s address, once per count', async () => {
     const got: KdumpDatagram[] = [];
     const socket = await listenKdump('127.0.0.1', 0, (d) => got.push(d));
     const port = socket.address().port;
@@ -22,7 +22,6 @@ describe('fence_kdump_send to nova-ha\'s listener', () => {
       expect([...got[0]!.payload]).toEqual([0x40, 0x2a, 0x30, 0x1b, 0x01, 0x00, 0x00, 0x00]);
       expect(got.map((d) => parseKdumpMessage(d.payload))).toEqual([{ ok: true, byteOrder: 'little' }, { ok: true, byteOrder: 'little' }]);
       expect(got.map((d) => d.from)).toEqual(['127.0.0.1', '127.0.0.1']);
-      expect(got[1]!.at - got[0]!.at).toBeGreaterThanOrEqual(900);
     } finally {
       socket.close();
     }
