@@ -10,7 +10,8 @@ import { createLoggerFor, nodeNameOf } from '../lib/recovery/runtime.js';
 import { addressOf, connect, describeConsulError } from '../lib/systems/consul/connect.js';
 import { ConsulApi } from '../lib/systems/consul/api.js';
 import { WATCHDOG_CHECK } from '../lib/systems/consul/names.js';
-import { deviceInfo, Watchdog } from '../lib/systems/watchdog/device.js';
+import { deviceInfo, Watchdog, watchdogProblems } from '../lib/systems/watchdog/device.js';
+import { formatProblem } from '../lib/config/load.js';
 import { armedOutput } from '../lib/systems/watchdog/publication.js';
 import { feedInterval, runFeeder, type FeederIo } from '../lib/node/watchdog-feeder.js';
 import type { CheckStatus } from '../lib/decision/model.js';
@@ -22,14 +23,11 @@ await runHandler('watchdog', 'handler', [], async ({ config }) => {
   if (config.DEFAULT.role !== 'compute' || !settings.enabled) throw new Error('the watchdog feeder runs only on a compute node with [watchdog] enabled = true');
   const log = createLoggerFor(config, 'watchdog');
   const self = nodeNameOf(config);
+  // The same checks as check-config: a device that is there and counts the configured timeout.
+  const refused = watchdogProblems(config).filter((p) => !p.warning);
+  if (refused.length > 0) throw new Error(refused.map(formatProblem).join('; '));
   const info = deviceInfo(settings.device);
-  if (info.kind === 'unusable') throw new Error(`[watchdog] device: ${info.error}`);
-  if (info.kind === 'device') {
-    if (info.timeoutMs === undefined) throw new Error(`[watchdog] device ${info.path} does not report its timeout in ${info.sysfs}/timeout: use /dev/watchdogN of a driver with sysfs support`);
-    if (info.timeoutMs !== settings.timeout) throw new Error(`[watchdog] timeout is ${settings.timeout / 1000} s but ${info.path} reports ${info.timeoutMs / 1000} s: set one to the other (wdctl --settimeout, or the driver's option)`);
-  } else {
-    log.warn('watchdog-simulation', { detail: `${info.path} is a FIFO: the lab's simulated watchdog, not a device; its timeout is taken from [watchdog] timeout` });
-  }
+  if (info.kind === 'simulation') log.warn('watchdog-simulation', { detail: `${info.path} is a FIFO: the lab's simulated watchdog, not a device; its timeout is taken from [watchdog] timeout` });
 
   // A read counts only if it answers within a feed interval: the client gives up then.
   const interval = feedInterval(settings.timeout);

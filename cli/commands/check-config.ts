@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { configPath, errorsOf, formatProblem, loadConfigFile } from '../../lib/config/load.js';
 import { renderReference, renderSample } from '../../lib/config/sample.js';
 import { agentProblems } from '../../lib/systems/power/fence-agent.js';
+import { watchdogProblems } from '../../lib/systems/watchdog/device.js';
 
 export function register(program: Command): void {
   program
@@ -10,8 +11,8 @@ export function register(program: Command): void {
     .action(() => {
       const file = configPath(program.opts<{ config?: string }>().config);
       const loaded = loadConfigFile(file);
-      // What only this machine can tell: the fence agents installed, and which of them leak a password.
-      const problems = [...loaded.problems, ...(loaded.config ? agentProblems(loaded.config) : [])];
+      // What only this machine can tell: the fence agents installed (and which leak a password), the watchdog device.
+      const problems = [...loaded.problems, ...(loaded.config ? [...agentProblems(loaded.config), ...watchdogProblems(loaded.config)] : [])];
       for (const problem of problems) console.log(`${file}: ${formatProblem(problem)}`);
       const errors = errorsOf(problems).length;
       if (errors > 0) {

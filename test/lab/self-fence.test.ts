@@ -34,10 +34,10 @@ describe('watchdog self-fence fallback (simulated watchdog)', () => {
     configureNode(env.lab, host, { fencing: 'ipmi', overrides: { watchdog: { enabled: 'true', device: watchdogFifo(env.lab, host), timeout: `${TIMEOUT_MS / 1000}s` } } });
     env.touch(host);
     try {
-      // install.sh adds the nova-ha-watchdog TTL check and writes the service; the lab starts the
-      // service as its unit says, and the simulated watchdog in place of the device.
-      await installOn(env.lab.spec, host);
+      // The simulated watchdog in place of the device; then install.sh adds the nova-ha-watchdog TTL
+      // check and writes the service, which the lab starts as its unit says.
       await startWatchdogSim(env.lab, host, TIMEOUT_MS);
+      expect(await installOn(env.lab.spec, host)).toMatch(/wrote \S+nova-ha-watchdog\.service/);
       await startService(env.lab, host, 'nova-ha-watchdog');
       const check = await until('the mgmt leader sees the watchdog armed', 60_000, async () => (await env.ctx.runtime.clusters.mgmt.healthNode(host)).find((c) => c.CheckID === WATCHDOG_CHECK), (c) => c?.Status === 'passing');
       expect(check!.Output).toMatch(/^armed timeout_ms=6000 device=\S+watchdog\.fifo simulation=yes/);

@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { feedVerdict, type FeedInputs, type HealthRead } from '../../lib/decision/watchdog-feed.js';
 import { nextRecord } from '../../lib/recovery/kdump-listener.js';
 import { parseKdumpMessage } from '../../lib/systems/power/kdump.js';
-import { majorMinor } from '../../lib/systems/watchdog/device.js';
+import { majorMinor, watchdogProblems } from '../../lib/systems/watchdog/device.js';
+import { formatProblem, parseConfig, type Config } from '../../lib/config/load.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { armedOutput, parseArmedOutput } from '../../lib/systems/watchdog/publication.js';
 import { feedInterval, runFeeder, type FeederIo } from '../../lib/node/watchdog-feeder.js';
 import { silentLogger } from '../../lib/shared/log.js';
@@ -83,6 +88,21 @@ describe('feeding the watchdog', () => {
     // glibc's makedev: the low 12 bits of major at 8, the rest at 44; the low 8 bits of minor at 0, the rest at 20.
     const makedev = (major: bigint, minor: bigint): bigint => ((major & 0xfffn) << 8n) | ((major & ~0xfffn) << 32n) | (minor & 0xffn) | ((minor & ~0xffn) << 12n);
     expect(majorMinor(makedev(0x1234005n, 0x6789an))).toEqual([0x1234005, 0x6789a]);
+  });
+
+  it('check-config on a compute: the device must be there and report the configured timeout; a FIFO is a simulation', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nova-ha-watchdog-'));
+    try {
+      const check = (device: string): string[] => watchdogProblems(parseConfig(`[DEFAULT]\nrole = compute\n[remediation]\nhmac_key = 0123456789abcdef0123456789abcdef\n[watchdog]\nenabled = true\ndevice = ${device}\n`).config as Config).map(formatProblem);
+      expect(check(join(dir, 'missing'))[0]).toMatch(/^\[watchdog\] device: expected a watchdog device, found .*missing: ENOENT/);
+      writeFileSync(join(dir, 'file'), '');
+      expect(check(join(dir, 'file'))).toEqual([`[watchdog] device: expected a watchdog device, found ${join(dir, 'file')} is not a character device`]);
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      expect(check(join(dir, 'fifo'))).toEqual([`warning: [watchdog] device: ${join(dir, 'fifo')} is a FIFO: a simulated watchdog (nova-ha's lab), not a device; nothing resets this machine`]);
+      expect(check('/dev/null')[0]).toMatch(/^\[watchdog\] device: expected a device that reports its timeout, found none in \/sys\/dev\/char\/1:3\/timeout/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('feeds every third of the timeout', () => {

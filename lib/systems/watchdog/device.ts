@@ -11,6 +11,7 @@
  * when it is not fed (lab/watchdog-sim.ts). A FIFO is reported as a simulation, never as a device.
  */
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import type { Config, ConfigProblem } from '../../config/load.js';
 
 export type DeviceInfo =
   | { readonly kind: 'device'; readonly path: string; readonly timeoutMs: number | undefined; readonly sysfs: string }
@@ -87,4 +88,16 @@ export class Watchdog {
     this.#fd = undefined;
     closeSync(fd);
   }
+}
+
+/** What check-config adds on a compute with the watchdog on: the device is there and reports the configured timeout. */
+export function watchdogProblems(config: Pick<Config, 'DEFAULT' | 'watchdog'>): ConfigProblem[] {
+  if (config.DEFAULT.role !== 'compute' || !config.watchdog.enabled) return [];
+  const info = deviceInfo(config.watchdog.device);
+  const problem = (message: string, warning = false): ConfigProblem[] => [{ section: 'watchdog', key: 'device', message, ...(warning ? { warning } : {}) }];
+  if (info.kind === 'unusable') return problem(`expected a watchdog device, found ${info.error}`);
+  if (info.kind === 'simulation') return problem(`${info.path} is a FIFO: a simulated watchdog (nova-ha's lab), not a device; nothing resets this machine`, true);
+  if (info.timeoutMs === undefined) return problem(`expected a device that reports its timeout, found none in ${info.sysfs}/timeout (use /dev/watchdogN)`);
+  if (info.timeoutMs !== config.watchdog.timeout) return [{ section: 'watchdog', key: 'timeout', message: `expected the device's timeout, ${info.timeoutMs / 1000} s (${info.path}), found ${config.watchdog.timeout / 1000} s; set one to the other (wdctl --settimeout, or the driver's option)` }];
+  return [];
 }
