@@ -22,6 +22,9 @@
 #   --consul PATH          the consul binary [consul on PATH]
 #   --consul-user USER     the user the Consul agents run as [[remediation] run_as]
 #   --sudoers-file PATH    compute role: the sudoers drop-in [/etc/sudoers.d/nova-ha]
+#   --systemd-dir DIR      where nova-ha's opt-in services go (nova-ha-watchdog on a compute with
+#                          [watchdog] enabled, nova-ha-kdump on a controller with [kdump] enabled)
+#                          [/etc/systemd/system]
 #   --node PATH            the node binary handlers run with [node on PATH]
 #   --restart NET=COMMAND  how to restart the NET agent, for the one restart Consul needs to start
 #                          running script checks (e.g. --restart mgmt='systemctl restart consul-mgmt');
@@ -32,6 +35,7 @@ umask 022
 src=$(cd "$(dirname "$0")" && pwd)
 
 role= config=/etc/nova-ha/nova-ha.conf lib=/usr/lib/nova-ha bin_dir=/usr/local/bin consul= consul_user= sudoers=/etc/sudoers.d/nova-ha node= reload=1 uninstall=
+systemd_dir=/etc/systemd/system
 declare -A agent_dir=([mgmt]=/etc/consul-mgmt.d [storage]=/etc/consul-storage.d [tenant]=/etc/consul-tenant.d)
 declare -A agent_extra=([mgmt]= [storage]= [tenant]=)
 declare -A agent_restart=()
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
     --consul) consul=${2:?}; shift 2 ;;
     --consul-user) consul_user=${2:?}; shift 2 ;;
     --sudoers-file) sudoers=${2:?}; shift 2 ;;
+    --systemd-dir) systemd_dir=${2:?}; shift 2 ;;
     --node) node=${2:?}; shift 2 ;;
     --no-reload) reload=; shift ;;
     --restart)
@@ -73,6 +78,18 @@ manifest=$lib/manifests/$(printf '%s' "$config" | sha256sum | cut -c1-16)
 node=${node:-$(command -v node || true)}
 consul=${consul:-$(command -v consul || true)}
 cli() { "$node" "$lib/cli/nova-ha.js" --config "$config" "$@"; }
+# systemctl only for a unit where a running systemd loads it: not in a container without systemd,
+# and not for a --systemd-dir of one's own (nova-ha's lab starts its services by hand).
+systemd_manages() {
+  [ -d /run/systemd/system ] && command -v systemctl >/dev/null || return 1
+  case $(dirname "$1") in /etc/systemd/system|/run/systemd/system|/usr/lib/systemd/system|/lib/systemd/system) return 0 ;; *) return 1 ;; esac
+}
+remove_unit() {
+  local path=$1 name=$2
+  if systemd_manages "$path"; then systemctl disable --now "$name.service" >/dev/null 2>&1 || say "warning: could not stop $name"; fi
+  rm -f "$path" && say "removed $path"
+  if systemd_manages "$path"; then systemctl daemon-reload || true; fi
+}
 
 # --- uninstall: exactly what the manifest lists ------------------------------------------------
 if [ -n "$uninstall" ]; then
@@ -81,6 +98,7 @@ if [ -n "$uninstall" ]; then
   while IFS=' ' read -r kind path extra; do
     case $kind in
       fragment) rm -f "$path"; say "removed $path"; reloads+=("$extra") ;;
+      unit) remove_unit "$path" "$extra" ;;
       file) rm -f "$path"; say "removed $path" ;;
       dir) rmdir "$path" 2>/dev/null && say "removed $path" || say "kept $path (not empty)" ;;
     esac
@@ -119,7 +137,7 @@ done
 # rules), so a config, program or directory another user could change stops the install here.
 plan_dir=$(mktemp -d)
 trap 'rm -rf "$plan_dir"' EXIT
-plan_run_as= plan_fencing= plan_sudoers= secured=
+plan_run_as= plan_fencing= plan_sudoers= plan_units= secured=
 declare -A said=()
 need_once() { [ -n "${said[$1]:-}" ] && return 0; said[$1]=1; need "$1"; }
 if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ] && [ -n "$role" ]; then
@@ -255,6 +273,31 @@ if [ "$role" = compute ]; then
     # No repair command configured any more: the grant goes too.
     rm -f "$sudoers" && say "removed $sudoers (no repair command is configured)" && changed=1
   fi
+fi
+
+# nova-ha's opt-in services (lib/systems/systemd/units.ts): installed, enabled and (re)started when
+# they change; those an earlier install added and the config no longer asks for are removed.
+declare -A planned_unit=()
+for name in ${plan_units//,/ }; do
+  planned_unit[$name]=1
+  target=$systemd_dir/$name.service
+  record unit "$target" "$name"
+  cmp -s "$plan_dir/units/$name.service" "$target" && continue
+  mkdir -p "$systemd_dir"
+  install -m 0644 -o root -g root "$plan_dir/units/$name.service" "$target"
+  say "wrote $target"
+  changed=1
+  if systemd_manages "$target"; then
+    systemctl daemon-reload && systemctl enable "$name.service" >/dev/null && systemctl restart "$name.service" || die "systemctl could not start $name: see journalctl -u $name"
+    say "started $name"
+  else
+    say "no systemd loads $systemd_dir here: start $name yourself (its ExecStart in $target)"
+  fi
+done
+if [ -f "$manifest" ]; then
+  while IFS=' ' read -r kind path extra; do
+    [ "$kind" = unit ] && [ -z "${planned_unit[$extra]:-}" ] && { remove_unit "$path" "$extra"; changed=1; }
+  done <"$manifest"
 fi
 
 mv "$manifest.new" "$manifest"

@@ -20,7 +20,7 @@ export const MAIL_TO = 'ops@lab.example';
 const SUDOERS_DIR = '/etc/sudoers.d';
 
 export interface NovaHaLabOptions {
-  readonly fencing: 'none' | 'ipmi';
+  readonly fencing: 'none' | 'ipmi' | 'agent';
   /** Extra or changed options, by section, merged over the lab defaults. */
   readonly overrides?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
@@ -150,7 +150,9 @@ export async function installOn(spec: LabSpec, node: string, extraArgs: readonly
     join(REPO_ROOT, 'install.sh'), '--role', role, '--config', novaHaConfig(spec, node), '--lib', installedLib(spec),
     '--bin-dir', join(novaHaDir(spec, node), 'bin'), '--consul', CONSUL_BINARY, '--consul-user', 'consul',
     '--sudoers-file', sudoersFile(spec, node), '--node', process.execPath, ...agents,
-    '--restart', `mgmt=${join(REPO_ROOT, 'lab', 'bin', 'restart-agent.sh')} ${runDir(spec)} ${node} mgmt`, ...extraArgs,
+    '--restart', `mgmt=${join(REPO_ROOT, 'lab', 'bin', 'restart-agent.sh')} ${runDir(spec)} ${node} mgmt`,
+    // No systemd in the lab: nova-ha's opt-in services are written here and started by lab/fencing.ts.
+    '--systemd-dir', join(novaHaDir(spec, node), 'systemd'), ...extraArgs,
   ], { allowFailure: true });
   if (result.code !== 0) throw new Error(`install.sh on ${node} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().split('\n').slice(-6).join(' | ')}`);
   return result.stdout;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
-import { bmcPower, controllerEffects } from '../../lib/recovery/controller-effects.js';
+import { controllerEffects, fencePower } from '../../lib/recovery/controller-effects.js';
 import type { Incident } from '../../lib/state/incident.js';
 import { retryLine } from './status.js';
 import { NovaClient } from '../../lib/systems/nova/index.js';
@@ -36,9 +36,9 @@ export function register(program: Command): void {
     .description('power HOST off (verified with its BMC), force it down in Nova, evacuate its instances and disable it; it stays fenced until unfence')
     .action(async (host: string) => {
       await withProgress(cliRuntime(program, 'cli-fence'), (runtime, nova, progress) => {
-        const bmc = bmcPower(runtime);
-        if (runtime.config.fencing.method !== 'ipmi' || !bmc) throw new CliError('[fencing] method is not ipmi, or no BMC is configured ([ipmi]): nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
-        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, ...bmc }, run));
+        const power = fencePower(runtime);
+        if (!power) throw new CliError('[fencing] method is none, or ipmi with no BMC configured ([ipmi]): nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
+        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, ...power }, run));
       });
     });
 
@@ -48,8 +48,8 @@ export function register(program: Command): void {
     .option('--confirm-fenced', 'I powered HOST off or isolated it myself: its instances cannot be running there')
     .action(async (host: string, options: { confirmFenced?: boolean }) => {
       await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => {
-        const bmc = bmcPower(runtime);
-        return operatorEvacuate(runtime, { runtime, nova, progress, ...(bmc ? { readPower: bmc.readPower } : {}) }, host, options.confirmFenced === true);
+        const power = fencePower(runtime);
+        return operatorEvacuate(runtime, { runtime, nova, progress, ...(power ? { readPower: power.readPower } : {}) }, host, options.confirmFenced === true);
       });
     });
 

@@ -6,6 +6,7 @@ import { sudoersDropIn } from '../../lib/config/sudoers.js';
 import { rootPathProblems, secureConfigFile, trustProblems } from '../../lib/config/trust.js';
 import { localAccounts } from '../../lib/shared/accounts.js';
 import { describeFragment, fragment, type Role } from '../../lib/systems/consul/fragments.js';
+import { units } from '../../lib/systems/systemd/units.js';
 import { NETWORKS } from '../../lib/decision/model.js';
 import { CliError } from '../errors.js';
 
@@ -65,7 +66,7 @@ export function register(program: Command): void {
     .option('--bin-dir <dir>', 'where the nova-ha command is installed')
     .option('--sudoers-file <path>', 'the sudoers drop-in (compute role)')
     .option('--consul <path>', 'the consul binary install.sh runs')
-    .option('--agent-user <user>', 'the Consul agents\' user (default: [remediation] run_as)')
+    .option('--agent-user <user>', 'the Consul agents\' user, which nova-ha\'s services run as (default: [remediation] run_as)')
     .action((options: PlanOptions) => {
       if (options.role !== 'controller' && options.role !== 'compute') throw new CliError(`--role must be controller or compute, found "${options.role}"`);
       const file = configPath(program.opts<{ config?: string }>().config);
@@ -84,6 +85,7 @@ export function register(program: Command): void {
         fencing: config.fencing.method,
         sudoers: commands.length > 0 ? join(options.out, 'sudoers') : '',
         scripts: '',
+        units: '',
       };
       for (const network of NETWORKS) {
         const f = fragment(options.role as Role, network, config, { node: options.node, lib: options.lib, config: file });
@@ -91,6 +93,11 @@ export function register(program: Command): void {
         values[`summary_${network}`] = describeFragment(f);
         if (f['enable_local_script_checks'] === true) values['scripts'] = [values['scripts'], network].filter(Boolean).join(',');
       }
+      // The long-running parts (the watchdog feeder, the fence_kdump listener), as systemd services.
+      const planned = units(options.role as Role, config, { node: options.node, lib: options.lib, config: file, user: agentUser });
+      mkdirSync(join(options.out, 'units'), { recursive: true });
+      for (const unit of planned) writeFileSync(join(options.out, 'units', `${unit.name}.service`), unit.text);
+      values['units'] = planned.map((u) => u.name).join(',');
       console.log(Object.entries(values).map(([k, v]) => `plan_${k}=${quote(v)}`).join('\n'));
     });
 }

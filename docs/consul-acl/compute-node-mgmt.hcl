@@ -6,7 +6,9 @@
 # The nova-ha-nova-compute check nova-ha registers in this agent's config (lib/systems/consul/fragments.ts,
 # handlers/nova-compute-check.ts) carries this token, and the agent syncs it to the catalog with
 # it: registering a node check needs node:write on the node. Without it the controllers never see
-# the check, and nova-compute's state on the node stays unknown.
+# the check, and nova-compute's state on the node stays unknown. The nova-ha-watchdog service
+# (docs/fencing.md) needs the same to pass its TTL check, and node:read (part of write) for the
+# consistent reads of this node's own health that decide whether it feeds its watchdog.
 node "NODE_NAME" {
   policy = "write"
 }

@@ -88,6 +88,25 @@ export interface IncidentSummary {
   readonly seenOnWhileFenced?: number;
 }
 
+/**
+ * The self-fence watchdog a compute publishes: its nova-ha-watchdog check in the mgmt cluster,
+ * passing with the timeout while the node keeps it fed (lib/node/watchdog-feeder.ts).
+ */
+export interface WatchdogObservation {
+  readonly state: 'armed' | 'not-armed' | 'unknown';
+  readonly timeoutMs?: number;
+  /** What the check says, for reasons and status. */
+  readonly detail?: string;
+}
+
+/** fence_kdump messages from a host's own address while it was failed on every network (the controllers' listeners record them). */
+export interface KdumpObservation {
+  readonly from: string;
+  readonly first: number;
+  readonly last: number;
+  readonly count: number;
+}
+
 export interface HostObservation {
   readonly host: string;
   readonly networks: Readonly<Record<Network, Held<MemberState>>>;
@@ -101,6 +120,10 @@ export interface HostObservation {
   readonly maintenance: { readonly state: 'on' | 'off' | 'unknown'; readonly reason?: string };
   /** The open incident; null when there is none; 'unknown' when it could not be read. */
   readonly incident: IncidentSummary | null | 'unknown';
+  /** Its watchdog (absent: nobody looked, as when the feature is off). */
+  readonly watchdog?: WatchdogObservation;
+  /** Its latest fence_kdump messages (absent or null: none). */
+  readonly kdump?: KdumpObservation | null;
 }
 
 export interface ClusterContext {
@@ -141,6 +164,8 @@ export interface NodeHealth {
   /** Every check nova-ha registers on the node, by check ID, with its output. */
   readonly checks: Readonly<Record<string, { readonly status: CheckStatus; readonly output: string }>>;
   readonly maintenance: boolean;
+  /** Its nova-ha-watchdog check: the status, and the timeout its output publishes (state/clusters.ts parses it). */
+  readonly watchdog?: { readonly status: CheckStatus | undefined; readonly timeoutMs?: number; readonly output: string };
 }
 
 export type ClusterView =

@@ -4,9 +4,9 @@
  * construction is unit-tested without a Consul.
  */
 import type { Incident } from '../state/incident.js';
-import type { HostRecord, MaintenanceFlag, NovaDoc, PauseFlag, PowerDoc } from '../state/records.js';
+import type { HostRecord, KdumpRecord, MaintenanceFlag, NovaDoc, PauseFlag, PowerDoc } from '../state/records.js';
 import { novaComputeOnNode } from './checks.js';
-import { NETWORKS, type ClusterContext, type ClusterView, type Held, type HostObservation, type IncidentSummary, type MemberState, type Network, type ObserverHealth, type Snapshot } from './model.js';
+import { NETWORKS, type ClusterContext, type ClusterView, type Held, type HostObservation, type IncidentSummary, type MemberState, type Network, type ObserverHealth, type Snapshot, type WatchdogObservation } from './model.js';
 
 export type Known<T> = T | 'unknown';
 
@@ -19,6 +19,8 @@ export interface World {
   readonly pause: Known<PauseFlag | null>;
   readonly power: Known<PowerDoc | null>;
   readonly nova: Known<NovaDoc | null>;
+  /** fence_kdump records by host (absent: not read, as in snapshots from before kdump awareness). */
+  readonly kdump?: Known<ReadonlyMap<string, KdumpRecord>>;
   /** Why parts of the world are unknown, for the logs. */
   readonly errors: readonly string[];
 }
@@ -70,6 +72,15 @@ function memberState(view: ClusterView, host: string): MemberState {
   if (node.serfHealth === 'passing') return 'alive';
   if (node.serfHealth === 'critical') return 'failed';
   return 'unknown';
+}
+
+/** A compute's watchdog as its nova-ha-watchdog check in the mgmt leader's data says: armed only when passing with a timeout. */
+function watchdogOf(view: ClusterView, host: string): WatchdogObservation {
+  if (!view.ok) return { state: 'unknown' };
+  const check = view.nodes.get(host)?.watchdog;
+  if (!check) return { state: 'not-armed', detail: 'no nova-ha-watchdog check' };
+  if (check.status === 'passing' && check.timeoutMs !== undefined) return { state: 'armed', timeoutMs: check.timeoutMs, detail: check.output };
+  return { state: 'not-armed', detail: `nova-ha-watchdog ${check.status ?? 'unknown'}: ${check.output}` };
 }
 
 function observerHealth(view: ClusterView, observer: string): ObserverHealth {
@@ -133,6 +144,7 @@ export function buildSnapshot(world: World, observer: Observer, now: number, fre
         if (api?.state === 'down') novaApiDown++;
       }
     }
+    const kdump = world.kdump === undefined || world.kdump === 'unknown' ? undefined : world.kdump.get(host);
     return {
       host,
       networks: seen,
@@ -140,6 +152,8 @@ export function buildSnapshot(world: World, observer: Observer, now: number, fre
       novaCompute: { node: nodeState === 'unknown' ? { state: 'unknown', since: now } : novaNode, api: api ? { state: api.state, since: api.since, ...(api.reportedAt !== undefined ? { reportedAt: api.reportedAt } : {}) } : { state: 'unknown', since: now } },
       maintenance: consulMaintenance ? { state: 'on', reason: 'Consul node maintenance' } : maintenanceFlag === 'unknown' ? { state: 'unknown' } : maintenanceFlag ? { state: 'on', reason: maintenanceFlag.reason } : { state: 'off' },
       incident: incident === 'unknown' ? 'unknown' : incident ? summarize(incident) : null,
+      watchdog: watchdogOf(world.views.mgmt, host),
+      kdump: kdump ? { from: kdump.from, first: kdump.first, last: kdump.last, count: kdump.count } : null,
     };
   });
 

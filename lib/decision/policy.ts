@@ -7,6 +7,7 @@
 import type { StormLimit } from '../config/options.js';
 import type { Config } from '../config/load.js';
 import { formatDuration } from '../shared/duration.js';
+import { beyondTheBmc, currentEvidence, type FenceEvidence, type KdumpSettings, type SelfFenceSettings } from './fence-evidence.js';
 import { CLOSED_PHASES, FENCE_PHASES, HOPELESS_RESULTS, NETWORKS, type Attempt, type Cause, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type NodeRepair, type Phase, type Repair, type RepairReport } from './model.js';
 
 export type { Cause } from './model.js';
@@ -18,8 +19,12 @@ export interface PolicySettings {
   readonly bootTimeout: number;
   readonly startupQuietPeriod: number;
   readonly stormLimit: StormLimit;
-  readonly fencing: 'none' | 'ipmi';
+  readonly fencing: 'none' | 'ipmi' | 'agent';
   readonly drainOnTenantFailure: boolean;
+  /** The watchdog self-fence fallback (fence-evidence.ts); absent: off. */
+  readonly selfFence?: SelfFenceSettings;
+  /** kdump awareness (fence-evidence.ts); absent: off. */
+  readonly kdump?: KdumpSettings;
 }
 
 export type Action =
@@ -59,6 +64,7 @@ export type AlertKind =
   | 'escalated'
   | 'fenced-host-on'
   | 'shut-down'
+  | 'self-fence-wait'
   | 'recovered';
 
 export interface Decision {
@@ -79,6 +85,8 @@ export interface Decision {
   readonly recheckInMs?: number;
   /** A held incident moved on because the host got strictly worse: what it was held as. */
   readonly escalatedFrom?: Cause;
+  /** For a fence: what stands in for the BMC (a watchdog's safe time) or defers the power-off (a crash dump). */
+  readonly evidence?: FenceEvidence;
 }
 
 /**
@@ -182,7 +190,8 @@ function guard(decision: Decision, incident: IncidentSummary | null, context: Cl
 function assess(host: HostObservation, incident: IncidentSummary | null, context: ClusterContext, settings: PolicySettings): Decision {
   const open = incident !== null && !CLOSED_PHASES.includes(incident.phase);
   if (open && fenceUnderWay(incident)) {
-    return { action: 'fence', cause: 'healthy', phase: FENCE_PHASES.includes(incident.phase) ? incident.phase : 'fencing', reason: `resuming incident ${incident.id} from phase ${incident.phase}: a fence once started is finished, and the host is never powered on again` };
+    const evidence = currentEvidence(host, context.now, settings);
+    return { action: 'fence', cause: 'healthy', phase: FENCE_PHASES.includes(incident.phase) ? incident.phase : 'fencing', ...(evidence ? { evidence } : {}), reason: `resuming incident ${incident.id} from phase ${incident.phase}: a fence once started is finished, and the host is never powered on again` };
   }
   const row = classify(host);
   // A held incident moves on when the host gets strictly worse (recorded, told); otherwise one held for an operator waits for them.
@@ -232,7 +241,7 @@ function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | '
       if (settings.drainOnTenantFailure && attempts.drain === undefined) return { action: 'drain', cause: row.cause, alert: 'tenant-network-down', phase: 'held', needsOperator: false, because: row.reason, reason: `${row.reason}: live-migrating its instances away (opt-in drain)` };
       return alertOnly(row.cause, 'tenant-network-down', `${row.reason}: operators alerted${attempts.drain === undefined ? '' : ' (drain already done)'}`);
     case 'power-unknown':
-      return alertOnly(row.cause, 'power-unknown', `${row.reason}: nothing is evacuated without verified fencing; operators alerted`);
+      return beyondTheBmc(row, host, now, settings) ?? alertOnly(row.cause, 'power-unknown', `${row.reason}: nothing is evacuated without verified fencing; operators alerted`);
     case 'agents-left':
     case 'inconsistent':
       return alertOnly(row.cause, row.cause, `${row.reason}; operators alerted, nothing done`);
@@ -274,7 +283,7 @@ function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | '
     case 'node-unreachable':
       // After our power-on, a host that is on but not yet back is booting, not hung.
       if (attempts['power-on'] !== undefined) return repairThenEscalate({ ...row, cause: 'power-lost' }, 'power-on', tried, now, settings.bootTimeout, 'fence');
-      return fence(row.cause, row.reason);
+      return beyondTheBmc(row, host, now, settings) ?? fence(row.cause, row.reason);
   }
 }
 
@@ -423,8 +432,8 @@ export function stormOf(context: ClusterContext, limit: StormLimit): string | un
   return `storm: ${over.map(([where, failed]) => `${failed} hosts failed on the ${where}`).join(', ')} (limit ${threshold} of ${context.hosts})`;
 }
 
-/** The policy's settings from the [policy], [fencing] and [evacuation] sections. */
-export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | 'evacuation'>): PolicySettings {
+/** The policy's settings from the [policy], [fencing], [evacuation], [watchdog] and [kdump] sections. */
+export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | 'evacuation' | 'watchdog' | 'kdump'>): PolicySettings {
   return {
     confirmationWindow: config.policy.confirmation_window,
     apiDownWait: config.policy.api_down_wait,
@@ -434,5 +443,7 @@ export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | '
     stormLimit: config.policy.storm_limit,
     fencing: config.fencing.method,
     drainOnTenantFailure: config.evacuation.live_migrate_on_tenant_failure,
+    ...(config.watchdog.enabled ? { selfFence: { marginMs: config.watchdog.margin } } : {}),
+    ...(config.kdump.enabled ? { kdump: { intervalMs: config.kdump.interval, firstMessageWaitMs: config.kdump.first_message_wait, timeoutMs: config.kdump.timeout } } : {}),
   };
 }

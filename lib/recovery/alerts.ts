@@ -33,6 +33,7 @@ const DONE: Record<AlertKind, string> = {
   escalated: 'held incident escalated: acting on the worse failure',
   'fenced-host-on': 'still forced down and disabled in Nova',
   'shut-down': 'powering it back on',
+  'self-fence-wait': 'its watchdog resets it; evacuated at the safe time',
   recovered: 'incident closed',
 };
 

@@ -6,6 +6,7 @@
  */
 import type { Incident } from '../state/incident.js';
 import type { PowerState } from '../decision/model.js';
+import type { FenceEvidence } from '../decision/fence-evidence.js';
 import { REMEDIATION_EVENT } from '../systems/consul/names.js';
 import { signRequest, type RemediationAction } from './repair-request.js';
 import type { Runtime } from './runtime.js';
@@ -16,6 +17,8 @@ export interface FenceRun {
   readonly change: (change: (incident: Incident) => Incident) => Promise<Incident>;
   /** False once the host lock is lost: every step checks it before acting. */
   readonly stillOwner: () => boolean;
+  /** What the fence decision knew beyond the BMC: a watchdog's safe time, or a crash dump in progress. */
+  readonly evidence?: FenceEvidence;
 }
 
 export interface Effects {

@@ -122,7 +122,7 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
           runtime.notifier.notify(alertFor(host, { ...decision, cause: held.cause, alert: 'needs-operator', reason: held.hold!.reason }, held, false));
           return 'done';
         }
-        await effects.fence({ host, change, stillOwner: () => lock.isHeld() });
+        await effects.fence({ host, change, stillOwner: () => lock.isHeld(), ...(decision.evidence ? { evidence: decision.evidence } : {}) });
         return 'done';
       case 'drain':
         if (effects.drain) await effects.drain({ host, change, stillOwner: () => lock.isHeld() });
@@ -194,7 +194,7 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
   try {
     let detail: string;
     if (action === 'power-on') {
-      if (!effects.powerOn) throw new Error('no BMC access is configured ([ipmi] and [fencing] method = ipmi)');
+      if (!effects.powerOn) throw new Error('no BMC access is configured ([ipmi], or [fencing] method = agent with levels)');
       await effects.powerOn(host);
       detail = 'chassis power on sent; waiting for the host to rejoin';
     } else {

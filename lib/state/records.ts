@@ -13,8 +13,9 @@
  *   notify/<key>          notification dedupe markers
  *   repair-reports/<host> the compute's signed report on the last repair it was asked for: written
  *                         by the compute itself (its token may write this one key), read by the worker
+ *   kdump/<host>          KdumpRecord: fence_kdump messages from the host's own address while it was failed everywhere
  */
-import type { Held, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
+import type { Held, KdumpObservation, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
 import { reportedAt, type ComputeService } from '../systems/nova/types.js';
 
 export const KEYS = {
@@ -36,6 +37,8 @@ export const KEYS = {
   notify: (key: string) => `notify/${key}`,
   poller: (name: string) => `pollers/${name}`,
   repairReport: (host: string) => `repair-reports/${host}`,
+  kdump: (host: string) => `kdump/${host}`,
+  kdumpAll: 'kdump',
 } as const;
 
 export interface HostRecord {
@@ -97,4 +100,10 @@ export interface NovaDoc {
   readonly schedulers: ServiceState;
   readonly hosts: Readonly<Record<string, NovaServiceState>>;
   readonly error?: string;
+}
+
+/** One host's latest dump: written by the controllers' fence_kdump listeners (recovery/kdump-listener.ts). */
+export interface KdumpRecord extends KdumpObservation {
+  /** The controller whose listener wrote it last. */
+  readonly by: string;
 }

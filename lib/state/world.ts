@@ -9,7 +9,7 @@ import type { ConsulApi } from '../systems/consul/api.js';
 import type { JsonKv } from '../systems/consul/kv.js';
 import { readCluster } from './clusters.js';
 import type { Incident } from './incident.js';
-import { KEYS, type HostRecord, type MaintenanceFlag, type NovaDoc, type PauseFlag, type PowerDoc } from './records.js';
+import { KEYS, type HostRecord, type KdumpRecord, type MaintenanceFlag, type NovaDoc, type PauseFlag, type PowerDoc } from './records.js';
 
 async function known<T>(read: () => Promise<T>, what: string, errors: string[]): Promise<Known<T>> {
   try {
@@ -24,7 +24,7 @@ const values = <T>(map: Map<string, { value: T }>): Map<string, T> => new Map([.
 
 export async function readWorld(clusters: Readonly<Record<Network, ConsulApi>>, kv: JsonKv): Promise<World> {
   const errors: string[] = [];
-  const [mgmt, storage, tenant, records, incidents, maintenance, pause, power, nova] = await Promise.all([
+  const [mgmt, storage, tenant, records, incidents, maintenance, pause, power, nova, kdump] = await Promise.all([
     readCluster(clusters.mgmt, 'mgmt'),
     readCluster(clusters.storage, 'storage'),
     readCluster(clusters.tenant, 'tenant'),
@@ -34,7 +34,8 @@ export async function readWorld(clusters: Readonly<Record<Network, ConsulApi>>, 
     known(async () => (await kv.read<PauseFlag>(kv.key(KEYS.pause)))?.value ?? null, 'pause switch', errors),
     known(async () => (await kv.read<PowerDoc>(kv.key(KEYS.power)))?.value ?? null, 'power states', errors),
     known(async () => (await kv.read<NovaDoc>(kv.key(KEYS.nova)))?.value ?? null, 'Nova service states', errors),
+    known(async () => values(await kv.tree<KdumpRecord>(kv.key(KEYS.kdumpAll))), 'fence_kdump records', errors),
   ]);
   for (const view of [mgmt, storage, tenant]) if (!view.ok) errors.push(`${view.network} cluster: ${view.error}`);
-  return { views: { mgmt, storage, tenant }, records, incidents, maintenance, pause, power, nova, errors };
+  return { views: { mgmt, storage, tenant }, records, incidents, maintenance, pause, power, nova, kdump, errors };
 }

@@ -17,6 +17,9 @@ export const LAB_GROUPS = {
     'test/lab/down.test.ts',
     'test/lab/repair-reports.test.ts',
     'test/lab/privilege.test.ts',
+    'test/lab/fence-agents.test.ts',
+    'test/lab/kdump.test.ts',
+    'test/lab/self-fence.test.ts',
   ],
   'lab-b': [
     'test/lab/recovery-consul.test.ts',

@@ -6,7 +6,7 @@
  * integration tests; this one lets a unit test break the cluster at an exact point.
  */
 import { TxnRefusedError, type AgentMember, type CatalogNode, type ConsulApi, type HealthCheck, type KvEntry, type PutOptions, type SessionInfo, type TxnOp } from '../../lib/systems/consul/api.js';
-import { NODE_MAINTENANCE_CHECK, NOVA_COMPUTE_CHECK, ROLE_META } from '../../lib/systems/consul/names.js';
+import { NODE_MAINTENANCE_CHECK, NOVA_COMPUTE_CHECK, ROLE_META, WATCHDOG_CHECK } from '../../lib/systems/consul/names.js';
 import type { CheckStatus } from '../../lib/decision/model.js';
 import { Journal } from './journal.js';
 
@@ -26,6 +26,8 @@ export interface FakeNode {
   novaCompute?: CheckStatus;
   maintenance?: boolean;
   address?: string;
+  /** Its nova-ha-watchdog TTL check, as the feeder last set it. */
+  watchdog?: { status: CheckStatus; output: string };
 }
 
 interface StoredKey {
@@ -213,13 +215,35 @@ export class FakeConsul implements ConsulSurface {
 
   async healthChecks(filter?: string): Promise<HealthCheck[]> {
     this.#enter('healthChecks', [filter]);
+    return this.#checks();
+  }
+
+  #checks(): HealthCheck[] {
     const checks: HealthCheck[] = [];
     for (const [name, n] of [...this.nodes].sort(([a], [b]) => a.localeCompare(b))) {
       if (n.serfHealth) checks.push({ Node: name, CheckID: 'serfHealth', Name: 'Serf Health Status', Status: n.serfHealth, Output: '' });
       if (n.novaCompute) checks.push({ Node: name, CheckID: NOVA_COMPUTE_CHECK, Name: NOVA_COMPUTE_CHECK, Status: n.novaCompute, Output: NOVA_COMPUTE_OUTPUT[n.novaCompute] });
       if (n.maintenance) checks.push({ Node: name, CheckID: NODE_MAINTENANCE_CHECK, Name: 'Node Maintenance Mode', Status: 'critical', Output: '' });
+      if (n.watchdog) checks.push({ Node: name, CheckID: WATCHDOG_CHECK, Name: WATCHDOG_CHECK, Status: n.watchdog.status, Output: n.watchdog.output });
     }
     return checks;
+  }
+
+  async healthNode(node: string): Promise<HealthCheck[]> {
+    this.#enter('healthNode', [node]);
+    return this.#checks().filter((c) => c.Node === node);
+  }
+
+  /** The checks of this fake's own node, as its agent runs them. */
+  async agentChecks(): Promise<Map<string, string>> {
+    this.#enter('agentChecks', []);
+    return new Map(this.#checks().filter((c) => c.Node === this.self && c.CheckID !== 'serfHealth').map((c) => [c.CheckID, c.Status]));
+  }
+
+  async ttlCheck(id: string, status: CheckStatus, output: string): Promise<void> {
+    this.#enter('ttlCheck', [id, status, output]);
+    if (id !== WATCHDOG_CHECK) throw consulError(404, `CheckID "${id}" does not have associated TTL`);
+    this.node(this.self, { watchdog: { status, output } });
   }
 
   async kvGet(key: string): Promise<KvEntry | undefined> {

@@ -159,6 +159,24 @@ export class ConsulApi {
     return result.ID;
   }
 
+  /** One node's checks, from the leader (a consistent read). */
+  healthNode(node: string): Promise<HealthCheck[]> {
+    return loose(this.client.health.node, this.client.health)({ node, consistent: true }) as Promise<HealthCheck[]>;
+  }
+
+  /** The checks this agent runs itself, as it last ran them (no leader needed). */
+  async agentChecks(): Promise<Map<string, string>> {
+    const checks = (await loose(this.client.agent.check.list, this.client.agent.check)({})) as Record<string, { Status: string }>;
+    return new Map(Object.entries(checks).map(([id, c]) => [id, c.Status]));
+  }
+
+  /** Sets a TTL check of this agent: passing, warning or critical, with its output. */
+  async ttlCheck(id: string, status: 'passing' | 'warning' | 'critical', output: string): Promise<void> {
+    const check = this.client.agent.check;
+    const call = status === 'passing' ? check.pass : status === 'warning' ? check.warn : check.fail;
+    await loose(call, check)({ id, note: output });
+  }
+
   /** This agent's own member list: its gossip view, for addresses only, never for states. */
   agentMembers(): Promise<AgentMember[]> {
     return loose(this.client.agent.members, this.client.agent)({}) as Promise<AgentMember[]>;

@@ -98,13 +98,16 @@ export interface VerifiedOff {
 
 /**
  * Power off and poll until the BMC itself reports off, within the fence timeout: only this
- * verification unlocks evacuation. Already off: verified at once, nothing sent.
+ * verification unlocks evacuation. Already off: verified at once, nothing sent. quick: give up at
+ * once when the first status gets no answer (the host's watchdog stands behind this level).
  */
-export async function powerOffVerified(target: BmcTarget, timeoutMs: number, pollMs = 500): Promise<VerifiedOff> {
+export async function powerOffVerified(target: BmcTarget, timeoutMs: number, options: { quick?: boolean; pollMs?: number } = {}): Promise<VerifiedOff> {
+  const pollMs = options.pollMs ?? 500;
   const start = Date.now();
   const deadline = start + timeoutMs;
   const first = await chassisPower(target, 'status', deadline);
   if (first.state === 'off') return { verified: true, after: Date.now() - start, detail: 'the BMC already reported power off' };
+  if (options.quick && first.state === 'unknown') return { verified: false, after: Date.now() - start, detail: `the BMC did not answer (${first.error})` };
   let lastError = (await chassisPower(target, 'off', deadline)).error;
   let sentAt = Date.now();
   while (Date.now() < deadline) {
