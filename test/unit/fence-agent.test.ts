@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatProblem, parseConfig, type Config } from '../../lib/config/load.js';
+import { fencePower } from '../../lib/recovery/controller-effects.js';
+import { silentLogger } from '../../lib/shared/log.js';
 import { agentFor, agentInput, agentMessage, agentPower, agentPowerOffVerified, agentProblems, agentResult, passwordLeak, type AgentTarget } from '../../lib/systems/power/fence-agent.js';
 
 const BASE = `
@@ -159,6 +161,20 @@ esac
     // Gone, or a zombie left for init to reap: not running either way.
     const state = existsSync(`/proc/${child}/stat`) ? readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]![0] : 'gone';
     expect(['gone', 'Z', 'X']).toContain(state);
+  });
+
+  it('a fence\'s re-read asks the level that powered the host off: the agent\'s own status action', async () => {
+    const { config } = parseConfig(`${BASE}\n[fencing]\nmethod = agent\nlevels = rec\n[fence_agent:rec]\nagent = ${script}\noptions = ip=10.0.9.21\npassword_file = ${passwordFile}\n`);
+    const power = fencePower({ config: config!, logger: silentLogger, kv: undefined as never })!;
+    rmSync(join(dir, 'off'), { force: true });
+    expect(await power.readPower('cmp1')).toBe('on');
+    const records: string[] = [];
+    const off = await power.powerOff('cmp1', { record: async (step, outcome, detail) => void records.push(`${step} ${outcome}: ${detail}`), stillOwner: () => true });
+    expect(off).toMatchObject({ verified: true, detail: 'verified by level 1 of 1 (rec)' });
+    expect(records.map((r) => r.split(':')[0])).toEqual(['fence-level started', 'fence-level done']);
+    writeFileSync(join(dir, 'stdin'), '');
+    expect(await power.readPower('cmp1')).toBe('off');
+    expect(readFileSync(join(dir, 'stdin'), 'utf8')).toContain('action=status\nnodename=cmp1\nip=10.0.9.21');
   });
 
   it('an agent that is not installed is unknown, with the fix', async () => {

@@ -5,8 +5,9 @@
  * Nova and the BMC are small in-memory stand-ins that record every call.
  */
 import { describe, expect, it } from 'vitest';
+import type { FenceEvidence } from '../../lib/decision/fence-evidence.js';
 import type { PowerState } from '../../lib/decision/model.js';
-import { fenceAndEvacuate, type FenceNova } from '../../lib/recovery/fence.js';
+import { DUMP_DEFERRED, fenceAndEvacuate, type FenceDeps, type FenceNova, type PowerOffContext } from '../../lib/recovery/fence.js';
 import type { Runtime } from '../../lib/recovery/runtime.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { silentLogger } from '../../lib/shared/log.js';
@@ -113,5 +114,113 @@ describe('a resumed fence sees the power off again (issue 13, item 5)', () => {
     const off = calls.indexOf('powerOff');
     expect(off).toBeGreaterThan(calls.indexOf('forceDown'));
     expect(off).toBeLessThan(calls.indexOf('evacuate vm-1'));
+  });
+});
+
+/** An incident whose power-off a crash dump deferred (issue 18): the host was on, writing its dump. */
+function deferredIncident(): Incident {
+  const opened = openIncident(HOST, 'node-unreachable', 'hung', Date.now() - 60_000, 'ctl1');
+  const started = withStep({ ...opened, phase: 'fencing', fenceStarted: true }, { at: Date.now() - 50_000, step: 'power-off', outcome: 'started', by: 'ctl1' });
+  return withStep(started, { at: Date.now() - 49_000, step: 'power-off', outcome: 'done', detail: `${DUMP_DEFERRED} (3 fence_kdump messages); its instances are evacuated meanwhile`, by: 'ctl1' });
+}
+
+const SELF_FENCED: FenceEvidence = { selfFence: { lastContact: Date.now() - 200_000, timeoutMs: 60_000, marginMs: 30_000, safeAt: Date.now() - 50_000 } };
+
+interface Resumed {
+  readonly incident?: Incident;
+  readonly evidence?: FenceEvidence;
+  readonly powerStates?: PowerState[];
+  readonly powerOffVerified?: boolean;
+  /** What the host's fence_kdump record says at each look; absent: kdump awareness is off. */
+  readonly dumping?: boolean[];
+}
+
+async function resumeWith(options: Resumed) {
+  const calls: string[] = [];
+  const contexts: PowerOffContext[] = [];
+  const sent: Notification[] = [];
+  let incident = options.incident ?? resumedIncident();
+  const readings = [...(options.powerStates ?? [])];
+  const looks = [...(options.dumping ?? [])];
+  const verified = options.powerOffVerified ?? true;
+  const powerOff: FenceDeps['powerOff'] = async (_host, context) => {
+    calls.push('powerOff');
+    contexts.push(context);
+    return { verified, after: 10, detail: verified ? 'verified by level 1 of 1 (ipmi)' : 'no fence level verified the power off' };
+  };
+  const result = await fenceAndEvacuate({
+    runtime: runtime(sent),
+    nova: fakeNova(calls),
+    readPower: async () => {
+      const state = readings.shift() ?? 'off';
+      calls.push(`readPower ${state}`);
+      return state;
+    },
+    powerOff,
+    ...(options.dumping
+      ? {
+          dumping: async () => {
+            const now = looks.shift() ?? false;
+            calls.push(`dumping ${now}`);
+            return now;
+          },
+          powerOffAfterDump: async (host, context) => (calls.push('powerOffAfterDump'), powerOff(host, context)),
+        }
+      : {}),
+  }, { host: HOST, change: async (mutate) => (incident = mutate(incident)), stillOwner: () => true, ...(options.evidence ? { evidence: options.evidence } : {}) });
+  return { result, calls, contexts, sent };
+}
+
+describe('the re-read goes through the fence levels: a watchdog and a crash dump (issue 18)', () => {
+  it('no level can say, but the host\'s watchdog has had its safe time: goes on, as the fence\'s last level would', async () => {
+    const { result, calls } = await resumeWith({ evidence: SELF_FENCED, powerStates: ['unknown', 'unknown', 'unknown'] });
+    expect(result.phase).toBe('fenced');
+    expect(calls).not.toContain('powerOff');
+    expect(calls).toContain('evacuate vm-1');
+  });
+
+  it('a level says on although the watchdog\'s safe time has passed: powered off again through the levels, the safe time not counted', async () => {
+    const { result, calls, contexts } = await resumeWith({ evidence: SELF_FENCED, powerStates: ['on', 'off', 'off'] });
+    expect(result.phase).toBe('fenced');
+    expect(calls.indexOf('powerOff')).toBeLessThan(calls.indexOf('forceDown'));
+    expect(contexts.map((c) => c.evidence)).toEqual([undefined]);
+  });
+
+  it('a level says on, the watchdog has had its safe time, and the levels cannot power it off: held, nothing forced down', async () => {
+    const { result, calls } = await resumeWith({ evidence: SELF_FENCED, powerStates: ['on'], powerOffVerified: false });
+    expect(result.phase).toBe('held');
+    expect(calls).not.toContain('forceDown');
+  });
+
+  it('while the dump goes on the power is not re-read: forced down and evacuated, then powered off once the dump ends', async () => {
+    const { result, calls } = await resumeWith({ incident: deferredIncident(), dumping: [true, true, true] });
+    expect(result.phase).toBe('fenced');
+    expect(calls.some((c) => c.startsWith('readPower'))).toBe(false);
+    expect(calls.indexOf('evacuate vm-1')).toBeLessThan(calls.indexOf('powerOffAfterDump'));
+    expect(result.timeline.filter((e) => e.step === 'power-off-after-dump').map((e) => e.outcome)).toEqual(['started', 'done']);
+  });
+
+  it('a dump that ended before the force-down: the deferred power-off comes first, once, and the re-reads go back to the levels', async () => {
+    const { result, calls } = await resumeWith({ incident: deferredIncident(), dumping: [false], powerStates: ['off', 'off'] });
+    expect(result.phase).toBe('fenced');
+    expect(calls.filter((c) => c === 'powerOffAfterDump')).toHaveLength(1);
+    expect(calls.indexOf('powerOffAfterDump')).toBeLessThan(calls.indexOf('forceDown'));
+    expect(calls.filter((c) => c.startsWith('readPower'))).toEqual(['readPower off', 'readPower off']);
+  });
+
+  it('a dump that ended and a power-off after it that is not verified: held for an operator, nothing forced down or evacuated', async () => {
+    const { result, calls, sent } = await resumeWith({ incident: deferredIncident(), dumping: [false], powerOffVerified: false });
+    expect(result.phase).toBe('held');
+    expect(result.hold?.reason).toMatch(/crash dump of cmp1 ended before force-down/);
+    expect(calls).not.toContain('forceDown');
+    expect(calls.some((c) => c.startsWith('evacuate'))).toBe(false);
+    expect(sent.map((n) => n.event)).toEqual(['fence-failed']);
+  });
+
+  it('without kdump awareness any more, a deferred power-off is done before anything trusts the fence', async () => {
+    const { result, calls } = await resumeWith({ incident: deferredIncident() });
+    expect(result.phase).toBe('fenced');
+    expect(calls.indexOf('powerOff')).toBeLessThan(calls.indexOf('forceDown'));
+    expect(result.timeline.filter((e) => e.step === 'power-off-after-dump').map((e) => e.outcome)).toEqual(['started', 'done']);
   });
 });
