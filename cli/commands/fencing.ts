@@ -47,10 +47,7 @@ export function register(program: Command): void {
     .description('evacuate the instances of HOST; refuses unless nova-ha fenced it or you state that you did (--confirm-fenced)')
     .option('--confirm-fenced', 'I powered HOST off or isolated it myself: its instances cannot be running there')
     .action(async (host: string, options: { confirmFenced?: boolean }) => {
-      await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => {
-        const power = fencePower(runtime);
-        return operatorEvacuate(runtime, { runtime, nova, progress, ...(power ? { readPower: power.readPower } : {}) }, host, options.confirmFenced === true);
-      });
+      await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => operatorEvacuate(runtime, { runtime, nova, progress, ...fencePower(runtime) }, host, options.confirmFenced === true));
     });
 
   program

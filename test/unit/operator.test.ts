@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { asOperator, OperatorError, operatorEvacuate } from '../../lib/operator/as-operator.js';
 import { unfence, UnfenceError, type UnfenceOptions } from '../../lib/operator/unfence.js';
-import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
+import { DUMP_DEFERRED, fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { KEYS, type NovaDoc } from '../../lib/state/records.js';
 import { FakeCloud } from '../support/fake-cloud.js';
@@ -103,6 +103,31 @@ describe('operatorEvacuate', () => {
     expect(again.phase).toBe('fenced');
     expect(c.nova.callCounts()).toEqual(new Map([['vm1', 2], ['vm2', 1]]));
     expect(c.bmc.calls('powerOffVerified')).toHaveLength(1);
+  });
+
+  it('on a host nova-ha fenced that is on again: powered off again through nova-ha\'s own power, never on the operator\'s word', async () => {
+    const c = cloudOf();
+    c.nova.server('vm1', HOST);
+    c.nova.failNext('evacuate');
+    const power = { readPower: (h: string) => c.bmc.readPower(h), powerOff: (h: string) => c.bmc.powerOffVerified(h) };
+    await asOperator(c.runtime, HOST, 'fence', (run) => fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, ...power }, run));
+    c.bmc.power.set(HOST, 'on');
+    c.bmc.powerOff.set(HOST, 'stays-on');
+    const again = await operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova, ...power }, HOST, true);
+    expect(again.phase).toBe('held');
+    expect(again.timeline.filter((e) => e.step === 'power-off-again').map((e) => e.outcome)).toEqual(['started', 'failed']);
+    expect(c.bmc.calls('powerOffVerified')).toHaveLength(2);
+    expect(c.nova.callCounts()).toEqual(new Map([['vm1', 1]]));
+  });
+
+  it('a crash dump\'s deferred power-off is never taken on the operator\'s word, nor done without a way to power off', async () => {
+    const c = cloudOf();
+    c.nova.server('vm1', HOST);
+    const deferred = withStep({ ...openIncident(HOST, 'node-unreachable', 'hung', Date.now(), 'ctl2'), phase: 'evacuating', fenceStarted: true }, { at: Date.now(), step: 'power-off', outcome: 'done', detail: `${DUMP_DEFERRED} (2 fence_kdump messages)`, by: 'ctl2' });
+    c.consul.mgmt.seed(c.key(KEYS.incident(HOST)), deferred);
+    const incident = await operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova }, HOST, false);
+    expect(incident.phase).toBe('held');
+    expect(incident.timeline.find((e) => e.step === 'power-off-after-dump' && e.outcome === 'failed')?.detail).toBe(`nova-ha cannot power ${HOST} off now ([fencing] method is none, or ipmi with no BMC configured): power it off yourself, then run nova-ha evacuate ${HOST} --confirm-fenced`);
   });
 });
 
