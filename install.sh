@@ -156,7 +156,7 @@ if [ -f "$config" ] && [ -f "$src/dist/cli/nova-ha.js" ] && [ -x "$node" ] && [ 
     while IFS= read -r line; do [[ $line == *warning:* ]] || need_once "$line"; done <<<"$(grep -v ': [0-9]* problems*;' <<<"$out")"
   elif [ "$role" = controller ] || [ "$role" = compute ]; then
     # Run as root, whatever check-config (run as the agents' user) said: this is what root trusts.
-    plan_args=(--role "$role" --lib "$lib" --node "$node" --out "$plan_dir" --bin-dir "$bin_dir")
+    plan_args=(--role "$role" --lib "$lib" --node "$node" --out "$plan_dir" --bin-dir "$bin_dir" --systemd-dir "$systemd_dir")
     [ -n "$consul" ] && plan_args+=(--consul "$consul")
     [ -n "$consul_user" ] && plan_args+=(--agent-user "$consul_user")
     [ "$role" = compute ] && plan_args+=(--sudoers-file "$sudoers")

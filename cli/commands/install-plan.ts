@@ -20,6 +20,7 @@ interface PlanOptions {
   node: string;
   binDir?: string;
   sudoersFile?: string;
+  systemdDir?: string;
   agentUser?: string;
   consul?: string;
 }
@@ -41,6 +42,8 @@ function untrusted(file: string, options: PlanOptions): string[] {
     const name = basename(options.sudoersFile);
     if (/[.~]/.test(name) && dirname(options.sudoersFile).endsWith('sudoers.d')) lines.push(`${options.sudoersFile}: sudo ignores files in sudoers.d whose name contains "." or "~"; pass --sudoers-file with a plain name such as /etc/sudoers.d/nova-ha`);
   }
+  const planned = units(options.role as Role, config, { node: options.node, lib: options.lib, config: file, user: options.agentUser ?? config.remediation.run_as });
+  if (options.systemdDir && planned.length > 0) lines.push(...rootPathProblems('nova-ha\'s systemd services (systemd runs them, their ExecStartPre as root)', options.systemdDir));
   return lines;
 }
 
@@ -58,13 +61,14 @@ export function register(program: Command): void {
 
   program
     .command('install-plan')
-    .description('check that root can trust the config and the install paths, write the Consul fragments and the sudoers drop-in for a role into a directory, and print what install.sh needs as shell assignments; used by install.sh')
+    .description('check that root can trust the config and the install paths, write the Consul fragments, the sudoers drop-in and nova-ha\'s systemd services for a role into a directory, and print what install.sh needs as shell assignments; used by install.sh')
     .requiredOption('--role <role>', 'controller or compute')
     .requiredOption('--lib <dir>', 'where the compiled handlers are installed')
-    .requiredOption('--out <dir>', 'directory for the rendered files (mgmt.json, storage.json, tenant.json, sudoers)')
+    .requiredOption('--out <dir>', 'directory for the rendered files (mgmt.json, storage.json, tenant.json, sudoers, units/)')
     .option('--node <path>', 'node binary Consul runs the handlers with', process.execPath)
     .option('--bin-dir <dir>', 'where the nova-ha command is installed')
     .option('--sudoers-file <path>', 'the sudoers drop-in (compute role)')
+    .option('--systemd-dir <dir>', 'where install.sh writes nova-ha\'s opt-in services')
     .option('--consul <path>', 'the consul binary install.sh runs')
     .option('--agent-user <user>', 'the Consul agents\' user, which nova-ha\'s services run as (default: [remediation] run_as)')
     .action((options: PlanOptions) => {

@@ -1,8 +1,9 @@
 /**
  * What root trusts on a node, looked at as an attacker would: the config file (root reads it, and
  * install.sh turns its repair commands into sudo rules), the repair commands (sudo runs them as
- * root), and the directories above the agents' own state and log directories (install.sh hands
- * those to the agents' user). A file or directory that a user other than root can change there is
+ * root), the directories above the agents' own state and log directories (install.sh hands
+ * those to the agents' user), and the directories above the watchdog device (the watchdog
+ * service, as root, hands the device to the agents' user). A file or directory that a user other than root can change there is
  * a way to root, so each one is refused in one line that names it, its owner and mode, and the fix.
  *
  * A path is followed the way the kernel resolves it, symbolic links included: every directory
@@ -12,6 +13,7 @@ import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, ope
 import { dirname, posix } from 'node:path';
 import { localAccounts, type Account, type Accounts } from '../shared/accounts.js';
 import type { Config, ConfigProblem } from './load.js';
+import { FENCE_AGENT_PREFIX } from './schema.js';
 
 export interface PathNode {
   readonly path: string;
@@ -146,7 +148,21 @@ function agentDirProblems(key: string, dir: string, s: Subject): ConfigProblem[]
 
 function passwordFileProblems(section: string, path: string, s: Subject): ConfigProblem[] {
   const target = resolvePath(path, s.probe).target;
-  return target && target.mode & 0o004 ? [{ section, key: 'password_file', message: `${describeNode(target, s.accounts)}: every user can read the BMC password; run: chown root:${s.agentGroup} ${target.path} && chmod 0640 ${target.path}` }] : [];
+  return target && target.mode & 0o004 ? [{ section, key: 'password_file', message: `${describeNode(target, s.accounts)}: every user can read the ${section.startsWith('ipmi') ? 'BMC' : 'fence device\'s'} password; run: chown root:${s.agentGroup} ${target.path} && chmod 0640 ${target.path}` }] : [];
+}
+
+/**
+ * The nova-ha-watchdog service has root chgrp and chmod the device (lib/systems/systemd/units.ts)
+ * before the feeder starts: whoever can change a directory on the way could put a link to any
+ * file there, and root would hand that file to the agents' user.
+ */
+function watchdogDeviceProblems(device: string, s: Subject): ConfigProblem[] {
+  const resolved = resolvePath(device, s.probe);
+  const above = resolved.target ? resolved.nodes.slice(0, -1) : resolved.nodes;
+  return above.flatMap((node) => {
+    const writer = otherWriter(node, s.accounts);
+    return writer ? [{ section: 'watchdog', key: 'device', message: `${describeNode(node, s.accounts)} (${writer}): a non-root user could put a link to any file in place of ${device}, and the watchdog service (as root) would hand that file to the Consul agents' user; ${fixOf(node)}` }] : [];
+  });
 }
 
 /**
@@ -176,8 +192,11 @@ export function trustProblems(config: Config, file: string, context: TrustContex
   }
   const agentDirs = [['state_dir', config.DEFAULT.state_dir], ...(config.DEFAULT.log_file ? [['log_file', dirname(config.DEFAULT.log_file)]] : [])] as const;
   for (const [key, dir] of agentDirs) problems.push(...checked('DEFAULT', key, dir, () => agentDirProblems(key, dir, s)));
-  const passwordFiles = [['ipmi', config.ipmi.password_file], ...[...config.ipmiHosts].map(([host, c]) => [`ipmi:${host}`, c.password_file ?? ''])] as const;
+  const passwordFiles = [['ipmi', config.ipmi.password_file], ...[...config.ipmiHosts].map(([host, c]) => [`ipmi:${host}`, c.password_file ?? '']), ...[...config.fenceAgents].map(([name, c]) => [`${FENCE_AGENT_PREFIX}${name}`, c.password_file])] as const;
   for (const [section, path] of passwordFiles) if (path) problems.push(...checked(section, 'password_file', path, () => passwordFileProblems(section, path, s)));
+  if (config.DEFAULT.role === 'compute' && config.watchdog.enabled) {
+    problems.push(...checked('watchdog', 'device', config.watchdog.device, () => watchdogDeviceProblems(config.watchdog.device, s)));
+  }
   return problems;
 }
 

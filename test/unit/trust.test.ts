@@ -100,6 +100,9 @@ describe('what root trusts', () => {
       '[DEFAULT] state_dir: /var/lib is consul:consul 0755 (owned by consul): a non-root user could put a link to any directory in place of /var/lib/nova-ha, and install.sh would hand that directory to the Consul agents\' user; run: chown root:root /var/lib && chmod go-w /var/lib'],
     ['a log directory not created yet, under a directory every user can write', { '/var/log/nova-ha': null, '/var/log': { kind: 'dir', mode: 0o1777 } }, '[DEFAULT] log_file: /var/log is root:root 1777 (writable by every user)'],
     ['a BMC password file every user can read', { '/etc/nova-ha/ipmi.password': { kind: 'file', mode: 0o644 } }, '[ipmi] password_file: /etc/nova-ha/ipmi.password is root:root 0644: every user can read the BMC password', '[ipmi]\npassword_file = /etc/nova-ha/ipmi.password'],
+    ['a fence device\'s password file every user can read', { '/etc/nova-ha/pdu.password': { kind: 'file', mode: 0o644 } }, '[fence_agent:pdu] password_file: /etc/nova-ha/pdu.password is root:root 0644: every user can read the fence device\'s password', '[fence_agent:pdu]\nagent = fence_apc_snmp\npassword_file = /etc/nova-ha/pdu.password'],
+    ['a watchdog device in a directory another user can change (the service hands the device to the agents\' user as root)', { '/srv': { kind: 'dir', uid: 1000, gid: 1000 }, '/srv/wd': { kind: 'other', uid: 999, gid: 995, mode: 0o600 } },
+      '[watchdog] device: /srv is ops:ops 0755 (owned by ops): a non-root user could put a link to any file in place of /srv/wd, and the watchdog service (as root) would hand that file to the Consul agents\' user; run: chown root:root /srv && chmod go-w /srv', '[watchdog]\nenabled = true\ndevice = /srv/wd'],
   ])('refuses %s', (_name, changes, line, extra = '') => {
     const lines = check(changes as Record<string, Entry | null>, extra);
     expect(lines.some((l) => l.startsWith(line) || l.includes(line))).toBe(true);
@@ -108,6 +111,10 @@ describe('what root trusts', () => {
 
   it('a path this user may not look into is reported, not judged', () => {
     expect(check({ '/opt': { kind: 'dir' }, '/opt/secret': { kind: 'dir', denied: true } }, 'restart_nova_compute = /opt/secret/repair')).toEqual(['[remediation] restart_nova_compute: cannot check /opt/secret/repair (EACCES); run nova-ha check-config as root']);
+  });
+
+  it('a watchdog device under directories only root can change passes, whoever owns the device', () => {
+    expect(check({ '/dev': { kind: 'dir' }, '/dev/watchdog0': { kind: 'other', uid: 999, gid: 995, mode: 0o660 } }, '[watchdog]\nenabled = true\ndevice = /dev/watchdog0')).toEqual([]);
   });
 
   it('a config readable through a supplementary group of the agents\' user passes', () => {
