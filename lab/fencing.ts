@@ -37,15 +37,6 @@ async function stopRecorded(lab: Lab, name: string): Promise<void> {
   if (record) await stopProcesses([record], 10_000);
 }
 
-/** A file only the Consul agents' user reads, in the node's nova-ha directory (a fence device's password). */
-export function writeNodeSecret(lab: Lab, node: string, name: string, content: string): string {
-  const { uid, gid } = consulAccount();
-  const file = join(novaHaDir(lab.spec, node), name);
-  writeFileSync(file, `${content}\n`, { mode: 0o600 });
-  chownSync(file, uid, gid);
-  return file;
-}
-
 // ---- nova-ha's services, as their units say ----------------------------------------------------
 
 export const unitFile = (lab: Lab, node: string, unit: string): string => join(novaHaDir(lab.spec, node), 'systemd', `${unit}.service`);
