@@ -121,7 +121,9 @@ init_keystone() {
 }
 init_placement() {
   nsx "$NS_CTL" placement-manage --config-file "$E/placement/placement.conf" db sync
-  start placement "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:8778" --processes 1 --threads 4 \
+  # Processes, not threads, as devstack runs it: under uWSGI threads eventlet's hub once died with
+  # "greenlet.error: cannot switch to a different thread" and Placement never answered again.
+  start placement "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:8778" --processes 2 --threads 1 --lazy-apps \
     --env OS_PLACEMENT_CONFIG_DIR="$E/placement" --wsgi-file /usr/bin/placement-api
   wait_http "http://$CTL_IP:8778/"
 }
@@ -142,7 +144,9 @@ init_neutron() {
   start neutron-api "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:9696" --processes "$NEUTRON_WORKERS" --threads 1 --lazy-apps \
     --pythonpath "$NOVA_LAB/pylib" --env OS_NEUTRON_CONFIG_DIR="$E/neutron" \
     --env "OS_NEUTRON_CONFIG_FILES=neutron.conf;ml2_conf.ini" --wsgi-file "$NOVA_LAB/pylib/neutron_lab_wsgi.py"
-  wait_http "http://$CTL_IP:9696/"
+  # Up to 7 minutes: each of the processes loads all of Neutron, and on two busy cores (two labs
+  # side by side) that took more than the usual 3.
+  wait_http "http://$CTL_IP:9696/" 420
 }
 init_nova() {  # API DB + cell mappings, cell1 schema and cell0 schema in parallel
   local manage=("$NOVA_LAB/bin/nova-manage" "${NC[@]}")

@@ -1,9 +1,9 @@
 /**
  * The evacuation engine's decisions: which instances, in what order (selectInstances, a table),
  * and that each instance is called for at most once per incident (invariant 5), counted as
- * nova-ha's own calls to a simulated Nova that records every call: the re-read of the host right
- * before each call, the call recorded before it is made, and a resumed run that calls again only
- * when Nova shows the earlier call never took effect.
+ * nova-ha's own calls to a simulated Nova that records every call: the host's server list read
+ * once, right before the batch is recorded and the calls made, every call recorded before it is
+ * made, and a resumed run that calls again only when Nova shows the earlier call never took effect.
  */
 import { describe, expect, it } from 'vitest';
 import { evacuateInstances, priorityOf, selectInstances, type EvacuationRun, type EvacuationSettings } from '../../lib/recovery/evacuate.js';
@@ -11,6 +11,7 @@ import type { InstanceOutcome } from '../../lib/state/incident.js';
 import type { Server } from '../../lib/systems/nova/index.js';
 import { silentLogger } from '../../lib/shared/log.js';
 import { FakeNova, NovaRefused, type FakeServer } from '../support/fake-nova.js';
+import { expectInOrder } from '../support/journal.js';
 
 const server = (id: string, over: Partial<Server> = {}): Server => ({ id, name: id, status: 'ACTIVE', taskState: null, vmState: 'active', host: 'cmp1', projectId: 'p1', metadata: {}, locked: false, partial: false, fault: null, ...over });
 const OPT_OUT = { mode: 'opt-out', selectKey: 'nova_ha_evacuate', priorityKey: 'nova_ha_priority' } as const;
@@ -132,7 +133,10 @@ describe('evacuateInstances: each instance at most once per incident', () => {
     expect(nova.calls('evacuate').map(([id, options]) => [id, options])).toEqual([['high', { fromHost: HOST }], ['low', { fromHost: HOST }]]);
     expect(byId(run.outcomes)).toEqual({ out: 'skipped', high: 'evacuated', low: 'evacuated' });
     expect(run.outcomes.find((o) => o.id === 'high')).toMatchObject({ from: HOST, to: nova.target, detail: expect.stringMatching(/^ACTIVE on cmp9, migration mig-1 done$/) });
-    expect(run.progress).toEqual([[0, 2], [1, 2], [2, 2]]);
+    // Outcomes are recorded a look at a time: progress goes from none to all, never back.
+    expect(run.progress[0]).toEqual([0, 2]);
+    expect(run.progress.at(-1)).toEqual([2, 2]);
+    expect(run.progress.every(([done], n) => n === 0 || done >= run.progress[n - 1]![0])).toBe(true);
   });
 
   it('records each call (evacuating, with its time) before it is made, and the outcome after', async () => {
@@ -152,17 +156,33 @@ describe('evacuateInstances: each instance at most once per incident', () => {
     }
   });
 
-  it("re-reads each instance's host right before its call: one already moved away is not called for", async () => {
+  it("reads the host's server list once, right before the batch is recorded and the calls: an instance moved away before it is not called for", async () => {
     const nova = novaWith(['vm1', { metadata: { nova_ha_priority: '2' } }], 'vm2');
-    // While vm1 is evacuated, someone else (an operator, another tool) moves vm2 away.
-    nova.before('evacuate', ([id]) => {
-      if (id === 'vm1') nova.servers.get('vm2')!.host = 'cmp3';
+    // Someone else (an operator, another tool) moves vm2 away while the fence's earlier steps run.
+    nova.before('listServersOnHost', () => {
+      nova.servers.get('vm2')!.host = 'cmp3';
     });
     const run = await evacuate(nova);
+    expect(nova.calls('listServersOnHost')).toEqual([[HOST]]);
     expect([...nova.callCounts()]).toEqual([['vm1', 1]]);
-    expect(run.outcomes.find((o) => o.id === 'vm2')).toMatchObject({ outcome: 'evacuated', to: 'cmp3', detail: 'already on cmp3; not called' });
-    const reads = nova.calls('getServer').map(([id]) => id);
-    expect(reads).toContain('vm2');
+    expect(run.outcomes.map((o) => o.id)).toEqual(['vm1']);
+    // Nothing but the record of the call between the list and the call: no older list is trusted.
+    const labels = nova.journal.entries.map((e) => (e.system === 'incident' ? `record ${e.args.join(':')}` : `${e.system}.${e.method}`));
+    expectInOrder(labels, 'nova.listServersOnHost', 'record vm1:evacuating', 'nova.evacuate');
+    expect(labels.slice(labels.indexOf('nova.listServersOnHost') + 1, labels.indexOf('nova.evacuate'))).toEqual(['record vm1:evacuating']);
+  });
+
+  it('an instance moved away between the list and its call is not called for again: Nova refuses the call, and the retry reads where it is first', async () => {
+    const nova = novaWith(['vm1', { metadata: { nova_ha_priority: '2' } }], 'vm2');
+    // Nova refuses to evacuate from a host whose service is up: cmp3's is, once vm2 runs there.
+    nova.service('cmp3');
+    nova.before('evacuate', ([id]) => {
+      if (id === 'vm1') Object.assign(nova.servers.get('vm2')!, { host: 'cmp3', updatedAt: Date.now() });
+    });
+    const run = await evacuate(nova, { settings: { ...SETTINGS, retries: 1 } });
+    expect(nova.callCounts()).toEqual(new Map([['vm1', 1], ['vm2', 1]]));
+    expect(run.outcomes.find((o) => o.id === 'vm2')).toMatchObject({ outcome: 'evacuated', to: 'cmp3', detail: 'already on cmp3; not called again' });
+    expect(nova.calls('getServer').map(([id]) => id)).toEqual(['vm2']);
   });
 
   it('a resumed run does not call again for an instance whose earlier call reached Nova (a migration exists)', async () => {
@@ -179,9 +199,9 @@ describe('evacuateInstances: each instance at most once per incident', () => {
     const nova = novaWith('vm1');
     nova.behaviour = 'stays-rebuilding';
     await nova.evacuate('vm1', { fromHost: HOST });
-    nova.before('getServer', () => {
+    nova.before('listServersChangedSince', () => {
       // Nova finishes the rebuild while nova-ha confirms.
-      Object.assign(nova.servers.get('vm1')!, { host: nova.target, taskState: null });
+      Object.assign(nova.servers.get('vm1')!, { host: nova.target, taskState: null, updatedAt: Date.now() });
     });
     const run = await evacuate(nova, { recorded: [{ id: 'vm1', name: 'vm1', outcome: 'evacuating', from: HOST, calledAt: Date.now() - 1000 }] });
     expect(nova.callCounts()).toEqual(new Map([['vm1', 1]]));
@@ -209,9 +229,9 @@ describe('evacuateInstances: each instance at most once per incident', () => {
 
   it('a busy server on the host with no migration is not called again (something is under way)', async () => {
     const nova = novaWith(['vm1', { taskState: 'rebuilding' }]);
-    nova.before('getServer', () => {
-      const vm1 = nova.servers.get('vm1')!;
-      if (nova.calls('getServer').length > 1) Object.assign(vm1, { host: nova.target, taskState: null });
+    // Nova finishes what was under way after nova-ha's first look at it.
+    nova.before('listServersChangedSince', () => {
+      if (nova.calls('listServersChangedSince').length > 1) Object.assign(nova.servers.get('vm1')!, { host: nova.target, taskState: null, updatedAt: Date.now() });
     });
     const run = await evacuate(nova, { recorded: [{ id: 'vm1', name: 'vm1', outcome: 'evacuating', from: HOST, calledAt: Date.now() - 1000 }] });
     expect(nova.callCounts().get('vm1')).toBeUndefined();
@@ -233,7 +253,8 @@ describe('evacuateInstances: each instance at most once per incident', () => {
     const recorded: InstanceOutcome[] = [{ id: 'vm1', name: 'vm1', outcome: 'evacuated', from: HOST, to: nova.target, calledAt: 1 }, { id: 'out', name: 'out', outcome: 'skipped', from: HOST, detail: 'opted out' }];
     const run = await evacuate(nova, { recorded });
     expect(nova.callCounts()).toEqual(new Map([['vm2', 1]]));
-    expect(run.records.map((o) => o.id)).toEqual(['vm2', 'vm2']);
+    expect(run.records.every((o) => o.id === 'vm2')).toBe(true);
+    expectInOrder(run.records.map((o) => o.outcome), 'evacuating', 'evacuated');
     expect(byId(run.outcomes)).toEqual({ vm1: 'evacuated', out: 'skipped', vm2: 'evacuated' });
     expect(run.progress).toEqual([[1, 2], [2, 2]]);
   });
@@ -268,22 +289,37 @@ describe('evacuateInstances: each instance at most once per incident', () => {
 
     // The next worker resumes; Nova finishes each rebuild after nova-ha has looked at it once.
     nova.behaviour = 'completes';
-    const reads = new Map<string, number>();
-    nova.before('getServer', ([id]) => {
-      const server = nova.servers.get(id as string)!;
-      reads.set(server.id, (reads.get(server.id) ?? 0) + 1);
-      if (server.taskState === 'rebuilding' && reads.get(server.id)! > 1) Object.assign(server, { host: nova.target, taskState: null });
+    const looked = new Set<string>();
+    nova.before('listServersChangedSince', () => {
+      for (const server of nova.servers.values()) {
+        if (server.taskState !== 'rebuilding') continue;
+        if (looked.has(server.id)) Object.assign(server, { host: nova.target, taskState: null, updatedAt: Date.now() });
+        else looked.add(server.id);
+      }
     });
     const resumed = await evacuate(nova, { recorded: [...recorded.values()], settings: { ...SETTINGS, concurrency: 4 } });
     expect(nova.callCounts()).toEqual(new Map([['vm1', 1], ['vm2', 1], ['vm3', 1], ['vm4', 1]]));
     expect(byId(resumed.outcomes)).toEqual({ vm1: 'evacuated', vm2: 'evacuated', vm3: 'evacuated', vm4: 'evacuated' });
   });
 
-  it('a run that no longer holds the host lock calls nothing', async () => {
+  it('a run that no longer holds the host lock records nothing, calls nothing, and stops with the reason', async () => {
     const nova = novaWith('vm1', 'vm2');
-    const run = await evacuate(nova, { stillOwner: () => false });
+    const records: InstanceOutcome[] = [];
+    await expect(evacuate(nova, { stillOwner: () => false, record: async (batch) => void records.push(...batch) })).rejects.toThrow(/lost the lock of cmp1 before calling Nova/);
     expect(nova.calls('evacuate')).toEqual([]);
-    expect(run.records.filter((o) => o.outcome !== 'skipped')).toEqual([]);
+    expect(records).toEqual([]);
+  });
+
+  it('a run that loses the host lock during its calls makes no further call and stops instead of confirming', async () => {
+    const nova = novaWith('vm1', 'vm2', 'vm3');
+    let owner = true;
+    // Lost while vm1's call, already checked, is on its way to Nova.
+    nova.before('evacuate', () => {
+      owner = false;
+    });
+    await expect(evacuate(nova, { stillOwner: () => owner })).rejects.toThrow(/lost the lock of cmp1 while confirming/);
+    expect([...nova.callCounts()]).toEqual([['vm1', 1]]);
+    expect(nova.calls('listServersChangedSince')).toEqual([]);
   });
 
   it('a refused call is retried up to [evacuation] retries, then reported failed with the reason', async () => {
@@ -298,15 +334,16 @@ describe('evacuateInstances: each instance at most once per incident', () => {
     expect(retried.outcomes[0]).toMatchObject({ outcome: 'evacuated' });
   });
 
-  it('an instance that ends in ERROR is reported failed, and one that never settles times out', async () => {
+  it("an instance that ends in ERROR is reported failed with Nova's fault, and one that never settles times out", async () => {
     const nova = novaWith('vm1');
     nova.behaviour = 'errors';
     const errored = await evacuate(nova);
-    expect(errored.outcomes[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^ERROR on cmp1 after the evacuation \(see: openstack server show vm1\)$/) });
+    const fault = 'No valid host was found. There are not enough hosts available.';
+    expect(errored.outcomes[0]).toMatchObject({ outcome: 'failed', fault, detail: `ERROR on cmp1 after the evacuation: ${fault} (see: openstack server show vm1)` });
     const stuck = novaWith('vm2');
     stuck.behaviour = 'stays-rebuilding';
     const timedOut = await evacuate(stuck, { settings: { ...SETTINGS, instanceTimeout: 50 } });
-    expect(timedOut.outcomes[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^not ACTIVE elsewhere within 0s \(last seen ACTIVE on cmp1, task rebuilding\)$/) });
+    expect(timedOut.outcomes[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^not ACTIVE \(or SHUTOFF\) elsewhere within 0s \(last seen ACTIVE on cmp1, task rebuilding\)$/) });
     expect(stuck.calls('evacuate')).toHaveLength(1);
   });
 

@@ -38,20 +38,31 @@ const fence = (c: FakeCloud, over: { rerunEvacuation?: boolean; stillOwner?: () 
   fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host), ...(over.rerunEvacuation ? { rerunEvacuation: true } : {}) }, runOf(c, over.stillOwner));
 
 const steps = (i: Incident): string[] => i.timeline.map((e) => `${e.step}:${e.outcome}`);
-/** A label per journal entry: incident writes as the step they added, calls as system.method. */
+/**
+ * A label per journal entry: incident writes as the steps they added and the instance outcomes
+ * they changed ("write vm1:evacuating,vm2:evacuating"), calls as system.method.
+ */
 function labels(c: FakeCloud): string[] {
   let seen = 0;
+  let instances = new Map<string, string>();
   return c.journal.entries.map((e: JournalEntry) => {
     if (e.system === 'consul:mgmt' && e.method === 'kvPut' && e.key === c.key('incidents', HOST)) {
       const incident = e.value as Incident;
       const added = incident.timeline.slice(seen).filter((t) => !t.step.startsWith('phase ')).map((t) => `${t.step}:${t.outcome}`);
       seen = incident.timeline.length;
-      return `write ${added.join(',')}`;
+      const now = new Map((incident.instances ?? []).map((o) => [o.id, JSON.stringify(o)]));
+      const changed = (incident.instances ?? []).filter((o) => instances.get(o.id) !== now.get(o.id)).map((o) => `${o.id}:${o.outcome}`);
+      instances = now;
+      return `write ${[...added, ...changed].join(',')}`;
     }
     return `${e.system}.${e.method}`;
   });
 }
-const novaActions = (c: FakeCloud): string[] => c.journal.entries.filter((e) => e.system === 'nova' && ['forceDown', 'evacuate', 'disableService', 'enableService', 'liveMigrate'].includes(e.method)).map((e) => e.method);
+/** Nova calls that change something; reads (the service lookup, server lists) are not among them. */
+const NOVA_CHANGES = ['forceDown', 'forceDownAndDisable', 'evacuate', 'disableService', 'enableService', 'liveMigrate'];
+const novaActions = (c: FakeCloud): string[] => c.journal.entries.filter((e) => e.system === 'nova' && NOVA_CHANGES.includes(e.method)).map((e) => e.method);
+/** Nova calls other than the compute service's lookup, which may run while the BMC powers off. */
+const novaBeyondLookup = (c: FakeCloud): string[] => c.journal.of('nova').map((e) => e.method).filter((m) => m !== 'getComputeService');
 
 describe('fence: only a verified power-off unlocks the rest', () => {
   it('verified: powered off, forced down, evacuated, disabled, fenced, in that order, each recorded before and after', async () => {
@@ -60,10 +71,15 @@ describe('fence: only a verified power-off unlocks the rest', () => {
     expect(incident.phase).toBe('fenced');
     expect(incident.fenceStarted).toBe(true);
     expectInOrder(steps(incident), 'power-off:started', 'power-off:done', 'force-down:started', 'force-down:done', 'evacuate:started', 'evacuate:done', 'disable:started', 'disable:done', 'phase fenced:info');
-    expectInOrder(labels(c), 'write power-off:started', 'bmc.powerOffVerified', 'write power-off:done', 'write force-down:started', 'nova.forceDown', 'write force-down:done', 'write evacuate:started', 'nova.listServersOnHost', 'nova.evacuate', 'write evacuate:done', 'write disable:started', 'nova.disableService', 'write disable:done');
-    // No Nova action before the power-off was verified and recorded.
-    const verified = labels(c).indexOf('write power-off:done');
-    expect(c.journal.entries.findIndex((e) => e.system === 'nova')).toBeGreaterThan(verified);
+    // Force-down and disable are one call; the whole batch is recorded after the host's list and before the first call.
+    const order = labels(c);
+    expectInOrder(order, 'write power-off:started', 'bmc.powerOffVerified', 'write power-off:done', 'write force-down:started', 'nova.forceDownAndDisable', 'write force-down:done', 'write evacuate:started', 'nova.listServersOnHost', 'write vm1:evacuating,vm2:evacuating,vm3:evacuating', 'nova.evacuate', 'write evacuate:done', 'write disable:started', 'write disable:done');
+    expect(incident.timeline.find((e) => e.step === 'disable' && e.outcome === 'done')?.detail).toBe('disabled with the force-down');
+    expect(c.nova.calls('disableService')).toEqual([]);
+    // No change in Nova before the power-off was verified and recorded (present: checked in order above).
+    const verified = order.indexOf('write power-off:done');
+    expect(c.journal.entries.findIndex((e) => e.system === 'nova' && NOVA_CHANGES.includes(e.method))).toBeGreaterThan(verified);
+    expect(c.journal.entries.slice(0, verified).filter((e) => e.system === 'nova' && e.method !== 'getComputeService')).toEqual([]);
     expect(c.nova.callCounts()).toEqual(new Map([['vm1', 1], ['vm2', 1], ['vm3', 1]]));
     expect(incident.instances!.map((o) => o.outcome)).toEqual(['evacuated', 'evacuated', 'evacuated']);
     const service = c.nova.services.get(HOST)!;
@@ -92,7 +108,8 @@ describe('fence: only a verified power-off unlocks the rest', () => {
     expect(incident.hold).toEqual({ reason: expect.stringMatching(/^fence not verified: the BMC did not report power off within 60000 ms.*; nothing was evacuated$/), needsOperator: true });
     expect(incident.fenceStarted).toBe(true);
     expect(steps(incident)).toContain('power-off:failed');
-    expect(c.journal.entries.filter((e) => e.system === 'nova')).toEqual([]);
+    // At most the service lookup, a read, ran while the BMC was asked.
+    expect(novaBeyondLookup(c)).toEqual([]);
     expect(c.notes.map((n) => [n.event, n.action])).toEqual([['fence-failed', 'held for an operator; nothing evacuated']]);
   });
 
@@ -120,7 +137,8 @@ describe('fence: resumed by another worker', () => {
     expect(incident.phase).toBe('fenced');
     expect(steps(incident).filter((s) => s === 'power-off:started')).toHaveLength(1);
     expect(c.bmc.calls('powerOn')).toEqual([]);
-    expect(novaActions(c)).toEqual(['forceDown', 'evacuate', 'evacuate', 'evacuate', 'disableService']);
+    // Disabled in the same call as the force-down: no disable call after the evacuation.
+    expect(novaActions(c)).toEqual(['forceDownAndDisable', 'evacuate', 'evacuate', 'evacuate']);
   });
 
   it('skips force-down and evacuation recorded done: no instance is called for again', async () => {
@@ -128,16 +146,17 @@ describe('fence: resumed by another worker', () => {
     await leftAt(c, ['power-off', 'force-down', 'evacuate'], 'evacuating');
     const incident = await fence(c);
     expect(incident.phase).toBe('fenced');
+    // The force-down recorded without "and disabled" (an older nova-ha's): the disable step still disables.
     expect(novaActions(c)).toEqual(['disableService']);
   });
 
   it('a Nova step that fails leaves the incident in its phase, tells the operators, and the next run finishes it without repeating the power-off', async () => {
     const c = setUp();
-    c.nova.failNext('forceDown', new NovaRefused(503, 'Service Unavailable'));
+    c.nova.failNext('forceDownAndDisable', new NovaRefused(503, 'Service Unavailable'));
     const first = await fence(c);
     expect(first.phase).toBe('forcing-down');
     expect(steps(first)).toEqual(expect.arrayContaining(['power-off:done', 'force-down:failed']));
-    expect(novaActions(c)).toEqual(['forceDown']);
+    expect(novaActions(c)).toEqual(['forceDownAndDisable']);
     expect(c.notes.map((n) => n.event)).toEqual(['evacuation-interrupted']);
     expect(c.notes[0]!.reason).toMatch(/^cmp1 is powered off \(verified\), but Service Unavailable\. nova-ha retries at the next evaluation\.$/);
 
@@ -176,22 +195,26 @@ describe('fence: resumed by another worker', () => {
     expect(incident.phase).toBe('fencing');
     expect(steps(incident).at(-1)).toBe('power-off:done');
     expect(novaActions(c)).toEqual([]);
-    expect(c.journal.of('nova')).toEqual([]);
+    // The service lookup, a read, runs during the power-off; nothing else was asked of Nova.
+    expect(novaBeyondLookup(c)).toEqual([]);
     expect(c.notes.map((n) => n.event)).toEqual(['evacuation-interrupted']);
     expect(c.notes[0]!.reason).toMatch(/lost the host lock before force-down/);
   });
 });
 
 describe('fence: what the operators are told', () => {
-  it('instances that failed are named with their reason, and the email says fenced with failures', async () => {
+  it("instances that failed are named with their reason and Nova's fault, and the email says fenced with failures", async () => {
     const c = setUp(['vm1']);
     c.nova.behaviour = 'errors';
     const incident = await fence(c);
     expect(incident.phase).toBe('fenced');
     expect(steps(incident)).toContain('evacuate:done');
-    expect(incident.timeline.find((e) => e.step === 'evacuate' && e.outcome === 'done')?.detail).toBe('0 evacuated, 0 skipped, 1 failed, of 1');
+    // The counts, then the engine's own figures (calls, looks, reads).
+    expect(incident.timeline.find((e) => e.step === 'evacuate' && e.outcome === 'done')?.detail).toMatch(/^0 evacuated, 0 skipped, 1 failed, of 1; 1 calls over /);
+    const fault = 'No valid host was found. There are not enough hosts available.';
+    expect(incident.instances).toEqual([expect.objectContaining({ id: 'vm1', outcome: 'failed', fault })]);
     expect(c.notes.map((n) => [n.event, n.action])).toEqual([['evacuation-failed', 'fenced; 0 of 1 instances evacuated, 1 failed']]);
-    expect(c.notes[0]!.reason).toMatch(/these instances need an operator: vm1 \(ERROR on cmp1 after the evacuation/);
+    expect(c.notes[0]!.reason).toContain(`these instances need an operator: vm1 (ERROR on cmp1 after the evacuation: ${fault}`);
   });
 
   it('power-lost incidents say so in the summary', async () => {

@@ -92,7 +92,7 @@ describe('fencing a host down everywhere', () => {
     const incident = c.incident(HOST)!;
     expect(incident.phase).toBe('fenced');
     expect(incident.cause).toBe('node-unreachable');
-    expectInOrder(labels(c), 'bmc.readPower', `put ${incidentKey(c)}`, 'bmc.powerOffVerified', 'nova.forceDown', 'nova.evacuate');
+    expectInOrder(labels(c), 'bmc.readPower', `put ${incidentKey(c)}`, 'bmc.powerOffVerified', 'nova.forceDownAndDisable', 'nova.evacuate');
     expect(steps(incident)).toEqual(expect.arrayContaining(['detected:info', 'decision:info', 'power-off:done']));
   });
 
