@@ -86,7 +86,7 @@ describe('fence: only a verified power-off unlocks the rest', () => {
     expect([service.forcedDown, service.status, service.disabledReason]).toEqual([true, 'disabled', disabledReason(incident)]);
     expect(disabledReason(incident)).toBe(`nova-ha: fenced by incident ${incident.id}; run "nova-ha unfence" to return it to service`);
     expect(c.notes.map((n) => n.event)).toEqual(['fenced']);
-    expect(c.notes[0]!.reason).toMatch(/power-off was verified with the BMC.*every instance was evacuated.*nova-ha unfence cmp1$/);
+    expect(c.notes[0]!.reason).toMatch(/Power-off: .*the BMC reported off.*every instance was evacuated.*nova-ha unfence cmp1$/);
     expect(c.bmc.calls('powerOn')).toEqual([]);
   });
 
