@@ -61,11 +61,14 @@ export interface VerifyOptions {
   readonly previousKey?: Secret;
 }
 
-function signedWith(request: RemediationRequest, given: string, key: Secret): boolean {
-  const expected = Buffer.from(mac(request, key), 'hex');
+/** A MAC as given (any string) against the expected one, in constant time. */
+function macMatches(expectedHex: string, given: string): boolean {
+  const expected = Buffer.from(expectedHex, 'hex');
   const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given) ? given : '', 'hex');
   return actual.length === expected.length && crypto().timingSafeEqual(actual, expected);
 }
+
+const signedWith = (request: RemediationRequest, given: string, key: Secret): boolean => macMatches(mac(request, key), given);
 
 export function verifyRequest(payload: string, key: Secret, options: VerifyOptions): Verdict {
   let raw: Record<string, unknown>;
@@ -192,9 +195,7 @@ export function verifyReport(payload: string, key: Secret, expected: ReportExpec
     return { ok: false, reason: 'lacks node, incident, action, request, result, detail, ts, nonce or mac' };
   }
   const report = { node, incident, action, request, result, detail, ts, nonce } as RepairReportMessage;
-  const expectedMac = Buffer.from(reportMac(report, key), 'hex');
-  const actual = Buffer.from(/^[0-9a-f]{64}$/.test(given as string) ? (given as string) : '', 'hex');
-  if (actual.length !== expectedMac.length || !crypto().timingSafeEqual(actual, expectedMac)) return { ok: false, reason: 'bad signature (forged, or the node signs with another hmac_key)', report };
+  if (!macMatches(reportMac(report, key), given as string)) return { ok: false, reason: 'bad signature (forged, or the node signs with another hmac_key)', report };
   if (report.node !== expected.host) return { ok: false, reason: `written by ${report.node} into the key of ${expected.host}`, report };
   if (report.incident !== expected.incident) return { ok: false, reason: `answers incident ${report.incident}, not the open incident ${expected.incident} (replayed, or left from an earlier one)`, report };
   if (!(NODE_REPAIRS as readonly string[]).includes(report.action) || !expected.requests[report.action as NodeRepair]?.includes(report.request)) {
