@@ -120,7 +120,9 @@ init_keystone() {
 }
 init_placement() {
   nsx "$NS_CTL" placement-manage --config-file "$E/placement/placement.conf" db sync
-  start placement "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:8778" --processes 1 --threads 4 \
+  # Processes, not threads, as devstack runs it: under uWSGI threads eventlet's hub once died with
+  # "greenlet.error: cannot switch to a different thread" and Placement never answered again.
+  start placement "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:8778" --processes 2 --threads 1 --lazy-apps \
     --env OS_PLACEMENT_CONFIG_DIR="$E/placement" --wsgi-file /usr/bin/placement-api
   wait_http "http://$CTL_IP:8778/"
 }
