@@ -1,32 +1,34 @@
 /**
- * Controllers' script check: every compute host's chassis power, read from its BMC by one
- * controller at a time (a poller lock), with bounded concurrency, into one KV document the
- * evaluation reads. One batched poller scales to 1,000 hosts where 1,000 script checks would not
- * (a process per host per interval on every controller); decisions still read the BMC afresh.
+ * Controllers' script check: every compute host's power, read through its fence levels (the BMC
+ * over ipmitool, fence agents' status action) by one controller at a time (a poller lock that
+ * another takes over when this one dies or its view goes stale), with bounded concurrency, into
+ * one KV document the evaluation reads. One batched poller scales to 1,000 hosts where 1,000
+ * script checks would not (a process per host per interval on every controller); decisions still
+ * read the power afresh.
  */
-import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
 import { EXIT, printStatus, runHandler } from '../lib/shared/handler.js';
-import { bmcFor, chassisPower } from '../lib/systems/power/ipmi.js';
 import { mapLimit } from '../lib/shared/pool.js';
 import { pollTargets } from '../lib/state/poll-targets.js';
 import { KEYS, type PowerDoc } from '../lib/state/records.js';
+import { takePollerTurn, viewAge } from '../lib/state/poller-turn.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
+import { readPowerThroughLevels } from '../lib/recovery/fence-levels.js';
 
 void runHandler('power-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'power-check');
   const interval = config.ipmi.poll_interval;
-  const lock = await holdPollerLock(runtime.clusters.mgmt, runtime.kv.key(KEYS.poller('power')), 'power', runtime.node, runtime.stateDir, Math.max(10, Math.ceil((3 * interval) / 1000)));
+  const key = runtime.kv.key(KEYS.power);
+  const { lock, previous } = await takePollerTurn<PowerDoc>({ api: runtime.clusters.mgmt, ...runtime }, 'power', key, interval);
   if (!lock.held) {
-    printStatus(`OK: standby, ${lock.holder} reads the BMCs`);
+    printStatus(`OK: standby, ${lock.holder} reads the BMCs${viewAge(previous)}`);
     return EXIT.ok;
   }
   const hosts = await pollTargets(runtime.kv);
-  const key = runtime.kv.key(KEYS.power);
-  const previous = (await runtime.kv.read<PowerDoc>(key))?.value;
   const now = Date.now();
   const results = await mapLimit(hosts, config.ipmi.poll_concurrency, async (host) => {
     try {
-      return [host, await chassisPower(bmcFor(config, host), 'status')] as const;
+      const { state, errors } = await readPowerThroughLevels(config, host);
+      return [host, { state, ...(state === 'unknown' ? { error: errors.join('; ') || 'no fence level is configured' } : {}) }] as const;
     } catch (error) {
       return [host, { state: 'unknown' as const, error: (error as Error).message }] as const;
     }
