@@ -1,25 +1,25 @@
 /**
  * Controllers' script check: nova-compute of every host as Nova's API sees it, from one call to
- * the service list per interval, by one controller at a time (a poller lock), into one KV
- * document the evaluation reads. The API being unreachable, or no nova-scheduler up, is recorded
+ * the service list per interval, by one controller at a time (a poller lock that another
+ * controller takes over when this one dies or its view goes stale), into one KV document the
+ * evaluation reads. The API being unreachable, or no nova-scheduler up, is recorded
  * too: nothing is fenced while instances could not be evacuated.
  */
-import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
 import { EXIT, printStatus, runHandler } from '../lib/shared/handler.js';
 import { NovaClient } from '../lib/systems/nova/index.js';
 import { KEYS, novaServiceState, type NovaDoc, type NovaServiceState } from '../lib/state/records.js';
+import { takePollerTurn, viewAge } from '../lib/state/poller-turn.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 
 void runHandler('nova-services-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'nova-services-check');
   const interval = config.nova.poll_interval;
-  const lock = await holdPollerLock(runtime.clusters.mgmt, runtime.kv.key(KEYS.poller('nova')), 'nova', runtime.node, runtime.stateDir, Math.max(10, Math.ceil((3 * interval) / 1000)));
+  const key = runtime.kv.key(KEYS.nova);
+  const { lock, previous } = await takePollerTurn<NovaDoc>({ api: runtime.clusters.mgmt, ...runtime }, 'nova', key, interval);
   if (!lock.held) {
-    printStatus(`OK: standby, ${lock.holder} reads Nova's service list`);
+    printStatus(`OK: standby, ${lock.holder} reads Nova's service list${viewAge(previous)}`);
     return EXIT.ok;
   }
-  const key = runtime.kv.key(KEYS.nova);
-  const previous = (await runtime.kv.read<NovaDoc>(key))?.value;
   const now = Date.now();
   const nova = NovaClient.fromConfig(config, { logger: runtime.logger, retry: { retries: 1 } });
   let doc: NovaDoc;
@@ -43,6 +43,8 @@ void runHandler('nova-services-check', 'check', [], async ({ config }) => {
   }
   await runtime.kv.write(key, doc);
   if (doc.api !== 'up') {
+    // Another controller may reach Nova where this one cannot: the next run, wherever it is, tries.
+    await lock.release();
     printStatus(`CRITICAL: Nova's API does not answer: ${doc.error}`);
     return EXIT.critical;
   }

@@ -10,10 +10,11 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scenarioLab } from './lab-context.js';
-import { bootOn, closedIncidents, configureControllers, configureNode, currentIncident, hang, mailSince, serversById, stepsOf, until } from '../../lab/scenario.js';
+import { bootOn, closedIncidents, configureControllers, configureNode, currentIncident, hang, mailSince, novaHaLab, serversById, stepsOf, until } from '../../lab/scenario.js';
 import { consulAccount } from '../../lab/consul-agents.js';
 import { CONSUL_NETWORKS, nodeDir } from '../../lab/topology.js';
 import type { Incident } from '../../lib/state/incident.js';
+import { KEYS } from '../../lib/state/records.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -159,6 +160,38 @@ describe('safety in real operations (issue 13)', () => {
       await env.lab.restoreAllLinks('cmp3');
       configureControllers(env.lab, { fencing: 'ipmi' });
     }
+  });
+
+  it('the pollers\' controller dies: another takes the Nova and power pollers over within two intervals, and a host that hangs then is fenced and evacuated', async () => {
+    const holderOf = async (api: typeof env.ctx.runtime.clusters.mgmt, name: string): Promise<string | undefined> => {
+      const entry = await api.kvGet(env.ctx.runtime.kv.key(KEYS.poller(name)));
+      return entry?.Session ? (JSON.parse(entry.Value!) as { node: string }).node : undefined;
+    };
+    const pollerNode = (await until('a Nova poller', 60_000, () => holderOf(env.ctx.runtime.clusters.mgmt, 'nova'), (n) => n !== undefined))!;
+    // The test reads through a controller that stays.
+    const watcher = novaHaLab(env.lab, env.lab.controllers.find((c) => c !== pollerNode));
+    const mgmt = watcher.runtime.clusters.mgmt;
+    const viewBy = async (key: string): Promise<{ by: string; at: number } | undefined> => (await watcher.runtime.kv.read<{ by: string; at: number }>(watcher.runtime.kv.key(key)).catch(() => undefined))?.value;
+    const ids = await bootOn(env.ctx, 'cmp2', 2, 'poller-failover');
+    env.touch('cmp2');
+    const killedAt = Date.now();
+    for (const network of CONSUL_NETWORKS) await env.lab.killAgent(pollerNode, network);
+    try {
+      // The lab polls Nova every 5 s and the BMCs every 10 s; views count as unknown after three intervals.
+      const nova = await until('Nova view written by another controller', 60_000, () => viewBy(KEYS.nova), (v) => v !== undefined && v.by !== pollerNode && v.at > killedAt, 1000);
+      const power = await until('power view written by another controller', 60_000, () => viewBy(KEYS.power), (v) => v !== undefined && v.by !== pollerNode && v.at > killedAt, 1000);
+      expect(await holderOf(mgmt, 'nova')).not.toBe(pollerNode);
+      expect(await holderOf(mgmt, 'power')).not.toBe(pollerNode);
+      process.stderr.write(`poller takeover after the controller died: Nova view ${((nova!.at - killedAt) / 1000).toFixed(1)} s, power view ${((power!.at - killedAt) / 1000).toFixed(1)} s\n`);
+      await hang(env.ctx, 'cmp2');
+      const fenced = await until('cmp2 fenced with the poller controller dead', 240_000, () => currentIncident(watcher, 'cmp2').catch(() => undefined), (i) => i?.phase === 'fenced' || i?.phase === 'held');
+      expect(fenced!.phase, fenced!.hold?.reason).toBe('fenced');
+      expect(new Set(fenced!.timeline.map((e) => e.by)).has(pollerNode)).toBe(false);
+    } finally {
+      for (const network of CONSUL_NETWORKS) await env.lab.startAgent(pollerNode, network);
+      await env.lab.waitForMemberEverywhere(pollerNode, 'alive', 120_000);
+    }
+    await expectEvacuated(ids, 'cmp2');
   });
 
   it('a clean shutdown without maintenance: powered back on, and the email says so and names nova-ha maintenance', async () => {
