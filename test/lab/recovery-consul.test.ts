@@ -116,9 +116,11 @@ describe('guards', () => {
     const began = (await until('storm email', 30_000, () => mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failing at once')), (m) => m.length > 0))[0]!;
     expect(began.subject).toMatch(/new repairs and fences held while it lasts/);
     // Sent when the first host is held: each failing host is named with what is done about it now.
-    for (const host of ['cmp1', 'cmp2']) expect(began.text).toMatch(new RegExp(`^  ${host}( \\(incident [^)]+\\))?: `, 'm'));
-    expect(began.text).toMatch(/: HELD by the storm: /);
-    expect(began.text).toMatch(/When no more than 1 hosts are failing at once/);
+    // Each host on a line of its own under "Why:"; phrases read with the mail's line wrapping undone.
+    for (const host of ['cmp1', 'cmp2']) expect(began.text).toMatch(new RegExp(`^ +${host}( \\(incident [^)]+\\))?: `, 'm'));
+    const prose = began.text.replace(/\s+/g, ' ');
+    expect(prose).toMatch(/: HELD by the storm: /);
+    expect(prose).toMatch(/When no more than 1 hosts are failing at once/);
     // Every controller evaluates the storm again: none sends a second alert, none acts.
     await untilFreshEvaluation(env.ctx);
     for (const host of ['cmp1', 'cmp2']) expect(acted((await currentIncident(env.ctx, host))!)).toEqual([]);

@@ -50,6 +50,21 @@ describe('composeMessage', () => {
     expect(body).not.toContain(PAUSED_BANNER.slice(0, 20));
   });
 
+  it('keeps a reason\'s own lines (a list of hosts): each wrapped by itself, under the field, indented as given', () => {
+    const reason = 'storm: 2 hosts failed on the storage network (limit 1 of 4).\nHosts failing now:\n  cmp1 (incident cmp1-1, phase confirming): wait: its storage network is down for 3.7s; confirming for 4.0s before acting\n  cmp2: HELD by the storm';
+    const { body } = composeMessage({ ...fenced, reason }, { subjectPrefix: '' });
+    const lines = body.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('Why:'));
+    expect(lines.slice(start, start + 6)).toEqual([
+      'Why:           storm: 2 hosts failed on the storage network (limit 1 of 4).',
+      '               Hosts failing now:',
+      '                 cmp1 (incident cmp1-1, phase confirming): wait: its storage',
+      '                   network is down for 3.7s; confirming for 4.0s before acting',
+      '                 cmp2: HELD by the storm',
+      'Host:          compute-12',
+    ]);
+  });
+
   it('lays the timeline out as a table in time order, with elapsed and step durations', () => {
     const { body } = composeMessage(fenced, { subjectPrefix: '[nova-ha]' });
     const table = body.split('\n').filter((l) => l.startsWith('  2026-05-01'));

@@ -7,7 +7,7 @@ import { formatDuration } from '../../shared/duration.js';
 import { scrub } from '../../shared/secret.js';
 import type { InstanceOutcome, Notification, TimelineEntry } from './notification.js';
 import { scrubNotification } from './sanitize.js';
-import { formatTable, formatUtc, oneLine, wrap } from './text.js';
+import { formatTable, formatUtc, oneLine, wrap, wrapLines } from './text.js';
 
 export interface MessageOptions {
   /** [notifications] subject_prefix. */
@@ -45,7 +45,7 @@ function composeBody(n: Notification, node: string | undefined): string {
   if (n.paused) lines.push(...wrap(PAUSED_BANNER, WIDTH, ''), '');
 
   const field = (label: string, value: string): void => {
-    lines.push(`${`${label}:`.padEnd(LABEL_WIDTH)}${wrap(value, WIDTH - LABEL_WIDTH, ' '.repeat(LABEL_WIDTH)).join('\n')}`);
+    lines.push(`${`${label}:`.padEnd(LABEL_WIDTH)}${wrapLines(value, WIDTH - LABEL_WIDTH, ' '.repeat(LABEL_WIDTH)).join('\n')}`);
   };
   field('What happened', n.summary);
   field('What was done', n.action);
