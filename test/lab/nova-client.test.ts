@@ -144,7 +144,8 @@ describe('reading', () => {
   });
 
   it('lists the servers on a host across pages (page size 2), as the lab sees them', async () => {
-    const [host, expected] = [...byHost(await lab.servers())].sort((a, b) => b[1].length - a[1].length)[0]!;
+    // A server that failed to boot has no host: it is on no host's list.
+    const [host, expected] = [...byHost(await lab.servers())].filter(([h]) => h !== '').sort((a, b) => b[1].length - a[1].length)[0]!;
     const listed = await probe<{ id: string; host: string; status: string }[]>(['servers', host, '2']);
     expect(listed.result!.map((s) => s.id).sort()).toEqual(expected.map((s) => s.id).sort());
     for (const server of listed.result!) expect(server.host).toBe(host);
