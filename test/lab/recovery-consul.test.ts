@@ -117,7 +117,7 @@ describe('guards', () => {
     expect(began.subject).toMatch(/new repairs and fences held while it lasts/);
     // Sent when the first host is held: each failing host is named with what is done about it now.
     // Each host on a line of its own under "Why:"; phrases read with the mail's line wrapping undone.
-    for (const host of ['cmp1', 'cmp2']) expect(began.text).toMatch(new RegExp(`^ +${host}( \\(incident [^)]+\\))?: `, 'm'));
+    for (const host of ['cmp1', 'cmp2']) expect(began.text).toMatch(new RegExp(`^ +${host}( \\(incident [^)]+\\))?:\\s`, 'm'));
     const prose = began.text.replace(/\s+/g, ' ');
     expect(prose).toMatch(/: HELD by the storm: /);
     expect(prose).toMatch(/When no more than 1 hosts are failing at once/);
