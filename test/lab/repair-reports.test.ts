@@ -25,6 +25,9 @@ const REPAIR_TIMEOUT_MS = 20_000;
 const repairAt = (incident: Incident): number => incident.attempts['restart-storage-network']!;
 const fenceAt = (incident: Incident): number => incident.timeline.find((e) => e.step === 'power-off' && e.outcome === 'started')!.at;
 const fenceStarted = (host: string) => until(`${host} fence started`, 120_000, () => currentIncident(env.ctx, host), (i) => i?.fenceStarted === true && i.timeline.some((e) => e.step === 'power-off'));
+// A test that ends at the fence's start must let it finish: the reset after the test would race
+// nova-ha's power-off (the host powered off under a reset that had just resumed its agents).
+const untilFenced = (host: string) => until(`${host} fenced`, 180_000, () => currentIncident(env.ctx, host), (i) => i?.phase === 'fenced');
 const repairSent = (host: string) => until(`${host} storage repair sent`, 90_000, () => currentIncident(env.ctx, host), (i) => i !== undefined && stepsOf(i).includes('restart-storage-network:done'), 200);
 const logLines = (node: string): Record<string, unknown>[] => {
   try {
@@ -50,8 +53,7 @@ describe("the node's report on a storage repair", () => {
     // The incident says why, in the node's words.
     expect(fencing!.timeline.some((e) => e.step === 'repair-report' && e.outcome === 'failed' && e.detail?.includes('0 of 3 storage servers reachable'))).toBe(true);
     expect(fencing!.timeline.some((e) => e.step === 'decision' && /ran but did not help: the node reports stor0/.test(e.detail ?? ''))).toBe(true);
-    const fenced = await until('fenced', 120_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.phase === 'fenced');
-    expect(fenced!.cause).toBe('storage-network');
+    expect((await untilFenced('cmp1'))!.cause).toBe('storage-network');
   });
 
   it('cut on the host: the repair restores it, the node reports so, and the incident closes without a fence', async () => {
@@ -93,6 +95,7 @@ describe("the node's report on a storage repair", () => {
     expect(fenceAt(fencing!) - repairAt(fencing!)).toBeGreaterThanOrEqual(REPAIR_TIMEOUT_MS);
     expect(fencing!.repairReports).toBeUndefined();
     expect(logLines('cmp3').some((l) => l['event'] === 'repair-report-failed' && l['incident'] === repairing!.id)).toBe(true);
+    await untilFenced('cmp3');
   });
 
   it('a repair the node refuses (not allowed there) is escalated at once, with its reason', async () => {
@@ -102,5 +105,6 @@ describe("the node's report on a storage repair", () => {
     const fencing = await fenceStarted('cmp4');
     expect(fencing!.repairReports?.['restart-storage-network']).toMatchObject({ result: 'refused', detail: expect.stringMatching(/not allowed here/) });
     expect(fenceAt(fencing!) - repairAt(fencing!)).toBeLessThan(4000);
+    await untilFenced('cmp4');
   });
 });
