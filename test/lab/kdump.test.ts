@@ -55,7 +55,7 @@ describe('kdump awareness (fence_kdump protocol)', () => {
     await hang(env.ctx, host);
     await startKdumpSender(env.lab, host, controllersMgmt());
     try {
-      const evacuated = await until('evacuated while dumping', 240_000, () => currentIncident(env.ctx, host), (i) => fencedOrHeld(i) || stepAt(i!, 'evacuate', 'done') !== undefined);
+      const evacuated = await until('evacuated while dumping', 240_000, () => currentIncident(env.ctx, host), (i) => i !== undefined && (fencedOrHeld(i) || stepAt(i, 'evacuate', 'done') !== undefined));
       expect(evacuated!.timeline.find((e) => e.step === 'power-off' && e.outcome === 'done')?.detail).toMatch(/^deferred until the crash dump ends \(\d+ fence_kdump messages? from 198\.18\.1\.104 since /);
       expect(stepsOf(evacuated!)).not.toContain('power-off-after-dump:done');
       expect(env.lab.hostIsOn(host)).toBe(true);
