@@ -1,6 +1,6 @@
 /**
- * Controllers' script check: every compute host's power, read through its fence levels (the BMC
- * over ipmitool, fence agents' status action) by one controller at a time (a poller lock that
+ * Controllers' script check: every compute host's power, read as the fence reads it (its fence
+ * levels with method = agent, else its BMC) by one controller at a time (a poller lock that
  * another takes over when this one dies or its view goes stale), with bounded concurrency, into
  * one KV document the evaluation reads. One batched poller scales to 1,000 hosts where 1,000
  * script checks would not (a process per host per interval on every controller); decisions still
@@ -12,7 +12,7 @@ import { pollTargets } from '../lib/state/poll-targets.js';
 import { KEYS, type PowerDoc } from '../lib/state/records.js';
 import { takePollerTurn, viewAge } from '../lib/state/poller-turn.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
-import { readPowerThroughLevels } from '../lib/recovery/fence-levels.js';
+import { readHostPower } from '../lib/recovery/fence-levels.js';
 
 void runHandler('power-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'power-check');
@@ -27,8 +27,7 @@ void runHandler('power-check', 'check', [], async ({ config }) => {
   const now = Date.now();
   const results = await mapLimit(hosts, config.ipmi.poll_concurrency, async (host) => {
     try {
-      const { state, errors } = await readPowerThroughLevels(config, host);
-      return [host, { state, ...(state === 'unknown' ? { error: errors.join('; ') || 'no fence level is configured' } : {}) }] as const;
+      return [host, await readHostPower(config, host)] as const;
     } catch (error) {
       return [host, { state: 'unknown' as const, error: (error as Error).message }] as const;
     }

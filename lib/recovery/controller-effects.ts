@@ -1,38 +1,27 @@
 /** Which effects this controller has, from its config: Consul events always; IPMI, fence levels and Nova when configured. */
 import { fenceAndEvacuate, move, countOutcomes, type FenceDeps } from './fence.js';
-import { powerOffAfterDump, powerOffThroughLevels, powerOnThroughLevels, readPowerThroughLevels } from './fence-levels.js';
+import { powerOffAfterDump, powerOffThroughLevels, powerOnThroughLevels, readHostPower } from './fence-levels.js';
 import { dumpEnded } from '../decision/fence-evidence.js';
 import type { PowerState } from '../decision/model.js';
 import { settingsFromConfig } from '../decision/policy.js';
 import { KEYS, type KdumpRecord } from '../state/records.js';
 import { consulEffects, type Effects } from './effects.js';
 import { withStep } from '../state/incident.js';
-import { bmcConfigured, bmcFor, chassisPower, IpmiConfigError } from '../systems/power/ipmi.js';
+import { bmcConfigured, bmcFor, chassisPower } from '../systems/power/ipmi.js';
 import { NovaClient } from '../systems/nova/index.js';
 import type { Runtime } from './runtime.js';
 
 const DRAIN_REASON = 'nova-ha: draining';
 
-/** The power as this controller reads it: through the fence levels (method = agent), else through the BMC ([ipmi]); undefined with neither. */
+/** The power as this controller reads it (readHostPower); undefined with neither fence levels nor a BMC configured. */
 function powerReader(runtime: Pick<Runtime, 'config' | 'logger'>): ((host: string) => Promise<PowerState>) | undefined {
   const { config } = runtime;
-  if (config.fencing.method === 'agent') {
-    return async (host) => {
-      const { state, errors } = await readPowerThroughLevels(config, host);
-      if (state === 'unknown') runtime.logger.warn('power-unknown', { host, error: errors.join('; ') || 'no fence level answers' });
-      return state;
-    };
-  }
-  if (!bmcConfigured(config)) return undefined;
+  if (config.fencing.method !== 'agent' && !bmcConfigured(config)) return undefined;
   return async (host) => {
-    try {
-      return (await chassisPower(bmcFor(config, host), 'status')).state;
-    } catch (error) {
-      // No BMC configured for this host: its power is unknown (an alert, never an evacuation).
-      if (!(error instanceof IpmiConfigError)) throw error;
-      runtime.logger.error('bmc-not-configured', { host, error: error.message });
-      return 'unknown';
-    }
+    const { state, error } = await readHostPower(config, host);
+    // Unknown is an alert, never an evacuation: the operator learns why from the log.
+    if (state === 'unknown') runtime.logger.warn('power-unknown', { host, error });
+    return state;
   };
 }
 

@@ -89,6 +89,17 @@ export async function readPowerThroughLevels(config: Config, host: string): Prom
   return { state: 'unknown', errors };
 }
 
+/**
+ * A host's power as this controller reads it, for the fence's re-reads and the power poller alike:
+ * through the fence levels with method = agent, else from its BMC ([ipmi], also read with
+ * method = none); unknown, with why, when neither can say.
+ */
+export async function readHostPower(config: Config, host: string): Promise<PowerResult> {
+  if (config.fencing.method !== 'agent') return levelPower(config, host, { kind: 'ipmi' }, 'status');
+  const { state, errors } = await readPowerThroughLevels(config, host);
+  return state === 'unknown' ? { state, error: errors.join('; ') || 'no fence level answers' } : { state };
+}
+
 /** Power on through the first level that accepts it. */
 export async function powerOnThroughLevels(config: Config, host: string): Promise<void> {
   const errors: string[] = [];

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatProblem, parseConfig, type Config } from '../../lib/config/load.js';
 import { fencePower } from '../../lib/recovery/controller-effects.js';
+import { readHostPower } from '../../lib/recovery/fence-levels.js';
 import { silentLogger } from '../../lib/shared/log.js';
 import { agentFor, agentInput, agentMessage, agentPower, agentPowerOffVerified, agentProblems, agentResult, passwordLeak, type AgentTarget } from '../../lib/systems/power/fence-agent.js';
 
@@ -175,6 +176,18 @@ esac
     writeFileSync(join(dir, 'stdin'), '');
     expect(await power.readPower('cmp1')).toBe('off');
     expect(readFileSync(join(dir, 'stdin'), 'utf8')).toContain('action=status\nnodename=cmp1\nip=10.0.9.21');
+  });
+
+  it('the power poller reads as the fence does: the agent with method = agent and no [ipmi]; the BMC otherwise, unknown with the fix when none is configured', async () => {
+    const { config: agentOnly } = parseConfig(`${BASE}\n[fencing]\nmethod = agent\nlevels = rec\n[fence_agent:rec]\nagent = ${script}\noptions = ip=10.0.9.21\npassword_file = ${passwordFile}\n`);
+    rmSync(join(dir, 'off'), { force: true });
+    expect(await readHostPower(agentOnly!, 'cmp1')).toEqual({ state: 'on' });
+    writeFileSync(join(dir, 'off'), '');
+    expect(await readHostPower(agentOnly!, 'cmp1')).toEqual({ state: 'off' });
+    const { config: noFencing } = parseConfig(`${BASE}\n[fencing]\nmethod = none\n`);
+    const unknown = await readHostPower(noFencing!, 'cmp1');
+    expect(unknown.state).toBe('unknown');
+    expect(unknown.error).toMatch(/cmp1/);
   });
 
   it('an agent that is not installed is unknown, with the fix', async () => {

@@ -29,7 +29,6 @@ export interface PollerLockOptions {
   readonly viewAt: number | undefined;
   /** A view older than this is stale: its poller is taken over. */
   readonly staleAfterMs: number;
-  readonly now?: number;
 }
 
 export async function holdPollerLock(api: ConsulApi, options: PollerLockOptions): Promise<PollerLock> {
@@ -57,7 +56,7 @@ export async function holdPollerLock(api: ConsulApi, options: PollerLockOptions)
   } catch {
     // Keep the generic name.
   }
-  const stale = options.viewAt === undefined || (options.now ?? Date.now()) - options.viewAt > options.staleAfterMs;
+  const stale = options.viewAt === undefined || Date.now() - options.viewAt > options.staleAfterMs;
   if (entry?.Session && stale && (await api.kvDelete(key, entry.ModifyIndex)) && (await api.kvPut(key, value, { acquire: session }))) return held(holder);
   if (!entry?.Session) rmSync(file, { force: true });
   return { held: false, holder };
