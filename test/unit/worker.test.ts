@@ -191,8 +191,10 @@ describe('repairs through Consul', () => {
     for (const outcome of ['started', 'done'] as const) {
       const c = cloudOf();
       storageDown(c);
-      const opened = openIncident(HOST, 'storage-network', 'storage down', Date.now() - 30_000, 'ctl2');
-      c.consul.mgmt.seed(incidentKey(c), withStep({ ...opened, phase: 'repairing', attempts: { 'restart-storage-network': Date.now() - 20_000 } }, { at: Date.now() - 20_000, step: 'restart-storage-network', outcome, by: 'ctl2' }));
+      // One clock reading: two could differ by a millisecond and break the equality below.
+      const now = Date.now();
+      const opened = openIncident(HOST, 'storage-network', 'storage down', now - 30_000, 'ctl2');
+      c.consul.mgmt.seed(incidentKey(c), withStep({ ...opened, phase: 'repairing', attempts: { 'restart-storage-network': now - 20_000 } }, { at: now - 20_000, step: 'restart-storage-network', outcome, by: 'ctl2' }));
       c.consul.mgmt.before('eventFire', () => c.member(HOST, 'passing', 'storage'));
       if (outcome === 'done') c.consul.mgmt.before('kvTree', () => c.member(HOST, 'passing', 'storage'));
       await work(c);
