@@ -51,10 +51,14 @@ describe('fence and evacuate', () => {
     const seen = await until('an evaluation that saw cmp1 back', 60_000, () => hostRecord(env.ctx, 'cmp1'), (r) => r !== undefined && Object.values(r.networks).every((n) => n.state === 'alive'));
     expect(seen!.decision!.guard).toBe('fenced');
     expect(['alert', 'none']).toContain(seen!.decision!.action);
-    await until('cmp1 seen on while fenced', 60_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.seenOnWhileFenced !== undefined);
+    const noticed = await until('cmp1 seen on while fenced', 60_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.seenOnWhileFenced !== undefined);
+    // The record is rewritten only when what nova-ha sees changes, so "later evaluations do
+    // nothing" shows in the incident: no step after the notice, still fenced, the host left on.
     await untilFreshEvaluation(env.ctx);
-    expect((await hostRecord(env.ctx, 'cmp1'))!.decision).toMatchObject({ action: 'none', guard: 'fenced' });
-    expect((await currentIncident(env.ctx, 'cmp1'))!.phase).toBe('fenced');
+    const later = (await currentIncident(env.ctx, 'cmp1'))!;
+    expect(later.phase).toBe('fenced');
+    expect(later.timeline.slice(noticed!.timeline.length).filter((e) => e.outcome !== 'info').map((e) => `${e.step}:${e.outcome}`)).toEqual([]);
+    expect(await env.lab.powerStatus('cmp1')).toBe('on');
     const still = (await env.ctx.nova.services()).find((s) => s.host === 'cmp1')!;
     expect([still.forced_down, still.status]).toEqual([true, 'disabled']);
 
