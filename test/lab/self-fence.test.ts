@@ -56,7 +56,7 @@ describe('watchdog self-fence fallback (simulated watchdog)', () => {
       // The safe time the controllers used, from the watchdog level's record, and the arithmetic behind it.
       const level = fenced!.timeline.find((e) => e.step === 'fence-level' && e.outcome === 'done')!;
       expect(level.detail).toMatch(/^level 2 of 2 \(watchdog\): no BMC or agent confirmed the power off, but the host's watchdog was armed/);
-      const [, lastContact, safeAt] = /last contact (\S+) \+ 2 x 6s \+ margin 5s = (\S+)\)/.exec(level.detail!)!;
+      const [, lastContact, safeAt] = /last contact (\S+) \+ 2 x 6(?:\.0)?s \+ margin 5(?:\.0)?s = (\S+)\)/.exec(level.detail!)!;
       expect(Date.parse(safeAt!) - Date.parse(lastContact!)).toBe(2 * TIMEOUT_MS + MARGIN_MS);
       expect(Date.parse(lastContact!)).toBeGreaterThanOrEqual(cutAt);
       // Reset before the safe time; nothing evacuated before it.
