@@ -8,10 +8,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LabPyWorkers } from './nova-workers.js';
 import { LAB_DEVICES, OPENSTACK_NODE, REPO_ROOT, addressOf, namespaceOf, openstackAddress, runDir, type LabSpec } from './topology.js';
 
 const SCRIPTS = join(REPO_ROOT, 'lab', 'nova');
 const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+const WORKERS = new Map<string, LabPyWorkers>();
 
 /** What nova-ha's [nova] section needs to reach the lab's cloud as admin (admin.json). */
 export interface AdminCredentials {
@@ -124,6 +126,7 @@ export class NovaLab {
 
   /** Stops everything up.sh and start-compute.sh started; keeps the logs (last-logs/). */
   async down(): Promise<void> {
+    NovaLab.closeWorkers(this.spec.prefix);
     await this.timed('down', () => run(join(SCRIPTS, 'down.sh'), [this.spec.prefix], { timeoutMs: 180_000 }));
   }
 
@@ -254,8 +257,24 @@ export class NovaLab {
   }
 
   private async labPy<T>(...args: string[]): Promise<T> {
-    const stdout = await this.runInController(['/usr/bin/python3', join(SCRIPTS, 'lab.py'), this.spec.prefix, ...args], { timeoutMs: 900_000 });
-    return JSON.parse(stdout) as T;
+    await assertLabRoute(this.controllerNamespace, this.controllerAddress);
+    return this.workers().call<T>(args, 900_000);
+  }
+
+  /** This lab's lab.py workers, shared by every NovaLab of the prefix in this process. */
+  private workers(): LabPyWorkers {
+    let workers = WORKERS.get(this.spec.prefix);
+    if (!workers) {
+      workers = new LabPyWorkers(['ip', 'netns', 'exec', this.controllerNamespace, '/usr/bin/python3', join(SCRIPTS, 'lab.py'), this.spec.prefix, 'serve'], { ...process.env, PATH: `${SYSTEM_PATH}:${process.env['PATH'] ?? ''}` });
+      WORKERS.set(this.spec.prefix, workers);
+    }
+    return workers;
+  }
+
+  /** Ends this lab's lab.py workers (they also end by themselves when this process does). */
+  static closeWorkers(prefix: string): void {
+    WORKERS.get(prefix)?.close();
+    WORKERS.delete(prefix);
   }
 
   private async timed<T>(step: string, fn: () => Promise<T>): Promise<T> {

@@ -5,6 +5,12 @@
 
 Prints one JSON document on stdout; errors go to stderr (one line) with exit status 1.
 
+    ... lab.py <prefix> serve
+
+answers many commands with one process and one Keystone token (the tests' lab/nova.ts keeps a few
+of these): one JSON list [COMMAND, ARG...] per stdin line, one JSON line back, {"ok": RESULT} or
+{"error": MESSAGE}. It exits at the end of its input, or after SERVE_IDLE_SECONDS without a request.
+
 Commands:
   catalog                          services + public/internal endpoints (up.sh)
   wait-computes N [TIMEOUT]        until nova-compute on cmp1..cmpN is up
@@ -28,6 +34,7 @@ Commands:
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -313,13 +320,7 @@ class Lab:
                 for r in rps}
 
 
-def main(argv):
-    if len(argv) < 2:
-        raise LabError('usage: lab.py PREFIX COMMAND [ARGS]\n' + __doc__)
-    lab, admin = load(argv[0])
-    check_route(lab['ctlAddress'])
-    cmd, a = argv[1], argv[2:]
-    L = Lab(lab, admin)
+def dispatch(L, cmd, a):
     num = lambda i, default: float(a[i]) if len(a) > i else default
     commands = {
         'catalog': lambda: L.catalog(),
@@ -342,7 +343,45 @@ def main(argv):
     }
     if cmd not in commands:
         raise LabError('unknown command %r\n%s' % (cmd, __doc__))
-    print(json.dumps(commands[cmd]()), flush=True)
+    return commands[cmd]()
+
+
+SERVE_IDLE_SECONDS = 300
+
+
+def serve(lab, L):
+    """One request per stdin line; the route is checked before each, as for a one-shot command."""
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], SERVE_IDLE_SECONDS)
+        if not ready:
+            return
+        line = sys.stdin.readline()
+        if not line:
+            return
+        try:
+            request = json.loads(line)
+            if not isinstance(request, list) or not request or not all(isinstance(x, str) for x in request):
+                raise LabError('a request is a JSON list of strings [COMMAND, ARG...], not %s' % line.strip()[:80])
+            check_route(lab['ctlAddress'])
+            reply = {'ok': dispatch(L, request[0], request[1:])}
+        except (LabError, IndexError, ValueError) as e:
+            reply = {'error': 'lab.py: %s' % (e if str(e) else 'missing argument; see lab.py --help')}
+        except Exception as e:  # a broken connection to the lab's API must not take the worker down
+            reply = {'error': 'lab.py: %s: %s' % (type(e).__name__, e)}
+        print(json.dumps(reply), flush=True)
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise LabError('usage: lab.py PREFIX COMMAND [ARGS]\n' + __doc__)
+    lab, admin = load(argv[0])
+    check_route(lab['ctlAddress'])
+    cmd, a = argv[1], argv[2:]
+    L = Lab(lab, admin)
+    if cmd == 'serve':
+        serve(lab, L)
+        return
+    print(json.dumps(dispatch(L, cmd, a)), flush=True)
 
 
 if __name__ == '__main__':
