@@ -78,6 +78,8 @@ export interface IncidentSummary {
   readonly attempts: Partial<Record<Attempt, number>>;
   /** The nodes' verified reports on the repairs they were asked for in this incident. */
   readonly reports?: Partial<Record<NodeRepair, RepairReport>>;
+  /** How many signed requests for each node repair were sent in this incident (a resend counts). */
+  readonly requestsSent?: Partial<Record<NodeRepair, number>>;
   /** Set once nova-ha has sent "chassis power off": from then on only an operator may power the host on. */
   readonly fenceStarted: boolean;
   /** Held incidents: whether only an operator may move them on. */

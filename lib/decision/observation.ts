@@ -46,6 +46,7 @@ export function summarize(incident: Incident): IncidentSummary {
     phaseSince: incident.phaseSince,
     attempts: incident.attempts,
     ...(incident.repairReports ? { reports: incident.repairReports } : {}),
+    ...(incident.repairRequests ? { requestsSent: Object.fromEntries(Object.entries(incident.repairRequests).map(([repair, nonces]) => [repair, nonces.length])) } : {}),
     fenceStarted: incident.fenceStarted,
     alerted: incident.alerted,
     ...(incident.hold ? { hold: incident.hold } : {}),

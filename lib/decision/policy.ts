@@ -25,7 +25,18 @@ export interface PolicySettings {
   readonly selfFence?: SelfFenceSettings;
   /** kdump awareness (fence-evidence.ts); absent: off. */
   readonly kdump?: KdumpSettings;
+  /**
+   * How long after a node repair was asked for its report is due (the nodes' settle time plus
+   * REPORT_GRACE_MS). A request still unanswered then is sent once more: Consul delivers user
+   * events by gossip, best effort, and a lost one would leave only repair_timeout. Absent: never.
+   */
+  readonly reportDueMs?: number;
 }
+
+/** Beyond the nodes' settle time: the repair command itself, the report's write and the worker's look. */
+export const REPORT_GRACE_MS = 5000;
+/** A node repair is asked for at most this often per incident: the first request and one resend. */
+export const MAX_REPAIR_REQUESTS = 2;
 
 export type Action =
   | 'none' // nothing to do (healthy, or a guard stops any action)
@@ -213,7 +224,8 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
   // An escalated incident tries the new row's own repair: attempts made before it began were for another failure.
   const attempts = !open ? {} : escalatedFrom !== undefined ? attemptsSince(incident.attempts, row.since) : incident.attempts;
   const now = context.now;
-  const decision = matrix({ ...row, cause: row.cause }, host, { attempts, reports: open ? incident.reports ?? {} : {} }, now, elapsed, confirming, settings);
+  const tried: Tried = { attempts, reports: open ? incident.reports ?? {} : {}, requestsSent: open ? incident.requestsSent ?? {} : {}, ...(settings.reportDueMs !== undefined ? { reportDueMs: settings.reportDueMs } : {}) };
+  const decision = matrix({ ...row, cause: row.cause }, host, tried, now, elapsed, confirming, settings);
   if (escalatedFrom === undefined) return decision;
   // A started fence is never undone: a host that turned out to be off is fenced as it is, never powered on.
   const safe = incident!.fenceStarted && decision.action === 'repair' ? fence(row.cause, `${row.reason} after its fence was started`) : decision;
@@ -229,6 +241,8 @@ function attemptsSince(attempts: Partial<Record<Attempt, number>>, since: number
 interface Tried {
   readonly attempts: Partial<Record<Attempt, number>>;
   readonly reports: Partial<Record<NodeRepair, RepairReport>>;
+  readonly requestsSent: Partial<Record<NodeRepair, number>>;
+  readonly reportDueMs?: number;
 }
 
 /** One row of the decision matrix, for a failure confirmed for the window. */
@@ -365,6 +379,19 @@ function hopelessReport(repair: Repair, tried: Tried): RepairReport | undefined 
   return triedAt !== undefined && report !== undefined && report.at >= triedAt && HOPELESS_RESULTS.includes(report.result) ? report : undefined;
 }
 
+/**
+ * When, counted from the first request, a node repair with no report yet is asked for again; undefined
+ * when it will not be (power-on has no node to answer, a report came, the resend was made, or
+ * resends are off).
+ */
+function reportOverdueAt(repair: Repair, tried: Tried): number | undefined {
+  if (repair === 'power-on' || tried.reportDueMs === undefined) return undefined;
+  const triedAt = tried.attempts[repair]!;
+  const report = tried.reports[repair];
+  if (report !== undefined && report.at >= triedAt) return undefined;
+  return (tried.requestsSent[repair] ?? 1) < MAX_REPAIR_REQUESTS ? tried.reportDueMs : undefined;
+}
+
 function describeReport(repair: Repair, report: RepairReport): string {
   switch (report.result) {
     case 'refused':
@@ -386,7 +413,14 @@ function repairThenEscalate(row: Row, repair: Repair, tried: Tried, now: number,
   if (triedAt === undefined) return { action: 'repair', cause: row.cause, repair, phase: 'repairing', because: row.reason, reason: `${row.reason}: trying ${repair}` };
   const waited = now - triedAt;
   const hopeless = hopelessReport(repair, tried);
-  if (waited < timeout && hopeless === undefined) return { action: 'wait', cause: row.cause, recheckInMs: timeout - waited, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
+  if (waited < timeout && hopeless === undefined) {
+    const resendAt = reportOverdueAt(repair, tried);
+    if (resendAt !== undefined && waited >= resendAt) {
+      return { action: 'repair', cause: row.cause, repair, phase: 'repairing', because: row.reason, reason: `${row.reason}; no report from the node ${formatDuration(waited)} after ${repair} was asked for (Consul delivers events best effort): asking once more, still waiting up to ${formatDuration(timeout)} from the first request` };
+    }
+    const recheckInMs = resendAt !== undefined && resendAt > waited ? Math.min(resendAt, timeout) - waited : timeout - waited;
+    return { action: 'wait', cause: row.cause, recheckInMs, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
+  }
   const failed = hopeless && waited < timeout ? `${row.reason}, and ${describeReport(repair, hopeless)}, ${formatDuration(waited)} after it was asked for` : `${row.reason}, and ${repair} did not bring it back within ${formatDuration(timeout)}`;
   if (escalation === 'fence') return fence(row.cause, failed);
   return { action: 'hold', cause: row.cause, alert: 'needs-operator', phase: 'held', needsOperator: true, reason: `${failed}; its instances still run, so it is held for an operator rather than fenced` };
@@ -432,8 +466,8 @@ export function stormOf(context: ClusterContext, limit: StormLimit): string | un
   return `storm: ${over.map(([where, failed]) => `${failed} hosts failed on the ${where}`).join(', ')} (limit ${threshold} of ${context.hosts})`;
 }
 
-/** The policy's settings from the [policy], [fencing], [evacuation], [watchdog] and [kdump] sections. */
-export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | 'evacuation' | 'watchdog' | 'kdump'>): PolicySettings {
+/** The policy's settings from the [policy], [fencing], [evacuation], [watchdog], [kdump] and [remediation] sections. */
+export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | 'evacuation' | 'watchdog' | 'kdump' | 'remediation'>): PolicySettings {
   return {
     confirmationWindow: config.policy.confirmation_window,
     apiDownWait: config.policy.api_down_wait,
@@ -443,6 +477,7 @@ export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | '
     stormLimit: config.policy.storm_limit,
     fencing: config.fencing.method,
     drainOnTenantFailure: config.evacuation.live_migrate_on_tenant_failure,
+    reportDueMs: config.remediation.settle_time + REPORT_GRACE_MS,
     ...(config.watchdog.enabled ? { selfFence: { marginMs: config.watchdog.margin } } : {}),
     ...(config.kdump.enabled ? { kdump: { intervalMs: config.kdump.interval, firstMessageWaitMs: config.kdump.first_message_wait, timeoutMs: config.kdump.timeout } } : {}),
   };

@@ -176,20 +176,24 @@ async function resumeInterruptedRepairs(runtime: Runtime, effects: Effects, host
     await repair(runtime, effects, host, action, async (mutate) => {
       if (!lock.isHeld()) throw new Error(`lost the lock of ${host}`);
       return (await store.change(host, (current) => (current ? mutate(current) : undefined)))!;
-    });
+    }, true);
   }
 }
 
-async function repair(runtime: Runtime, effects: Effects, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>): Promise<void> {
+async function repair(runtime: Runtime, effects: Effects, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>, resumed = false): Promise<void> {
   const by = runtime.node;
   const nonce = action === 'power-on' ? undefined : newNonce();
-  // What the key holds now answers an earlier request: gone, anything in it afterwards was written after this one was sent.
-  if (nonce) await runtime.kv.delete(runtime.kv.key(KEYS.repairReport(host))).catch((error: unknown) => runtime.logger.warn('repair-report-clear-failed', { host, step: action, error: (error as Error).message, fix: 'an old report left there is refused as not answering this request' }));
   // The attempt's time is recorded before it is made and kept on a resend: the repair timeout counts from the first try.
+  let firstRequest = true;
   const incident = await change((i) => {
-    const requests = nonce ? { repairRequests: { ...i.repairRequests, [action]: [...(i.repairRequests?.[action as NodeRepair] ?? []), nonce] } } : {};
-    return withStep({ ...i, ...requests, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by });
+    const earlier = i.repairRequests?.[action as NodeRepair] ?? [];
+    firstRequest = earlier.length === 0;
+    const requests = nonce ? { repairRequests: { ...i.repairRequests, [action]: [...earlier, nonce] } } : {};
+    return withStep({ ...i, ...requests, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by, ...(resumed ? { detail: 'sent again: the worker that sent it stopped before recording it sent' } : firstRequest ? {} : { detail: 'asked again: no report came for the earlier request' }) });
   });
+  // What the key holds now answers an earlier incident's request: gone, anything in it afterwards was
+  // written after this one was sent. A resend keeps it: a late answer to the first request counts.
+  if (nonce && firstRequest) await runtime.kv.delete(runtime.kv.key(KEYS.repairReport(host))).catch((error: unknown) => runtime.logger.warn('repair-report-clear-failed', { host, step: action, error: (error as Error).message, fix: 'an old report left there is refused as not answering this request' }));
   const log = runtime.logger.child({ host, incident: incident.id, step: action });
   try {
     let detail: string;

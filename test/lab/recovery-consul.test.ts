@@ -167,7 +167,9 @@ describe('one actor, resumed', () => {
     process.kill(holder.pid, 'SIGKILL');
     const held = await until('another worker finishes the incident', 120_000, () => currentIncident(env.ctx, 'cmp4'), (i) => i?.phase === 'held' && i.hold?.needsOperator === true);
     expect(held!.id).toBe(repairing!.id);
-    expect(held!.timeline.filter((e) => e.step === 'restart-storage-network' && e.outcome === 'started')).toHaveLength(1);
+    // One request from the killed worker, not repeated by the resuming one (a resend for an overdue
+    // report, when a Consul event is lost, says so and is not a repeat).
+    expect(held!.timeline.filter((e) => e.step === 'restart-storage-network' && e.outcome === 'started' && !e.detail?.includes('asked again'))).toHaveLength(1);
     const after = held!.timeline.filter((e) => e.at > Date.parse(new Date(repairing!.timeline.at(-1)!.at).toISOString()));
     expect(after.some((e) => e.step === 'decision')).toBe(true);
   });

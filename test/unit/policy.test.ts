@@ -217,8 +217,29 @@ const reports: Case[] = [
   { name: 'power-on has no node report: a report under another repair never cuts the boot wait', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(100), 'restart-storage-network': ago(200) }, reports: { 'restart-storage-network': report('still-broken', ago(150)) } } }, action: 'wait', cause: 'power-lost' },
 ];
 
+// A request whose report is overdue is sent once more: Consul user events are gossiped, best effort.
+const DUE = { reportDueMs: s(10) };
+const silent = (sentAgo: number, sent?: number): HostShape => ({ storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(sentAgo) }, ...(sent !== undefined ? { requestsSent: { 'restart-storage-network': sent } } : {}) } });
+const overdue: Case[] = [
+  { name: 'no report when it is due: the storage repair is asked for once more', host: silent(12, 1), settings: DUE, action: 'repair', repair: 'restart-storage-network', cause: 'storage-network', phase: 'repairing' },
+  { name: 'no report yet, not due: wait', host: silent(6, 1), settings: DUE, action: 'wait', cause: 'storage-network' },
+  { name: 'no report after the resend: wait out the timeout, never a third request', host: silent(30, 2), settings: DUE, action: 'wait', cause: 'storage-network' },
+  { name: 'no report and the timeout passed: fence, as before', host: silent(61, 2), settings: DUE, action: 'fence', cause: 'storage-network' },
+  { name: 'a report came (works): no resend, wait for the health state', host: { ...silent(12, 1), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(12) }, requestsSent: { 'restart-storage-network': 1 }, reports: { 'restart-storage-network': report('works', ago(5)) } } }, settings: DUE, action: 'wait', cause: 'storage-network' },
+  { name: 'only a report from an earlier failure: overdue, asked once more', host: { ...silent(12, 1), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(12) }, requestsSent: { 'restart-storage-network': 1 }, reports: { 'restart-storage-network': report('still-broken', ago(40)) } } }, settings: DUE, action: 'repair', repair: 'restart-storage-network' },
+  { name: 'a nova-compute restart with no report: asked once more', host: { node: 'down', incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(12) }, requestsSent: { 'restart-nova-compute': 1 } } }, settings: DUE, action: 'repair', repair: 'restart-nova-compute', cause: 'nova-compute-dead' },
+  { name: 'power-on has no node to answer: the boot wait is never a resend', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(30) } } }, settings: DUE, action: 'wait', cause: 'power-lost' },
+  { name: 'resends off (no reportDueMs): wait out the timeout', host: silent(30, 1), action: 'wait', cause: 'storage-network' },
+];
+
 describe("the node's report on a repair", () => {
   it.each(reports)('$name', check);
+  it.each(overdue)('$name', check);
+
+  it('an overdue resend is looked at when it falls due', () => {
+    expect(decide(host(silent(6, 1)), cluster(), { ...SETTINGS, ...DUE }).recheckInMs).toBe(s(4));
+    expect(decide(host(silent(30, 2)), cluster(), { ...SETTINGS, ...DUE }).recheckInMs).toBe(s(30));
+  });
 
   it("the fence's reason carries the node's evidence", () => {
     const decision = decide(host(storageRepair('still-broken')), cluster(), SETTINGS);

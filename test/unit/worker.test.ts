@@ -163,6 +163,8 @@ describe('repairs through Consul', () => {
     expectInOrder(labels(c), `put ${incidentKey(c)}`, 'consul:mgmt.eventFire', `put ${incidentKey(c)}`);
     const [event] = c.consul.mgmt.events;
     expect(event).toMatchObject({ name: 'nova-ha-remediate', node: '^cmp1$' });
+    // The first request clears the report key: anything in it afterwards answers this request.
+    expect(c.consul.mgmt.calls('kvDelete').flat().filter((key) => String(key).includes('repair-reports'))).toHaveLength(1);
     const verdict = verifyRequest(event!.payload, new Secret(HMAC_KEY), { self: HOST, now: Date.now(), maxAge: 60_000, allowed: new Set(['restart-storage-network']) });
     expect(verdict).toMatchObject({ ok: true, request: { node: HOST, action: 'restart-storage-network' } });
     // The incident is closed and archived: the repair and its outcome in its timeline.
@@ -194,16 +196,47 @@ describe('repairs through Consul', () => {
       // One clock reading: two could differ by a millisecond and break the equality below.
       const now = Date.now();
       const opened = openIncident(HOST, 'storage-network', 'storage down', now - 30_000, 'ctl2');
-      c.consul.mgmt.seed(incidentKey(c), withStep({ ...opened, phase: 'repairing', attempts: { 'restart-storage-network': now - 20_000 } }, { at: now - 20_000, step: 'restart-storage-network', outcome, by: 'ctl2' }));
+      // 8 s ago: before the node's report is due (settle time + grace), so a done request is not resent.
+      c.consul.mgmt.seed(incidentKey(c), withStep({ ...opened, phase: 'repairing', attempts: { 'restart-storage-network': now - 8_000 } }, { at: now - 8_000, step: 'restart-storage-network', outcome, by: 'ctl2' }));
       c.consul.mgmt.before('eventFire', () => c.member(HOST, 'passing', 'storage'));
       if (outcome === 'done') c.consul.mgmt.before('kvTree', () => c.member(HOST, 'passing', 'storage'));
       await work(c);
       expect(c.consul.mgmt.events, outcome).toHaveLength(outcome === 'started' ? 1 : 0);
       const [closed] = await c.store.history(HOST);
       // The repair timeout counts from the first try: a resend keeps its time.
-      expect(closed!.attempts['restart-storage-network']).toBe(opened.openedAt + 10_000);
+      expect(closed!.attempts['restart-storage-network']).toBe(now - 8_000);
       expect(c.logs('repair-resumed'), outcome).toHaveLength(outcome === 'started' ? 1 : 0);
     }
+  });
+
+  it('a request with no report when one is due is sent once more, with a new nonce; the first try keeps its time', async () => {
+    const c = cloudOf();
+    storageDown(c);
+    const now = Date.now();
+    const opened = openIncident(HOST, 'storage-network', 'storage down', now - 30_000, 'ctl2');
+    const first = withStep({ ...opened, phase: 'repairing' as const, attempts: { 'restart-storage-network': now - 12_000 }, repairRequests: { 'restart-storage-network': ['nonce-of-the-first'] } }, { at: now - 12_000, step: 'restart-storage-network', outcome: 'done', by: 'ctl2' });
+    c.consul.mgmt.seed(incidentKey(c), first);
+    c.consul.mgmt.before('eventFire', () => c.member(HOST, 'passing', 'storage'));
+    await work(c);
+    expect(c.consul.mgmt.events).toHaveLength(1);
+    const verdict = verifyRequest(c.consul.mgmt.events[0]!.payload, new Secret(HMAC_KEY), { self: HOST, now: Date.now(), maxAge: 60_000, allowed: new Set(['restart-storage-network']) });
+    const [closed] = await c.store.history(HOST);
+    expect(closed!.repairRequests!['restart-storage-network']).toEqual(['nonce-of-the-first', (verdict as { request: { nonce: string } }).request.nonce]);
+    expect(closed!.attempts['restart-storage-network']).toBe(now - 12_000);
+    expect(closed!.timeline.find((e) => e.step === 'restart-storage-network' && e.outcome === 'started' && e.at >= now)?.detail).toMatch(/asked again/);
+    // A late answer to the first request still counts: the report key is left as it is.
+    expect(c.consul.mgmt.calls('kvDelete').flat().filter((key) => String(key).includes('repair-reports'))).toEqual([]);
+  });
+
+  it('no third request: after the resend, only the repair timeout is left', async () => {
+    const c = cloudOf();
+    storageDown(c);
+    const now = Date.now();
+    const opened = openIncident(HOST, 'storage-network', 'storage down', now - 40_000, 'ctl2');
+    c.consul.mgmt.seed(incidentKey(c), withStep({ ...opened, phase: 'repairing' as const, attempts: { 'restart-storage-network': now - 25_000 }, repairRequests: { 'restart-storage-network': ['first', 'second'] } }, { at: now - 14_000, step: 'restart-storage-network', outcome: 'done', by: 'ctl2' }));
+    c.consul.mgmt.before('kvTree', () => c.member(HOST, 'passing', 'storage'));
+    await work(c);
+    expect(c.consul.mgmt.events).toHaveLength(0);
   });
 });
 
