@@ -48,12 +48,12 @@ describe("the node's report on a storage repair", () => {
     expect(report?.result).toBe('still-broken');
     expect(report?.detail).toMatch(/^stor0 \S+.*, 0 of 3 storage servers reachable after [5-9]\.\d s$/);
     // The settle time, the node's connection attempts and the worker's one-second look, not
-    // repair_timeout; counted from the request the node answered (the last one: a request whose
-    // Consul event never reached the node is sent once more when its report is overdue).
-    const answered = lastRequestAt(fencing!);
-    const delay = fenceAt(fencing!) - answered;
-    expect(delay).toBeGreaterThanOrEqual(SETTLE_MS);
-    expect(delay).toBeLessThan(SETTLE_MS + 4000);
+    // repair_timeout. A request whose report is overdue is sent once more (a Consul event lost,
+    // or slow: one took 6 s to reach its node's handler on a loaded lab), and the answered one is
+    // either: the fence comes at least the settle time after the first request and at most the
+    // settle time and a few seconds after the last.
+    expect(fenceAt(fencing!) - repairAt(fencing!)).toBeGreaterThanOrEqual(SETTLE_MS);
+    expect(fenceAt(fencing!) - lastRequestAt(fencing!)).toBeLessThan(SETTLE_MS + 4000);
     expect(fenceAt(fencing!) - repairAt(fencing!)).toBeLessThan(REPAIR_TIMEOUT_MS);
     // The incident says why, in the node's words.
     expect(fencing!.timeline.some((e) => e.step === 'repair-report' && e.outcome === 'failed' && e.detail?.includes('0 of 3 storage servers reachable'))).toBe(true);
