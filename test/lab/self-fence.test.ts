@@ -97,6 +97,11 @@ describe('watchdog self-fence fallback (simulated watchdog)', () => {
       expect(env.lab.hostIsOn(host)).toBe(true);
       process.stderr.write(`no watchdog: held ${((held!.openedAt - cutAt) / 1000).toFixed(1)} s after the cut, still held ${((Date.now() - cutAt) / 1000).toFixed(1)} s after it\n`);
     } finally {
+      // The host back first, the BMC after: a BMC reachable again while the host still looks cut
+      // off (power on, failed everywhere) is a hung host, and nova-ha rightly fences it, under the
+      // reset after this test (seen in a run: fenced 6.5 s after the BMC came back).
+      await env.lab.restoreAllLinks(host);
+      await env.lab.waitForMemberEverywhere(host, 'alive', 60_000).catch(() => undefined);
       await env.lab.restoreAllLinks(host.replace('cmp', 'bmc'));
       configureControllers(env.lab, { fencing: 'ipmi' });
     }
