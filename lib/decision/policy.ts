@@ -374,9 +374,15 @@ export function classify(host: HostObservation): Row {
  * no node to report.
  */
 function hopelessReport(repair: Repair, tried: Tried): RepairReport | undefined {
+  const report = reportOnThisAttempt(repair, tried);
+  return report !== undefined && HOPELESS_RESULTS.includes(report.result) ? report : undefined;
+}
+
+/** The node's report on this attempt of a repair: none for power-on, none older than the attempt. */
+function reportOnThisAttempt(repair: Repair, tried: Tried): RepairReport | undefined {
   const triedAt = tried.attempts[repair];
   const report = repair === 'power-on' ? undefined : tried.reports[repair];
-  return triedAt !== undefined && report !== undefined && report.at >= triedAt && HOPELESS_RESULTS.includes(report.result) ? report : undefined;
+  return triedAt !== undefined && report !== undefined && report.at >= triedAt ? report : undefined;
 }
 
 /**
@@ -385,10 +391,7 @@ function hopelessReport(repair: Repair, tried: Tried): RepairReport | undefined 
  * resends are off).
  */
 function reportOverdueAt(repair: Repair, tried: Tried): number | undefined {
-  if (repair === 'power-on' || tried.reportDueMs === undefined) return undefined;
-  const triedAt = tried.attempts[repair]!;
-  const report = tried.reports[repair];
-  if (report !== undefined && report.at >= triedAt) return undefined;
+  if (repair === 'power-on' || tried.reportDueMs === undefined || reportOnThisAttempt(repair, tried)) return undefined;
   return (tried.requestsSent[repair] ?? 1) < MAX_REPAIR_REQUESTS ? tried.reportDueMs : undefined;
 }
 
@@ -418,7 +421,7 @@ function repairThenEscalate(row: Row, repair: Repair, tried: Tried, now: number,
     if (resendAt !== undefined && waited >= resendAt) {
       return { action: 'repair', cause: row.cause, repair, phase: 'repairing', because: row.reason, reason: `${row.reason}; no report from the node ${formatDuration(waited)} after ${repair} was asked for (Consul delivers events best effort): asking once more, still waiting up to ${formatDuration(timeout)} from the first request` };
     }
-    const recheckInMs = resendAt !== undefined && resendAt > waited ? Math.min(resendAt, timeout) - waited : timeout - waited;
+    const recheckInMs = (resendAt !== undefined ? Math.min(resendAt, timeout) : timeout) - waited;
     return { action: 'wait', cause: row.cause, recheckInMs, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
   }
   const failed = hopeless && waited < timeout ? `${row.reason}, and ${describeReport(repair, hopeless)}, ${formatDuration(waited)} after it was asked for` : `${row.reason}, and ${repair} did not bring it back within ${formatDuration(timeout)}`;
