@@ -1,6 +1,7 @@
 /**
  * The lab a benchmark runs on: an existing one (NOVA_HA_BENCH_PREFIX=nht, left as it was found)
- * or its own (prefix nhb, 4 computes, Nova and nova-ha installed), taken down at the end.
+ * or its own (prefix nhb, or NOVA_HA_BENCH_NEW_PREFIX; 4 computes, Nova and nova-ha installed),
+ * taken down at the end.
  */
 import { Lab } from '../lab/lab.js';
 import { NovaLab } from '../lab/nova.js';
@@ -11,7 +12,7 @@ export const log = (m: string): void => void process.stderr.write(`${new Date().
 
 export async function withBenchLab(run: (ctx: NovaHaLab) => Promise<void>): Promise<void> {
   const existing = process.env['NOVA_HA_BENCH_PREFIX'];
-  const prefix = existing ?? 'nhb';
+  const prefix = existing ?? process.env['NOVA_HA_BENCH_NEW_PREFIX'] ?? 'nhb';
   if (!existing && (await Lab.exists(prefix))) await Lab.down(prefix, log);
   const lab = existing ? await Lab.attach(prefix, log) : await Lab.up({ prefix, computes: 4, log });
   try {

@@ -4,9 +4,12 @@
  * with N instances, per failure path, over R runs each; split into detection, confirmation,
  * repair, fence, force-down and evacuation, read from the incident's own timeline.
  *   npx tsx bench/recovery.ts [runs=5] [instances=20] [paths=storage,hang,power,nova-compute]
+ * NOVA_HA_BENCH_TIMERS=default runs with the policy's default timers (confirmation 10 s, repair
+ * timeout 60 s, ...) instead of the lab's short ones, as an operator's cloud would.
  */
+import { SCHEMA } from '../lib/config/schema.js';
 import type { Incident } from '../lib/state/incident.js';
-import { bootOn, closedIncidents, configureNode, currentIncident, hang, resetHost, serversById, setBootFails, until, type NovaHaLab } from '../lab/scenario.js';
+import { bootOn, closedIncidents, configureControllers, configureNode, currentIncident, hang, resetHost, serversById, setBootFails, until, type NovaHaLab } from '../lab/scenario.js';
 import { log, withBenchLab } from './bench-lab.js';
 import { header, row } from './stats.js';
 
@@ -14,12 +17,17 @@ const runs = Number(process.argv[2] ?? 5);
 const instances = Number(process.argv[3] ?? 20);
 const paths = (process.argv[4] ?? 'storage,hang,power,nova-compute').split(',');
 const host = 'cmp2';
+/** The policy timers a recovery waits on, at their defaults (the quiet period and storm limit stay the lab's). */
+const DEFAULT_TIMERS = Object.fromEntries((['confirmation_window', 'api_down_wait', 'repair_timeout', 'boot_timeout'] as const).map((k) => [k, SCHEMA.policy[k].defaultText!]));
+const timers = process.env['NOVA_HA_BENCH_TIMERS'] === 'default' ? DEFAULT_TIMERS : undefined;
 
 interface Split {
   total: number;
   detection: number;
   confirmation: number;
   repair: number;
+  /** From the repair request to the node's report recorded (NaN when none came). */
+  report: number;
   fence: number;
   forceDown: number;
   evacuation: number;
@@ -37,6 +45,7 @@ function split(incident: Incident, injected: number, end: number): Split {
     detection: incident.openedAt - injected,
     confirmation: span(incident.openedAt, firstAction),
     repair: span(repairStart, fenceStart ?? incident.closedAt),
+    report: span(repairStart, at(incident, 'repair-report', 'failed') ?? at(incident, 'repair-report', 'done')),
     fence: span(fenceStart, at(incident, 'power-off', 'done')),
     forceDown: span(at(incident, 'force-down', 'started'), at(incident, 'force-down', 'done')),
     evacuation: span(at(incident, 'evacuate', 'started'), at(incident, 'evacuate', 'done')),
@@ -73,6 +82,7 @@ async function oneRun(ctx: NovaHaLab, path: string): Promise<Split> {
 }
 
 await withBenchLab(async (ctx) => {
+  if (timers) configureControllers(ctx.lab, { fencing: 'ipmi', overrides: { policy: timers } });
   const results = new Map<string, Split[]>();
   for (const path of paths) {
     const splits: Split[] = [];
@@ -87,15 +97,17 @@ await withBenchLab(async (ctx) => {
       }
       setBootFails(ctx, host, false);
       configureNode(ctx.lab, host, { fencing: 'ipmi' });
+      if (timers) configureControllers(ctx.lab, { fencing: 'ipmi', overrides: { policy: timers } });
       await resetHost(ctx, host);
       await ctx.nova.deleteServers();
     }
   }
   const settings = ctx.runtime.config;
-  console.log(`\nnova-ha time to recovery, ${instances} instances on ${host}, ${runs} runs per path (lab timings: confirmation ${settings.policy.confirmation_window / 1000} s, repair timeout ${settings.policy.repair_timeout / 1000} s, boot timeout ${settings.policy.boot_timeout / 1000} s, evacuation concurrency ${settings.evacuation.concurrency})`);
+  const policy = timers ? `default timers: confirmation ${timers['confirmation_window']}, repair timeout ${timers['repair_timeout']}, boot timeout ${timers['boot_timeout']}` : `lab timings: confirmation ${settings.policy.confirmation_window / 1000} s, repair timeout ${settings.policy.repair_timeout / 1000} s, boot timeout ${settings.policy.boot_timeout / 1000} s`;
+  console.log(`\nnova-ha time to recovery, ${instances} instances on ${host}, ${runs} runs per path (${policy}, evacuation concurrency ${settings.evacuation.concurrency})`);
   console.log(header('seconds'));
   for (const [path, splits] of results) {
-    for (const key of ['total', 'detection', 'confirmation', 'repair', 'fence', 'forceDown', 'evacuation'] as const) {
+    for (const key of ['total', 'detection', 'confirmation', 'repair', 'report', 'fence', 'forceDown', 'evacuation'] as const) {
       const values = splits.map((s) => s[key]).filter(Number.isFinite);
       if (values.length) console.log(row(`${path}: ${key === 'total' ? 'TOTAL (failure -> recovered)' : key}`, values));
     }

@@ -4,7 +4,7 @@
  * state as its status: passing all healthy, warning incidents open, critical held for an operator.
  */
 import { checkStatus, evaluate } from '../lib/recovery/evaluate.js';
-import { runHandler } from '../lib/shared/handler.js';
+import { printStatus, runHandler } from '../lib/shared/handler.js';
 import { IncidentStore } from '../lib/state/incident-store.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 import { statusOf } from '../lib/operator/status.js';
@@ -12,12 +12,12 @@ import { observerFromAgent, workerDispatcher } from '../lib/recovery/spawn-worke
 import { WorkerQueue } from '../lib/recovery/worker-queue.js';
 import { housekeeping } from '../lib/recovery/housekeeping.js';
 
-await runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
+void runHandler('evaluate', 'check', [], async ({ config, configFile }) => {
   const runtime = createRuntime(config, 'evaluate');
   const observer = observerFromAgent(runtime.node);
   const result = await evaluate(runtime, observer, workerDispatcher(configFile, observer, new WorkerQueue(runtime.stateDir, config.policy.max_workers)), 'periodic');
   const status = checkStatus(result);
-  console.log(status.output.slice(0, 3500));
+  printStatus(status.output.slice(0, 3500));
   const textfile = config.metrics.textfile_path;
   if (textfile && result.incidents !== 'unknown') {
     try {

@@ -6,25 +6,26 @@
  * being unreachable, or no nova-scheduler up, is recorded too: nothing is fenced while instances
  * could not be evacuated.
  */
-import { holdPollerLock } from '../lib/systems/consul/poller-lock.js';
-import { EXIT, runHandler } from '../lib/shared/handler.js';
+import { EXIT, printStatus, runHandler } from '../lib/shared/handler.js';
 import { NovaClient } from '../lib/systems/nova/index.js';
 import { KvWriteError } from '../lib/systems/consul/kv.js';
 import { KEYS, type NovaPoll, type NovaServiceState } from '../lib/state/records.js';
 import { novaViewChanges, readViewHosts, viewWrites } from '../lib/state/views.js';
+import { takePollerTurn, viewAge } from '../lib/state/poller-turn.js';
 import { createRuntime } from '../lib/recovery/runtime.js';
 
-await runHandler('nova-services-check', 'check', [], async ({ config }) => {
+/** Consul keeps 4 KiB of a check's output: a list of a thousand hosts is cut short, not lost whole. */
+const OUTPUT_LIMIT = 3500;
+
+void runHandler('nova-services-check', 'check', [], async ({ config }) => {
   const runtime = createRuntime(config, 'nova-services-check');
   const { kv } = runtime;
   const interval = config.nova.poll_interval;
-  const summary = await kv.read<NovaPoll>(kv.key(KEYS.novaPoll));
-  const lock = await holdPollerLock(runtime.clusters.mgmt, { key: kv.key(KEYS.poller('nova')), name: 'nova', node: runtime.node, stateDir: runtime.stateDir, ttlSeconds: Math.max(10, Math.ceil((3 * interval) / 1000)), viewAt: summary?.value.at, staleAfterMs: 1.5 * interval });
+  const { lock, previous: summary } = await takePollerTurn<NovaPoll>({ api: runtime.clusters.mgmt, ...runtime }, 'nova', kv.key(KEYS.novaPoll), interval);
   if (!lock.held) {
-    console.log(`OK: standby, ${lock.holder} reads Nova's service list${summary ? ` (its view is ${Math.round((Date.now() - summary.value.at) / 1000)} s old)` : ''}`);
+    printStatus(`OK: standby, ${lock.holder} reads Nova's service list${viewAge(summary)}`);
     return EXIT.ok;
   }
-  if (lock.tookOver) runtime.logger.warn('poller-takeover', { step: 'nova-poller', detail: `took over from ${lock.tookOver}: its Nova view was ${summary ? `${Math.round((Date.now() - summary.value.at) / 1000)} s old` : 'missing'}` });
   const [previous, open] = await Promise.all([readViewHosts<NovaServiceState>(kv, 'nova'), kv.keys(kv.key(KEYS.incidents))]);
   const now = Date.now();
   const nova = NovaClient.fromConfig(config, { logger: runtime.logger, retry: { retries: 1 } });
@@ -40,7 +41,7 @@ await runHandler('nova-services-check', 'check', [], async ({ config }) => {
     } catch (error) {
       if (!(error instanceof KvWriteError)) throw error;
       // No summary: the view ages and counts as unknown after three intervals, never as fresh with some hosts missing.
-      console.log(`CRITICAL: ${error.failed} of ${error.total} Nova view writes to Consul KV failed after retries: ${error.message}`);
+      printStatus(`CRITICAL: ${error.failed} of ${error.total} Nova view writes to Consul KV failed after retries: ${error.message}`);
       return EXIT.critical;
     }
     current = new Map([...[...previous].filter(([h]) => !changes.remove.includes(h)), ...changes.set]);
@@ -53,18 +54,18 @@ await runHandler('nova-services-check', 'check', [], async ({ config }) => {
   if (poll.api !== 'up') {
     // Another controller may reach Nova where this one cannot: the next run, wherever it is, tries.
     await lock.release();
-    console.log(`CRITICAL: Nova's API does not answer: ${poll.error}`);
+    printStatus(`CRITICAL: Nova's API does not answer: ${poll.error}`);
     return EXIT.critical;
   }
   const down = [...current].filter(([, s]) => s.state === 'down').map(([h, s]) => `${h}${s.forcedDown ? ' (forced down)' : ''}`);
   if (poll.schedulers !== 'up') {
-    console.log(`CRITICAL: no nova-scheduler is up: nothing could be evacuated${down.length ? `; nova-compute down: ${down.join(', ')}` : ''}`.slice(0, 3500));
+    printStatus(`CRITICAL: no nova-scheduler is up: nothing could be evacuated${down.length ? `; nova-compute down: ${down.join(', ')}` : ''}`.slice(0, OUTPUT_LIMIT));
     return EXIT.critical;
   }
   if (down.length > 0) {
-    console.log(`WARNING: nova-compute down in Nova: ${down.join(', ')} (of ${current.size})`.slice(0, 3500));
+    printStatus(`WARNING: nova-compute down in Nova: ${down.join(', ')} (of ${current.size})`.slice(0, OUTPUT_LIMIT));
     return EXIT.warning;
   }
-  console.log(`OK: nova-compute up on ${current.size} hosts`);
+  printStatus(`OK: nova-compute up on ${current.size} hosts`);
   return EXIT.ok;
 });

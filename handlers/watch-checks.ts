@@ -12,7 +12,7 @@ import { observerFromAgent, workerDispatcher } from '../lib/recovery/spawn-worke
 import { WorkerQueue } from '../lib/recovery/worker-queue.js';
 import { parseWatchChecks } from '../lib/systems/consul/watch-input.js';
 
-await runHandler('watch-checks', 'handler', ['network'], async ({ config, configFile, args }) => {
+void runHandler('watch-checks', 'handler', ['network'], async ({ config, configFile, args }) => {
   const runtime = createRuntime(config, 'watch-checks');
   const network = args['network'];
   if (!network || !(NETWORKS as readonly string[]).includes(network)) {

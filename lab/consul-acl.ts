@@ -34,7 +34,7 @@ export const NOVA_HA_POLICIES: Readonly<Record<Role, Readonly<Record<ConsulNetwo
   },
   compute: {
     mgmt: { shared: 'compute-mgmt.hcl', perNode: 'compute-node-mgmt.hcl' },
-    storage: { perNode: 'node-agent.hcl' },
+    storage: { shared: 'compute-storage.hcl', perNode: 'node-agent.hcl' },
     tenant: { perNode: 'node-agent.hcl' },
   },
 };

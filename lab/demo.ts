@@ -75,7 +75,7 @@ async function follow(ctx: NovaHaLab, done: (incident: Incident | undefined, clo
       shownInstances = progress;
     }
     if (incident && done(open, closed)) return incident;
-    if (Date.now() > deadline) throw new Error(`nova-ha did not finish within ${formatDuration(timeoutMs)}; see lab/run/${spec.prefix}/ctl*/nova-ha/nova-ha.log`);
+    if (Date.now() > deadline) throw new Error(`nova-ha did not finish within ${formatDuration(timeoutMs)}; see lab/run/${spec.prefix}/ctl*/nova-ha/log/nova-ha.log`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }

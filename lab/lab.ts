@@ -142,6 +142,11 @@ export class Lab {
     return tearDown(this.prefix, this.log);
   }
 
+  /** A line in the lab's log, for what a scenario helper did to the lab (e.g. how long a reset took). */
+  note(message: string): void {
+    this.log(message);
+  }
+
   namespace(node: string): string {
     this.requireNode(node);
     return namespaceOf(this.spec, node);

@@ -40,6 +40,9 @@ export interface StoredMail extends ParsedMail {
   readonly at: number;
   /** The controller whose sink received it. */
   readonly by: string;
+  /** Whether it came over TLS (STARTTLS), and the user that authenticated, if any. */
+  readonly tls?: boolean;
+  readonly user?: string;
   readonly from: string;
   readonly to: readonly string[];
   readonly raw: string;

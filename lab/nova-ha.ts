@@ -5,9 +5,9 @@
  * the lab's real SMTP server (one per controller, on its loopback) that the emails go to.
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { novaHaToken } from './consul-acl.js';
 import { agentConfigDir, agentConfigFile, CONSUL_BINARY } from './consul-config.js';
 import { consulAccount } from './consul-agents.js';
@@ -20,7 +20,7 @@ export const MAIL_TO = 'ops@lab.example';
 const SUDOERS_DIR = '/etc/sudoers.d';
 
 export interface NovaHaLabOptions {
-  readonly fencing: 'none' | 'ipmi';
+  readonly fencing: 'none' | 'ipmi' | 'agent';
   /** Extra or changed options, by section, merged over the lab defaults. */
   readonly overrides?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
@@ -28,7 +28,8 @@ export interface NovaHaLabOptions {
 export const mailDir = (spec: LabSpec): string => join(runDir(spec), 'mail');
 export const novaHaDir = (spec: LabSpec, node: string): string => join(nodeDir(spec, node), 'nova-ha');
 export const novaHaConfig = (spec: LabSpec, node: string): string => join(novaHaDir(spec, node), 'nova-ha.conf');
-export const novaHaLog = (spec: LabSpec, node: string): string => join(novaHaDir(spec, node), 'nova-ha.log');
+/** In a directory of its own: the agents' user writes there, and nova-ha.conf beside it is root's. */
+export const novaHaLog = (spec: LabSpec, node: string): string => join(novaHaDir(spec, node), 'log', 'nova-ha.log');
 export const installedLib = (spec: LabSpec): string => join(runDir(spec), 'opt', 'nova-ha');
 /** Where a controller's node_exporter textfile collector would read nova-ha's metrics. */
 export const metricsFile = (spec: LabSpec, node: string): string => join(novaHaDir(spec, node), 'metrics', 'nova-ha.prom');
@@ -95,27 +96,49 @@ export function renderConfig(spec: LabSpec, node: string, options: NovaHaLabOpti
     sections['metrics'] = { textfile_path: metricsFile(spec, node) };
     sections['notifications'] = { smtp_host: '127.0.0.1', smtp_port: String(SMTP_PORT), smtp_tls: 'none', from: `nova-ha@${node}.lab.example`, to: MAIL_TO, dedupe_window: '20s', retry_for: '20s' };
   } else {
-    sections['remediation'] = { ...sections['remediation']!, restart_storage_network: '/usr/sbin/ip link set stor0 up', restart_nova_compute: `${join(REPO_ROOT, 'lab', 'nova', 'restart-compute.sh')} ${spec.prefix} ${index}` };
+    // The default storage repair (ip link set dev stor0 up), as an operator would leave it.
+    sections['remediation'] = { ...sections['remediation']!, storage_interface: 'stor0', restart_nova_compute: `${join(REPO_ROOT, 'lab', 'nova', 'restart-compute.sh')} ${spec.prefix} ${index}` };
     sections['nova_compute'] = { systemd_unit: '', process_name: 'nova-compute', pid_file: join(novaRun(spec), 'pid', `nova-compute-${node}.pid`), check_interval: '2s' };
   }
   for (const [section, values] of Object.entries(options.overrides ?? {})) sections[section] = { ...sections[section], ...values };
   return ini(sections);
 }
 
-/** Writes every node's config (readable only by the agents' user, as install.sh requires). */
+/**
+ * A node's config as install.sh wants it: root:<agents' group> 0640, in a directory only root can
+ * change (written whole and renamed into place, so no one ever reads half of it).
+ */
+export function writeNodeConfig(spec: LabSpec, node: string, text: string): void {
+  const { gid } = consulAccount();
+  const file = novaHaConfig(spec, node);
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, text, { mode: 0o640, flag: 'w' });
+  chownSync(temp, 0, gid);
+  chmodSync(temp, 0o640);
+  renameSync(temp, file);
+}
+
+/**
+ * Writes every node's config. What root trusts (the node's nova-ha dir, its config, the BMC
+ * password) is root's; the agents' user gets its group's read access and, for its own writes,
+ * the metrics dir here and the state and log dirs install.sh creates.
+ */
 export function writeConfigs(spec: LabSpec, options: NovaHaLabOptions): void {
   if (!existsSync(hmacKeyFile(spec))) writeFileSync(hmacKeyFile(spec), randomBytes(32).toString('hex'), { mode: 0o600 });
   const { uid, gid } = consulAccount();
   for (const node of [...controllerNames(), ...computeNames(spec)]) {
     const dir = novaHaDir(spec, node);
     mkdirSync(dir, { recursive: true });
-    chownSync(dir, uid, gid);
+    chownSync(dir, 0, 0);
+    chmodSync(dir, 0o755);
     if (node.startsWith('ctl')) {
       copyFileSync(join(runDir(spec), 'ipmi.password'), join(dir, 'ipmi.password'));
-      chownSync(join(dir, 'ipmi.password'), uid, gid);
+      chownSync(join(dir, 'ipmi.password'), 0, gid);
+      chmodSync(join(dir, 'ipmi.password'), 0o640);
+      mkdirSync(dirname(metricsFile(spec, node)), { recursive: true });
+      chownSync(dirname(metricsFile(spec, node)), uid, gid);
     }
-    writeFileSync(novaHaConfig(spec, node), renderConfig(spec, node, options), { mode: 0o600 });
-    chownSync(novaHaConfig(spec, node), uid, gid);
+    writeNodeConfig(spec, node, renderConfig(spec, node, options));
   }
 }
 
@@ -127,7 +150,9 @@ export async function installOn(spec: LabSpec, node: string, extraArgs: readonly
     join(REPO_ROOT, 'install.sh'), '--role', role, '--config', novaHaConfig(spec, node), '--lib', installedLib(spec),
     '--bin-dir', join(novaHaDir(spec, node), 'bin'), '--consul', CONSUL_BINARY, '--consul-user', 'consul',
     '--sudoers-file', sudoersFile(spec, node), '--node', process.execPath, ...agents,
-    '--restart', `mgmt=${join(REPO_ROOT, 'lab', 'bin', 'restart-agent.sh')} ${runDir(spec)} ${node} mgmt`, ...extraArgs,
+    '--restart', `mgmt=${join(REPO_ROOT, 'lab', 'bin', 'restart-agent.sh')} ${runDir(spec)} ${node} mgmt`,
+    // No systemd in the lab: nova-ha's opt-in services are written here and started by lab/fencing.ts.
+    '--systemd-dir', join(novaHaDir(spec, node), 'systemd'), ...extraArgs,
   ], { allowFailure: true });
   if (result.code !== 0) throw new Error(`install.sh on ${node} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().split('\n').slice(-6).join(' | ')}`);
   return result.stdout;
@@ -145,15 +170,39 @@ export async function installNovaHa(spec: LabSpec, options: NovaHaLabOptions): P
 }
 
 const sinkName = (controller: string): string => `${controller}-smtp-sink`;
+const smtpTlsDir = (spec: LabSpec): string => join(runDir(spec), 'smtp-tls');
+
+/**
+ * What a controller needs to send mail the way a real relay wants it (STARTTLS, then AUTH): the
+ * sinks accept this user and password, and their certificate verifies against cafile.
+ */
+export function smtpAuth(spec: LabSpec): { username: string; password: string; cafile: string } {
+  const [username, password] = readFileSync(join(smtpTlsDir(spec), 'auth'), 'utf8').trim().split(':') as [string, string];
+  return { username, password, cafile: join(smtpTlsDir(spec), 'cert.pem') };
+}
+
+/** The sinks' certificate for 127.0.0.1 (self-signed, readable by all) and their user's password (root only). */
+async function makeSmtpTls(spec: LabSpec): Promise<void> {
+  const dir = smtpTlsDir(spec);
+  if (existsSync(join(dir, 'auth'))) return;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const openssl = spawn('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '30', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const code = await new Promise<number | null>((resolve) => openssl.on('exit', resolve));
+  if (code !== 0) throw new Error(`openssl could not make the SMTP sinks' certificate in ${dir} (exit ${code})`);
+  chmodSync(join(dir, 'key.pem'), 0o600);
+  chmodSync(join(dir, 'cert.pem'), 0o644);
+  writeFileSync(join(dir, 'auth'), `nova-ha:${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+}
 
 export async function startMailSinks(spec: LabSpec): Promise<void> {
   mkdirSync(mailDir(spec), { recursive: true });
+  await makeSmtpTls(spec);
   for (const controller of controllerNames()) {
     const existing = readRecord(runDir(spec), sinkName(controller));
     if (existing && isRunning(existing)) continue;
     const log = join(runDir(spec), 'logs', `${sinkName(controller)}.log`);
     mkdirSync(join(runDir(spec), 'logs'), { recursive: true });
-    const child = spawn('ip', ['netns', 'exec', namespaceOf(spec, controller), process.execPath, '--import', 'tsx', join(REPO_ROOT, 'lab', 'smtp-sink.ts'), '--dir', mailDir(spec), '--port', String(SMTP_PORT), '--name', controller], { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn('ip', ['netns', 'exec', namespaceOf(spec, controller), process.execPath, '--import', 'tsx', join(REPO_ROOT, 'lab', 'smtp-sink.ts'), '--dir', mailDir(spec), '--port', String(SMTP_PORT), '--name', controller, '--tls-dir', smtpTlsDir(spec)], { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, NODE_OPTIONS: '' } });
     child.unref();
     await new Promise((resolve) => setTimeout(resolve, 200));
     recordProcess(runDir(spec), sinkName(controller), child.pid!);

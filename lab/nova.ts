@@ -8,10 +8,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LabPyWorkers } from './nova-workers.js';
 import { LAB_DEVICES, OPENSTACK_NODE, REPO_ROOT, addressOf, namespaceOf, openstackAddress, runDir, type LabSpec } from './topology.js';
 
 const SCRIPTS = join(REPO_ROOT, 'lab', 'nova');
 const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+const WORKERS = new Map<string, LabPyWorkers>();
 
 /** What nova-ha's [nova] section needs to reach the lab's cloud as admin (admin.json). */
 export interface AdminCredentials {
@@ -46,6 +48,7 @@ export interface BootResult {
 export interface LabServer { readonly id: string; readonly name: string; readonly status: string; readonly task_state: string | null; readonly host: string | null; readonly metadata: Record<string, string>; readonly fault: string | null }
 export interface LabService { readonly id: string; readonly host: string; readonly state: 'up' | 'down'; readonly status: 'enabled' | 'disabled'; readonly forced_down: boolean; readonly disabled_reason: string | null; readonly updated_at: string | null }
 export interface LabMigration { readonly id: number; readonly uuid: string; readonly instance_uuid: string; readonly migration_type: string; readonly status: string; readonly source_compute: string; readonly dest_compute: string | null; readonly created_at: string; readonly updated_at: string | null }
+export interface FloorResult { readonly host: string; readonly instances: number; readonly evacuated: number; readonly failed: number; readonly wallSeconds: number; readonly firstPost: number | null; readonly lastPost: number | null; readonly lists: number }
 export interface DaemonStatus { readonly running: boolean; readonly pid: number; readonly processes: number; readonly rssKiB: number; readonly pssKiB: number }
 export interface LabStatus {
   readonly up: boolean;
@@ -123,6 +126,7 @@ export class NovaLab {
 
   /** Stops everything up.sh and start-compute.sh started; keeps the logs (last-logs/). */
   async down(): Promise<void> {
+    NovaLab.closeWorkers(this.spec.prefix);
     await this.timed('down', () => run(join(SCRIPTS, 'down.sh'), [this.spec.prefix], { timeoutMs: 180_000 }));
   }
 
@@ -191,6 +195,14 @@ export class NovaLab {
     return this.timed('delete servers', () => this.labPy('delete-servers', ...ids));
   }
 
+  /**
+   * Nova's own floor for evacuating host (powered off): force down, one evacuate POST per server
+   * back to back, one server list a second until all are ACTIVE elsewhere; timed from the first call.
+   */
+  floor(host: string, timeoutS = 900): Promise<FloorResult> {
+    return this.labPy('floor', host, String(timeoutS));
+  }
+
   /** Starts nova-compute on cmpN unless it runs. */
   async startCompute(index: number): Promise<void> {
     await run(join(SCRIPTS, 'start-compute.sh'), [this.spec.prefix, String(index)]);
@@ -244,9 +256,25 @@ export class NovaLab {
     return addressOf(`cmp${index}`, 'mgmt');
   }
 
-  private async labPy<T>(...args: string[]): Promise<T> {
-    const stdout = await this.runInController(['/usr/bin/python3', join(SCRIPTS, 'lab.py'), this.spec.prefix, ...args], { timeoutMs: 900_000 });
-    return JSON.parse(stdout) as T;
+  /** One lab.py command; lab.py checks the lab route itself, inside the namespace, before each. */
+  private labPy<T>(...args: string[]): Promise<T> {
+    return this.workers().call<T>(args, 900_000);
+  }
+
+  /** This lab's lab.py workers, shared by every NovaLab of the prefix in this process. */
+  private workers(): LabPyWorkers {
+    let workers = WORKERS.get(this.spec.prefix);
+    if (!workers) {
+      workers = new LabPyWorkers(['ip', 'netns', 'exec', this.controllerNamespace, '/usr/bin/python3', join(SCRIPTS, 'lab.py'), this.spec.prefix, 'serve'], { ...process.env, PATH: `${SYSTEM_PATH}:${process.env['PATH'] ?? ''}` });
+      WORKERS.set(this.spec.prefix, workers);
+    }
+    return workers;
+  }
+
+  /** Ends this lab's lab.py workers (they also end by themselves when this process does). */
+  static closeWorkers(prefix: string): void {
+    WORKERS.get(prefix)?.close();
+    WORKERS.delete(prefix);
   }
 
   private async timed<T>(step: string, fn: () => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@
  * controllers' unix sockets, the mailbox, failure injection (hangs, hosts that do not boot, BMCs
  * that freeze), waits, and a reset that puts a host back as it was.
  */
-import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../lib/config/load.js';
 import type { Incident } from '../lib/state/incident.js';
@@ -14,12 +14,11 @@ import { KEYS } from '../lib/state/records.js';
 import { createRuntime, type Runtime } from '../lib/recovery/runtime.js';
 import { readStatus } from '../lib/operator/status.js';
 import { agentSocket } from './consul-config.js';
-import { consulAccount } from './consul-agents.js';
 import type { Lab } from './lab.js';
 import { readMailbox, type StoredMail } from './mail.js';
 import { NovaLab, type LabServer } from './nova.js';
 import { namespaceProcesses } from './processes.js';
-import { installedLib, mailDir, novaHaConfig, renderConfig, type NovaHaLabOptions } from './nova-ha.js';
+import { installedLib, mailDir, novaHaConfig, renderConfig, writeNodeConfig, type NovaHaLabOptions } from './nova-ha.js';
 import { CONSUL_NETWORKS, controllerNames, nodeDir, runDir } from './topology.js';
 
 export interface NovaHaLab {
@@ -42,11 +41,7 @@ export function novaHaLab(lab: Lab, observer = 'ctl1'): NovaHaLab {
 
 /** Rewrites every controller's config (handlers read it on every run: no reload needed). */
 export function configureControllers(lab: Lab, options: NovaHaLabOptions): void {
-  const { uid, gid } = consulAccount();
-  for (const controller of controllerNames()) {
-    writeFileSync(novaHaConfig(lab.spec, controller), renderConfig(lab.spec, controller, options), { mode: 0o600 });
-    chownSync(novaHaConfig(lab.spec, controller), uid, gid);
-  }
+  for (const controller of controllerNames()) writeNodeConfig(lab.spec, controller, renderConfig(lab.spec, controller, options));
 }
 
 export async function until<T>(what: string, timeoutMs: number, read: () => Promise<T> | T, done: (value: T) => boolean, pollMs = 500): Promise<T> {
@@ -89,6 +84,7 @@ export async function forgetHost(ctx: NovaHaLab, host: string): Promise<void> {
 export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   const { lab, nova } = ctx;
   const index = Number(host.replace('cmp', ''));
+  const phases = phaseClock();
   // A hung host (SIGSTOPped processes) that nobody fenced is still frozen: thaw it first.
   for (const p of await namespaceProcesses(lab.namespace(host))) process.kill(p.pid, 'SIGCONT');
   await lab.restoreAllLinks(host);
@@ -103,10 +99,12 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
     }
   }
   await lab.waitForMemberEverywhere(host, 'alive', 60_000);
+  phases.end('alive');
   await nova.startCompute(index);
   // Un-forcing is refused until a restarted nova-compute has completed its evacuation migrations:
   // restart it when the host was evacuated while its nova-compute kept running.
   if ((await nova.services()).find((s) => s.host === host)?.forced_down) await nova.restartCompute(index);
+  phases.end('nova-compute');
   await until(`${host} un-forced in Nova`, 120_000, async () => {
     const service = (await nova.services()).find((s) => s.host === host);
     if (service?.forced_down) await nova.forceDown(host, false).catch(() => undefined);
@@ -115,8 +113,26 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
   const service = (await nova.services()).find((s) => s.host === host);
   if (service?.status === 'disabled') await nova.enable(host);
   await nova.waitState(host, 'up', 120);
+  phases.end('up in Nova');
   // The reset's own restarts can still open an incident: forgetHost lets nova-ha settle before the next test.
   await forgetHost(ctx, host);
+  phases.end('healthy in nova-ha');
+  lab.note(`reset ${host} in ${phases.summary()}`);
+}
+
+/** How long each phase of a multi-step helper took, for the lab's log. */
+function phaseClock(): { end(phase: string): void; summary(): string } {
+  const started = performance.now();
+  let last = started;
+  const parts: string[] = [];
+  return {
+    end(phase) {
+      const now = performance.now();
+      parts.push(`${phase} ${((now - last) / 1000).toFixed(1)}`);
+      last = now;
+    },
+    summary: () => `${((performance.now() - started) / 1000).toFixed(1)} s (${parts.join(', ')})`,
+  };
 }
 
 /** Until nova-ha sees the host alive everywhere, nova-compute up on the node and in Nova, not in maintenance, with no incident. */
@@ -128,13 +144,15 @@ export async function untilHealthy(ctx: NovaHaLab, host: string, timeoutMs = 60_
 /** Boots count servers, all on host: the other computes are disabled in Nova meanwhile. */
 export async function bootOn(ctx: NovaHaLab, host: string, count: number, name: string): Promise<string[]> {
   const others = ctx.lab.computes.filter((h) => h !== host);
-  for (const other of others) await ctx.nova.disable(other, 'test: placing servers');
+  const started = performance.now();
+  await Promise.all(others.map((other) => ctx.nova.disable(other, 'test: placing servers')));
   try {
     const booted = await ctx.nova.boot(count, name);
     if (booted.active !== count) throw new Error(`boot ${name}: ${booted.active} of ${count} ACTIVE: ${JSON.stringify(booted.errors).slice(0, 300)}`);
     return [...booted.servers];
   } finally {
-    for (const other of others) await ctx.nova.enable(other);
+    await Promise.all(others.map((other) => ctx.nova.enable(other)));
+    ctx.lab.note(`booted ${count} ${name} on ${host} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 }
 
@@ -177,9 +195,7 @@ export async function serversById(ctx: NovaHaLab): Promise<Map<string, LabServer
 
 /** Rewrites one node's config with overrides (its handlers read it on every run). */
 export function configureNode(lab: Lab, node: string, options: NovaHaLabOptions): void {
-  const { uid, gid } = consulAccount();
-  writeFileSync(novaHaConfig(lab.spec, node), renderConfig(lab.spec, node, options), { mode: 0o600 });
-  chownSync(novaHaConfig(lab.spec, node), uid, gid);
+  writeNodeConfig(lab.spec, node, renderConfig(lab.spec, node, options));
 }
 
 /** SIGSTOP every process of a compute but its power keeper: a hung host (the BMC still says on). */

@@ -3,7 +3,7 @@
 # Several levels may be given at once: scripts/deps.sh nova node24
 #   scripts/deps.sh node      npm packages (npm ci) only
 #   scripts/deps.sh node24    + Node 24 in .cache/node24 (unit tests run under it too)
-#   scripts/deps.sh lab       + Debian packages for the Consul/IPMI lab and the Consul binary
+#   scripts/deps.sh lab       + Debian packages for the Consul/IPMI lab (fence-agents too) and the Consul binary
 #   scripts/deps.sh nova      + Debian packages for the mini OpenStack
 # Safe to run again: each step checks before it acts.
 set -euo pipefail
@@ -87,10 +87,10 @@ case $level in
   node) ;;
   node24) node24 ;;
   lab)
-    debian_packages iproute2 procps sudo openipmi ipmitool time
+    debian_packages iproute2 procps sudo openipmi ipmitool time fence-agents
     consul_binary ;;
   nova)
-    debian_packages iproute2 procps sudo openipmi ipmitool time
+    debian_packages iproute2 procps sudo openipmi ipmitool time fence-agents
     consul_binary
     echo 'dbconfig-common dbconfig-common/dbconfig-install boolean false' | debconf-set-selections
     debian_packages mariadb-server-core mariadb-client-core rabbitmq-server python3-nova python3-keystone \

@@ -32,4 +32,7 @@ step "integration tests (a real Consul agent on loopback)"
 npx vitest run --project integration
 step "lab tests (real Consul, Nova, BMCs in network namespaces)"
 [ "$(id -u)" = 0 ] || { echo "lab tests need root (network namespaces): run sudo scripts/test.sh" >&2; exit 1; }
+# The demo brings up a lab of its own: it runs first, before the shared lab exists, so the two
+# Novas never compete for the machine's cores.
+npx vitest run --project demo
 npx vitest run --project lab

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
-import { controllerEffects } from '../../lib/recovery/controller-effects.js';
+import { controllerEffects, fencePower } from '../../lib/recovery/controller-effects.js';
 import type { Incident } from '../../lib/state/incident.js';
-import { bmcFor, powerOffVerified } from '../../lib/systems/power/ipmi.js';
+import { retryLine } from './status.js';
 import { NovaClient } from '../../lib/systems/nova/index.js';
 import { asOperator, operatorEvacuate } from '../../lib/operator/as-operator.js';
 import { unfence } from '../../lib/operator/unfence.js';
@@ -15,17 +15,19 @@ function summary(incident: Incident): string {
   const instances = incident.instances ?? [];
   const lines = [`incident ${incident.id}: ${incident.phase}${incident.hold ? ` (${incident.hold.reason})` : ''}`];
   for (const o of instances) lines.push(`  ${o.name || o.id}  ${o.outcome}${o.to ? ` -> ${o.to}` : ''}${o.detail ? `  (${o.detail})` : ''}`);
+  const retry = retryLine(incident);
+  if (retry) lines.push(retry);
   return lines.join('\n');
 }
 
-/** Runs a fence or an evacuation with progress on the terminal, then prints its outcome; exit 1 unless fenced. */
+/** Runs a fence or an evacuation with progress on the terminal, then prints its outcome; exit 1 unless fenced with no instance failed. */
 async function withProgress(runtime: Runtime, work: (runtime: Runtime, nova: NovaClient, progress: (done: number, total: number) => void) => Promise<Incident>): Promise<void> {
   const out = progressPrinter();
   const incident = await work(runtime, NovaClient.fromConfig(runtime.config, { logger: runtime.logger }), (done, total) => out.progress(done, total, 'instances evacuated'));
   out.end();
   console.log(summary(incident));
   await runtime.notifier.flush(10_000);
-  if (incident.phase !== 'fenced') process.exitCode = 1;
+  if (incident.phase !== 'fenced' || (incident.instances ?? []).some((o) => o.outcome === 'failed')) process.exitCode = 1;
 }
 
 export function register(program: Command): void {
@@ -34,8 +36,9 @@ export function register(program: Command): void {
     .description('power HOST off (verified with its BMC), force it down in Nova, evacuate its instances and disable it; it stays fenced until unfence')
     .action(async (host: string) => {
       await withProgress(cliRuntime(program, 'cli-fence'), (runtime, nova, progress) => {
-        if (runtime.config.fencing.method !== 'ipmi') throw new CliError('[fencing] method is not ipmi: nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
-        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, powerOff: (h) => powerOffVerified(bmcFor(runtime.config, h), runtime.config.fencing.fence_timeout) }, run));
+        const power = fencePower(runtime);
+        if (!power) throw new CliError('[fencing] method is none, or ipmi with no BMC configured ([ipmi]): nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
+        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, ...power }, run));
       });
     });
 
@@ -44,7 +47,7 @@ export function register(program: Command): void {
     .description('evacuate the instances of HOST; refuses unless nova-ha fenced it or you state that you did (--confirm-fenced)')
     .option('--confirm-fenced', 'I powered HOST off or isolated it myself: its instances cannot be running there')
     .action(async (host: string, options: { confirmFenced?: boolean }) => {
-      await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => operatorEvacuate(runtime, { runtime, nova, progress }, host, options.confirmFenced === true));
+      await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => operatorEvacuate(runtime, { runtime, nova, progress, ...fencePower(runtime) }, host, options.confirmFenced === true));
     });
 
   program

@@ -47,7 +47,7 @@ export function register(program: Command): void {
         }
       }
       if (await runtime.kv.read(runtime.kv.key(KEYS.incident(host)))) throw new CliError(`${host} has an open incident: close it first (nova-ha resolve ${host} --reason ...)`, 1);
-      for (const key of [KEYS.host(host), KEYS.maintenance(host)]) await runtime.kv.delete(runtime.kv.key(key));
+      for (const key of [KEYS.host(host), KEYS.maintenance(host), KEYS.repairReport(host)]) await runtime.kv.delete(runtime.kv.key(key));
       await runtime.clusters.mgmt.client.kv.del({ key: runtime.kv.key(KEYS.historyOf(host)), recurse: true });
       runtime.logger.info('host-forgotten', { host, by: operator() });
       console.log(`nova-ha forgot ${host}`);

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { configPath, requireConfig } from '../../lib/config/load.js';
 import { formatDuration } from '../../lib/shared/duration.js';
-import type { Incident } from '../../lib/state/incident.js';
+import { evacuateAgainCommand, type Incident } from '../../lib/state/incident.js';
 import { IncidentStore } from '../../lib/state/incident-store.js';
-import { createLogger } from '../../lib/shared/log.js';
+import { createLogger, nodeNameOf } from '../../lib/shared/log.js';
 import { NETWORKS } from '../../lib/decision/model.js';
 import { pollTargets } from '../../lib/state/poll-targets.js';
 import { KEYS } from '../../lib/state/records.js';
-import { createRuntime, nodeNameOf, type Runtime } from '../../lib/recovery/runtime.js';
+import { createRuntime, type Runtime } from '../../lib/recovery/runtime.js';
 import { readStatus, type ClusterStatus, type HostStatus } from '../../lib/operator/status.js';
 import { CliError } from '../errors.js';
 import { table } from '../table.js';
@@ -51,6 +51,14 @@ function incidentRow(i: Incident): string[] {
   return [i.id, i.host, i.phase, i.cause, new Date(i.openedAt).toISOString().replace('.000', ''), formatDuration(end - i.openedAt), String((i.instances ?? []).length)];
 }
 
+/** For an open incident whose fence went through and some instances failed: the exact command that evacuates them again. */
+export function retryLine(i: Incident): string | undefined {
+  const failed = (i.instances ?? []).filter((o) => o.outcome === 'failed').length;
+  const fenced = i.timeline.some((e) => e.step === 'power-off' && e.outcome === 'done');
+  if (i.closedAt !== undefined || failed === 0 || !fenced) return undefined;
+  return `${failed} instance${failed === 1 ? '' : 's'} failed; once the cause is fixed, evacuate again with: ${evacuateAgainCommand(i.host)}`;
+}
+
 export function renderIncident(i: Incident): string {
   const lines = [`incident ${i.id}: ${i.host}, ${i.cause}, phase ${i.phase}${i.hold ? ` (${i.hold.needsOperator ? 'held for an operator' : 'watching'}: ${i.hold.reason})` : ''}`, `reason: ${i.reason}`, ''];
   const start = i.timeline[0]?.at ?? i.openedAt;
@@ -63,6 +71,8 @@ export function renderIncident(i: Incident): string {
   if ((i.instances ?? []).length > 0) {
     lines.push('', table((i.instances ?? []).map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '']), ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL']));
   }
+  const retry = retryLine(i);
+  if (retry) lines.push('', retry);
   if (i.closedAt) lines.push('', `closed after ${formatDuration(i.closedAt - i.openedAt)}`);
   return lines.join('\n');
 }

@@ -2,8 +2,8 @@
 # rendered once per node and cluster with the node's Consul node name ([DEFAULT] node_name) in
 # place of the capitalised placeholder in the rule below (README.md). Attach it to that node's
 # [consul] storage_token and tenant_token (on a controller together with controller-storage.hcl
-# or controller-tenant.hcl). A compute's storage and tenant tokens carry this policy alone:
-# nova-ha's compute role calls nothing else in those clusters.
+# or controller-tenant.hcl). A compute's tenant token carries this policy alone, and its storage
+# token this one with compute-storage.hcl: nova-ha's compute role calls nothing else there.
 
 # install.sh reloads the agent after writing nova-ha's fragment (nova-ha agent-reload,
 # cli/commands/agent.ts: agent/self needs read, agent/reload needs write). Not needed when you
@@ -13,4 +13,12 @@
 # link is seen within seconds instead of up to 30 s. Keep it on controllers.
 agent "NODE_NAME" {
   policy = "write"
+}
+
+# The watchdog service of a compute (docs/fencing.md) feeds its watchdog while a leader of mgmt or
+# storage answers that this node is alive: a consistent read of this node's own health, here
+# through the storage agent. Without it the storage cluster never counts and only mgmt can keep
+# the watchdog fed. Harmless on a controller, whose token reads every node anyway.
+node "NODE_NAME" {
+  policy = "read"
 }

@@ -5,6 +5,12 @@
 
 Prints one JSON document on stdout; errors go to stderr (one line) with exit status 1.
 
+    ... lab.py <prefix> serve
+
+answers many commands with one process and one Keystone token (the tests' lab/nova.ts keeps a few
+of these): one JSON list [COMMAND, ARG...] per stdin line, one JSON line back, {"ok": RESULT} or
+{"error": MESSAGE}. It exits at the end of its input, or after SERVE_IDLE_SECONDS without a request.
+
 Commands:
   catalog                          services + public/internal endpoints (up.sh)
   wait-computes N [TIMEOUT]        until nova-compute on cmp1..cmpN is up
@@ -21,10 +27,14 @@ Commands:
   delete-servers [ID...]           delete these servers (default: all, of every tenant), wait until gone
   stop-server ID                   os-stop the server, wait until SHUTOFF
   meta ID KEY VALUE                set one metadata key of the server
+  floor HOST [TIMEOUT]             Nova's own floor for evacuating HOST (powered off): force down, one
+                                   evacuate POST per server back to back, one server list a second
+                                   until every one is ACTIVE (SHUTOFF if stopped) elsewhere (bench/floor.ts)
 """
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -276,19 +286,41 @@ class Lab:
         return [{k: x.get(k) for k in ('id', 'uuid', 'instance_uuid', 'migration_type', 'status', 'source_compute',
                                        'dest_compute', 'created_at', 'updated_at')} for x in m]
 
+    def floor(self, host, timeout=900):
+        """The raw Nova floor of an evacuation, timed from the first call (authentication before it)."""
+        self.sess.get_token()
+        t0 = time.time()
+        svc = self.service(host)
+        self.req('PUT', self.nova + '/os-services/%s' % svc['id'], {'forced_down': True}, mv='2.53')
+        servers = self.servers(host)
+        want = {s['id']: ('SHUTOFF' if s['status'] == 'SHUTOFF' else 'ACTIVE') for s in servers}
+        posts = []
+        for sid in want:
+            self.req('POST', self.nova + '/servers/%s/action' % sid, {'evacuate': {}})
+            posts.append(time.time() - t0)
+        lists = 0
+        while True:
+            time.sleep(1)
+            lists += 1
+            now = {s['id']: s for s in self.servers()}
+            done = [i for i, status in want.items() if i in now and now[i]['host'] != host
+                    and not now[i]['task_state'] and now[i]['status'] == status]
+            failed = [i for i in want if i in now and now[i]['status'] == 'ERROR' and not now[i]['task_state']]
+            if len(done) + len(failed) == len(want):
+                break
+            if time.time() - t0 > timeout:
+                raise LabError('floor: %d of %d servers settled after %d s' % (len(done), len(want), timeout))
+        return {'host': host, 'instances': len(want), 'evacuated': len(done), 'failed': len(failed),
+                'wallSeconds': round(time.time() - t0, 3), 'firstPost': round(posts[0], 3) if posts else None,
+                'lastPost': round(posts[-1], 3) if posts else None, 'lists': lists}
+
     def allocations(self):
         rps = self.req('GET', self.placement + '/resource_providers')['resource_providers']
         return {r['name']: self.req('GET', self.placement + '/resource_providers/%s/usages' % r['uuid'])['usages']
                 for r in rps}
 
 
-def main(argv):
-    if len(argv) < 2:
-        raise LabError('usage: lab.py PREFIX COMMAND [ARGS]\n' + __doc__)
-    lab, admin = load(argv[0])
-    check_route(lab['ctlAddress'])
-    cmd, a = argv[1], argv[2:]
-    L = Lab(lab, admin)
+def dispatch(L, cmd, a):
     num = lambda i, default: float(a[i]) if len(a) > i else default
     commands = {
         'catalog': lambda: L.catalog(),
@@ -307,10 +339,49 @@ def main(argv):
         'delete-servers': lambda: L.delete_servers(a),
         'stop-server': lambda: L.stop_server(a[0]),
         'meta': lambda: L.set_meta(a[0], a[1], a[2]),
+        'floor': lambda: L.floor(a[0], num(1, 900)),
     }
     if cmd not in commands:
         raise LabError('unknown command %r\n%s' % (cmd, __doc__))
-    print(json.dumps(commands[cmd]()), flush=True)
+    return commands[cmd]()
+
+
+SERVE_IDLE_SECONDS = 300
+
+
+def serve(lab, L):
+    """One request per stdin line; the route is checked before each, as for a one-shot command."""
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], SERVE_IDLE_SECONDS)
+        if not ready:
+            return
+        line = sys.stdin.readline()
+        if not line:
+            return
+        try:
+            request = json.loads(line)
+            if not isinstance(request, list) or not request or not all(isinstance(x, str) for x in request):
+                raise LabError('a request is a JSON list of strings [COMMAND, ARG...], not %s' % line.strip()[:80])
+            check_route(lab['ctlAddress'])
+            reply = {'ok': dispatch(L, request[0], request[1:])}
+        except (LabError, IndexError, ValueError) as e:
+            reply = {'error': 'lab.py: %s' % (e if str(e) else 'missing argument; see lab.py --help')}
+        except Exception as e:  # a broken connection to the lab's API must not take the worker down
+            reply = {'error': 'lab.py: %s: %s' % (type(e).__name__, e)}
+        print(json.dumps(reply), flush=True)
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise LabError('usage: lab.py PREFIX COMMAND [ARGS]\n' + __doc__)
+    lab, admin = load(argv[0])
+    check_route(lab['ctlAddress'])
+    cmd, a = argv[1], argv[2:]
+    L = Lab(lab, admin)
+    if cmd == 'serve':
+        serve(lab, L)
+        return
+    print(json.dumps(dispatch(L, cmd, a)), flush=True)
 
 
 if __name__ == '__main__':

@@ -30,6 +30,10 @@ PW=labpass
 DB=mysql+pymysql://os:$PW@$CTL_IP:$DB_PORT
 RABBIT=rabbit://openstack:$PW@$CTL_IP:$RABBIT_PORT/
 KEYSTONE_URL=http://$CTL_IP:5000/v3
+# API processes (lab/nova/README.md, "Workers"): enough that an evacuation's floor is Nova's, not
+# one Python process's. Each Neutron API process is about 300 MiB, each nova-api worker 150 MiB.
+NEUTRON_WORKERS=${NOVA_LAB_NEUTRON_WORKERS:-4}
+NOVA_API_WORKERS=${NOVA_LAB_NOVA_API_WORKERS:-2}
 
 T0=$(date +%s%N)
 die() { echo "nova-lab: $*" >&2; exit 1; }
@@ -189,6 +193,7 @@ render() {
   sed -e "s#@RUN@#$RUN#g" -e "s#@E@#$E#g" -e "s#@CTL_IP@#$CTL_IP#g" -e "s#@PW@#$PW#g" \
       -e "s#@DB@#$DB#g" -e "s#@RABBIT@#$RABBIT#g" -e "s#@KEYSTONE_URL@#$KEYSTONE_URL#g" \
       -e "s#@DB_PORT@#$DB_PORT#g" -e "s#@RABBIT_PORT@#$RABBIT_PORT#g" \
+      -e "s#@NOVA_API_WORKERS@#$NOVA_API_WORKERS#g" \
       -e "s#@HOST@#${2:-}#g" -e "s#@MY_IP@#${3:-}#g" "$NOVA_LAB/templates/$1"
 }
 # render_compute N: cmpN.conf and cmpN's state directories (also for computes added after up.sh).

@@ -78,6 +78,7 @@ start rabbitmq "$NS_CTL" env HOME="$RUN/state/rabbitmq" RABBITMQ_NODENAME=rabbit
   RABBITMQ_ENABLED_PLUGINS_FILE="$E/rabbitmq/enabled_plugins" RABBITMQ_MNESIA_BASE="$RUN/state/rabbitmq/mnesia" \
   RABBITMQ_LOG_BASE="$RUN/log/rabbitmq" RABBITMQ_PID_FILE="$RUN/state/rabbitmq/rabbit.pid" \
   /usr/lib/rabbitmq/bin/rabbitmq-server
+mkdir -p "$RUN/state/mysql/tmp"
 nsx "$NS_CTL" mariadb-install-db --defaults-file="$E/mysql/my.cnf" --auth-root-authentication-method=normal \
   --skip-test-db >"$RUN/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed; see $RUN/log/mariadb-install.log"
 start mariadb "$NS_CTL" mariadbd --defaults-file="$E/mysql/my.cnf"
@@ -120,7 +121,9 @@ init_keystone() {
 }
 init_placement() {
   nsx "$NS_CTL" placement-manage --config-file "$E/placement/placement.conf" db sync
-  start placement "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:8778" --processes 1 --threads 4 \
+  # Processes, not threads, as devstack runs it: under uWSGI threads eventlet's hub once died with
+  # "greenlet.error: cannot switch to a different thread" and Placement never answered again.
+  start placement "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:8778" --processes 2 --threads 1 --lazy-apps \
     --env OS_PLACEMENT_CONFIG_DIR="$E/placement" --wsgi-file /usr/bin/placement-api
   wait_http "http://$CTL_IP:8778/"
 }
@@ -134,10 +137,16 @@ init_neutron() {
     --config-file "$E/neutron/ml2_conf.ini" upgrade heads
   log "neutron db synced"
   wait_rabbit
-  start neutron-api "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:9696" --processes 1 --threads 1 \
+  # Several processes: every server list or show costs nova-api two Neutron queries, and each
+  # rebuild of an evacuation several more; one process (one request at a time) set the lab's
+  # evacuation floor instead of Nova. --lazy-apps: each process loads Neutron itself (no DB or
+  # AMQP connection shared across a fork).
+  start neutron-api "$NS_CTL" "${UW[@]}" --http-socket "$CTL_IP:9696" --processes "$NEUTRON_WORKERS" --threads 1 --lazy-apps \
     --pythonpath "$NOVA_LAB/pylib" --env OS_NEUTRON_CONFIG_DIR="$E/neutron" \
     --env "OS_NEUTRON_CONFIG_FILES=neutron.conf;ml2_conf.ini" --wsgi-file "$NOVA_LAB/pylib/neutron_lab_wsgi.py"
-  wait_http "http://$CTL_IP:9696/"
+  # Up to 7 minutes: each of the processes loads all of Neutron, and on two busy cores (two labs
+  # side by side) that took more than the usual 3.
+  wait_http "http://$CTL_IP:9696/" 420
 }
 init_nova() {  # API DB + cell mappings, cell1 schema and cell0 schema in parallel
   local manage=("$NOVA_LAB/bin/nova-manage" "${NC[@]}")

@@ -1,5 +1,6 @@
 import { parseDuration, formatDuration } from '../shared/duration.js';
 import { Secret } from '../shared/secret.js';
+import { commandProblem } from './sudoers.js';
 
 /** What parsing one raw INI value gave: the typed value, or what was expected instead. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
@@ -105,12 +106,21 @@ export function emails(help: string, example: string): Option<string[]> {
   }, [], { example });
 }
 
-/** A command line: split on spaces, run without a shell. */
-export function command(help: string, defaultText?: string, example?: string): Option<string[]> {
+/** A placeholder a command may use for a value that another option names (e.g. {storage_interface}). */
+export const placeholder = (name: string): string => `{${name}}`;
+
+/**
+ * A command line run through sudo without a shell: split on spaces, an absolute path and then
+ * arguments that sudo matches literally. install.sh grants exactly this argv in sudoers, so every
+ * character sudoers gives a meaning to is refused rather than escaped (sudoers.ts says why).
+ */
+export function command(help: string, defaultText?: string, example?: string, placeholders: readonly string[] = []): Option<string[]> {
   return option('command', help, defaultText, (raw) => {
     const argv = raw.trim().split(/\s+/).filter(Boolean);
     if (argv.length === 0) return ok([]);
-    return argv[0]!.startsWith('/') ? ok(argv) : bad('a command starting with an absolute path (it runs through sudo, without a shell)');
+    if (!argv[0]!.startsWith('/')) return bad('a command starting with an absolute path (it runs through sudo, without a shell)');
+    const problem = commandProblem(argv.map((arg, i) => (i === 0 ? arg : placeholders.reduce((a, p) => a.replaceAll(placeholder(p), 'x'), arg))));
+    return problem ? bad(problem) : ok(argv);
   }, [], { example, emptyIsValue: true });
 }
 
@@ -124,6 +134,19 @@ export function stormLimit(help: string, defaultText: string): Option<StormLimit
     if (match[2]) return value > 0 && value <= 100 ? ok({ percent: value }) : bad('a percentage from 1% to 100%');
     return value >= 1 ? ok({ count: value }) : bad('at least 1 host');
   }, { percent: 10 });
+}
+
+/** A local user name (the Consul agents' user): it goes into sudoers, so nothing else is accepted. */
+export function userName(help: string, defaultText: string): Option<string> {
+  return option('user name', help, defaultText, (raw) => (/^[a-z_][a-z0-9_-]{0,31}$/.test(raw.trim()) ? ok(raw.trim()) : bad('a user name (lower-case letters, digits, "_" or "-", at most 32)')), '');
+}
+
+/** A network interface name as the kernel allows it (IFNAMSIZ), narrowed to what sudoers takes literally. */
+export function interfaceName(help: string, example: string): Option<string> {
+  return option('interface name', help, '', (raw) => {
+    const name = raw.trim();
+    return /^[A-Za-z0-9_.-]{1,15}$/.test(name) && name !== '.' && name !== '..' ? ok(name) : bad('a network interface name such as bond1 or ens2f1.200 (at most 15 letters, digits, ".", "-" or "_")');
+  }, '', { example, emptyIsValue: true });
 }
 
 export function microversion(help: string, defaultText: string): Option<string> {

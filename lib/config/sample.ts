@@ -1,4 +1,4 @@
-import { IPMI_HOST_PREFIX, IPMI_HOST_SCHEMA, SCHEMA } from './schema.js';
+import { FENCE_AGENT_HOST_SCHEMA, FENCE_AGENT_PREFIX, FENCE_AGENT_SCHEMA, FENCING_HOST_PREFIX, FENCING_HOST_SCHEMA, IPMI_HOST_PREFIX, IPMI_HOST_SCHEMA, SCHEMA } from './schema.js';
 import type { Option } from './options.js';
 
 /**
@@ -43,14 +43,20 @@ export function renderSample(): string {
     '# Generated from lib/config/schema.ts by `nova-ha config-sample`; check yours with `nova-ha check-config`.',
     '# Lines starting with # are comments; a commented option has its default value.',
     '# Values containing ; or # must be quoted ("like;this"): unquoted, the rest of the line is a comment.',
-    '# The file holds secrets: keep it mode 0600, owned by the user the Consul agents run as.',
+    '# The file holds secrets and root trusts it: keep it root:<the Consul agents\' group> 0640 (install.sh sets that).',
   ];
   for (const [section, options] of Object.entries(SCHEMA) as [string, Record<string, Option<unknown>>][]) {
     parts.push('', `[${section}]`);
     for (const [key, option] of Object.entries(options)) parts.push('', renderOption(key, option, SAMPLE_VALUES[section]?.[key]));
   }
-  parts.push('', `# Per-host BMC settings override [ipmi] for one host: one section per host, e.g. [${IPMI_HOST_PREFIX}cmp1.example.com].`, `#[${IPMI_HOST_PREFIX}HOST]`);
-  for (const [key, option] of Object.entries(IPMI_HOST_SCHEMA) as [string, Option<unknown>][]) parts.push('', renderOption(key, option, undefined));
+  const extra = (intro: string, header: string, options: Record<string, Option<unknown>>): void => {
+    parts.push('', `# ${intro}`, `#[${header}]`);
+    for (const [key, option] of Object.entries(options)) parts.push('', renderOption(key, option, undefined));
+  };
+  extra(`Per-host BMC settings override [ipmi] for one host: one section per host, e.g. [${IPMI_HOST_PREFIX}cmp1.example.com].`, `${IPMI_HOST_PREFIX}HOST`, IPMI_HOST_SCHEMA);
+  extra(`A fence device for [fencing] levels, run through a fence agent: one section per device, e.g. [${FENCE_AGENT_PREFIX}redfish].`, `${FENCE_AGENT_PREFIX}NAME`, FENCE_AGENT_SCHEMA);
+  extra(`One host's own options for a fence device, e.g. its outlet on a PDU: [${FENCE_AGENT_PREFIX}pdu:cmp1.example.com].`, `${FENCE_AGENT_PREFIX}NAME:HOST`, FENCE_AGENT_HOST_SCHEMA);
+  extra(`One host's own fence levels: [${FENCING_HOST_PREFIX}cmp1.example.com].`, `${FENCING_HOST_PREFIX}HOST`, FENCING_HOST_SCHEMA);
   return `${parts.join('\n')}\n`;
 }
 
@@ -72,5 +78,8 @@ export function renderReference(): string {
   };
   for (const [name, options] of Object.entries(SCHEMA) as [string, Record<string, Option<unknown>>][]) section(name, options);
   section(`${IPMI_HOST_PREFIX}HOST`, IPMI_HOST_SCHEMA as Record<string, Option<unknown>>);
+  section(`${FENCE_AGENT_PREFIX}NAME`, FENCE_AGENT_SCHEMA as Record<string, Option<unknown>>);
+  section(`${FENCE_AGENT_PREFIX}NAME:HOST`, FENCE_AGENT_HOST_SCHEMA as Record<string, Option<unknown>>);
+  section(`${FENCING_HOST_PREFIX}HOST`, FENCING_HOST_SCHEMA as Record<string, Option<unknown>>);
   return `${parts.join('\n')}\n`;
 }

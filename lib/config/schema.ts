@@ -1,4 +1,4 @@
-import { bool, command, duration, emails, int, microversion, oneOf, path, secret, str, stormLimit, url, type Option } from './options.js';
+import { bool, command, duration, emails, int, interfaceName, list, microversion, oneOf, path, placeholder, secret, str, stormLimit, url, userName, type Option } from './options.js';
 
 export const NETWORKS = ['mgmt', 'storage', 'tenant'] as const;
 export type Network = (typeof NETWORKS)[number];
@@ -45,12 +45,13 @@ export const SCHEMA = {
     poll_interval: duration('How often the controllers read Nova\'s compute service list (one API call for all hosts).', '10s', 1000),
   },
   fencing: {
-    method: oneOf('How a failed host is fenced before its instances are evacuated. none: never fence; an incident that needs fencing is held for an operator.', ['none', 'ipmi'], 'none'),
-    fence_timeout: duration('After "chassis power off", how long to wait for the BMC to report the power off. Not verified in time: the incident is held and nothing is evacuated.', '60s', 1000),
+    method: oneOf('How a failed host is fenced before its instances are evacuated. none: never fence; an incident that needs fencing is held for an operator. ipmi: power off with ipmitool ([ipmi]). agent: through the fence levels below, each the built-in ipmitool or a fence agent of the fence-agents family ([fence_agent:NAME]).', ['none', 'ipmi', 'agent'], 'none'),
+    levels: list('With method = agent: the fence levels, tried in order, each only when the one before could not verify the power off: ipmi (the built-in ipmitool, [ipmi]) or the NAME of a [fence_agent:NAME] section. A [fencing:HOST] section\'s levels replace these for that host.', '', 'ipmi, pdu'),
+    fence_timeout: duration('For each fence level: after the power-off was sent, how long to wait for the BMC (or agent) to report the power off. No level verified it in time: the incident is held and nothing is evacuated.', '60s', 1000),
   },
   ipmi: {
     username: str('BMC user (per-host [ipmi:HOST] sections override it).', '', 'nova-ha'),
-    password_file: path('File holding the BMC password (mode 0600, first line).', '', '/etc/nova-ha/ipmi.password'),
+    password_file: path('File holding the BMC password (first line), root:<the Consul agents\' group> 0640.', '', '/etc/nova-ha/ipmi.password'),
     password_env: str('Environment variable holding the BMC password, when no password_file is set.', ''),
     address_template: str('BMC address for hosts without their own [ipmi:HOST] section; {host} is replaced by the host name.', '', '{host}-ipmi.example.com'),
     cipher_suite: int('RMCP+ cipher suite (ipmitool -C). Suite 0 accepts any password and is refused.', '3', 1, 17),
@@ -70,7 +71,7 @@ export const SCHEMA = {
     max_workers: int('How many recovery workers one controller runs at once. More hosts that need one wait in a queue, most urgent first (a fence under way, new fences, repairs, closing, confirming, alerts), so a mass failure never starts a process per host. Each controller has its own cap.', '16', 1, 256),
   },
   evacuation: {
-    concurrency: int('How many instances are evacuated at once (each counts until it is confirmed ACTIVE elsewhere).', '16', 1, 64),
+    concurrency: int('How many evacuate (or live-migrate) calls may wait for Nova\'s answer at once. Instances Nova has accepted do not count: they are confirmed together, one server list per look.', '16', 1, 64),
     mode: oneOf('opt-out: evacuate every instance except those whose metadata sets select_key to false. opt-in: only those that set it to true.', ['opt-out', 'opt-in'], 'opt-out'),
     select_key: str('Instance metadata key for opting in or out.', 'nova_ha_evacuate'),
     priority_key: str('Instance metadata key holding an integer priority: higher values are evacuated first.', 'nova_ha_priority'),
@@ -94,17 +95,35 @@ export const SCHEMA = {
     retry_for: duration('How long a failed send is retried in the background before it is logged as lost.', '5m', 1000),
   },
   remediation: {
-    hmac_key: secret('Shared key (same on every node) that authenticates repair requests sent through Consul events. At least 32 characters.'),
+    hmac_key: secret('Shared key (same on every node) that authenticates repair requests sent through Consul events. At least 32 characters. To change it, see "Rotating the repair key" in docs/security.md.'),
+    hmac_previous_key: secret('Compute nodes, during a key rotation only: a repair request signed with this key is accepted too. Empty otherwise.'),
     max_age: duration('A repair request older than this (or dated this far in the future) is refused: replays and skewed clocks.', '60s', 1000),
-    restart_storage_network: command('Compute nodes: the command that restarts the storage network, run through sudo. Empty: this repair is not allowed.', '', '/usr/bin/systemctl restart networking'),
-    restart_nova_compute: command('Compute nodes: the command that restarts nova-compute, run through sudo. Empty: this repair is not allowed.', '/usr/bin/systemctl restart nova-compute'),
-    run_as: str('User the Consul agent runs as on compute nodes: install.sh grants it exactly the commands above through sudo.', 'consul'),
+    storage_interface: interfaceName('Compute nodes: the storage network\'s interface. The storage repair touches only this interface: restarting every interface would cut mgmt too, and that self-inflicted blip can turn a storage repair into a fence. After a storage repair the node reports this interface\'s state (up, with the storage agent\'s address). Empty: the storage network is not repaired.', 'bond1'),
+    restart_storage_network: command('Compute nodes: the storage repair, run through sudo with exactly these arguments (no shell); {storage_interface} stands for storage_interface. The default sets the interface up again and touches nothing else (docs/install.md, "The storage repair", has the ifupdown and systemd-networkd forms). Empty: this repair is not allowed.', `/usr/sbin/ip link set dev ${placeholder('storage_interface')} up`, undefined, ['storage_interface']),
+    restart_nova_compute: command('Compute nodes: the command that restarts nova-compute, run through sudo with exactly these arguments (no shell). Empty: this repair is not allowed.', '/usr/bin/systemctl restart nova-compute'),
+    run_as: userName('User the Consul agents run as (the handlers run as this user): install.sh makes this file readable by its group and, on compute nodes, grants it exactly the commands above through sudo.', 'consul'),
+    settle_time: duration('Compute nodes: after a repair command returns, how long the node checks whether it helped (a majority of the storage cluster\'s servers reachable from its storage address; nova-compute still running) before it reports to the controllers. A report that the repair did not help, was refused or failed makes the controller escalate at once instead of waiting out repair_timeout. Keep it well below repair_timeout. 0: no check, the report says only that the command ran.', '5s'),
   },
   nova_compute: {
     check_interval: duration('Compute nodes: how often Consul runs the nova-compute check.', '5s', 1000),
     systemd_unit: str('Compute nodes: the nova-compute systemd unit. Empty: do not ask systemd.', 'nova-compute.service'),
     process_name: str('Compute nodes: the nova-compute process name looked for in /proc. Empty: do not look.', 'nova-compute'),
     pid_file: path('Compute nodes: a file holding nova-compute\'s PID; when set, only that process counts (for hosts that run several nodes side by side, like nova-ha\'s lab). Empty: any process of that name.', ''),
+  },
+  watchdog: {
+    enabled: bool('Watchdog self-fence fallback (opt-in, docs/fencing.md). Compute nodes: install.sh installs the nova-ha-watchdog service, which arms the device and feeds it only while this node\'s Consul agents are seen alive on mgmt or storage by that cluster\'s leader (and required_checks pass); a node cut off is reset within timeout. Controllers: a host failed on every network whose BMC cannot confirm the power off counts as fenced if its watchdog was armed, once its last contact + 2 x timeout + margin has passed.', 'false'),
+    device: path('Compute nodes: the watchdog device. It must report its timeout in sysfs, as /dev/watchdogN does (/sys/class/watchdog/watchdogN/timeout).', '/dev/watchdog0'),
+    timeout: duration('Compute nodes: the watchdog\'s timeout, as its driver is set (softdog soft_margin, wdctl --settimeout); the service refuses to arm a device that reports another. Keep it well above the longest Consul leader election: a node that cannot read its own health from a leader of mgmt or storage for this long is reset.', '60s', 3000),
+    required_checks: list('Compute nodes: IDs of checks on this node\'s mgmt agent that must be passing for the watchdog to be fed (e.g. nova-ha-nova-compute). Empty: none.', ''),
+    margin: duration('Controllers: added to the last contact + 2 x timeout before a host whose BMC cannot confirm the power off counts as reset by its watchdog (clocks of the controllers, a device that fires late).', '30s'),
+  },
+  kdump: {
+    enabled: bool('Controllers: install.sh installs the nova-ha-kdump service, which listens for fence_kdump messages (fence-agents\' fence_kdump_send in a crashed host\'s kdump kernel). A host failed on every network that sends them from its own address counts as down: its instances are evacuated at once and its power-off waits until the dump ends. The messages carry no authentication: enable this only where no one else can send from the hosts\' addresses.', 'false'),
+    listen_address: str('Address the listener binds (0.0.0.0: every network, as fence_kdump does).', '0.0.0.0'),
+    port: int('UDP port of the listener (fence_kdump_send -p).', '7410', 1, 65535),
+    interval: duration('The interval of the hosts\' fence_kdump_send (-i; fence_kdump_args in kdump.conf): the dump counts as ended after three intervals without a message.', '10s', 1000),
+    first_message_wait: duration('After the confirmation window, how long a host failed on every network is given to send its first message before it is fenced the usual way (Pacemaker\'s fence_kdump waits 60 s). 0s: only a message that came within the confirmation window counts.', '0s'),
+    timeout: duration('The longest the power-off of a dumping host waits for its dump to end (kdump_timeout), counted from when the power-off was deferred.', '600s', 1000),
   },
   metrics: {
     textfile_path: path('Prometheus metrics for node_exporter\'s textfile collector, written atomically. Empty: no metrics.', '', '/var/lib/prometheus/node-exporter/nova-ha.prom'),
@@ -121,3 +140,25 @@ export const IPMI_HOST_SCHEMA = {
 } as const satisfies Record<string, Option<unknown>>;
 
 export const IPMI_HOST_PREFIX = 'ipmi:';
+
+/** A fence device run through a fence agent: a section [fence_agent:NAME] for each, named in [fencing] levels. */
+export const FENCE_AGENT_SCHEMA = {
+  agent: str('The fence agent: a name from fence-agents (fence_redfish, fence_ipmilan, fence_apc, ...), found in /usr/sbin, or an absolute path. It is run with no arguments and its options on standard input (the fence-agents stdin protocol).', '', 'fence_redfish'),
+  options: str('The agent\'s options as key=value words ({host} is replaced by the host name), given on its standard input with action= and nodename=. Not the password: see password_file.', '', 'ip={host}-bmc.example.com systems_uri=/redfish/v1/Systems/1'),
+  password_file: path('File holding this device\'s password (first line), root:<the Consul agents\' group> 0640, given to the agent as password= on its standard input, never in its arguments.', ''),
+  timeout: duration('Longest run of one agent call; the agent\'s own power_timeout (20 s by default) must fit in it.', '30s', 1000),
+} as const satisfies Record<string, Option<unknown>>;
+
+export const FENCE_AGENT_PREFIX = 'fence_agent:';
+
+/** Per-host options of a fence device: a section [fence_agent:NAME:HOST], merged over [fence_agent:NAME]. */
+export const FENCE_AGENT_HOST_SCHEMA = {
+  options: str('HOST\'s own key=value options for this device (e.g. plug=3 on a PDU); each replaces the device\'s option of the same key.', undefined, 'plug=3'),
+} as const satisfies Record<string, Option<unknown>>;
+
+/** Per-host fencing: a section [fencing:HOST]. */
+export const FENCING_HOST_SCHEMA = {
+  levels: list('HOST\'s own fence levels (with [fencing] method = agent), in place of [fencing] levels.', undefined, 'ipmi, pdu'),
+} as const satisfies Record<string, Option<unknown>>;
+
+export const FENCING_HOST_PREFIX = 'fencing:';

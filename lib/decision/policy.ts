@@ -7,7 +7,10 @@
 import type { StormLimit } from '../config/options.js';
 import type { Config } from '../config/load.js';
 import { formatDuration } from '../shared/duration.js';
-import { CLOSED_PHASES, FENCE_PHASES, NETWORKS, type Attempt, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type Phase, type Repair } from './model.js';
+import { beyondTheBmc, currentEvidence, type FenceEvidence, type KdumpSettings, type SelfFenceSettings } from './fence-evidence.js';
+import { CLOSED_PHASES, FENCE_PHASES, HOPELESS_RESULTS, NETWORKS, type Attempt, type Cause, type ClusterContext, type HostObservation, type IncidentSummary, type MemberState, type Network, type NodeRepair, type Phase, type Repair, type RepairReport } from './model.js';
+
+export type { Cause } from './model.js';
 
 export interface PolicySettings {
   readonly confirmationWindow: number;
@@ -16,9 +19,24 @@ export interface PolicySettings {
   readonly bootTimeout: number;
   readonly startupQuietPeriod: number;
   readonly stormLimit: StormLimit;
-  readonly fencing: 'none' | 'ipmi';
+  readonly fencing: 'none' | 'ipmi' | 'agent';
   readonly drainOnTenantFailure: boolean;
+  /** The watchdog self-fence fallback (fence-evidence.ts); absent: off. */
+  readonly selfFence?: SelfFenceSettings;
+  /** kdump awareness (fence-evidence.ts); absent: off. */
+  readonly kdump?: KdumpSettings;
+  /**
+   * How long after a node repair was asked for its report is due (the nodes' settle time plus
+   * REPORT_GRACE_MS). A request still unanswered then is sent once more: Consul delivers user
+   * events by gossip, best effort, and a lost one would leave only repair_timeout. Absent: never.
+   */
+  readonly reportDueMs?: number;
 }
+
+/** Beyond the nodes' settle time: the repair command itself, the report's write and the worker's look. */
+export const REPORT_GRACE_MS = 5000;
+/** A node repair is asked for at most this often per incident: the first request and one resend. */
+export const MAX_REPAIR_REQUESTS = 2;
 
 export type Action =
   | 'none' // nothing to do (healthy, or a guard stops any action)
@@ -29,21 +47,6 @@ export type Action =
   | 'repair' // ask the node to repair itself (through Consul) or power it on
   | 'fence' // power off and verify, force down, evacuate, mark fenced
   | 'drain'; // live-migrate the instances away (tenant network fault, opt-in)
-
-export type Cause =
-  | 'healthy'
-  | 'mgmt-network'
-  | 'tenant-network'
-  | 'storage-network'
-  | 'node-unreachable'
-  | 'power-lost'
-  | 'power-unknown'
-  | 'nova-api-only'
-  | 'nova-compute-dead'
-  | 'agents-left'
-  | 'inconsistent'
-  | 'operator'
-  | 'unknown';
 
 export type Guard =
   | 'fenced'
@@ -69,6 +72,10 @@ export type AlertKind =
   | 'needs-operator'
   | 'paused-action'
   | 'nova-unavailable'
+  | 'escalated'
+  | 'fenced-host-on'
+  | 'shut-down'
+  | 'self-fence-wait'
   | 'recovered';
 
 export interface Decision {
@@ -87,7 +94,34 @@ export interface Decision {
   readonly needsOperator?: boolean;
   /** When time alone could change this decision. */
   readonly recheckInMs?: number;
+  /** A held incident moved on because the host got strictly worse: what it was held as. */
+  readonly escalatedFrom?: Cause;
+  /** For a fence: what stands in for the BMC (a watchdog's safe time) or defers the power-off (a crash dump). */
+  readonly evidence?: FenceEvidence;
 }
+
+/**
+ * How bad a cause is. A held incident answers every observation with "held", except one that is
+ * strictly worse: a tenant-network email must not hide a host that then hangs.
+ */
+const SEVERITY: Record<Cause, number> = {
+  healthy: 0,
+  unknown: 0,
+  'mgmt-network': 1,
+  'tenant-network': 1,
+  'agents-left': 1,
+  inconsistent: 1,
+  'nova-api-only': 1,
+  'nova-compute-dead': 2,
+  'storage-network': 3,
+  'node-unreachable': 4,
+  'power-lost': 4,
+  'shut-down': 4,
+  'power-unknown': 4,
+  operator: 4,
+};
+
+export const worseThan = (cause: Cause, than: Cause | undefined): boolean => than !== undefined && SEVERITY[cause] > SEVERITY[than];
 
 const isHostAction = (action: Action): boolean => action === 'repair' || action === 'fence' || action === 'drain';
 
@@ -104,9 +138,7 @@ function fenceUnderWay(incident: IncidentSummary): boolean {
 export function decide(host: HostObservation, context: ClusterContext, settings: PolicySettings): Decision {
   const incident = host.incident;
   if (incident === 'unknown') return unknown('its incident record could not be read from Consul');
-  if (incident?.phase === 'fenced') {
-    return { action: 'none', cause: classify(host).cause, guard: 'fenced', reason: `fenced by incident ${incident.id}; it stays fenced until an operator runs "nova-ha unfence ${host.host}"` };
-  }
+  if (incident?.phase === 'fenced') return stayFenced(host, incident, context);
   if (host.maintenance.state === 'unknown') return unknown('its maintenance flag could not be read');
   if (host.maintenance.state === 'on') {
     return { action: 'none', cause: classify(host).cause, guard: 'maintenance', reason: `in maintenance${host.maintenance.reason ? ` (${host.maintenance.reason})` : ''}: never acted on` };
@@ -118,11 +150,31 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
   if (context.paused === 'unknown') return unknown('the cluster-wide pause switch could not be read');
 
   const decision = assess(host, incident, context, settings);
+  const guarded = guard(decision, incident, context, settings);
+  // An escalation is recorded, and told, whatever guard then holds it.
+  return decision.escalatedFrom && !guarded.escalatedFrom ? { ...guarded, escalatedFrom: decision.escalatedFrom, ...(guarded.alert ? {} : { alert: 'escalated' as const }) } : guarded;
+}
+
+/**
+ * Fenced stays fenced until an operator unfences it. A fenced host seen on again (someone powered
+ * it on) is news for the operators, once, unless it is in maintenance or this observer cannot trust its view.
+ */
+function stayFenced(host: HostObservation, incident: IncidentSummary, context: ClusterContext): Decision {
+  const stay: Decision = { action: 'none', cause: classify(host).cause, guard: 'fenced', reason: `fenced by incident ${incident.id}; it stays fenced until an operator runs "nova-ha unfence ${host.host}"` };
+  const alive = NETWORKS.filter((n) => host.networks[n].state === 'alive');
+  const isolated = NETWORKS.some((n) => context.observer.networks[n] !== 'healthy');
+  if (incident.seenOnWhileFenced !== undefined || (host.power.state !== 'on' && alive.length === 0) || host.maintenance.state !== 'off' || isolated) return stay;
+  const evidence = [host.power.state === 'on' ? 'its BMC reports power on' : '', alive.length ? `alive on ${alive.join(', ')}` : ''].filter(Boolean).join(', ');
+  return { ...stay, action: 'alert', alert: 'fenced-host-on', reason: `fenced by incident ${incident.id}, but it is on again (${evidence}); nova-ha did not power it on. It stays forced down and disabled in Nova, so nothing is scheduled there, until an operator runs "nova-ha unfence ${host.host}"` };
+}
+
+/** The cluster-wide guards (pause, quiet period, storm, fence method, Nova) over a host action. */
+function guard(decision: Decision, incident: IncidentSummary | null, context: ClusterContext, settings: PolicySettings): Decision {
   if (!isHostAction(decision.action)) return decision;
 
   const inProgress = incident !== null && fenceUnderWay(incident);
   const would = `would ${describe(decision)} because ${decision.because ?? decision.reason}`;
-  if (context.paused) {
+  if (context.paused !== null && context.paused !== 'unknown') {
     // A fence under way keeps its phase while paused: after resume it is finished, never undone.
     if (inProgress) return { action: 'none', cause: decision.cause, guard: 'paused', reason: `nova-ha is paused (${context.paused.reason}): the fence of incident ${incident.id} (phase ${incident.phase}) resumes when nova-ha does` };
     return { ...decision, action: 'hold', guard: 'paused', alert: 'paused-action', phase: 'held', needsOperator: false, reason: `nova-ha is paused (${context.paused.reason}): it ${would}` };
@@ -149,10 +201,13 @@ export function decide(host: HostObservation, context: ClusterContext, settings:
 function assess(host: HostObservation, incident: IncidentSummary | null, context: ClusterContext, settings: PolicySettings): Decision {
   const open = incident !== null && !CLOSED_PHASES.includes(incident.phase);
   if (open && fenceUnderWay(incident)) {
-    return { action: 'fence', cause: 'healthy', phase: FENCE_PHASES.includes(incident.phase) ? incident.phase : 'fencing', reason: `resuming incident ${incident.id} from phase ${incident.phase}: a fence once started is finished, and the host is never powered on again` };
+    const evidence = currentEvidence(host, context.now, settings);
+    return { action: 'fence', cause: 'healthy', phase: FENCE_PHASES.includes(incident.phase) ? incident.phase : 'fencing', ...(evidence ? { evidence } : {}), reason: `resuming incident ${incident.id} from phase ${incident.phase}: a fence once started is finished, and the host is never powered on again` };
   }
   const row = classify(host);
-  if (open && incident.hold?.needsOperator) {
+  // A held incident moves on when the host gets strictly worse (recorded, told); otherwise one held for an operator waits for them.
+  const escalatedFrom = open && incident.phase === 'held' && worseThan(row.cause, incident.cause) ? incident.cause : undefined;
+  if (open && incident.hold?.needsOperator && escalatedFrom === undefined) {
     if (row.cause === 'healthy' && !incident.fenceStarted) return closeOnceReported(host, incident, context.now);
     return { action: 'none', cause: row.cause, guard: 'operator-hold', reason: `incident ${incident.id} is held for an operator (${incident.hold.reason})` };
   }
@@ -166,8 +221,33 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
   if (elapsed < settings.confirmationWindow) {
     return { action: 'wait', cause: row.cause, guard: 'confirming', ...(confirming ? { phase: 'confirming' as const } : {}), recheckInMs: settings.confirmationWindow - elapsed, reason: `${row.reason} for ${formatDuration(elapsed)}; confirming for ${formatDuration(settings.confirmationWindow)} before acting` };
   }
-  const attempts = open ? incident.attempts : {};
+  // An escalated incident tries the new row's own repair: attempts made before it began were for another failure.
+  const attempts = !open ? {} : escalatedFrom !== undefined ? attemptsSince(incident.attempts, row.since) : incident.attempts;
   const now = context.now;
+  const tried: Tried = { attempts, reports: open ? incident.reports ?? {} : {}, requestsSent: open ? incident.requestsSent ?? {} : {}, ...(settings.reportDueMs !== undefined ? { reportDueMs: settings.reportDueMs } : {}) };
+  const decision = matrix({ ...row, cause: row.cause }, host, tried, now, elapsed, confirming, settings);
+  if (escalatedFrom === undefined) return decision;
+  // A started fence is never undone: a host that turned out to be off is fenced as it is, never powered on.
+  const safe = incident!.fenceStarted && decision.action === 'repair' ? fence(row.cause, `${row.reason} after its fence was started`) : decision;
+  const reason = `worse than the ${escalatedFrom} incident ${incident!.id} was held for: ${safe.reason}`;
+  return { ...safe, escalatedFrom, reason, ...(safe.alert ? {} : { alert: 'escalated' as const }) };
+}
+
+function attemptsSince(attempts: Partial<Record<Attempt, number>>, since: number): Partial<Record<Attempt, number>> {
+  return Object.fromEntries(Object.entries(attempts).filter(([, at]) => at >= since));
+}
+
+/** What the incident tried so far, and what the nodes reported about it. */
+interface Tried {
+  readonly attempts: Partial<Record<Attempt, number>>;
+  readonly reports: Partial<Record<NodeRepair, RepairReport>>;
+  readonly requestsSent: Partial<Record<NodeRepair, number>>;
+  readonly reportDueMs?: number;
+}
+
+/** One row of the decision matrix, for a failure confirmed for the window. */
+function matrix(row: Row & { readonly cause: Exclude<Row['cause'], 'healthy' | 'unknown'> }, host: HostObservation, tried: Tried, now: number, elapsed: number, confirming: boolean, settings: PolicySettings): Decision {
+  const { attempts } = tried;
   switch (row.cause) {
     case 'mgmt-network':
       return alertOnly(row.cause, 'mgmt-network-down', `${row.reason}: its instances still run and write, so it is never evacuated; operators alerted`);
@@ -175,20 +255,29 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
       if (settings.drainOnTenantFailure && attempts.drain === undefined) return { action: 'drain', cause: row.cause, alert: 'tenant-network-down', phase: 'held', needsOperator: false, because: row.reason, reason: `${row.reason}: live-migrating its instances away (opt-in drain)` };
       return alertOnly(row.cause, 'tenant-network-down', `${row.reason}: operators alerted${attempts.drain === undefined ? '' : ' (drain already done)'}`);
     case 'power-unknown':
-      return alertOnly(row.cause, 'power-unknown', `${row.reason}: nothing is evacuated without verified fencing; operators alerted`);
+      return beyondTheBmc(row, host, now, settings) ?? alertOnly(row.cause, 'power-unknown', `${row.reason}: nothing is evacuated without verified fencing; operators alerted`);
     case 'agents-left':
     case 'inconsistent':
       return alertOnly(row.cause, row.cause, `${row.reason}; operators alerted, nothing done`);
-    case 'storage-network':
-      if (host.networks.mgmt.state !== 'alive') return fence(row.cause, `${row.reason}, and with the management network down too the repair request cannot reach it`);
-      return repairThenEscalate(row, 'restart-storage-network', attempts, now, settings.repairTimeout, 'fence');
+    case 'storage-network': {
+      const mgmt = host.networks.mgmt;
+      if (mgmt.state !== 'alive') {
+        // Every network whose failure leads to a fence is confirmed on its own: a short mgmt blip
+        // (a repair restarting interfaces makes one) must not turn a storage repair into a fence.
+        const mgmtFor = now - mgmt.since;
+        if (mgmtFor < settings.confirmationWindow) return { action: 'wait', cause: row.cause, guard: 'confirming', recheckInMs: settings.confirmationWindow - mgmtFor, reason: `${row.reason}, and its management network has been down for ${formatDuration(mgmtFor)}; confirming that for ${formatDuration(settings.confirmationWindow)} before fencing` };
+        return fence(row.cause, `${row.reason}, and with the management network down too the repair request cannot reach it`);
+      }
+      return repairThenEscalate(row, 'restart-storage-network', tried, now, settings.repairTimeout, 'fence');
+    }
     case 'nova-compute-dead':
-      return repairThenEscalate(row, 'restart-nova-compute', attempts, now, settings.repairTimeout, 'fence');
+      return repairThenEscalate(row, 'restart-nova-compute', tried, now, settings.repairTimeout, 'fence');
     case 'nova-api-only': {
       // Right after nova-ha's own restart or power-on, Nova's API lags the node for a few
       // report intervals: that is the repair's aftermath, not a new failure to warn about.
       const lastRepair = latestRepair(attempts);
-      if (lastRepair) {
+      // A restart the node reported as hopeless is no lag to wait out: it is escalated below.
+      if (lastRepair && hopelessReport(lastRepair.repair, tried) === undefined) {
         const window = lastRepair.repair === 'power-on' ? settings.bootTimeout : settings.repairTimeout;
         const waited = now - lastRepair.at;
         if (waited < window) return { action: 'wait', cause: row.cause, recheckInMs: window - waited, reason: `${row.reason}: Nova's API has not seen it back yet, ${formatDuration(waited)} after ${lastRepair.repair}; waiting up to ${formatDuration(window)}` };
@@ -196,14 +285,19 @@ function assess(host: HostObservation, incident: IncidentSummary | null, context
       if (elapsed < settings.apiDownWait) {
         return { action: 'wait', cause: row.cause, alert: 'nova-api-warning', ...(confirming ? { phase: 'confirming' as const } : {}), recheckInMs: settings.apiDownWait - elapsed, reason: `${row.reason} for ${formatDuration(elapsed)} while it runs on the node; waiting ${formatDuration(settings.apiDownWait)} for it to recover before restarting it` };
       }
-      return repairThenEscalate(row, 'restart-nova-compute', attempts, now, settings.repairTimeout, 'hold');
+      return repairThenEscalate(row, 'restart-nova-compute', tried, now, settings.repairTimeout, 'hold');
     }
     case 'power-lost':
-      return repairThenEscalate(row, 'power-on', attempts, now, settings.bootTimeout, 'fence');
+      return repairThenEscalate(row, 'power-on', tried, now, settings.bootTimeout, 'fence');
+    case 'shut-down': {
+      // Shut down cleanly but not in maintenance: the seed's power-loss row, said plainly.
+      const decision = repairThenEscalate(row, 'power-on', tried, now, settings.bootTimeout, 'fence');
+      return decision.action === 'repair' ? { ...decision, alert: 'shut-down', reason: `${row.reason}, but it is not in maintenance, so nova-ha treats it as a power loss and powers it back on; if the shutdown was on purpose, run "nova-ha maintenance on ${host.host}" before the next one` } : decision;
+    }
     case 'node-unreachable':
       // After our power-on, a host that is on but not yet back is booting, not hung.
-      if (attempts['power-on'] !== undefined) return repairThenEscalate({ ...row, cause: 'power-lost' }, 'power-on', attempts, now, settings.bootTimeout, 'fence');
-      return fence(row.cause, row.reason);
+      if (attempts['power-on'] !== undefined) return repairThenEscalate({ ...row, cause: 'power-lost' }, 'power-on', tried, now, settings.bootTimeout, 'fence');
+      return beyondTheBmc(row, host, now, settings) ?? fence(row.cause, row.reason);
   }
 }
 
@@ -262,7 +356,8 @@ export function classify(host: HostObservation): Row {
   }
   if (downOn.length === NETWORKS.length) {
     const since = latest(downOn);
-    if (power.state === 'off') return { cause: 'power-lost', since, reason: `down on every network and its power is off${leftOn.length === NETWORKS.length ? ' (shut down cleanly)' : ''}` };
+    if (power.state === 'off' && leftOn.length === NETWORKS.length) return { cause: 'shut-down', since, reason: 'shut down cleanly: its Consul agents left every cluster and its power is off' };
+    if (power.state === 'off') return { cause: 'power-lost', since, reason: 'down on every network and its power is off' };
     if (leftOn.length > 0) return { cause: 'agents-left', since, reason: `its Consul agents left ${leftOn.join(', ')} cleanly while the power is ${power.state}: someone stopped them` };
     if (power.state === 'on') return { cause: 'node-unreachable', since, reason: 'failed on every network while its power is on (hung or cut off)' };
     return { cause: 'power-unknown', since, reason: 'failed on every network and its BMC does not answer' };
@@ -273,12 +368,63 @@ export function classify(host: HostObservation): Row {
   return { cause: 'tenant-network', since: networks.tenant.since, reason: 'its tenant network is down' };
 }
 
-function repairThenEscalate(row: Row, repair: Repair, attempts: Partial<Record<Attempt, number>>, now: number, timeout: number, escalation: 'fence' | 'hold'): Decision {
-  const triedAt = attempts[repair];
+/**
+ * The node's report on this attempt of repair, when it says waiting is pointless (refused, failed,
+ * did not help). A report older than the attempt belongs to an earlier failure, and power-on has
+ * no node to report.
+ */
+function hopelessReport(repair: Repair, tried: Tried): RepairReport | undefined {
+  const report = reportOnThisAttempt(repair, tried);
+  return report !== undefined && HOPELESS_RESULTS.includes(report.result) ? report : undefined;
+}
+
+/** The node's report on this attempt of a repair: none for power-on, none older than the attempt. */
+function reportOnThisAttempt(repair: Repair, tried: Tried): RepairReport | undefined {
+  const triedAt = tried.attempts[repair];
+  const report = repair === 'power-on' ? undefined : tried.reports[repair];
+  return triedAt !== undefined && report !== undefined && report.at >= triedAt ? report : undefined;
+}
+
+/**
+ * When, counted from the first request, a node repair with no report yet is asked for again; undefined
+ * when it will not be (power-on has no node to answer, a report came, the resend was made, or
+ * resends are off).
+ */
+function reportOverdueAt(repair: Repair, tried: Tried): number | undefined {
+  if (repair === 'power-on' || tried.reportDueMs === undefined || reportOnThisAttempt(repair, tried)) return undefined;
+  return (tried.requestsSent[repair] ?? 1) < MAX_REPAIR_REQUESTS ? tried.reportDueMs : undefined;
+}
+
+function describeReport(repair: Repair, report: RepairReport): string {
+  switch (report.result) {
+    case 'refused':
+      return `the node refused ${repair} (${report.detail})`;
+    case 'failed':
+      return `${repair} failed on the node (${report.detail})`;
+    default:
+      return `${repair} ran but did not help: the node reports ${report.detail}`;
+  }
+}
+
+/**
+ * Try the repair once, then wait up to timeout for the host to recover, then escalate. The node's
+ * report can only cut the wait short, towards the same escalation: it never decides anything the
+ * timeout would not have decided, and never counts as the recovery itself.
+ */
+function repairThenEscalate(row: Row, repair: Repair, tried: Tried, now: number, timeout: number, escalation: 'fence' | 'hold'): Decision {
+  const triedAt = tried.attempts[repair];
   if (triedAt === undefined) return { action: 'repair', cause: row.cause, repair, phase: 'repairing', because: row.reason, reason: `${row.reason}: trying ${repair}` };
   const waited = now - triedAt;
-  if (waited < timeout) return { action: 'wait', cause: row.cause, recheckInMs: timeout - waited, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
-  const failed = `${row.reason}, and ${repair} did not bring it back within ${formatDuration(timeout)}`;
+  const hopeless = hopelessReport(repair, tried);
+  if (waited < timeout && hopeless === undefined) {
+    const resendAt = reportOverdueAt(repair, tried);
+    if (resendAt !== undefined && waited >= resendAt) {
+      return { action: 'repair', cause: row.cause, repair, phase: 'repairing', because: row.reason, reason: `${row.reason}; no report from the node ${formatDuration(waited)} after ${repair} was asked for (Consul delivers events best effort): asking once more, still waiting up to ${formatDuration(timeout)} from the first request` };
+    }
+    const recheckInMs = (resendAt !== undefined ? Math.min(resendAt, timeout) : timeout) - waited;
+    return { action: 'wait', cause: row.cause, recheckInMs, reason: `${row.reason}; ${repair} was tried ${formatDuration(waited)} ago, waiting up to ${formatDuration(timeout)} for it to recover` };
+  }
+  const failed = hopeless && waited < timeout ? `${row.reason}, and ${describeReport(repair, hopeless)}, ${formatDuration(waited)} after it was asked for` : `${row.reason}, and ${repair} did not bring it back within ${formatDuration(timeout)}`;
   if (escalation === 'fence') return fence(row.cause, failed);
   return { action: 'hold', cause: row.cause, alert: 'needs-operator', phase: 'held', needsOperator: true, reason: `${failed}; its instances still run, so it is held for an operator rather than fenced` };
 }
@@ -323,8 +469,8 @@ export function stormOf(context: ClusterContext, limit: StormLimit): string | un
   return `storm: ${over.map(([where, failed]) => `${failed} hosts failed on the ${where}`).join(', ')} (limit ${threshold} of ${context.hosts})`;
 }
 
-/** The policy's settings from the [policy], [fencing] and [evacuation] sections. */
-export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | 'evacuation'>): PolicySettings {
+/** The policy's settings from the [policy], [fencing], [evacuation], [watchdog], [kdump] and [remediation] sections. */
+export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | 'evacuation' | 'watchdog' | 'kdump' | 'remediation'>): PolicySettings {
   return {
     confirmationWindow: config.policy.confirmation_window,
     apiDownWait: config.policy.api_down_wait,
@@ -334,5 +480,8 @@ export function settingsFromConfig(config: Pick<Config, 'policy' | 'fencing' | '
     stormLimit: config.policy.storm_limit,
     fencing: config.fencing.method,
     drainOnTenantFailure: config.evacuation.live_migrate_on_tenant_failure,
+    reportDueMs: config.remediation.settle_time + REPORT_GRACE_MS,
+    ...(config.watchdog.enabled ? { selfFence: { marginMs: config.watchdog.margin } } : {}),
+    ...(config.kdump.enabled ? { kdump: { intervalMs: config.kdump.interval, firstMessageWaitMs: config.kdump.first_message_wait, timeoutMs: config.kdump.timeout } } : {}),
   };
 }

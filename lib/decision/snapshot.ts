@@ -3,7 +3,7 @@
  * timestamps as ISO 8601 strings, everything else as in decision/model.ts. Parsing names the host
  * and the field of the first problem, so a bad file gets one clear line.
  */
-import { NETWORKS, PHASES, type Attempt, type ClusterContext, type Held, type HostObservation, type IncidentSummary, type Snapshot } from './model.js';
+import { CAUSES, NETWORKS, NODE_REPAIRS, PHASES, REPAIR_RESULTS, type Attempt, type ClusterContext, type Held, type HostObservation, type IncidentSummary, type NodeRepair, type RepairReport, type Snapshot } from './model.js';
 
 export class SnapshotError extends Error {
   override name = 'SnapshotError';
@@ -148,15 +148,26 @@ function parseIncident(field: Field): IncidentSummary {
     const attempt = new Field(key, 'attempts', '').oneOf(ATTEMPTS);
     attempts[attempt] = raw.at(key).time();
   }
+  const reports: Partial<Record<NodeRepair, RepairReport>> = {};
+  if (field.has('reports')) {
+    const rawReports = field.at('reports');
+    for (const key of Object.keys(rawReports.object())) {
+      const report = rawReports.at(key);
+      reports[new Field(key, 'reports', '').oneOf(NODE_REPAIRS)] = { result: report.at('result').oneOf(REPAIR_RESULTS), detail: report.at('detail').string(), at: report.at('at').time() };
+    }
+  }
   const hold = field.has('hold') && field.object()['hold'] !== null ? { reason: field.at('hold').at('reason').string(), needsOperator: field.at('hold').at('needsOperator').boolean() } : undefined;
   return {
     id: field.at('id').string(),
+    ...(field.has('cause') ? { cause: field.at('cause').oneOf(CAUSES) } : {}),
     phase: field.at('phase').oneOf(PHASES),
     phaseSince: field.at('phaseSince').time(),
     attempts,
+    ...(Object.keys(reports).length ? { reports } : {}),
     fenceStarted: field.at('fenceStarted').boolean(),
     alerted: field.at('alerted').boolean(),
     ...(hold ? { hold } : {}),
+    ...(field.has('seenOnWhileFenced') ? { seenOnWhileFenced: field.at('seenOnWhileFenced').time() } : {}),
   };
 }
 
@@ -165,4 +176,4 @@ export function snapshotToJson(snapshot: Snapshot): string {
   return JSON.stringify(snapshot, (key, value: unknown) => (typeof value === 'number' && TIME_KEYS.has(key) ? new Date(value).toISOString() : value), 2);
 }
 
-const TIME_KEYS = new Set(['now', 'since', 'startedAt', 'phaseSince', ...ATTEMPTS]);
+const TIME_KEYS = new Set(['now', 'since', 'startedAt', 'phaseSince', 'seenOnWhileFenced', 'at', ...ATTEMPTS]);

@@ -38,15 +38,27 @@ export async function asOperator<T>(runtime: Runtime, host: string, purpose: str
 
 /**
  * Evacuate a host the operator says is fenced, or that nova-ha fenced (its power-off verified):
- * never on nova-ha's word alone that it is down.
+ * never on nova-ha's word alone that it is down. deps may carry nova-ha's own fence power
+ * (controller-effects.ts, fencePower).
  */
-export async function operatorEvacuate(runtime: Runtime, deps: Omit<FenceDeps, 'powerOff'>, host: string, operatorFenced: boolean): Promise<Incident> {
+export async function operatorEvacuate(runtime: Runtime, deps: Omit<FenceDeps, 'powerOff'> & Partial<Pick<FenceDeps, 'powerOff'>>, host: string, operatorFenced: boolean): Promise<Incident> {
   return asOperator(runtime, host, 'evacuate', async (run, incident) => {
     const fencedByUs = incident !== undefined && incident.timeline.some((e) => e.step === 'power-off' && e.outcome === 'done');
     if (!fencedByUs && !operatorFenced) {
       throw new OperatorError(`${host} is not fenced by nova-ha (no verified power-off in ${incident ? `incident ${incident.id}` : 'any open incident'}); fence it first (nova-ha fence ${host}), or, if you powered it off or isolated it yourself, say so with --confirm-fenced`);
     }
     // Run again on a fenced host, it evacuates whatever is still there (instances that failed before).
-    return fenceAndEvacuate({ ...deps, rerunEvacuation: true, powerOff: async () => ({ verified: true, after: 0, detail: 'fenced by the operator (--confirm-fenced); nova-ha did not touch the power' }) }, run);
+    // nova-ha's own fence is read again, and powered off again if need be (or after its crash
+    // dump), through its own fence levels: never on the operator's word, which was not given for
+    // it. On the operator's word alone (a host isolated rather than powered off, or without a BMC)
+    // nova-ha does not touch the power.
+    const { readPower, powerOff, powerOffAfterDump, dumping, ...rest } = deps;
+    const ours = fencedByUs && readPower && powerOff ? { readPower, powerOff, ...(powerOffAfterDump ? { powerOffAfterDump } : {}), ...(dumping ? { dumping } : {}) } : undefined;
+    return fenceAndEvacuate({ ...rest, ...(ours ?? { powerOff: operatorFenced ? vouchedFor : cannotPowerOff }), rerunEvacuation: true }, run);
   });
 }
+
+const vouchedFor: FenceDeps['powerOff'] = async () => ({ verified: true, after: 0, detail: 'fenced by the operator (--confirm-fenced); nova-ha did not touch the power' });
+
+/** nova-ha's fence waits for a power-off nova-ha cannot send now ([fencing] changed since). */
+const cannotPowerOff: FenceDeps['powerOff'] = async (host) => ({ verified: false, after: 0, detail: `nova-ha cannot power ${host} off now ([fencing] method is none, or ipmi with no BMC configured): power it off yourself, then run nova-ha evacuate ${host} --confirm-fenced` });

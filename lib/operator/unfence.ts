@@ -22,11 +22,14 @@ export interface UnfenceOptions {
   readonly progress: (done: number, total: number, what: string) => void;
 }
 
+/** The part of the Nova client unfence uses. */
+export type UnfenceNova = Pick<NovaClient, 'listMigrations' | 'getComputeService' | 'forceDown' | 'enableService'>;
+
 export class UnfenceError extends Error {
   override name = 'UnfenceError';
 }
 
-export async function unfence(runtime: Runtime, effects: Effects, nova: NovaClient, host: string, options: UnfenceOptions): Promise<Incident | undefined> {
+export async function unfence(runtime: Runtime, effects: Effects, nova: UnfenceNova, host: string, options: UnfenceOptions): Promise<Incident | undefined> {
   const store = new IncidentStore(runtime.kv);
   const lock = await tryAcquire(runtime.clusters.mgmt, { key: runtime.kv.key(KEYS.lock(host)), holder: { node: runtime.node, pid: process.pid, host, purpose: 'unfence' } });
   if (!lock) throw new UnfenceError(`a nova-ha worker is working on ${host} right now; wait for it to finish (see: nova-ha status) and run unfence again`);

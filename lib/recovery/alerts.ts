@@ -10,6 +10,7 @@ const HAPPENED: Record<Cause, string> = {
   'storage-network': 'storage network down',
   'node-unreachable': 'down on every network (hung or cut off)',
   'power-lost': 'power lost',
+  'shut-down': 'shut down without nova-ha maintenance',
   'power-unknown': 'down everywhere and its BMC does not answer',
   'nova-api-only': 'Nova reports nova-compute down',
   'nova-compute-dead': 'nova-compute is not running',
@@ -29,6 +30,10 @@ const DONE: Record<AlertKind, string> = {
   'needs-operator': 'held for an operator',
   'paused-action': 'nothing done: nova-ha is paused',
   'nova-unavailable': 'not fenced until Nova answers',
+  escalated: 'held incident escalated: acting on the worse failure',
+  'fenced-host-on': 'still forced down and disabled in Nova',
+  'shut-down': 'powering it back on',
+  'self-fence-wait': 'its watchdog resets it; evacuated at the safe time',
   recovered: 'incident closed',
 };
 

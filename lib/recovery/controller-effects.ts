@@ -1,12 +1,56 @@
-/** Which effects this controller has, from its config: Consul events always; IPMI and Nova when configured. */
-import { fenceAndEvacuate, move, countOutcomes } from './fence.js';
+/** Which effects this controller has, from its config: Consul events always; IPMI, fence levels and Nova when configured. */
+import { fenceAndEvacuate, move, countOutcomes, type FenceDeps } from './fence.js';
+import { powerOffAfterDump, powerOffThroughLevels, powerOnThroughLevels, readHostPower } from './fence-levels.js';
+import { dumpEnded } from '../decision/fence-evidence.js';
+import type { PowerState } from '../decision/model.js';
+import { settingsFromConfig } from '../decision/policy.js';
+import { KEYS, type KdumpRecord } from '../state/records.js';
 import { consulEffects, type Effects } from './effects.js';
 import { withStep } from '../state/incident.js';
-import { bmcConfigured, bmcFor, chassisPower, IpmiConfigError, powerOffVerified } from '../systems/power/ipmi.js';
+import { bmcConfigured, bmcFor, chassisPower } from '../systems/power/ipmi.js';
 import { NovaClient } from '../systems/nova/index.js';
 import type { Runtime } from './runtime.js';
 
 const DRAIN_REASON = 'nova-ha: draining';
+
+/** The power as this controller reads it (readHostPower); undefined with neither fence levels nor a BMC configured. */
+function powerReader(runtime: Pick<Runtime, 'config' | 'logger'>): ((host: string) => Promise<PowerState>) | undefined {
+  const { config } = runtime;
+  if (config.fencing.method !== 'agent' && !bmcConfigured(config)) return undefined;
+  return async (host) => {
+    const { state, error } = await readHostPower(config, host);
+    // Unknown is an alert, never an evacuation: the operator learns why from the log.
+    if (state === 'unknown') runtime.logger.warn('power-unknown', { host, error });
+    return state;
+  };
+}
+
+export type FencePower = Required<Pick<FenceDeps, 'powerOff' | 'readPower'>> & Pick<FenceDeps, 'powerOffAfterDump' | 'dumping'>;
+
+/**
+ * How this controller powers a host off for a fence and reads its power back: both through the
+ * host's fence levels (ipmitool alone for method = ipmi), so the re-reads before force-down,
+ * evacuation and disable ask the devices that fenced it; with kdump awareness, also the power-off
+ * after a crash dump. Undefined when nova-ha cannot power hosts off ([fencing] method = none, or
+ * ipmi without [ipmi]).
+ */
+export function fencePower(runtime: Pick<Runtime, 'config' | 'logger' | 'kv'>): FencePower | undefined {
+  const { config } = runtime;
+  const readPower = powerReader(runtime);
+  if (config.fencing.method === 'none' || !readPower) return undefined;
+  const kdump = settingsFromConfig(config).kdump;
+  const kdumpRecord = async (host: string): Promise<KdumpRecord | undefined> => (await runtime.kv.read<KdumpRecord>(runtime.kv.key(KEYS.kdump(host))))?.value;
+  return {
+    powerOff: (host, context) => powerOffThroughLevels(config, host, context),
+    readPower,
+    ...(kdump
+      ? {
+          powerOffAfterDump: (host, context, deferredAt) => powerOffAfterDump(config, host, context, deferredAt, () => kdumpRecord(host), kdump),
+          dumping: async (host) => !dumpEnded(await kdumpRecord(host), Date.now(), kdump.intervalMs),
+        }
+      : {}),
+  };
+}
 
 export function controllerEffects(runtime: Runtime): Effects {
   const { config } = runtime;
@@ -14,25 +58,18 @@ export function controllerEffects(runtime: Runtime): Effects {
   let nova: NovaClient | undefined;
   const novaClient = (): NovaClient => (nova ??= NovaClient.fromConfig(config, { logger: runtime.logger }));
 
-  if (bmcConfigured(config)) {
-    effects.readPower = async (host) => {
-      try {
-        return (await chassisPower(bmcFor(config, host), 'status')).state;
-      } catch (error) {
-        // No BMC configured for this host: its power is unknown (an alert, never an evacuation).
-        if (!(error instanceof IpmiConfigError)) throw error;
-        runtime.logger.error('bmc-not-configured', { host, error: error.message });
-        return 'unknown';
-      }
-    };
+  const readPower = powerReader(runtime);
+  if (readPower) effects.readPower = readPower;
+  if (config.fencing.method === 'agent') {
+    effects.powerOn = (host) => powerOnThroughLevels(config, host);
+  } else if (readPower) {
     effects.powerOn = async (host) => {
       const result = await chassisPower(bmcFor(config, host), 'on');
       if (result.state !== 'on') throw new Error(result.error ?? `the BMC of ${host} did not accept power on`);
     };
   }
-  if (config.fencing.method === 'ipmi') {
-    effects.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), powerOff: (host) => powerOffVerified(bmcFor(config, host), config.fencing.fence_timeout) }, run);
-  }
+  const power = fencePower(runtime);
+  if (power) effects.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), ...power }, run);
   if (config.evacuation.live_migrate_on_tenant_failure) {
     effects.drain = async (run) => {
       let incident = await run.change((i) => withStep({ ...i, attempts: { ...i.attempts, drain: i.attempts.drain ?? Date.now() } }, { at: Date.now(), step: 'drain', outcome: 'started', by: runtime.node }));
@@ -40,7 +77,7 @@ export function controllerEffects(runtime: Runtime): Effects {
         // No new instances on a host being drained; undone when its incident closes (undrain).
         const service = await novaClient().getComputeService(run.host);
         if (service.status === 'enabled') await novaClient().disableService(service.id, `${DRAIN_REASON} (incident ${incident.id}: tenant network down)`);
-        const outcomes = await move({ runtime, nova: novaClient() }, run, 'live-migration', incident);
+        const { outcomes } = await move({ runtime, nova: novaClient() }, run, 'live-migration', incident);
         const counts = countOutcomes(outcomes);
         incident = await run.change((i) => withStep(i, { at: Date.now(), step: 'drain', outcome: counts.failed ? 'failed' : 'done', detail: `${counts.migrated} live-migrated, ${counts.skipped} skipped, ${counts.failed} failed, of ${outcomes.length}`, by: runtime.node }));
       } catch (error) {

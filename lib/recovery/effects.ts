@@ -6,6 +6,7 @@
  */
 import type { Incident } from '../state/incident.js';
 import type { PowerState } from '../decision/model.js';
+import type { FenceEvidence } from '../decision/fence-evidence.js';
 import { REMEDIATION_EVENT } from '../systems/consul/names.js';
 import { signRequest, type RemediationAction } from './repair-request.js';
 import type { Runtime } from './runtime.js';
@@ -16,11 +17,13 @@ export interface FenceRun {
   readonly change: (change: (incident: Incident) => Incident) => Promise<Incident>;
   /** False once the host lock is lost: every step checks it before acting. */
   readonly stillOwner: () => boolean;
+  /** What the fence decision knew beyond the BMC: a watchdog's safe time, or a crash dump in progress. */
+  readonly evidence?: FenceEvidence;
 }
 
 export interface Effects {
-  /** Asks the node, through a signed Consul user event, to run an allow-listed repair. */
-  remediate(host: string, action: RemediationAction, incidentId: string): Promise<string>;
+  /** Asks the node, through a signed Consul user event, to run an allow-listed repair; nonce names the request (the node's report answers it). */
+  remediate(host: string, action: RemediationAction, incidentId: string, nonce: string): Promise<string>;
   /** Chassis power read from the BMC now; undefined when no BMC access is configured. */
   readPower?(host: string): Promise<PowerState>;
   powerOn?(host: string): Promise<void>;
@@ -37,8 +40,8 @@ export const exactNode = (node: string): string => `^${node.replace(/[.*+?^${}()
 
 export function consulEffects(runtime: Runtime): Effects {
   return {
-    async remediate(host, action, incidentId) {
-      const payload = signRequest({ node: host, action, incident: incidentId }, runtime.config.remediation.hmac_key);
+    async remediate(host, action, incidentId, nonce) {
+      const payload = signRequest({ node: host, action, incident: incidentId }, runtime.config.remediation.hmac_key, Date.now(), nonce);
       return runtime.clusters.mgmt.eventFire(REMEDIATION_EVENT, payload, exactNode(host));
     },
   };

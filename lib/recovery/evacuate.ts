@@ -1,8 +1,12 @@
 /**
  * The evacuation engine (design.md section 5): list the fenced host's instances for all tenants,
- * select and order them, evacuate with bounded concurrency, confirm each one, and record every
- * call in the incident before it is made, so that no instance is evacuated twice, even when the
- * worker is killed and another resumes.
+ * select and order them, record the whole batch's calls in the incident (one write) before any
+ * is made, so that no instance is evacuated twice even when the worker is killed and another
+ * resumes; then call Nova for each, a bounded number of calls in flight, and confirm them all
+ * together: one server list per look, the looks starting late and backing off.
+ *
+ * Nova's own floor is one call per instance and a look now and then; each look costs Nova its
+ * Neutron queries, so nova-ha looks at the whole host at once, never one server at a time.
  */
 import type { InstanceOutcome } from '../state/incident.js';
 import type { Logger } from '../shared/log.js';
@@ -20,12 +24,31 @@ export interface EvacuationSettings {
 
 /** The part of the Nova client the engine uses. */
 export interface EvacuationNova {
+  /** Every server on host, all projects: read once, right before the calls. */
   listServersOnHost(host: string): Promise<Server[]>;
+  /** Every server changed since a time of Nova's clock (deleted ones too): one look at all instances under way. */
+  listServersChangedSince(since: number): Promise<Server[]>;
+  /** One server: only before a retried call, and for an instance a look did not show. */
   getServer(id: string): Promise<Server>;
   evacuate(id: string, options: { readonly fromHost: string }): Promise<ActionResult>;
   liveMigrate(id: string, options: { readonly fromHost: string }): Promise<ActionResult>;
+  /** The host's migrations of one kind: what an earlier worker's calls came to, and each move's record. */
   listMigrations(filter: MigrationFilter): Promise<Migration[]>;
 }
+
+/**
+ * When the engine looks at the instances under way: the first look comes `firstMs` after the
+ * first call was accepted (a rebuild takes seconds), then every `nextMs`, growing by `growth`
+ * up to `maxMs`: fewer looks while Nova works, and a finished instance is seen at most `maxMs` late.
+ */
+export interface LookSchedule {
+  readonly firstMs: number;
+  readonly nextMs: number;
+  readonly growth: number;
+  readonly maxMs: number;
+}
+
+export const DEFAULT_LOOKS: LookSchedule = { firstMs: 2000, nextMs: 1000, growth: 1.25, maxMs: 2000 };
 
 /** Evacuation rebuilds instances of a fenced host; live migration moves running ones off a degraded host (the opt-in drain). */
 export type MoveKind = 'evacuation' | 'live-migration';
@@ -72,106 +95,280 @@ export interface EvacuationRun {
   readonly log: Logger;
   /** The outcomes recorded so far in the incident (a resumed run starts from them). */
   readonly recorded: readonly InstanceOutcome[];
-  /** Records one instance's outcome in the incident (serialized by the caller). */
-  readonly record: (outcome: InstanceOutcome) => Promise<void>;
+  /** Records these instances' outcomes in the incident, all in one write (serialized by the caller). */
+  readonly record: (outcomes: readonly InstanceOutcome[]) => Promise<void>;
   readonly stillOwner: () => boolean;
   readonly progress?: (done: number, total: number) => void;
-  readonly pollMs?: number;
+  readonly looks?: LookSchedule;
+}
+
+/** What one run of the engine did, for the step's record and the logs. */
+export interface EvacuationReport {
+  readonly outcomes: InstanceOutcome[];
+  /** Calls made to Nova by kind: list (host listing and looks), get, move (evacuate or live-migrate), migrations. */
+  readonly calls: Readonly<Record<'list' | 'get' | 'move' | 'migrations', number>>;
+  /** Looks at the instances under way. */
+  readonly looks: number;
+  /** From the first accepted call to the last (ms); 0 for one call, undefined for none. */
+  readonly callSpreadMs?: number;
 }
 
 const MOVED: ReadonlySet<InstanceOutcome['outcome']> = new Set(['evacuated', 'live-migrated']);
+const GONE = new Set(['DELETED', 'SOFT_DELETED']);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Looks ask Nova for servers changed since the earliest call, minus this much: its Date header
+ * has whole seconds, and the Nova services that write updated_at later have clocks of their own.
+ * An instance a look misses all the same is read by itself.
+ */
+const CLOCK_MARGIN_MS = 60_000;
+/** Without Nova's time of a call (no Date header, no migration record), this node's clock with a wide margin. */
+const UNKNOWN_CLOCK_MARGIN_MS = 10 * 60_000;
+/** A migration of an instance from host created since the incident opened (minus clock skew) is one of this incident's. */
+const OURS_MARGIN_MS = 60_000;
 
-export async function evacuateInstances(run: EvacuationRun): Promise<InstanceOutcome[]> {
-  const { nova, host, settings } = run;
-  const recorded = new Map(run.recorded.map((o) => [o.id, o]));
-  const onHost = await nova.listServersOnHost(host);
-  const selection = selectInstances(onHost, settings);
-  const outcomes = new Map<string, InstanceOutcome>(recorded);
-  const set = async (outcome: InstanceOutcome): Promise<void> => {
-    outcomes.set(outcome.id, outcome);
-    await run.record(outcome);
-  };
-  for (const { server, reason } of selection.skipped) if (recorded.get(server.id)?.outcome !== 'skipped') await set({ id: server.id, name: server.name, outcome: 'skipped', from: host, detail: reason });
-
-  // Instances called for by an earlier run that have left the host: only confirmation is left.
-  const listed = new Set(onHost.map((s) => s.id));
-  const leftEarlier = [...recorded.values()].filter((o) => o.outcome === 'evacuating' && !listed.has(o.id));
-  const work = [...selection.evacuate.map((s) => ({ id: s.id, server: s as Server | undefined })), ...leftEarlier.map((o) => ({ id: o.id, server: undefined }))];
-  const workIds = new Set(work.map((w) => w.id));
-  let done = [...recorded.values()].filter((o) => MOVED.has(o.outcome) && !workIds.has(o.id)).length;
-  const total = work.length + done;
-  run.progress?.(done, total);
-
-  await mapLimit(work, settings.concurrency, async ({ id, server }) => {
-    if (!run.stillOwner()) return;
-    const outcome = await evacuateOne(run, id, server, recorded.get(id));
-    await set(outcome);
-    run.progress?.(++done, total);
-  });
-  return [...outcomes.values()];
+/** An instance called for (now or by an earlier run) whose outcome is not known yet. */
+interface UnderWay {
+  readonly id: string;
+  readonly name: string;
+  readonly calledAt: number;
+  /** When Nova accepted the call, by Nova's clock (ms). */
+  readonly acceptedAt: number;
+  /** Seen idle on the source host after the call was accepted: the move may have been rolled back. */
+  idleSeen: number;
 }
 
-async function evacuateOne(run: EvacuationRun, id: string, listed: Server | undefined, before: InstanceOutcome | undefined): Promise<InstanceOutcome> {
+const novaTime = (text: string | null): number | undefined => {
+  if (!text) return undefined;
+  const at = Date.parse(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`);
+  return Number.isNaN(at) ? undefined : at;
+};
+
+export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationReport> {
   const { nova, host, settings } = run;
-  const log = run.log.child({ instance: id });
-  const name = listed?.name ?? before?.name ?? '';
-  const expect = (listed?.vmState ?? 'active') === 'stopped' ? 'SHUTOFF' : 'ACTIVE';
-  const base = { id, name, from: host };
+  const looksAt = run.looks ?? DEFAULT_LOOKS;
+  const calls = { list: 0, get: 0, move: 0, migrations: 0 };
+  const recorded = new Map(run.recorded.map((o) => [o.id, o]));
+  const outcomes = new Map<string, InstanceOutcome>(recorded);
   const moved: InstanceOutcome['outcome'] = run.kind === 'evacuation' ? 'evacuated' : 'live-migrated';
 
-  let calledAt = before?.calledAt;
-  if (calledAt !== undefined) {
-    // Called for before, by a worker that died. Nova's migration records tell whether the call
-    // reached it: none, or only failed ones with the server still here and idle, means call again.
-    const migrations = await nova.listMigrations({ type: run.kind, instanceUuid: id, sourceCompute: host });
-    const ours = migrations.filter((m) => !m.createdAt || Date.parse(`${m.createdAt.replace(/Z?$/, 'Z')}`) >= run.since - 60_000);
-    const live = ours.filter((m) => m.status !== 'failed' && m.status !== 'error');
-    const server = live.length === 0 ? await nova.getServer(id) : undefined;
-    if (live.length === 0 && server?.host === host && !server.taskState) calledAt = undefined;
-    else log.info('move-resumed', { step: run.kind, detail: `called at ${new Date(calledAt).toISOString()} by an earlier worker; Nova has ${ours.length ? `migration ${ours[0]!.uuid ?? ours[0]!.id} (${ours[0]!.status})` : 'it under way'}: confirming, not calling again` });
+  calls.list++;
+  const onHost = await nova.listServersOnHost(host);
+  const listed = new Map(onHost.map((s) => [s.id, s]));
+  const selection = selectInstances(onHost, settings);
+
+  // Instances called for by an earlier run and still unsettled, or on the host again: what did the calls come to?
+  const work = [...selection.evacuate.map((s) => ({ id: s.id, name: s.name })), ...[...recorded.values()].filter((o) => o.outcome === 'evacuating' && !listed.has(o.id)).map((o) => ({ id: o.id, name: o.name }))];
+  const calledBefore = work.filter((w) => recorded.get(w.id)?.calledAt !== undefined);
+  const migrationsFrom = async (): Promise<Migration[]> => {
+    calls.migrations++;
+    return (await nova.listMigrations({ type: run.kind, sourceCompute: host })).filter((m) => (novaTime(m.createdAt) ?? Infinity) >= run.since - OURS_MARGIN_MS);
+  };
+  const earlier = calledBefore.length > 0 ? await migrationsFrom() : [];
+  const underWay = new Map<string, UnderWay>();
+  const toCall: { id: string; name: string }[] = [];
+  for (const w of work) {
+    const before = recorded.get(w.id);
+    if (before?.calledAt === undefined) {
+      toCall.push(w);
+      continue;
+    }
+    // Called before, by a worker that died or a run that failed. Nova's migration records tell
+    // whether the call reached it: none, or only failed ones with the server still here and
+    // idle, means call again.
+    const live = earlier.filter((m) => m.instanceUuid === w.id && m.status !== 'failed' && m.status !== 'error');
+    const server = listed.get(w.id);
+    if (live.length === 0 && server !== undefined && !server.taskState) {
+      toCall.push(w);
+    } else {
+      const migration = live[0];
+      run.log.info('move-resumed', { step: run.kind, instance: w.id, detail: `called at ${new Date(before.calledAt).toISOString()} by an earlier run; Nova has ${migration ? `migration ${migration.uuid ?? migration.id} (${migration.status})` : 'it under way'}: confirming, not calling again` });
+      const acceptedAt = novaTime(migration?.createdAt ?? null) ?? before.calledAt - UNKNOWN_CLOCK_MARGIN_MS;
+      underWay.set(w.id, { id: w.id, name: w.name, calledAt: before.calledAt, acceptedAt, idleSeen: 0 });
+    }
   }
 
-  if (calledAt === undefined) {
+  // One write: the instances skipped, and every instance about to be called for (at most once, resumable).
+  const now = Date.now();
+  const batch: InstanceOutcome[] = [
+    ...selection.skipped.filter(({ server }) => recorded.get(server.id)?.outcome !== 'skipped').map(({ server, reason }): InstanceOutcome => ({ id: server.id, name: server.name, outcome: 'skipped', from: host, detail: reason })),
+    ...toCall.map((w): InstanceOutcome => ({ id: w.id, name: w.name, outcome: 'evacuating', from: host, calledAt: now })),
+  ];
+  if (batch.length > 0) {
+    if (!run.stillOwner()) throw new Error(`lost the lock of ${host} before calling Nova; another controller resumes the ${run.kind}`);
+    await run.record(batch);
+    for (const o of batch) outcomes.set(o.id, o);
+  }
+
+  const total = work.length + [...recorded.values()].filter((o) => MOVED.has(o.outcome) && !work.some((w) => w.id === o.id)).length;
+  let done = total - work.length;
+  run.progress?.(done, total);
+
+  const settle = new Map<string, InstanceOutcome>();
+  const confirmed = new Set<string>();
+  let wake: () => void = () => undefined;
+  const poke = (): void => wake();
+  const accepted: number[] = [];
+  let calling = true;
+
+  const callAll = mapLimit(toCall, settings.concurrency, async ({ id, name }) => {
+    const base = { id, name, from: host, calledAt: now };
     for (let attempt = 0; ; attempt++) {
-      if (!run.stillOwner()) return { ...base, outcome: 'failed', detail: 'stopped: this worker lost the host lock', ...(before?.calledAt ? { calledAt: before.calledAt } : {}) };
-      // Right before the call: where is it now? Another evacuation may have moved it already.
-      const now = await nova.getServer(id);
-      if (now.host !== host) return { ...base, outcome: moved, ...(now.host ? { to: now.host } : {}), detail: `already on ${now.host ?? 'no host'}; not called` };
-      calledAt = Date.now();
-      await run.record({ ...base, outcome: 'evacuating', calledAt });
+      if (!run.stillOwner()) return; // recorded as about to be called: a successor asks Nova what came of it
+      if (attempt > 0) {
+        // Before calling again: where is it now? The refused attempt may have gone through after all.
+        calls.get++;
+        const server = await nova.getServer(id).catch(() => undefined);
+        if (server && server.host !== host) {
+          settle.set(id, { ...base, outcome: moved, ...(server.host ? { to: server.host } : {}), detail: `already on ${server.host ?? 'no host'}; not called again` });
+          return poke();
+        }
+        if (server?.taskState) {
+          underWay.set(id, { id, name, calledAt: now, acceptedAt: now - UNKNOWN_CLOCK_MARGIN_MS, idleSeen: 0 });
+          return poke();
+        }
+      }
       try {
+        calls.move++;
         const result = run.kind === 'evacuation' ? await nova.evacuate(id, { fromHost: host }) : await nova.liveMigrate(id, { fromHost: host });
-        log.info('move-called', { step: run.kind, request: result.requestId, confirmed_by: result.confirmedBy });
-        break;
+        accepted.push(Date.now());
+        run.log.info('move-called', { step: run.kind, instance: id, request: result.requestId, confirmed_by: result.confirmedBy });
+        underWay.set(id, { id, name, calledAt: now, acceptedAt: result.acceptedAt ?? now - UNKNOWN_CLOCK_MARGIN_MS, idleSeen: 0 });
+        return poke();
       } catch (error) {
         const message = (error as Error).message;
-        if (attempt >= settings.retries) return { ...base, outcome: 'failed', calledAt, detail: `${run.kind} refused: ${message}` };
-        log.warn('move-retry', { step: run.kind, attempt: attempt + 1, error: message });
+        if (attempt >= settings.retries) {
+          settle.set(id, { ...base, outcome: 'failed', detail: `${run.kind} refused: ${message}` });
+          return poke();
+        }
+        run.log.warn('move-retry', { step: run.kind, instance: id, attempt: attempt + 1, error: message });
         await sleep(Math.min(30_000, 1000 * 2 ** attempt));
       }
     }
+  }).finally(() => {
+    calling = false;
+    poke();
+  });
+
+  const flush = async (): Promise<void> => {
+    if (settle.size === 0) return;
+    const settled = [...settle.values()];
+    settle.clear();
+    for (const o of settled) {
+      outcomes.set(o.id, o);
+      underWay.delete(o.id);
+      if (MOVED.has(o.outcome)) {
+        done++;
+        if (o.to) confirmed.add(o.id);
+      }
+    }
+    await run.record(settled);
+    run.progress?.(done, total);
+  };
+
+  let looks = 0;
+  let interval = looksAt.nextMs;
+  let nextLook: number | undefined;
+  for (;;) {
+    await flush();
+    if (underWay.size === 0) {
+      if (!calling) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      continue;
+    }
+    nextLook ??= Math.min(...[...underWay.values()].map((u) => u.calledAt)) + looksAt.firstMs;
+    const wait = nextLook - Date.now();
+    if (wait > 0) {
+      await Promise.race([sleep(wait), new Promise<void>((resolve) => (wake = resolve))]);
+      if (Date.now() < nextLook) continue; // woken early: record what settled meanwhile
+    }
+    if (!run.stillOwner()) throw new Error(`lost the lock of ${host} while confirming; another controller resumes the ${run.kind}`);
+    looks++;
+    await look(run, [...underWay.values()], calls, settle, migrationsFrom);
+    nextLook = Date.now() + interval;
+    interval = Math.min(looksAt.maxMs, interval * looksAt.growth);
   }
-  return confirm(run, base, calledAt, expect, moved);
+  await callAll;
+  await flush();
+
+  // Each move's own record, for the operators: one call for all of them.
+  if (confirmed.size > 0 && run.stillOwner()) {
+    const migrations = await migrationsFrom().catch(() => []);
+    const annotated = [...confirmed].flatMap((id) => {
+      const o = outcomes.get(id)!;
+      const m = migrations.find((x) => x.instanceUuid === id && x.destCompute === o.to);
+      return m ? [{ ...o, detail: `${o.detail}, migration ${m.uuid ?? m.id} ${m.status}` }] : [];
+    });
+    if (annotated.length > 0) {
+      await run.record(annotated);
+      for (const o of annotated) outcomes.set(o.id, o);
+    }
+  }
+  const spread = accepted.length > 0 ? Math.max(...accepted) - Math.min(...accepted) : undefined;
+  const report: EvacuationReport = { outcomes: [...outcomes.values()], calls, looks, ...(spread !== undefined ? { callSpreadMs: spread } : {}) };
+  run.log.info('move-report', { step: run.kind, detail: `${report.calls.move} calls over ${spread !== undefined ? `${(spread / 1000).toFixed(1)} s` : '-'}, ${looks} looks`, calls: report.calls });
+  return report;
 }
 
-/** Done means: on another host, no task running, ACTIVE (SHUTOFF if it was stopped), and Nova's evacuation migration finished. */
-async function confirm(run: EvacuationRun, base: { id: string; name: string; from: string }, calledAt: number, expect: 'ACTIVE' | 'SHUTOFF', moved: InstanceOutcome['outcome']): Promise<InstanceOutcome> {
+/**
+ * One look at every instance under way: one server list of what changed since the earliest call
+ * (the instances it misses, read one by one), and Nova's migration records only for instances
+ * seen idle on the host twice, which a rolled-back move leaves there.
+ */
+async function look(run: EvacuationRun, underWay: readonly UnderWay[], calls: { list: number; get: number; migrations: number }, settle: Map<string, InstanceOutcome>, migrationsFrom: () => Promise<Migration[]>): Promise<void> {
   const { nova, host, settings } = run;
-  const deadline = calledAt + settings.instanceTimeout;
-  let last: Server | undefined;
-  while (Date.now() < deadline) {
-    last = await nova.getServer(base.id).catch(() => last);
-    if (last && last.host && last.host !== host && !last.taskState && (last.status === expect || last.status === 'ACTIVE' || last.status === 'SHUTOFF')) {
-      const migration = (await nova.listMigrations({ type: run.kind, instanceUuid: base.id, sourceCompute: host })).find((m) => m.destCompute === last!.host);
-      const detail = `${last.status} on ${last.host}${migration ? `, migration ${migration.uuid ?? migration.id} ${migration.status}` : ''}`;
-      return { ...base, outcome: moved, to: last.host, calledAt, detail };
-    }
-    if (last?.status === 'ERROR' && !last.taskState) return { ...base, outcome: 'failed', calledAt, detail: `ERROR on ${last.host ?? 'no host'} after the ${run.kind} (see: openstack server show ${base.id})` };
-    await sleep(run.pollMs ?? 1000);
+  const moved: InstanceOutcome['outcome'] = run.kind === 'evacuation' ? 'evacuated' : 'live-migrated';
+  const since = Math.min(...underWay.map((u) => u.acceptedAt)) - CLOCK_MARGIN_MS;
+  let seen = new Map<string, Server>();
+  let answered = false;
+  try {
+    calls.list++;
+    seen = new Map((await nova.listServersChangedSince(since)).map((s) => [s.id, s]));
+    answered = true;
+  } catch (error) {
+    run.log.warn('move-look-failed', { step: run.kind, error: (error as Error).message, detail: 'looking again later' });
   }
-  return { ...base, outcome: 'failed', calledAt, detail: `not ${expect} elsewhere within ${Math.round(settings.instanceTimeout / 1000)}s (last seen ${last ? `${last.status} on ${last.host}, task ${last.taskState ?? 'none'}` : 'never'})` };
+  const missing = underWay.filter((u) => !seen.has(u.id));
+  if (answered && missing.length > 0) {
+    run.log.warn('move-look-missed', { step: run.kind, detail: `${missing.length} instances not in the list of servers changed since ${new Date(since).toISOString()}; reading them one by one (is a Nova host's clock behind?)` });
+    for (const u of missing) {
+      calls.get++;
+      const server = await nova.getServer(u.id).catch(() => undefined);
+      if (server) seen.set(u.id, server);
+    }
+  }
+
+  const base = (u: UnderWay): { id: string; name: string; from: string; calledAt: number } => ({ id: u.id, name: u.name, from: host, calledAt: u.calledAt });
+  for (const u of underWay) {
+    const s = seen.get(u.id);
+    if (s && s.host && s.host !== host && !s.taskState && (s.status === 'ACTIVE' || s.status === 'SHUTOFF')) {
+      settle.set(u.id, { ...base(u), outcome: moved, to: s.host, detail: `${s.status} on ${s.host}` });
+    } else if (s?.status === 'ERROR' && !s.taskState) {
+      const fault = s.fault?.message ? oneLine(s.fault.message) : undefined;
+      settle.set(u.id, { ...base(u), outcome: 'failed', detail: `ERROR on ${s.host ?? 'no host'} after the ${run.kind}${fault ? `: ${fault}` : ''} (see: openstack server show ${u.id})`, ...(fault ? { fault } : {}) });
+    } else if (s && GONE.has(s.status)) {
+      settle.set(u.id, { ...base(u), outcome: 'failed', detail: `deleted during the ${run.kind}` });
+    } else if (Date.now() >= u.calledAt + settings.instanceTimeout) {
+      settle.set(u.id, { ...base(u), outcome: 'failed', detail: `not ACTIVE (or SHUTOFF) elsewhere within ${Math.round(settings.instanceTimeout / 1000)}s (last seen ${s ? `${s.status} on ${s.host}, task ${s.taskState ?? 'none'}` : 'never'})` });
+    } else if (s && s.host === host && !s.taskState) {
+      // Idle on the host after Nova accepted the call: either the instant between Nova's two
+      // writes at the end of a rebuild, or a move Nova rolled back. Its migration record tells.
+      u.idleSeen++;
+    }
+  }
+  const suspects = underWay.filter((u) => u.idleSeen >= 2 && !settle.has(u.id));
+  if (suspects.length === 0) return;
+  const migrations = await migrationsFrom().catch(() => []);
+  for (const u of suspects) {
+    const mine = migrations.filter((m) => m.instanceUuid === u.id);
+    if (mine.length > 0 && mine.every((m) => m.status === 'failed' || m.status === 'error')) {
+      const fault = seen.get(u.id)?.fault?.message;
+      settle.set(u.id, { ...base(u), outcome: 'failed', detail: `Nova gave the ${run.kind} up (migration ${mine[0]!.uuid ?? mine[0]!.id} ${mine[0]!.status}); it is still on ${host}${fault ? `: ${oneLine(fault)}` : ''} (see: openstack server event list ${u.id})`, ...(fault ? { fault: oneLine(fault) } : {}) });
+    }
+  }
 }
+
+const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
 
 export function evacuationSettings(config: { evacuation: { concurrency: number; mode: 'opt-out' | 'opt-in'; select_key: string; priority_key: string; retries: number; instance_timeout: number } }): EvacuationSettings {
   const e = config.evacuation;

@@ -1,18 +1,21 @@
 /**
  * One evaluation pass over every compute host: what the watch handler runs on every health
  * transition and the controller check runs every evaluate_interval (watches can miss transitions
- * while a cluster changes leader). It records what it saw and hands any work to a worker process
- * per host; it never acts itself, so it returns quickly.
+ * while a cluster changes leader). It records what it saw and hands any work to this controller's
+ * workers (a queue and at most [policy] max_workers processes); it never acts itself, so it
+ * returns quickly.
  */
 import { KvWriteError, type KvChange } from '../systems/consul/kv.js';
 import type { Incident } from '../state/incident.js';
 import { NETWORKS, type HostObservation, type Snapshot } from '../decision/model.js';
 import { buildSnapshot, type Observer, type World } from '../decision/observation.js';
 import { readWorld } from '../state/world.js';
+import { checksNotRun, type CheckNotRun } from '../decision/checks.js';
 import { decide, stormOf, type Decision } from '../decision/policy.js';
 import { KEYS, type HostRecord } from '../state/records.js';
 import type { Runtime } from './runtime.js';
 import type { Dispatch } from './spawn-worker.js';
+import { announceStorm } from './storm.js';
 import { urgency } from './worker-queue.js';
 
 export interface Evaluation {
@@ -23,6 +26,8 @@ export interface Evaluation {
   readonly incidents: ReadonlyMap<string, Incident> | 'unknown';
   readonly storm: string | undefined;
   readonly isolatedOn: readonly string[];
+  /** nova-ha checks that could not run (timed out, crashed): their results count as unknown. */
+  readonly checksNotRun: readonly CheckNotRun[];
   /** Host records this evaluation had to write, and how many of them did not land (invariant 13). */
   readonly recordsWritten: number;
   readonly recordsLost: number;
@@ -83,9 +88,15 @@ export async function evaluate(runtime: Runtime, observer: Observer, dispatch: D
   }
 
   const storm = stormOf(snapshot.context, runtime.settings.stormLimit);
-  if (storm && isolatedOn.length === 0) {
-    log.warn('storm', { detail: storm });
-    runtime.notifier.notify({ host: 'cluster', event: 'storm', summary: 'many hosts failed at once', action: 'nothing repaired or fenced while it lasts', reason: `${storm}. nova-ha acts again by itself once no more hosts are failed than the limit allows; meanwhile check the switches and power of the failed hosts, or pause it (nova-ha pause).`, timeline: [] });
+  if (isolatedOn.length === 0) {
+    if (storm) log.warn('storm', { detail: storm });
+    await announceStorm(runtime, storm, snapshot, decisions, world.incidents).catch((error: unknown) => log.warn('storm-record-failed', { error: (error as Error).message, fix: 'the next evaluation tries again' }));
+  }
+
+  const notRun = isolatedOn.length === 0 ? checksNotRun(world.views.mgmt) : [];
+  for (const { node, check, reason } of notRun) {
+    log.warn('check-not-run', { host: node, check, reason, fix: `the check's result is unknown, so nova-ha does nothing on it; see the agent's log on ${node} and run the check's command by hand` });
+    runtime.notifier.notify({ host: node, event: 'check-not-run', occurrence: check, summary: `check ${check} could not run`, action: 'its result is unknown: nothing done on it', reason: `${reason}. nova-ha treats a check that timed out or could not run as unknown, never as a failure, so it neither repairs nor fences on it. Look at the Consul agent's log on ${node} and run the check's command by hand (consul.d/README.md lists it).`, timeline: [] });
   }
 
   const incidents = world.incidents;
@@ -103,7 +114,7 @@ export async function evaluate(runtime: Runtime, observer: Observer, dispatch: D
   const queued = held === undefined ? [] : candidates.filter(([host]) => !held.has(host)).map(([host, decision]) => ({ host, urgency: urgency(decision, incidents === 'unknown' ? undefined : incidents.get(host)) }));
   const dispatched = dispatch(queued);
   if (queued.length > 0 || dispatched.started > 0) log.info('workers-dispatched', { hosts: queued.slice(0, 20).map((q) => q.host), queued: dispatched.queued, started: dispatched.started });
-  return { world, snapshot, hosts: snapshot.hosts, decisions, incidents, storm, isolatedOn, recordsWritten: writes.length, recordsLost, workersQueued: queued.map((q) => q.host), workersStarted: dispatched.started, errors };
+  return { world, snapshot, hosts: snapshot.hosts, decisions, incidents, storm, isolatedOn, checksNotRun: notRun, recordsWritten: writes.length, recordsLost, workersQueued: queued.map((q) => q.host), workersStarted: dispatched.started, errors };
 }
 
 /** Up to this many changed records, each transition gets its own log line. */
@@ -119,6 +130,10 @@ export function checkStatus(evaluation: Evaluation): { code: 0 | 1 | 2; output: 
   const lines = open.map((i) => `${i.host}: ${i.phase}${i.hold ? ` (${i.hold.needsOperator ? 'needs an operator' : 'watching'})` : ''}, ${i.cause}, incident ${i.id}`);
   const total = evaluation.hosts.length;
   if (held.length > 0) return { code: 2, output: [`CRITICAL: ${held.length} incident${held.length === 1 ? '' : 's'} held for an operator (${held.map((i) => i.host).join(', ')}); ${open.length} open of ${total} hosts`, ...lines].join('\n') };
-  if (open.length > 0 || evaluation.storm) return { code: 1, output: [`WARNING: ${open.length} incident${open.length === 1 ? '' : 's'} open of ${total} hosts${evaluation.storm ? `; ${evaluation.storm}` : ''}`, ...lines].join('\n') };
+  const notRun = evaluation.checksNotRun.map((c) => `${c.node}: check ${c.check} could not run (${c.reason})`);
+  if (open.length > 0 || evaluation.storm || notRun.length > 0) {
+    const headline = [`${open.length} incident${open.length === 1 ? '' : 's'} open of ${total} hosts`, evaluation.storm, notRun.length ? `${notRun.length} check${notRun.length === 1 ? '' : 's'} could not run` : undefined].filter(Boolean).join('; ');
+    return { code: 1, output: [`WARNING: ${headline}`, ...lines, ...notRun].join('\n') };
+  }
   return { code: 0, output: `OK: ${total} compute hosts, no open incident${evaluation.errors.length ? ` (${evaluation.errors.join('; ')})` : ''}` };
 }

@@ -116,7 +116,7 @@ export class HostObserver {
     }
     const cancel = new EventEmitter();
     let changed = false;
-    const blocking = watched.map((n) => this.runtime.clusters[n].healthNode(this.host, { index: indexes[n], waitMs: ms, cancel }).then(
+    const blocking = watched.map((n) => this.runtime.clusters[n].healthNodeIndexed(this.host, { index: indexes[n], waitMs: ms, cancel }).then(
       (r) => void (changed ||= r.index !== indexes[n]),
       () => undefined,
     ));

@@ -1,12 +1,11 @@
 /** Everything a controller-side handler needs, built once from the config. */
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/load.js';
 import { ConsulApi } from '../systems/consul/api.js';
 import { connectAll } from '../systems/consul/connect.js';
 import { FallbackDedupeStore, KvDedupeStore } from '../state/notify-dedupe.js';
 import { JsonKv } from '../systems/consul/kv.js';
-import { createLogger, type Logger } from '../shared/log.js';
+import { createLoggerFor, nodeNameOf, type Logger } from '../shared/log.js';
 import { NETWORKS, type Network } from '../decision/model.js';
 import { createNotifier, FileDedupeStore, type Notifier } from '../systems/notify/index.js';
 import type { Freshness } from '../decision/observation.js';
@@ -22,17 +21,6 @@ export interface Runtime {
   readonly freshness: Freshness;
   readonly notifier: Notifier;
   readonly stateDir: string;
-}
-
-export const nodeNameOf = (config: Config): string => config.DEFAULT.node_name || hostname();
-
-/**
- * Logs go to the log file; standard error only when there is none. Consul puts a check's standard
- * error into its output (which must be the status line) and a watch handler's into its own log.
- */
-export function createLoggerFor(config: Config, component: string): Logger {
-  const file = config.DEFAULT.log_file;
-  return createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, ...(file ? { file, stream: null } : {}) });
 }
 
 export function createRuntime(config: Config, component: string, logger = createLoggerFor(config, component)): Runtime {

@@ -1,7 +1,7 @@
 /**
  * Hands hosts to worker processes that outlive the handler (Consul waits for handlers to exit):
- * the hosts go into this controller's worker queue, and workers start only for free slots
- * (worker-queue.ts).
+ * the hosts go into this controller's worker queue, and workers start only for free slots, each
+ * for one of the most urgent queued hosts (worker-queue.ts).
  */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -21,10 +21,12 @@ export type Dispatch = (hosts: readonly QueuedHost[]) => Dispatched;
 export function workerDispatcher(configFile: string | undefined, observer: Observer, queue: WorkerQueue): Dispatch {
   return (hosts) => {
     const queued = queue.enqueue(hosts);
-    const started = Math.min(queue.freeSlots(), queued);
-    const args = [siblingHandler('worker'), '--observer-started-at', String(observer.startedAt), ...(configFile ? ['--config', configFile] : [])];
-    for (let i = 0; i < started; i++) spawn(process.execPath, args, { detached: true, stdio: 'ignore' }).unref();
-    return { queued, started };
+    const first = queue.peek(queue.freeSlots());
+    for (const host of first) {
+      const args = [siblingHandler('worker'), '--host', host, '--observer-started-at', String(observer.startedAt), ...(configFile ? ['--config', configFile] : [])];
+      spawn(process.execPath, args, { detached: true, stdio: 'ignore' }).unref();
+    }
+    return { queued, started: first.length };
   };
 }
 

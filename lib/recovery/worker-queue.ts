@@ -2,9 +2,10 @@
  * The hosts waiting for a worker on this controller, and the cap on workers running at once
  * ([policy] max_workers): a mass failure must not start a process per failed host. An evaluation
  * queues every host that needs a worker, most urgent first, and starts workers only for free
- * slots; a worker takes the most urgent queued host, and the next when it is done, until the
- * queue is empty. The queue is one file per host in the state dir; a worker takes an entry by
- * unlinking it, which only one process can do.
+ * slots, each for one of the most urgent queued hosts; a worker takes that host, then the most
+ * urgent queued host, and the next when it is done, until the queue is empty. The queue is one
+ * file per host in the state dir; a worker takes an entry by unlinking it, which only one process
+ * can do.
  */
 import { mkdirSync, readdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,6 +79,17 @@ export class WorkerQueue {
       existing.set(host, name);
     }
     return existing.size;
+  }
+
+  /** The most urgent queued hosts, at most count, left in the queue. */
+  peek(count: number): string[] {
+    return this.entries().slice(0, Math.max(0, count)).map((e) => e.host);
+  }
+
+  /** Takes this host out of the queue; false when it was not queued (or another worker took it). */
+  takeHost(host: string): boolean {
+    const entry = this.entries().find((e) => e.host === host);
+    return entry !== undefined && remove(join(this.dir, entry.name));
   }
 
   /** Takes the most urgent queued host, or undefined when none is left. */

@@ -10,11 +10,12 @@ import { REJOIN_INTERVAL_MS, Rejoiner } from '../systems/consul/rejoin.js';
 import type { Effects } from './effects.js';
 import { lastOutcome, openIncident, withPhase, withStep, type Incident } from '../state/incident.js';
 import { IncidentStore } from '../state/incident-store.js';
-import { NETWORKS, type Repair } from '../decision/model.js';
+import { NETWORKS, NODE_REPAIRS, type NodeRepair, type Repair } from '../decision/model.js';
 import type { Observer } from '../decision/observation.js';
 import type { Decision } from '../decision/policy.js';
 import { HostObserver } from './host-observer.js';
 import { KEYS } from '../state/records.js';
+import { newNonce, verifyReport } from './repair-request.js';
 import type { Runtime } from './runtime.js';
 
 export type WorkerOutcome = 'busy' | 'done' | 'lost' | 'gone';
@@ -52,11 +53,13 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
   let last: Decision | undefined;
   let writes: Promise<unknown> = Promise.resolve();
   await resumeInterruptedRepairs(runtime, effects, host, store, lock);
+  const judged = new Set<number>();
 
   // Its own host's keys while it waits, the whole world (and the BMC afresh) before anything else: host-observer.ts.
   const watch = new HostObserver(runtime, host, observer, effects.readPower?.bind(effects), pollMs);
   for (;;) {
     if (!lock.isHeld()) return 'lost';
+    await collectRepairReport(runtime, host, store, lock, judged);
     const observed = await watch.observe();
     if (!observed) return 'gone';
     const { observation, decision, record } = observed;
@@ -103,8 +106,9 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
       case 'wait': {
         const failed = NETWORKS.filter((n) => observation.networks[n].state === 'failed' && snapshot.context.observer.networks[n] === 'healthy');
         rejoiner.nudge(failed, now);
-        // Back in time for the next rejoin attempt while a network is failed.
-        const longest = failed.length > 0 ? REJOIN_INTERVAL_MS : MAX_WAIT_MS;
+        // Back in time for the next rejoin attempt while a network is failed; a node's repair report
+        // lands in KV, not in the health the wait blocks on: look for it as often as before.
+        const longest = incidentNow && awaitsRepairReport(incidentNow) ? pollMs : failed.length > 0 ? REJOIN_INTERVAL_MS : MAX_WAIT_MS;
         await watch.waitForChange(Math.max(100, Math.min(decision.recheckInMs ?? longest, longest)));
         continue;
       }
@@ -120,7 +124,7 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
           runtime.notifier.notify(alertFor(host, { ...decision, cause: held.cause, alert: 'needs-operator', reason: held.hold!.reason }, held, false));
           return 'done';
         }
-        await effects.fence({ host, change, stillOwner: () => lock.isHeld() });
+        await effects.fence({ host, change, stillOwner: () => lock.isHeld(), ...(decision.evidence ? { evidence: decision.evidence } : {}) });
         return 'done';
       case 'drain':
         if (effects.drain) await effects.drain({ host, change, stillOwner: () => lock.isHeld() });
@@ -148,9 +152,15 @@ function recordDecision(incident: Incident, decision: Decision, by: string): Inc
     next = rest;
   }
   // The cause is what was confirmed: it may still change while confirming, not after (a repair's
-  // aftermath, such as Nova's API lagging a restart, is not what happened).
+  // aftermath, such as Nova's API lagging a restart, is not what happened), unless the host got
+  // strictly worse while its incident was held: then the incident is about the worse failure.
   const confirming = incident.phase === 'detected' || incident.phase === 'confirming';
-  if (confirming && decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
+  if (decision.escalatedFrom !== undefined && decision.cause !== next.cause) {
+    next = withStep({ ...next, cause: decision.cause, reason: decision.because ?? decision.reason }, { at: now, step: 'escalated', outcome: 'info', detail: `from ${decision.escalatedFrom} to ${decision.cause}: ${decision.reason}`, by });
+  } else if (confirming && decision.cause !== 'healthy' && decision.cause !== 'unknown' && decision.cause !== next.cause) next = { ...next, cause: decision.cause, reason: decision.because ?? decision.reason };
+  if (decision.alert === 'fenced-host-on' && next.seenOnWhileFenced === undefined) {
+    next = withStep({ ...next, seenOnWhileFenced: now }, { at: now, step: 'host-on-while-fenced', outcome: 'info', detail: decision.reason, by });
+  }
   return next;
 }
 
@@ -168,23 +178,33 @@ async function resumeInterruptedRepairs(runtime: Runtime, effects: Effects, host
     await repair(runtime, effects, host, action, async (mutate) => {
       if (!lock.isHeld()) throw new Error(`lost the lock of ${host}`);
       return (await store.change(host, (current) => (current ? mutate(current) : undefined)))!;
-    });
+    }, true);
   }
 }
 
-async function repair(runtime: Runtime, effects: Effects, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>): Promise<void> {
+async function repair(runtime: Runtime, effects: Effects, host: string, action: Repair, change: (mutate: (incident: Incident) => Incident) => Promise<Incident>, resumed = false): Promise<void> {
   const by = runtime.node;
+  const nonce = action === 'power-on' ? undefined : newNonce();
   // The attempt's time is recorded before it is made and kept on a resend: the repair timeout counts from the first try.
-  const incident = await change((i) => withStep({ ...i, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by }));
+  let firstRequest = true;
+  const incident = await change((i) => {
+    const earlier = i.repairRequests?.[action as NodeRepair] ?? [];
+    firstRequest = earlier.length === 0;
+    const requests = nonce ? { repairRequests: { ...i.repairRequests, [action]: [...earlier, nonce] } } : {};
+    return withStep({ ...i, ...requests, attempts: { ...i.attempts, [action]: i.attempts[action] ?? Date.now() } }, { at: Date.now(), step: action, outcome: 'started', by, ...(resumed ? { detail: 'sent again: the worker that sent it stopped before recording it sent' } : firstRequest ? {} : { detail: 'asked again: no report came for the earlier request' }) });
+  });
+  // What the key holds now answers an earlier incident's request: gone, anything in it afterwards was
+  // written after this one was sent. A resend keeps it: a late answer to the first request counts.
+  if (nonce && firstRequest) await runtime.kv.delete(runtime.kv.key(KEYS.repairReport(host))).catch((error: unknown) => runtime.logger.warn('repair-report-clear-failed', { host, step: action, error: (error as Error).message, fix: 'an old report left there is refused as not answering this request' }));
   const log = runtime.logger.child({ host, incident: incident.id, step: action });
   try {
     let detail: string;
     if (action === 'power-on') {
-      if (!effects.powerOn) throw new Error('no BMC access is configured ([ipmi] and [fencing] method = ipmi)');
+      if (!effects.powerOn) throw new Error('no BMC access is configured ([ipmi], or [fencing] method = agent with levels)');
       await effects.powerOn(host);
       detail = 'chassis power on sent; waiting for the host to rejoin';
     } else {
-      const id = await effects.remediate(host, action, incident.id);
+      const id = await effects.remediate(host, action, incident.id, nonce!);
       detail = `repair request sent as Consul event ${id}; success is the health state recovering`;
     }
     await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'done', detail, by }));
@@ -194,4 +214,44 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
     await change((i) => withStep(i, { at: Date.now(), step: action, outcome: 'failed', detail: message, by }));
     log.error('repair-failed', { error: message });
   }
+}
+
+/** Whether the incident waits on a node's report for a repair it asked for. */
+const awaitsRepairReport = (incident: Incident): boolean => NODE_REPAIRS.some((a) => (incident.repairRequests?.[a]?.length ?? 0) > 0 && incident.repairReports?.[a] === undefined);
+
+/**
+ * The node's report on a repair the incident is waiting on, from its KV key: verified (signed,
+ * for this host, this incident and one of the requests sent, fresh), then recorded in the
+ * incident with the node's evidence, where the policy reads it. Anything else is refused, logged
+ * and noted in the incident's timeline, and changes nothing. Each version of the key is judged
+ * once per worker (judged holds their ModifyIndex).
+ */
+export async function collectRepairReport(runtime: Runtime, host: string, store: IncidentStore, lock: HeldLock, judged: Set<number>): Promise<void> {
+  const incident = (await store.current(host))?.value;
+  if (!incident || !awaitsRepairReport(incident) || !lock.isHeld()) return;
+  const log = runtime.logger.child({ host, incident: incident.id, step: 'repair-report' });
+  let entry;
+  try {
+    entry = await runtime.clusters.mgmt.kvGet(runtime.kv.key(KEYS.repairReport(host)));
+  } catch (error) {
+    // Unread is no report: the repair timeout still applies.
+    log.warn('repair-report-unread', { error: (error as Error).message });
+    return;
+  }
+  if (!entry || entry.Value === null || judged.has(entry.ModifyIndex)) return;
+  judged.add(entry.ModifyIndex);
+  const now = Date.now();
+  const verdict = verifyReport(entry.Value, runtime.config.remediation.hmac_key, { host, incident: incident.id, requests: incident.repairRequests ?? {}, now, maxAge: runtime.config.remediation.max_age });
+  const by = runtime.node;
+  // Only into the incident that was read, and only while this worker holds the host; undefined writes nothing.
+  const record = (mutate: (current: Incident) => Incident | undefined): Promise<unknown> => store.change(host, (current) => (current && current.id === incident.id && lock.isHeld() ? mutate(current) : undefined));
+  if (!verdict.ok) {
+    log.warn('repair-report-refused', { reason: verdict.reason, fix: 'nothing is done on it: the repair timeout still applies. A report nova-ha did not ask for comes from someone who may write this key (the node\'s or a controller\'s Consul token); one with a bad signature, from a node whose [remediation] hmac_key differs' });
+    await record((i) => withStep(i, { at: now, step: 'repair-report', outcome: 'skipped', detail: `a report in ${KEYS.repairReport(host)} was refused: ${verdict.reason}; nothing done on it`, by }));
+    return;
+  }
+  const { action, result, detail } = verdict.report;
+  if (incident.repairReports?.[action] !== undefined) return;
+  log.info('repair-report', { action, result, detail });
+  await record((i) => (i.repairReports?.[action] !== undefined ? undefined : withStep({ ...i, repairReports: { ...i.repairReports, [action]: { result, detail, at: now } } }, { at: now, step: 'repair-report', outcome: result === 'works' || result === 'ran' ? 'done' : 'failed', detail: `${action}: ${result}: ${detail}`, by })));
 }

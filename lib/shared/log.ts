@@ -3,8 +3,10 @@
  * there is one, the host, incident and step. Secrets never get through: Secret values print as
  * ***, and every known secret string is scrubbed from the finished line.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import type { Config } from '../config/load.js';
 import { Secret, scrub } from './secret.js';
 
 export type Level = 'debug' | 'info' | 'warning' | 'error';
@@ -29,6 +31,22 @@ export interface LoggerOptions {
   readonly file?: string;
   /** Where lines go besides the file; standard error by default. */
   readonly stream?: { write(line: string): unknown } | null;
+}
+
+/**
+ * Appends to the log file, refusing anything but a plain file of its own: the log directory
+ * belongs to the agents' user, and root's CLI logs there too, so a link (or a hard link, or a
+ * FIFO that would block) put in the log's place must not make root write elsewhere.
+ */
+function appendLine(file: string, line: string): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o640);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.nlink !== 1) throw new Error(`${file} is not a plain file of its own (a link to another file?)`);
+    writeSync(fd, line);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function replacer(_key: string, value: unknown): unknown {
@@ -58,7 +76,7 @@ export function createLogger(options: LoggerOptions): Logger {
     stream?.write(line);
     if (options.file && !fileBroken) {
       try {
-        appendFileSync(options.file, line, { mode: 0o640 });
+        appendLine(options.file, line);
       } catch (error) {
         fileBroken = true;
         stream?.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'warning', component: options.component, event: 'log-file-unwritable', file: options.file, error: (error as Error).message, fix: 'check the owner and mode of the log directory' })}\n`);
@@ -74,6 +92,18 @@ export function createLogger(options: LoggerOptions): Logger {
     child: (fields) => make({ ...bound, ...fields }),
   });
   return make({});
+}
+
+/** The node's name in logs and in Consul: [DEFAULT] node_name, else the host name. */
+export const nodeNameOf = (config: Config): string => config.DEFAULT.node_name || hostname();
+
+/**
+ * Logs go to the log file; standard error only when there is none. Consul puts a check's standard
+ * error into its output (which must be the status line) and a watch handler's into its own log.
+ */
+export function createLoggerFor(config: Config, component: string): Logger {
+  const file = config.DEFAULT.log_file;
+  return createLogger({ component, node: nodeNameOf(config), level: config.DEFAULT.log_level, ...(file ? { file, stream: null } : {}) });
 }
 
 /** For tests and tools that must not print. */

@@ -3,7 +3,7 @@
  * every step (written before and after it runs) and who ran it. Only the host's lock holder
  * writes its incident; check-and-set guards against anything else.
  */
-import type { Attempt, Phase } from '../decision/model.js';
+import type { Attempt, NodeRepair, Phase, RepairReport } from '../decision/model.js';
 import type { Cause } from '../decision/policy.js';
 
 export type StepOutcome = 'started' | 'done' | 'failed' | 'skipped' | 'info';
@@ -24,9 +24,14 @@ export interface InstanceOutcome {
   readonly from: string;
   readonly to?: string;
   readonly detail?: string;
+  /** Nova's own words for why the instance failed (the server's fault), when Nova gave any. */
+  readonly fault?: string;
   /** When nova-ha called Nova for this instance (an instance is called for at most once per incident). */
   readonly calledAt?: number;
 }
+
+/** The command that evacuates again what is still on a fenced host (the instances that failed, say). */
+export const evacuateAgainCommand = (host: string): string => `nova-ha evacuate ${host}`;
 
 export interface Incident {
   readonly id: string;
@@ -37,9 +42,15 @@ export interface Incident {
   readonly openedAt: number;
   readonly closedAt?: number;
   readonly attempts: Partial<Record<Attempt, number>>;
+  /** The nonce of every repair request sent to the node in this incident: a report must answer one of them. */
+  readonly repairRequests?: Partial<Record<NodeRepair, readonly string[]>>;
+  /** The node's first verified report on each repair it was asked for. */
+  readonly repairReports?: Partial<Record<NodeRepair, RepairReport>>;
   readonly fenceStarted: boolean;
   readonly alerted: boolean;
   readonly hold?: { readonly reason: string; readonly needsOperator: boolean };
+  /** When the host was first seen on again after it was fenced (the operators were told then). */
+  readonly seenOnWhileFenced?: number;
   readonly reason: string;
   /** The last decision recorded in the timeline (its shape, not its wording, which carries times). */
   readonly decision?: { readonly action: string; readonly cause: string; readonly guard?: string; readonly repair?: string };

@@ -7,17 +7,21 @@
  *   locks/<host>          the one actor working on the host (a session lock)
  *   maintenance/<host>    MaintenanceFlag
  *   pause                 PauseFlag: cluster-wide switch
+ *   storm                 StormFlag: the last storm, its start and end (each emailed once)
  *   state/power/poll          PowerPoll: when the power poller last read every BMC, and who
  *   state/power/hosts/<host>  PowerHostState: the host's chassis power, written when it changes
  *   state/nova/poll           NovaPoll: when the Nova poller last read the service list, and whether the API and a scheduler answered
  *   state/nova/hosts/<host>   NovaServiceState: the host's nova-compute in Nova's API, written when it changes
  *   pollers/<name>        the lock of the controller that runs a poller
  *   notify/<key>          notification dedupe markers
+ *   repair-reports/<host> the compute's signed report on the last repair it was asked for: written
+ *                         by the compute itself (its token may write this one key), read by the worker
+ *   kdump/<host>          KdumpRecord: fence_kdump messages from the host's own address while it was failed everywhere
  *
  * No value grows with the number of hosts (Consul refuses values over 512 KiB): a poller's view
  * is a key per host plus a small summary, read with one prefix read (state/views.ts).
  */
-import type { Held, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
+import type { Held, KdumpObservation, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
 import { reportedAt, type ComputeService } from '../systems/nova/types.js';
 
 export const KEYS = {
@@ -33,6 +37,7 @@ export const KEYS = {
   maintenance: (host: string) => `maintenance/${host}`,
   maintenanceAll: 'maintenance',
   pause: 'pause',
+  storm: 'storm',
   /** Both pollers' views, under one prefix: one read gets them all. */
   views: 'state',
   powerPoll: 'state/power/poll',
@@ -44,6 +49,9 @@ export const KEYS = {
   notify: (key: string) => `notify/${key}`,
   notifyAll: 'notify',
   poller: (name: string) => `pollers/${name}`,
+  repairReport: (host: string) => `repair-reports/${host}`,
+  kdump: (host: string) => `kdump/${host}`,
+  kdumpAll: 'kdump',
 } as const;
 
 export interface HostRecord {
@@ -58,6 +66,16 @@ export interface MaintenanceFlag {
   readonly reason: string;
   readonly since: number;
   readonly by: string;
+}
+
+/** The last storm: written by the controller that saw it begin, and again by the one that saw it end. */
+export interface StormFlag {
+  readonly since: number;
+  readonly by: string;
+  /** What the storm was when it began ("storm: 3 hosts failed on the storage network (limit 1 of 4)"). */
+  readonly detail: string;
+  readonly endedAt?: number;
+  readonly endedBy?: string;
 }
 
 export interface PauseFlag {
@@ -111,4 +129,10 @@ export interface NovaPoll {
 /** The Nova view as one evaluation reads it; no host entry counts while the API does not answer. */
 export interface NovaDoc extends NovaPoll {
   readonly hosts: Readonly<Record<string, NovaServiceState>>;
+}
+
+/** One host's latest dump: written by the controllers' fence_kdump listeners (recovery/kdump-listener.ts). */
+export interface KdumpRecord extends KdumpObservation {
+  /** The controller whose listener wrote it last. */
+  readonly by: string;
 }

@@ -11,7 +11,7 @@ import type { ConsulApi } from '../systems/consul/api.js';
 import type { JsonKv } from '../systems/consul/kv.js';
 import { readCluster, readHostCluster } from './clusters.js';
 import type { Incident } from './incident.js';
-import { KEYS, type HostRecord, type MaintenanceFlag, type PauseFlag } from './records.js';
+import { KEYS, type HostRecord, type KdumpRecord, type MaintenanceFlag, type PauseFlag } from './records.js';
 import { readHostViews, readViews, type Views } from './views.js';
 
 async function known<T>(read: () => Promise<T>, what: string, errors: string[]): Promise<Known<T>> {
@@ -25,7 +25,7 @@ async function known<T>(read: () => Promise<T>, what: string, errors: string[]):
 
 const values = <T>(map: Map<string, { value: T }>): Map<string, T> => new Map([...map].map(([k, v]) => [k, v.value]));
 
-function assemble(views: Readonly<Record<Network, World['views'][Network]>>, parts: { records: Known<ReadonlyMap<string, HostRecord>>; incidents: Known<ReadonlyMap<string, Incident>>; maintenance: Known<ReadonlyMap<string, MaintenanceFlag>>; pause: Known<PauseFlag | null>; pollers: Known<Views> }, errors: string[]): World {
+function assemble(views: Readonly<Record<Network, World['views'][Network]>>, parts: { records: Known<ReadonlyMap<string, HostRecord>>; incidents: Known<ReadonlyMap<string, Incident>>; maintenance: Known<ReadonlyMap<string, MaintenanceFlag>>; pause: Known<PauseFlag | null>; pollers: Known<Views>; kdump: Known<ReadonlyMap<string, KdumpRecord>> }, errors: string[]): World {
   for (const view of Object.values(views)) if (!view.ok) errors.push(`${view.network} cluster: ${view.error}`);
   const { pollers, ...rest } = parts;
   return { views, ...rest, power: pollers === 'unknown' ? 'unknown' : pollers.power, nova: pollers === 'unknown' ? 'unknown' : pollers.nova, errors };
@@ -34,7 +34,7 @@ function assemble(views: Readonly<Record<Network, World['views'][Network]>>, par
 /** Everything about every compute host, as `observer` (this controller) sees it. */
 export async function readWorld(clusters: Readonly<Record<Network, ConsulApi>>, kv: JsonKv, observer: string): Promise<World> {
   const errors: string[] = [];
-  const [mgmt, storage, tenant, records, incidents, maintenance, pause, pollers] = await Promise.all([
+  const [mgmt, storage, tenant, records, incidents, maintenance, pause, pollers, kdump] = await Promise.all([
     readCluster(clusters.mgmt, 'mgmt', observer),
     readCluster(clusters.storage, 'storage', observer),
     readCluster(clusters.tenant, 'tenant', observer),
@@ -43,8 +43,9 @@ export async function readWorld(clusters: Readonly<Record<Network, ConsulApi>>, 
     known(async () => values(await kv.tree<MaintenanceFlag>(kv.key(KEYS.maintenanceAll))), 'maintenance flags', errors),
     known(async () => (await kv.read<PauseFlag>(kv.key(KEYS.pause)))?.value ?? null, 'pause switch', errors),
     known(() => readViews(kv), 'power and Nova service states', errors),
+    known(async () => values(await kv.tree<KdumpRecord>(kv.key(KEYS.kdumpAll))), 'fence_kdump records', errors),
   ]);
-  return assemble({ mgmt, storage, tenant }, { records, incidents, maintenance, pause, pollers }, errors);
+  return assemble({ mgmt, storage, tenant }, { records, incidents, maintenance, pause, pollers, kdump }, errors);
 }
 
 /** The world of one host: its health in each cluster, its records and views, the observer's own health. */
@@ -60,7 +61,7 @@ export async function readHostWorld(clusters: Readonly<Record<Network, ConsulApi
     const entry = await kv.read<T>(kv.key(key));
     return new Map(entry ? [[host, entry.value]] : []);
   };
-  const [mgmt, storage, tenant, records, incidents, maintenance, pause, pollers] = await Promise.all([
+  const [mgmt, storage, tenant, records, incidents, maintenance, pause, pollers, kdump] = await Promise.all([
     readHostCluster(clusters.mgmt, 'mgmt', host, observer),
     readHostCluster(clusters.storage, 'storage', host, observer),
     readHostCluster(clusters.tenant, 'tenant', host, observer),
@@ -69,7 +70,8 @@ export async function readHostWorld(clusters: Readonly<Record<Network, ConsulApi
     known(() => one<MaintenanceFlag>(KEYS.maintenance(host)), 'maintenance flag', errors),
     known(async () => (await kv.read<PauseFlag>(kv.key(KEYS.pause)))?.value ?? null, 'pause switch', errors),
     known(() => readHostViews(kv, host), 'power and Nova service states', errors),
+    known(() => one<KdumpRecord>(KEYS.kdump(host)), 'fence_kdump record', errors),
   ]);
-  const world = assemble({ mgmt: mgmt.view, storage: storage.view, tenant: tenant.view }, { records, incidents, maintenance, pause, pollers }, errors);
+  const world = assemble({ mgmt: mgmt.view, storage: storage.view, tenant: tenant.view }, { records, incidents, maintenance, pause, pollers, kdump }, errors);
   return { world, indexes: { mgmt: mgmt.index, storage: storage.index, tenant: tenant.index } };
 }

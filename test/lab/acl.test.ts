@@ -90,7 +90,7 @@ describe('nova-ha with least-privilege Consul ACLs', () => {
     const since = Date.now();
     await lab.cutLink('cmp1', 'storage', 'host');
     // cmp1's remediation handler, started by its event watch (which needs the token's event:read),
-    // runs "ip link set stor0 up" through sudo: the link comes back by itself.
+    // runs "ip link set dev stor0 up" through sudo: the link comes back by itself.
     await until('cmp1 storage link repaired by nova-ha', 90_000, () => lab.linkState('cmp1', 'storage', 'host'), (state) => state === 'up');
     await lab.waitForMember('cmp1', 'storage', 'alive', 60_000);
     // Without Nova the incident may stay open (nova-compute's state in Nova's API stays unknown): look at both.
@@ -98,6 +98,10 @@ describe('nova-ha with least-privilege Consul ACLs', () => {
     expect(incident!.cause).toBe('storage-network');
     const handled = readFileSync(novaHaLog(lab.spec, 'cmp1'), 'utf8').split('\n').filter((line) => line.includes('"remediation-done"'));
     expect(handled.some((line) => line.includes(incident!.id) && line.includes('restart-storage-network'))).toBe(true);
+    // Its report came back through the one KV key its mgmt token may write, and its storage token
+    // let it list the storage servers it checked (compute-node-mgmt.hcl, compute-storage.hcl).
+    const reported = await until('the node\'s report recorded', 30_000, async () => [await currentIncident(ctx, 'cmp1'), ...(await closedIncidents(ctx, 'cmp1'))].find((i) => i?.id === incident!.id), (i) => i?.repairReports?.['restart-storage-network'] !== undefined);
+    expect(reported!.repairReports!['restart-storage-network']).toMatchObject({ result: 'works', detail: expect.stringMatching(/^stor0 up with \S+, 3 of 3 storage servers reachable/) });
     for (const node of ['ctl1', 'ctl2', 'ctl3', 'cmp1']) expect(aclErrorsIn(node), node).toEqual([]);
   });
 
@@ -113,6 +117,15 @@ describe('nova-ha with least-privilege Consul ACLs', () => {
     denied(await compute.get('/v1/kv/nova-ha/hosts/cmp2'));
     denied(await compute.put('/v1/event/fire/nova-ha-remediate?node=cmp2', '{}'));
     denied(await compute.put('/v1/session/create', { Name: 'forged lock', TTL: '10s' }));
+    // Its own report key and no other: not another compute's, not the folder.
+    expect((await compute.put('/v1/kv/nova-ha/repair-reports/cmp1', '{}')).status).toBe(200);
+    denied(await compute.put('/v1/kv/nova-ha/repair-reports/cmp2', '{}'));
+    denied(await compute.put('/v1/kv/nova-ha/repair-reports/cmp1x', '{}'));
+    await ctx.runtime.kv.delete(ctx.runtime.kv.key('repair-reports', 'cmp1'));
+    // Its storage token reads the members (to find the storage servers), and writes nothing.
+    const storage = lab.consul('cmp1', 'storage').withToken(novaHaToken(lab.spec, 'cmp1', 'storage')!);
+    const members = await storage.get<{ Name: string }[]>('/v1/agent/members');
+    expect(members.body.map((m) => m.Name)).toEqual(expect.arrayContaining(['ctl1', 'ctl2', 'ctl3']));
     // Its storage and tenant tokens only let install.sh reload its own agents.
     for (const network of ['storage', 'tenant'] as const) denied(await lab.consul('cmp1', network).withToken(novaHaToken(lab.spec, 'cmp1', network)!).put('/v1/kv/nova-ha/pause', '{}'));
     // Nothing of it landed: the pause switch is still off.

@@ -7,7 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../lib/state/records.js';
 import { scenarioLab } from './lab-context.js';
-import { bootOn, cliOnController, configureControllers, currentIncident, hang, serversById, until } from '../../lab/scenario.js';
+import { bootOn, cliOnController, configureControllers, currentIncident, hang, mailSince, serversById, until } from '../../lab/scenario.js';
+import { expectInOrder } from '../support/journal.js';
+import { actionRequests, controllerLog } from './support/evaluations.js';
 
 const env = scenarioLab({ fencing: 'ipmi' }, (c) => c.nova.startApi());
 
@@ -19,6 +21,7 @@ async function evacuationsPer(host: string): Promise<Map<string, number>> {
 
 describe('evacuation', () => {
   it('an operator evacuates 20 instances of a host Nova still thinks is up: forced down first, all ACTIVE elsewhere', async () => {
+    const since = Date.now();
     const ids = await bootOn(env.ctx, 'cmp1', 20, 'evac-20');
     env.touch('cmp1');
     // In maintenance nova-ha leaves the host to the operator. The operator isolates it in a way
@@ -37,13 +40,16 @@ describe('evacuation', () => {
       expect(servers.get(id)?.host, id).not.toBe('cmp1');
     }
     for (const [, n] of await evacuationsPer('cmp1')) expect(n).toBe(1);
+    // nova-ha's own calls, not only what Nova let through: one evacuate request per instance.
+    expect([...actionRequests(env.ctx, ids, since).values()]).toEqual(ids.map(() => 1));
     // The operator's incident: the one that evacuated (an earlier, unrelated one may be in the history).
     const incident = [(await env.ctx.incidents.current('cmp1'))?.value, ...(await env.ctx.incidents.history('cmp1'))].find((i) => i?.timeline.some((e) => e.step === 'evacuate'))!;
     const steps = incident.timeline.map((e) => `${e.step}:${e.outcome}`);
-    expect(steps.indexOf('force-down:done')).toBeLessThan(steps.indexOf('evacuate:started'));
+    expectInOrder(steps, 'force-down:done', 'evacuate:started');
   });
 
   it('a stopped instance ends SHUTOFF elsewhere; an opted-out one stays', async () => {
+    const since = Date.now();
     const [stopped, optedOut, plain] = await bootOn(env.ctx, 'cmp2', 3, 'evac-select');
     await env.ctx.nova.stopServer(stopped!);
     await env.ctx.nova.setMetadata(optedOut!, 'nova_ha_evacuate', 'false');
@@ -55,6 +61,7 @@ describe('evacuation', () => {
     expect(servers.get(optedOut!)?.host).toBe('cmp2');
     expect([servers.get(plain!)?.status, servers.get(plain!)?.host !== 'cmp2']).toEqual(['ACTIVE', true]);
     expect(fenced!.instances!.find((o) => o.id === optedOut)?.outcome).toBe('skipped');
+    expect(actionRequests(env.ctx, [stopped!, optedOut!, plain!], since)).toEqual(new Map([[stopped!, 1], [optedOut!, 0], [plain!, 1]]));
   });
 
   it("Nova's API stopped during the evacuation: it finishes when the API returns", async () => {
@@ -72,18 +79,63 @@ describe('evacuation', () => {
   });
 
   it('the worker killed mid-evacuation and resumed: no instance evacuated twice', async () => {
+    const since = Date.now();
     const ids = await bootOn(env.ctx, 'cmp4', 8, 'evac-resume');
     env.touch('cmp4');
     await hang(env.ctx, 'cmp4');
     const evacuating = await until('evacuation under way', 180_000, () => currentIncident(env.ctx, 'cmp4'), (i) => (i?.instances ?? []).some((o) => o.outcome === 'evacuating'));
     const lock = await env.ctx.runtime.clusters.mgmt.kvGet(env.ctx.runtime.kv.key(KEYS.lock('cmp4')));
     process.kill((JSON.parse(lock!.Value!) as { pid: number }).pid, 'SIGKILL');
+    const killedAt = Date.now();
     const fenced = await until('fenced after the resume', 300_000, () => currentIncident(env.ctx, 'cmp4'), (i) => i?.phase === 'fenced');
     expect(fenced!.id).toBe(evacuating!.id);
     const counts = await evacuationsPer('cmp4');
     for (const id of ids) expect(counts.get(id), id).toBe(1);
+    // Nova refuses a second evacuation by itself, so its records cannot show one: count nova-ha's
+    // own requests. A request in flight when the worker was killed has no answer in the log; the
+    // resuming run logs each instance it finds already called (move-resumed) and must not call it.
+    const requests = actionRequests(env.ctx, ids, since);
+    const resumed = new Set(controllerLog(env.ctx, 'move-resumed', since).map((r) => String(r['instance'])));
+    const afterKill = actionRequests(env.ctx, ids, killedAt);
+    for (const id of ids) {
+      expect(requests.get(id), id).toBeLessThanOrEqual(1);
+      expect(requests.get(id)! + (resumed.has(id) ? 1 : 0), `${id}: neither an answered request nor a resume in the log`).toBeGreaterThanOrEqual(1);
+      if (resumed.has(id)) expect(afterKill.get(id), `${id} called again after it was found called`).toBe(0);
+    }
     const servers = await serversById(env.ctx);
     for (const id of ids) expect(servers.get(id)?.status, id).toBe('ACTIVE');
+  });
+
+  it("no room left in the cloud: Nova's fault is in the outcome, the CLI, the incident and the email, and the command given evacuates them once there is room", async () => {
+    const since = Date.now();
+    const ids = await bootOn(env.ctx, 'cmp2', 2, 'evac-noroom');
+    env.touch('cmp2');
+    await env.ctx.runtime.kv.write(env.ctx.runtime.kv.key(KEYS.maintenance('cmp2')), { reason: 'operator test', since: Date.now(), by: 'test' });
+    const others = env.lab.computes.filter((h) => h !== 'cmp2');
+    for (const other of others) await env.ctx.nova.disable(other, 'test: no room');
+    try {
+      const failed = await cliOnController(env.ctx, ['evacuate', 'cmp2', '--confirm-fenced']);
+      // Instances left behind: the command says so in its exit code, why in Nova's words, and what to run.
+      expect(failed.code, failed.stderr).toBe(1);
+      expect(failed.stdout).toMatch(/failed +\(ERROR on cmp2 after the evacuation: No valid host was found/);
+      expect(failed.stdout).toContain('2 instances failed; once the cause is fixed, evacuate again with: nova-ha evacuate cmp2');
+      const incident = (await currentIncident(env.ctx, 'cmp2'))!;
+      for (const id of ids) expect(incident.instances!.find((o) => o.id === id)).toMatchObject({ outcome: 'failed', fault: expect.stringMatching(/^No valid host was found/) });
+      const shown = await cliOnController(env.ctx, ['incident', incident.id]);
+      expect(shown.stdout).toMatch(/failed +cmp2 +- +ERROR on cmp2 after the evacuation: No valid host was found/);
+      expect(shown.stdout).toContain('evacuate again with: nova-ha evacuate cmp2');
+      const mail = await until('evacuation-failed email', 30_000, () => mailSince(env.ctx, since, 'cmp2'), (m) => m.some((x) => x.text.includes('To try again what failed')));
+      const text = mail.find((x) => x.text.includes('To try again what failed'))!.text;
+      expect(text).toMatch(/failed +cmp2 +- +ERROR on cmp2 after the evacuation: No valid host was found/);
+      expect(text).toContain('To try again what failed, once its cause is fixed, run:\n  nova-ha evacuate cmp2\n');
+    } finally {
+      for (const other of others) await env.ctx.nova.enable(other);
+    }
+    // Room again: the command the operator was given, exactly, evacuates them.
+    const again = await cliOnController(env.ctx, ['evacuate', 'cmp2']);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    const servers = await serversById(env.ctx);
+    for (const id of ids) expect([servers.get(id)?.status, servers.get(id)?.host !== 'cmp2'], id).toEqual(['ACTIVE', true]);
   });
 
   it('tenant network down with the opt-in drain: its running instances live-migrated away, each confirmed; nothing fenced', async () => {

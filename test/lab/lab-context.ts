@@ -54,7 +54,8 @@ export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrid
     }
     touched.clear();
     await after?.(ctx!);
-    await ctx!.nova.deleteServers();
+    const deleted = await ctx!.nova.deleteServers();
+    if (deleted.deleted > 0) lab!.note(`deleted ${deleted.deleted} servers in ${deleted.seconds} s`);
   });
   afterAll(() => configureControllers(lab!, { fencing: 'ipmi' }));
   return {

@@ -144,12 +144,13 @@ describe('reading', () => {
   });
 
   it('lists the servers on a host across pages (page size 2), as the lab sees them', async () => {
-    const [host, expected] = [...byHost(await lab.servers())].sort((a, b) => b[1].length - a[1].length)[0]!;
+    // A server that failed to boot has no host: it is on no host's list.
+    const [host, expected] = [...byHost(await lab.servers())].filter(([h]) => h !== '').sort((a, b) => b[1].length - a[1].length)[0]!;
     const listed = await probe<{ id: string; host: string; status: string }[]>(['servers', host, '2']);
     expect(listed.result!.map((s) => s.id).sort()).toEqual(expected.map((s) => s.id).sort());
     for (const server of listed.result!) expect(server.host).toBe(host);
-    // One request per page of 2, plus the (empty) page after a full one.
-    expect(listed.events.filter((e) => e === 'nova-request').length).toBeGreaterThanOrEqual(1 + Math.ceil(expected.length / 2));
+    // One request per full page of 2, then the last page: short, or empty after a full one (3 servers: 2 requests, 4: 3).
+    expect(listed.events.filter((e) => e === 'nova-request').length).toBeGreaterThanOrEqual(Math.floor(expected.length / 2) + 1);
   });
 
   it('reports a missing server as a 404 with Nova\'s message and request ID, on one line', async () => {

@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runDir } from '../../lab/topology.js';
-import { KEYS, type NovaServiceState } from '../../lib/state/records.js';
+import { KEYS, type NovaPoll, type NovaServiceState } from '../../lib/state/records.js';
 import { scenarioLab } from './lab-context.js';
 import { closedIncidents, currentIncident, mailSince, stepsOf, until } from '../../lab/scenario.js';
+import { untilFreshEvaluation } from './support/evaluations.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -25,7 +26,9 @@ describe('nova-compute checks', () => {
     // Closed only once the restarted nova-compute has reported. Closed on the old process's last
     // report, Nova would mark it down service_down_time (6 s) later and a new incident would open.
     expect((await env.ctx.nova.services()).find((s) => s.host === 'cmp2')?.state).toBe('up');
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    // Nova would mark it down service_down_time (6 s) after its last report: wait for a Nova poll past that, then an evaluation of it.
+    await until('a Nova poll past service_down_time after the close', 60_000, async () => (await env.ctx.runtime.kv.read<NovaPoll>(env.ctx.runtime.kv.key(KEYS.novaPoll)))?.value.at ?? 0, (at) => at > closed!.closedAt! + 6_000);
+    await untilFreshEvaluation(env.ctx);
     expect(await currentIncident(env.ctx, 'cmp2')).toBeUndefined();
   });
 

@@ -9,6 +9,7 @@ import { agentConfigDir } from '../../lab/consul-config.js';
 import { installOn, installedLib, metricsFile, novaHaDir, sudoersFile } from '../../lab/nova-ha.js';
 import { cliOnController, closedIncidents, currentIncident, hang, mailSince, until } from '../../lab/scenario.js';
 import { scenarioLab } from './lab-context.js';
+import { hostRecord, LAB_CONFIRMATION_WINDOW, untilFreshEvaluation } from './support/evaluations.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -50,7 +51,11 @@ describe('maintenance', () => {
     const typo = await cliOnController(env.ctx, ['maintenance', 'on', 'cmp22']);
     expect(typo.code).toBe(1);
     await hang(env.ctx, 'cmp2');
-    await new Promise((resolve) => setTimeout(resolve, 30_000));
+    // nova-ha saw the hang and left it alone, and has evaluated again since the confirmation window passed.
+    const seen = await until('an evaluation that saw cmp2 down everywhere', 60_000, () => hostRecord(env.ctx, 'cmp2'), (r) => r !== undefined && Object.values(r.networks).every((n) => n.state === 'failed'));
+    expect(seen!.decision).toMatchObject({ action: 'none', guard: 'maintenance' });
+    await until('the confirmation window passed', 30_000, () => Date.now(), (now) => now > Math.max(...Object.values(seen!.networks).map((n) => n.since)) + LAB_CONFIRMATION_WINDOW);
+    await untilFreshEvaluation(env.ctx);
     expect(await currentIncident(env.ctx, 'cmp2')).toBeUndefined();
     expect(await env.lab.powerStatus('cmp2')).toBe('on');
     expect(mailSince(env.ctx, since, 'cmp2')).toEqual([]);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { addressOf } from '../../lab/topology.js';
 import { scenarioLab } from './lab-context.js';
 import { configureControllers, currentIncident, closedIncidents, mailSince, stepsOf, until, untilHealthy } from '../../lab/scenario.js';
+import { LAB_CONFIRMATION_WINDOW, untilFreshEvaluation } from './support/evaluations.js';
 
 // After a management cut, nova-compute's message-bus connection recovers in its own time (TCP
 // retransmission backoff: 9 s measured after a 40 s cut, longer after longer cuts); a lab-short
@@ -19,7 +20,7 @@ describe('storage network', () => {
     const since = Date.now();
     env.touch('cmp1');
     await env.lab.cutLink('cmp1', 'storage', 'host');
-    // The remediation handler on cmp1 runs "ip link set stor0 up" through sudo: the link comes back by itself.
+    // The remediation handler on cmp1 runs "ip link set dev stor0 up" through sudo: the link comes back by itself.
     await until('cmp1 storage link repaired by nova-ha', 60_000, () => env.lab.linkState('cmp1', 'storage', 'host'), (state) => state === 'up');
     const [closed] = await until('incident closed', 60_000, () => closedIncidents(env.ctx, 'cmp1'), (list) => list.some((i) => i.openedAt >= since - 1000));
     expect(closed!.phase).toBe('recovered');
@@ -48,6 +49,11 @@ async function incidentsSince(host: string, since: number) {
   const closed = await closedIncidents(env.ctx, host);
   return [...(open ? [open] : []), ...closed].filter((i) => i.openedAt >= since - 1000);
 }
+/** The output of a controller's nova-ha-evaluate check, as the mgmt cluster's leader has it. */
+async function evaluateCheckOf(controller: string): Promise<string> {
+  const checks = await env.ctx.runtime.clusters.mgmt.healthChecks(`Node == "${controller}" and CheckID == "nova-ha-evaluate"`).catch(() => []);
+  return checks[0]?.Output ?? '';
+}
 const acted = (incident: { timeline: readonly { step: string }[] }): string[] => incident.timeline.map((e) => e.step).filter((s) => /^(restart-|power-|force-down|evacuate|drain)/.test(s));
 
 describe('management and tenant networks: email only', () => {
@@ -74,8 +80,10 @@ describe('guards', () => {
     const since = Date.now();
     await env.lab.cutLink('ctl2', 'storage', side);
     try {
-      // Longer than detection plus the confirmation window: a naive observer would have acted by now.
-      await new Promise((resolve) => setTimeout(resolve, 20_000));
+      // ctl2's own evaluation finds itself isolated; then every controller evaluates again, past the confirmation window.
+      await until('ctl2 reporting itself isolated', 60_000, () => evaluateCheckOf('ctl2'), (output) => /isolated on storage/.test(output));
+      await until('the confirmation window passed', 30_000, () => Date.now(), (now) => now > since + LAB_CONFIRMATION_WINDOW);
+      await untilFreshEvaluation(env.ctx);
       for (const host of env.lab.computes) expect(await incidentsSince(host, since), host).toEqual([]);
     } finally {
       await env.lab.restoreLink('ctl2', 'storage', side);
@@ -100,15 +108,26 @@ describe('guards', () => {
     await env.lab.waitForHealthy(120_000);
   });
 
-  it('half the hosts cut at once: storm hold, one alert, nothing repaired', async () => {
+  it('half the hosts cut at once: storm hold, nothing repaired; one email when it begins naming the held hosts, one when it ends', async () => {
     const since = Date.now();
     env.touch('cmp1', 'cmp2');
     await Promise.all([env.lab.cutLink('cmp1', 'storage', 'switch'), env.lab.cutLink('cmp2', 'storage', 'switch')]);
     await until('both held by the storm guard', 60_000, async () => Promise.all([currentIncident(env.ctx, 'cmp1'), currentIncident(env.ctx, 'cmp2')]), (list) => list.every((i) => i?.phase === 'held' && /storm/.test(i.hold?.reason ?? '')));
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
-    const storms = mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failed at once'));
-    expect(storms).toHaveLength(1);
+    const began = (await until('storm email', 30_000, () => mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failing at once')), (m) => m.length > 0))[0]!;
+    expect(began.subject).toMatch(/new repairs and fences held while it lasts/);
+    // Sent when the first host is held: each failing host is named with what is done about it now.
+    // Each host on a line of its own under "Why:"; phrases read with the mail's line wrapping undone.
+    for (const host of ['cmp1', 'cmp2']) expect(began.text).toMatch(new RegExp(`^ +${host}( \\(incident [^)]+\\))?:\\s`, 'm'));
+    const prose = began.text.replace(/\s+/g, ' ');
+    expect(prose).toMatch(/: HELD by the storm: /);
+    expect(prose).toMatch(/When no more than 1 hosts are failing at once/);
+    // Every controller evaluates the storm again: none sends a second alert, none acts.
+    await untilFreshEvaluation(env.ctx);
     for (const host of ['cmp1', 'cmp2']) expect(acted((await currentIncident(env.ctx, host))!)).toEqual([]);
+    await Promise.all([env.lab.restoreLink('cmp1', 'storage', 'switch'), env.lab.restoreLink('cmp2', 'storage', 'switch')]);
+    await until('storm over email', 60_000, () => mailSince(env.ctx, since).filter((m) => m.subject.includes('storm over')), (m) => m.length > 0);
+    expect(mailSince(env.ctx, since).filter((m) => m.subject.includes('many hosts failing at once'))).toHaveLength(1);
+    expect(mailSince(env.ctx, since).filter((m) => m.subject.includes('storm over'))).toHaveLength(1);
   });
 
   it('a link that flaps faster than the confirmation window leads to no action and no email', async () => {
@@ -148,7 +167,9 @@ describe('one actor, resumed', () => {
     process.kill(holder.pid, 'SIGKILL');
     const held = await until('another worker finishes the incident', 120_000, () => currentIncident(env.ctx, 'cmp4'), (i) => i?.phase === 'held' && i.hold?.needsOperator === true);
     expect(held!.id).toBe(repairing!.id);
-    expect(held!.timeline.filter((e) => e.step === 'restart-storage-network' && e.outcome === 'started')).toHaveLength(1);
+    // One request from the killed worker, not repeated by the resuming one (a resend for an overdue
+    // report, when a Consul event is lost, says so and is not a repeat).
+    expect(held!.timeline.filter((e) => e.step === 'restart-storage-network' && e.outcome === 'started' && !e.detail?.includes('asked again'))).toHaveLength(1);
     const after = held!.timeline.filter((e) => e.at > Date.parse(new Date(repairing!.timeline.at(-1)!.at).toISOString()));
     expect(after.some((e) => e.step === 'decision')).toBe(true);
   });

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { scenarioLab } from './lab-context.js';
 import { bootOn, cliOnController, closedIncidents, currentIncident, mailSince, novaHaLab, serversById, setBmcHangsOnPowerOff, stepsOf, thawBmc, until } from '../../lab/scenario.js';
+import { expectInOrder } from '../support/journal.js';
+import { actionRequests, hostRecord, untilFreshEvaluation } from './support/evaluations.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -19,9 +21,7 @@ describe('fence and evacuate', () => {
     expect(fenced!.phase).toBe('fenced');
     const steps = stepsOf(fenced!);
     // The order design.md requires: repair tried, then power off verified before any evacuation.
-    expect(steps.indexOf('restart-storage-network:done')).toBeLessThan(steps.indexOf('power-off:started'));
-    expect(steps.indexOf('power-off:done')).toBeLessThan(steps.indexOf('force-down:started'));
-    expect(steps.indexOf('force-down:done')).toBeLessThan(steps.indexOf('evacuate:started'));
+    expectInOrder(steps, 'restart-storage-network:done', 'power-off:started', 'power-off:done', 'force-down:started', 'force-down:done', 'evacuate:started');
     expect(steps).toContain('disable:done');
     expect(await env.lab.powerStatus('cmp1')).toBe('off');
 
@@ -33,6 +33,7 @@ describe('fence and evacuate', () => {
     expect(fenced!.instances!.map((o) => o.outcome).sort()).toEqual(Array(5).fill('evacuated'));
     const migrations = await env.ctx.nova.migrations('cmp1', 'evacuation');
     for (const id of ids) expect(migrations.filter((m) => m.instance_uuid === id), id).toHaveLength(1);
+    expect([...actionRequests(env.ctx, ids, since).values()]).toEqual(ids.map(() => 1));
     const service = (await env.ctx.nova.services()).find((s) => s.host === 'cmp1')!;
     expect(service.forced_down).toBe(true);
     expect(service.status).toBe('disabled');
@@ -45,8 +46,19 @@ describe('fence and evacuate', () => {
     await env.lab.restoreLink('cmp1', 'storage', 'switch');
     await env.lab.powerOn('cmp1');
     await env.lab.waitForMemberEverywhere('cmp1', 'alive', 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 15_000));
-    expect((await currentIncident(env.ctx, 'cmp1'))!.phase).toBe('fenced');
+    // nova-ha saw it back and left it fenced: the first evaluations tell the operators (a fenced
+    // host on again is news), later ones do nothing; it has evaluated again since.
+    const seen = await until('an evaluation that saw cmp1 back', 60_000, () => hostRecord(env.ctx, 'cmp1'), (r) => r !== undefined && Object.values(r.networks).every((n) => n.state === 'alive'));
+    expect(seen!.decision!.guard).toBe('fenced');
+    expect(['alert', 'none']).toContain(seen!.decision!.action);
+    const noticed = await until('cmp1 seen on while fenced', 60_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.seenOnWhileFenced !== undefined);
+    // The record is rewritten only when what nova-ha sees changes, so "later evaluations do
+    // nothing" shows in the incident: no step after the notice, still fenced, the host left on.
+    await untilFreshEvaluation(env.ctx);
+    const later = (await currentIncident(env.ctx, 'cmp1'))!;
+    expect(later.phase).toBe('fenced');
+    expect(later.timeline.slice(noticed!.timeline.length).filter((e) => e.outcome !== 'info').map((e) => `${e.step}:${e.outcome}`)).toEqual([]);
+    expect(await env.lab.powerStatus('cmp1')).toBe('on');
     const still = (await env.ctx.nova.services()).find((s) => s.host === 'cmp1')!;
     expect([still.forced_down, still.status]).toEqual([true, 'disabled']);
 

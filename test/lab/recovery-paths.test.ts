@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { scenarioLab } from './lab-context.js';
 import { bootOn, closedIncidents, configureNode, currentIncident, hang, mailSince, serversById, setBootFails, stepsOf, until } from '../../lab/scenario.js';
+import { expectInOrder } from '../support/journal.js';
 
 const env = scenarioLab({ fencing: 'ipmi' });
 
@@ -51,8 +52,7 @@ describe('failure paths end to end', () => {
     await env.lab.powerOff('cmp4');
     const fenced = await until('fenced', 300_000, () => currentIncident(env.ctx, 'cmp4'), (i) => i?.phase === 'fenced');
     const steps = stepsOf(fenced!);
-    expect(steps.indexOf('power-on:done')).toBeLessThan(steps.indexOf('power-off:done'));
-    expect(steps.indexOf('power-off:done')).toBeLessThan(steps.indexOf('evacuate:started'));
+    expectInOrder(steps, 'power-on:done', 'power-off:done', 'evacuate:started');
     await expectEvacuated(ids, 'cmp4');
   });
 
@@ -65,7 +65,7 @@ describe('failure paths end to end', () => {
     const fenced = await until('fenced', 240_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.phase === 'fenced');
     expect(fenced!.cause).toBe('nova-compute-dead');
     const steps = stepsOf(fenced!);
-    expect(steps.indexOf('restart-nova-compute:done')).toBeLessThan(steps.indexOf('power-off:started'));
+    expectInOrder(steps, 'restart-nova-compute:done', 'power-off:started');
     await expectEvacuated(ids, 'cmp1');
   });
 });

@@ -1,10 +1,10 @@
 /** The checks watch handler as Consul runs it, fed malformed input: one clear log line, exit 2, nothing done. */
 import { chownSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { consulAccount } from '../../lab/consul-agents.js';
-import { installedLib, novaHaConfig, novaHaDir } from '../../lab/nova-ha.js';
+import { installedLib, novaHaConfig, novaHaDir, novaHaLog } from '../../lab/nova-ha.js';
 import { testLab } from './lab-context.js';
 
 let lab: Lab;
@@ -15,12 +15,10 @@ beforeAll(async () => {
 
 /** Runs the installed handler as Consul would (user consul, inside ctl1), with a log file of its own. */
 async function runWatch(stdin: string) {
-  const dir = novaHaDir(lab.spec, 'ctl1');
-  const log = join(dir, `watch-input-test-${process.pid}.log`);
-  const config = join(dir, `watch-input-test-${process.pid}.conf`);
-  writeFileSync(config, readFileSync(novaHaConfig(lab.spec, 'ctl1'), 'utf8').replace(/^log_file = .*$/m, `log_file = ${log}`), { mode: 0o600 });
-  const { uid, gid } = consulAccount();
-  chownSync(config, uid, gid);
+  const log = join(dirname(novaHaLog(lab.spec, 'ctl1')), `watch-input-test-${process.pid}.log`);
+  const config = join(novaHaDir(lab.spec, 'ctl1'), `watch-input-test-${process.pid}.conf`);
+  writeFileSync(config, readFileSync(novaHaConfig(lab.spec, 'ctl1'), 'utf8').replace(/^log_file = .*$/m, `log_file = ${log}`), { mode: 0o640 });
+  chownSync(config, 0, consulAccount().gid);
   try {
     const result = await lab.exec('ctl1', ['setpriv', '--reuid=consul', '--regid=consul', '--init-groups', '--', process.execPath, join(installedLib(lab.spec), 'handlers', 'watch-checks.js'), '--config', config, '--network', 'mgmt'], { input: stdin, allowFailure: true });
     const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { component: string; event: string; error?: string }) : [];

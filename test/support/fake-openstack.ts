@@ -23,6 +23,11 @@ export type Handler = (call: Call, count: number) => Response | Promise<Response
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
   new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', 'x-openstack-request-id': `req-${status}-${Math.random().toString(16).slice(2, 10)}`, ...headers } });
 
+const newer = (a: string, b: string): boolean => {
+  const [x, y] = [a, b].map((v) => v.split('.').map(Number) as [number, number]);
+  return x![0] !== y![0] ? x![0] > y![0] : x![1] > y![1];
+};
+
 export class FakeOpenStack {
   readonly calls: Call[] = [];
   readonly routes = new Map<string, Handler>();
@@ -44,6 +49,8 @@ export class FakeOpenStack {
     if (url.pathname === '/v2.1' && call.method === 'GET') {
       return json(200, { version: { id: 'v2.1', status: 'CURRENT', version: this.maxMicroversion, min_version: '2.1' } });
     }
+    const asked = headers['openstack-api-version']?.replace(/^compute /, '');
+    if (asked && newer(asked, this.maxMicroversion)) return json(406, { computeFault: { code: 406, message: `Version ${asked} is not supported by the API. Minimum is 2.1 and maximum is ${this.maxMicroversion}.` } });
     const key = `${call.method} ${url.pathname.replace(/^\/v2\.1/, '')}`;
     const handler = this.routes.get(key);
     if (!handler) return json(404, { itemNotFound: { code: 404, message: `fake: no route for ${key}` } });

@@ -83,7 +83,7 @@ export function runtimeClosure(edges: readonly ImportEdge[], start: string): Set
 }
 
 /** What the pure decision code may never reach at run time: anything that talks to the world. */
-const IO_MODULES = ['lib/systems', 'lib/state', 'lib/recovery', 'lib/operator', 'lib/shared/proc.ts', 'lib/shared/handler.ts', 'lib/shared/log.ts', 'lib/shared/run-counter.ts', 'lib/config/load.ts'];
+const IO_MODULES = ['lib/systems', 'lib/state', 'lib/recovery', 'lib/operator', 'lib/node', 'lib/shared/proc.ts', 'lib/shared/handler.ts', 'lib/shared/log.ts', 'lib/shared/run-counter.ts', 'lib/config/load.ts'];
 const IO_PACKAGES = /^(node:)?(fs|fs\/promises|child_process|net|http|https|dgram|dns|tls)$|^(consul|execa|nodemailer|prom-client)$/;
 
 export interface Violation {
@@ -113,6 +113,8 @@ export function checkImportRules(root: string): Violation[] {
     if (under(e.from, 'lib/shared', 'lib/config') && under(e.to, 'lib') && !under(e.to, 'lib/shared', 'lib/config')) rule('shared helpers and config import only each other');
     if (under(e.from, 'lib/state') && under(e.to, 'lib/recovery', 'lib/operator')) rule('state imports no recovery or operator code');
     if (under(e.from, 'lib/recovery') && under(e.to, 'lib/operator')) rule('recovery imports no operator code');
+    if (under(e.from, 'lib/node') && under(e.to, 'lib/state', 'lib/recovery', 'lib/operator')) rule('node code (what a compute runs on its own) imports no controller code');
+    if (under(e.from, 'lib') && !under(e.from, 'lib/node') && under(e.to, 'lib/node')) rule('only handlers import node code');
   }
   return out;
 }

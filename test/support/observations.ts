@@ -24,6 +24,8 @@ export interface HostShape {
   tenant?: MemberState;
   /** How long ago the network states above began (default: an hour). */
   netSince?: number;
+  /** When one network's failure began, where the networks failed at different times. */
+  since?: Partial<Record<Network, number>>;
   power?: PowerState;
   node?: ServiceState;
   api?: ServiceState;
@@ -40,11 +42,11 @@ export interface HostShape {
 
 export function host(shape: HostShape = {}, name = 'cmp1'): HostObservation {
   const since = shape.netSince ?? ago(3600);
-  const held = (state: MemberState, aliveSince = ago(86_400)) => ({ state, since: state === 'alive' ? aliveSince : since });
+  const held = (state: MemberState, network: Network, aliveSince = ago(86_400)) => ({ state, since: state === 'alive' ? aliveSince : (shape.since?.[network] ?? since) });
   const incident = shape.incident === undefined || shape.incident === null || shape.incident === 'unknown' ? (shape.incident ?? null) : { id: 'inc-1', phase: 'confirming' as const, phaseSince: ago(30), attempts: {}, fenceStarted: false, alerted: false, ...shape.incident };
   return {
     host: name,
-    networks: { mgmt: held(shape.mgmt ?? 'alive', shape.mgmtBackSince), storage: held(shape.storage ?? 'alive'), tenant: held(shape.tenant ?? 'alive') },
+    networks: { mgmt: held(shape.mgmt ?? 'alive', 'mgmt', shape.mgmtBackSince), storage: held(shape.storage ?? 'alive', 'storage'), tenant: held(shape.tenant ?? 'alive', 'tenant') },
     power: { state: shape.power ?? 'on', since: ago(86_400) },
     novaCompute: {
       node: { state: shape.node ?? 'up', since: shape.novaNodeSince ?? (shape.node && shape.node !== 'up' ? (shape.novaSince ?? ago(3600)) : ago(86_400)) },

@@ -81,7 +81,7 @@ describe('config', () => {
     expect(problems).toContain('[nova] username: expected a value for auth_type = password, found nothing');
     expect(problems).toContain('[notifications] smtp_host: expected a value or a webhook_url (otherwise nova-ha could tell no one what it did), found nothing');
     expect(problems.some((p) => p.startsWith('[remediation] hmac_key: expected a value of at least 32 characters'))).toBe(true);
-    expect(lines('[DEFAULT]\nrole = compute\n[remediation]\nhmac_key = 0123456789abcdef0123456789abcdef\n')).toEqual([]);
+    expect(lines('[DEFAULT]\nrole = compute\n[remediation]\nhmac_key = 0123456789abcdef0123456789abcdef\nstorage_interface = stor0\n')).toEqual([]);
     expect(lines('[remediation]\nhmac_key = 0123456789abcdef0123456789abcdef\n')).toEqual(['[DEFAULT] role: expected a value (controller or compute), found nothing']);
   });
 

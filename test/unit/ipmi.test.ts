@@ -38,7 +38,7 @@ describe('lib/ipmi against a BMC that does not answer', () => {
   });
 
   it('a fence against it is not verified, so nothing may be evacuated', async () => {
-    const fence = await powerOffVerified(target, 2500, 200);
+    const fence = await powerOffVerified(target, 2500, { pollMs: 200 });
     expect(fence.verified).toBe(false);
     expect(fence.detail).toMatch(/did not report power off within 2500 ms/);
     expect(fence.detail).not.toContain(password);

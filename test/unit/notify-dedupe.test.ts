@@ -120,8 +120,20 @@ describe('notifier dedupe', () => {
     notifier.notify({ ...base, event: 'recovered' });
     await notifier.flush(5000);
 
-    expect(channel.sent.map(dedupeKey).sort()).toEqual(['compute-1/mgmt-network-down', 'compute-1/recovered', 'compute-2/mgmt-network-down']);
+    expect(channel.sent.map(dedupeKey).sort()).toEqual(['compute-1/mgmt-network-down/inc-1', 'compute-1/recovered/inc-1', 'compute-2/mgmt-network-down/inc-1']);
     expect(log.records('notify-deduped')).toHaveLength(2);
+  });
+
+  it('a later incident of the same host is news again: "recovered" twice within the window, one per incident', async () => {
+    const channel = recordingChannel();
+    const notifier = createNotifier({ settings: notificationSettings({ dedupe_window: WINDOW }), logger: captureLog().logger, channels: [channel], dedupe: new FileDedupeStore(join(tempDir(resources), 'dedupe')) });
+    const recovered = { ...base, event: 'recovered', incidentId: 'compute-1-20261125T100000Z' };
+    notifier.notify(recovered);
+    notifier.notify({ ...recovered, reason: 'the same incident, from another controller' });
+    await notifier.flush(5000);
+    notifier.notify({ ...recovered, incidentId: 'compute-1-20261125T100500Z' });
+    await notifier.flush(5000);
+    expect(channel.sent.map((n) => n.incidentId)).toEqual(['compute-1-20261125T100000Z', 'compute-1-20261125T100500Z']);
   });
 
   it('releases the claim when nothing could be sent, so the next notification goes out', async () => {

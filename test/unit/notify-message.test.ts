@@ -50,6 +50,21 @@ describe('composeMessage', () => {
     expect(body).not.toContain(PAUSED_BANNER.slice(0, 20));
   });
 
+  it('keeps a reason\'s own lines (a list of hosts): each wrapped by itself, under the field, indented as given', () => {
+    const reason = 'storm: 2 hosts failed on the storage network (limit 1 of 4).\nHosts failing now:\n  cmp1 (incident cmp1-1, phase confirming): wait: its storage network is down for 3.7s; confirming for 4.0s before acting\n  cmp2: HELD by the storm';
+    const { body } = composeMessage({ ...fenced, reason }, { subjectPrefix: '' });
+    const lines = body.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('Why:'));
+    expect(lines.slice(start, start + 6)).toEqual([
+      'Why:           storm: 2 hosts failed on the storage network (limit 1 of 4).',
+      '               Hosts failing now:',
+      '                 cmp1 (incident cmp1-1, phase confirming): wait: its storage',
+      '                   network is down for 3.7s; confirming for 4.0s before acting',
+      '                 cmp2: HELD by the storm',
+      'Host:          compute-12',
+    ]);
+  });
+
   it('lays the timeline out as a table in time order, with elapsed and step durations', () => {
     const { body } = composeMessage(fenced, { subjectPrefix: '[nova-ha]' });
     const table = body.split('\n').filter((l) => l.startsWith('  2026-05-01'));
@@ -72,6 +87,26 @@ describe('composeMessage', () => {
     expect(body).toMatch(/instance +name +outcome +from +to/);
     expect(body).toMatch(/5d8f6a52-0000-4000-8000-000000000001 +db-primary +evacuated +compute-12 +compute-03/);
     expect(body).toMatch(/5d8f6a52-0000-4000-8000-000000000003 +batch-9 +failed +compute-12 +-\n/);
+  });
+
+  it("says why an instance failed, in Nova's words, and the exact command to try again", () => {
+    const noRoom: Notification = {
+      ...fenced,
+      event: 'evacuation-failed',
+      retry: 'nova-ha evacuate compute-12',
+      instances: [
+        fenced.instances![0]!,
+        { id: '5d8f6a52-0000-4000-8000-000000000003', name: 'batch-9', outcome: 'failed', from: 'compute-12', detail: 'ERROR on compute-12 after the evacuation: No valid host was found. There are not enough hosts available. (see: openstack server show 5d8f6a52-0000-4000-8000-000000000003)' },
+      ],
+    };
+    const { body } = composeMessage(noRoom, { subjectPrefix: '[nova-ha]' });
+    expect(body).toMatch(/instance +name +outcome +from +to +why/);
+    expect(body).toMatch(/batch-9 +failed +compute-12 +- +ERROR on compute-12 after the evacuation: No valid host was found\. There are not enough hosts available\./);
+    // An evacuated instance's row carries no detail: only what needs acting on does.
+    expect(body).toMatch(/db-primary +evacuated +compute-12 +compute-03\n/);
+    expect(body).toContain('To try again what failed, once its cause is fixed, run:\n  nova-ha evacuate compute-12\n');
+    expect(composeMessage(fenced, { subjectPrefix: '[nova-ha]' }).body).not.toContain('To try again');
+    expect(webhookPayload(noRoom, composeMessage(noRoom, { subjectPrefix: '' }))).toMatchObject({ retry: 'nova-ha evacuate compute-12' });
   });
 
   it('ends with the incident id and how to see it', () => {

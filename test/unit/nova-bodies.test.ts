@@ -42,6 +42,8 @@ describe('service update body', () => {
   it('forces down and up, disables with a reason (cut to 255), enables', () => {
     expect(serviceUpdateBody(mv('2.53'), { forcedDown: true })).toEqual({ forced_down: true });
     expect(serviceUpdateBody(mv('2.93'), { forcedDown: false })).toEqual({ forced_down: false });
+    // Fencing's one call: forced down and disabled together (Nova applies both, in one request).
+    expect(serviceUpdateBody(mv('2.53'), { forcedDown: true, status: 'disabled', disabledReason: 'r'.repeat(300) })).toEqual({ forced_down: true, status: 'disabled', disabled_reason: 'r'.repeat(255) });
     expect(serviceUpdateBody(mv('2.53'), { status: 'disabled', disabledReason: 'x'.repeat(300) })).toEqual({ status: 'disabled', disabled_reason: 'x'.repeat(255) });
     expect(serviceUpdateBody(mv('2.53'), { status: 'enabled' })).toEqual({ status: 'enabled' });
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/shared/log.js';
-import { NovaClient, NovaConfigError, NovaHttpError, NovaTransportError } from '../../lib/systems/nova/index.js';
+import { NovaClient, NovaHttpError, NovaTransportError } from '../../lib/systems/nova/index.js';
 import { reportedAt } from '../../lib/systems/nova/types.js';
 import { FakeOpenStack, PASSWORD, json, novaSection } from '../support/fake-openstack.js';
 
@@ -111,8 +111,28 @@ describe('microversion', () => {
     cloud.maxMicroversion = '2.60';
     expect(await client().microversion()).toBe('2.60');
     cloud.maxMicroversion = '2.40';
-    await expect(client().listComputeServices()).rejects.toThrow(NovaConfigError);
+    // Nova changed under a cached token: its 406 makes the client read the versions again.
     await expect(client().listComputeServices()).rejects.toThrow(/below \[nova\] microversion_floor = 2\.53/);
+    await expect(client().listComputeServices()).rejects.toThrow(/below \[nova\] microversion_floor = 2\.53/);
+  });
+
+  it('is read once per token: a later process with the cached token asks Nova for nothing first', async () => {
+    await client().listComputeServices();
+    await client().listComputeServices();
+    expect(cloud.calls.filter((c) => c.url.pathname === '/v2.1').length).toBe(1);
+    expect(cloud.callsTo('GET /os-services').map((c) => c.headers['openstack-api-version'])).toEqual(['compute 2.93', 'compute 2.93']);
+  });
+
+  it('is read again when Nova refuses the remembered one (406), and the refused call is not resent under another', async () => {
+    await client().listComputeServices();
+    cloud.maxMicroversion = '2.87';
+    const later = client();
+    await expect(later.listComputeServices()).rejects.toThrow(/refused compute microversion 2\.93 .*now speaks 2\.87\); nothing was done: run it again/);
+    expect(await later.listComputeServices()).toHaveLength(1);
+    expect(cloud.callsTo('GET /os-services').map((c) => c.headers['openstack-api-version'])).toEqual(['compute 2.93', 'compute 2.93', 'compute 2.87']);
+    // ...and remembered with the token for the next process.
+    await client().listComputeServices();
+    expect(cloud.callsTo('GET /os-services').at(-1)!.headers['openstack-api-version']).toBe('compute 2.87');
   });
 });
 
@@ -169,8 +189,35 @@ describe('servers on a host', () => {
   });
 });
 
+describe('servers changed since', () => {
+  it("asks for every project's servers changed since a time of Nova's clock, deleted ones included, with their faults", async () => {
+    const failed = { ...server('b', 'cmp2'), status: 'ERROR', fault: { code: 500, created: '2026-11-25T10:00:01Z', message: 'No valid host was found. There are not enough hosts available.', details: 'Traceback (most recent call last): ...' } };
+    cloud.routes.set('GET /servers/detail', () => json(200, { servers: [server('a', 'cmp3'), failed, { ...server('c', 'cmp2'), status: 'DELETED' }] }));
+    const servers = await client().listServersChangedSince(Date.parse('2026-11-25T10:00:00Z'));
+    expect(Object.fromEntries(cloud.callsTo('GET /servers/detail')[0]!.url.searchParams)).toEqual({ all_tenants: '1', 'changes-since': '2026-11-25T10:00:00.000Z' });
+    expect(servers.map((x) => [x.id, x.status, x.host, x.fault])).toEqual([
+      ['a', 'ACTIVE', 'cmp3', null],
+      // Only the message and code: the details are a traceback for admins, not for an email.
+      ['b', 'ERROR', 'cmp2', { message: 'No valid host was found. There are not enough hosts available.', code: 500 }],
+      ['c', 'DELETED', 'cmp2', null],
+    ]);
+  });
+
+  it('leaves out a server it cannot read rather than failing the whole list', async () => {
+    const { 'OS-EXT-SRV-ATTR:host': _, ...odd } = server('x', 'cmp2');
+    cloud.routes.set('GET /servers/detail', () => json(200, { servers: [server('a', 'cmp3'), odd] }));
+    expect((await client().listServersChangedSince(0)).map((s) => s.id)).toEqual(['a']);
+    expect(logLines.join('')).toContain('nova-server-unreadable');
+  });
+});
+
 describe('evacuate', () => {
   const action = 'POST /servers/s1/action';
+
+  it("returns when Nova accepted the call by Nova's own clock (its Date header)", async () => {
+    cloud.routes.set(action, () => json(202, undefined, { date: 'Wed, 25 Nov 2026 10:00:07 GMT' }));
+    expect((await client().evacuate('s1', { fromHost: 'cmp2' })).acceptedAt).toBe(Date.parse('2026-11-25T10:00:07Z'));
+  });
 
   it('sends {"evacuate": {}} and returns the request ID', async () => {
     cloud.routes.set(action, () => json(202, undefined, { 'x-openstack-request-id': 'req-evac-1' }));
@@ -242,6 +289,7 @@ describe('services and migrations', () => {
     await client().listMigrations({ projectId: 'p1' });
     expect(cloud.callsTo('GET /os-migrations')[0]!.url.searchParams.get('project_id')).toBe('p1');
     cloud.maxMicroversion = '2.79';
+    rmSync(stateDir, { recursive: true, force: true }); // a new token: the versions are read again
     await expect(client().listMigrations({ projectId: 'p1' })).rejects.toThrow(/needs compute microversion 2\.80, the cloud speaks 2\.79/);
   });
 

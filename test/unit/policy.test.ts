@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide, stormOf, stormThreshold, type Action, type Cause, type Guard } from '../../lib/decision/policy.js';
+import { HOPELESS_RESULTS, type RepairResult } from '../../lib/decision/model.js';
 import { SETTINGS, ago, cluster, host, s, type ClusterShape, type HostShape } from '../support/observations.js';
 
 interface Case {
@@ -42,6 +43,8 @@ const matrix: Case[] = [
   { name: 'storage down, repair given its time: wait', host: { storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(30) } } }, action: 'wait', cause: 'storage-network' },
   { name: 'storage down, repair failed: fence', host: { storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(61) } } }, action: 'fence', cause: 'storage-network', phase: 'fencing' },
   { name: 'storage and mgmt down: the repair cannot reach it, fence', host: { storage: 'failed', mgmt: 'failed' }, action: 'fence', cause: 'storage-network' },
+  { name: '11. storage down long, mgmt down for a moment (a blip, e.g. the repair restarting interfaces): confirm mgmt before fencing', host: { storage: 'failed', mgmt: 'failed', since: { storage: ago(120), mgmt: ago(2) }, incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(5) } } }, action: 'wait', cause: 'storage-network', guard: 'confirming' },
+  { name: '11. storage down long, mgmt down for the whole window: fence', host: { storage: 'failed', mgmt: 'failed', since: { storage: ago(120), mgmt: ago(11) } }, action: 'fence', cause: 'storage-network' },
   { name: 'all down, power on: hung or cut off, fence', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed' }, action: 'fence', cause: 'node-unreachable', phase: 'fencing' },
   { name: 'all down, power off not by us: power on', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'off' }, action: 'repair', cause: 'power-lost', repair: 'power-on' },
   { name: 'all down after power-on, within boot timeout: wait', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(100) } } }, action: 'wait', cause: 'power-lost' },
@@ -82,7 +85,12 @@ const invariants: Case[] = [
   { name: '3. storm counts Nova API down too (message bus outage)', host: { api: 'down', novaSince: ago(100) }, cluster: { hosts: 20, novaApiDown: 20 }, action: 'hold', guard: 'storm' },
   { name: '3. at the storm limit: act', host: hung, cluster: { hosts: 20, failed: { mgmt: 2, storage: 2, tenant: 2 } }, action: 'fence' },
   { name: '3. storm does not stop a fence already under way', host: { ...hung, incident: { phase: 'fencing', fenceStarted: true } }, cluster: { hosts: 20, failed: { mgmt: 10 } }, action: 'fence' },
-  { name: '6. fenced stays fenced even when healthy again', host: { incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '6. fenced stays fenced even when healthy again (the operators were told when it came back)', host: { incident: { phase: 'fenced', fenceStarted: true, seenOnWhileFenced: ago(60) } }, action: 'none', guard: 'fenced' },
+  { name: '6. a fenced host seen on again: the operators are told, once; it stays fenced', host: { incident: { phase: 'fenced', fenceStarted: true } }, action: 'alert', guard: 'fenced', alert: 'fenced-host-on' },
+  { name: '6. a fenced host whose BMC says on but still down everywhere: told too', host: { ...hung, power: 'on', incident: { phase: 'fenced', fenceStarted: true } }, action: 'alert', guard: 'fenced', alert: 'fenced-host-on' },
+  { name: '6. a fenced host still off: nothing to tell', host: { ...hung, power: 'off', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '6. a fenced host on again, in maintenance: nothing to tell', host: { maintenance: 'on', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
+  { name: '3. a fenced host on again, seen by an isolated observer: nothing to tell', host: { incident: { phase: 'fenced', fenceStarted: true } }, cluster: { observer: { tenant: 'isolated' } }, action: 'none', guard: 'fenced' },
   { name: '6. fenced stays fenced: never powered on', host: { ...hung, power: 'off', incident: { phase: 'fenced', fenceStarted: true } }, action: 'none', guard: 'fenced' },
   { name: '6. a held fence that was started: an operator decides even when healthy', host: { incident: { phase: 'held', fenceStarted: true, hold: { reason: 'power off not verified', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
   { name: '7. maintenance (nova-ha flag or Consul): never acted on', host: { ...hung, maintenance: 'on' }, action: 'none', guard: 'maintenance' },
@@ -94,7 +102,8 @@ const invariants: Case[] = [
   { name: 'quiet period does not stop a fence under way', host: { ...hung, incident: { phase: 'evacuating', fenceStarted: true } }, cluster: { startedAgo: 30 }, action: 'fence' },
   { name: 'clean leave everywhere while powered on: someone stopped the agents, alert only', host: { mgmt: 'left', storage: 'left', tenant: 'left' }, action: 'alert', cause: 'agents-left' },
   { name: 'one agent left cleanly: alert, not a storage fault', host: { storage: 'left' }, action: 'alert', cause: 'agents-left' },
-  { name: 'clean shutdown, power off: power it back on', host: { mgmt: 'left', storage: 'left', tenant: 'left', power: 'off' }, action: 'repair', repair: 'power-on' },
+  { name: 'clean shutdown without maintenance, power off: power it back on and say so plainly', host: { mgmt: 'left', storage: 'left', tenant: 'left', power: 'off' }, action: 'repair', cause: 'shut-down', repair: 'power-on', alert: 'shut-down' },
+  { name: 'clean shutdown, powered on but not back after the boot timeout: fence (verifiably off)', host: { mgmt: 'left', storage: 'left', tenant: 'left', power: 'off', incident: { phase: 'repairing', attempts: { 'power-on': ago(301) } } }, action: 'fence', cause: 'shut-down' },
   { name: 'power off but alive everywhere: inconsistent, alert only', host: { power: 'off' }, action: 'alert', cause: 'inconsistent' },
 ];
 
@@ -115,6 +124,37 @@ const transitions: Case[] = [
   { name: 'a fence under way resumes even if the host looks healthy', host: { incident: { phase: 'forcing-down', fenceStarted: true } }, action: 'fence' },
   { name: 'a row change during repair (storage to all down) is confirmed again', host: { ...hung, netSince: ago(2), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(30) } } }, action: 'wait', guard: 'confirming' },
 ];
+
+// A held incident must not hide a worse failure (issue 13, item 6).
+const escalations: Case[] = [
+  { name: 'tenant cut (alert only), then the host hangs: fenced, escalated and told', host: { ...hung, incident: { cause: 'tenant-network', phase: 'held', alerted: true, hold: { reason: 'tenant network down', needsOperator: false } } }, action: 'fence', cause: 'node-unreachable', alert: 'escalated' },
+  { name: 'mgmt cut (alert only), then the power goes: powered on, escalated', host: { ...hung, power: 'off', incident: { cause: 'mgmt-network', phase: 'held', hold: { reason: 'mgmt network down', needsOperator: false } } }, action: 'repair', cause: 'power-lost', repair: 'power-on' },
+  { name: 'held for an operator (nova-compute restart did not help), then the host hangs: fenced', host: { ...hung, incident: { cause: 'nova-api-only', phase: 'held', attempts: { 'restart-nova-compute': ago(7200) }, hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'fence', cause: 'node-unreachable', alert: 'escalated' },
+  { name: 'held for an operator, then nova-compute dies on the node: its own restart is tried first', host: { node: 'down', novaNodeSince: ago(30), incident: { cause: 'nova-api-only', phase: 'held', attempts: { 'restart-nova-compute': ago(7200) }, hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'repair', cause: 'nova-compute-dead', repair: 'restart-nova-compute', alert: 'escalated' },
+  { name: 'held for an operator, a worse failure not yet confirmed: still held (waiting)', host: { ...hung, netSince: ago(3), incident: { cause: 'nova-api-only', phase: 'held', hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'wait', guard: 'confirming' },
+  { name: 'held for an operator, the same failure again: still held', host: { api: 'down', novaSince: ago(900), incident: { cause: 'nova-api-only', phase: 'held', attempts: { 'restart-nova-compute': ago(600) }, hold: { reason: 'restart did not help', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
+  { name: 'held for an operator, a milder failure: still held', host: { tenant: 'failed', incident: { cause: 'storage-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, action: 'none', guard: 'operator-hold' },
+  { name: 'an unverified fence held for an operator, the host now off: fenced as it is, never powered on', host: { ...hung, power: 'off', incident: { cause: 'storage-network', phase: 'held', fenceStarted: true, hold: { reason: 'fence not verified', needsOperator: true } } }, action: 'fence', cause: 'power-lost', alert: 'escalated' },
+  { name: 'escalation still yields to maintenance', host: { ...hung, maintenance: 'on', incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, action: 'none', guard: 'maintenance' },
+  { name: 'escalation still yields to a pause (held, and told)', host: { ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, cluster: { paused: { reason: 'switch work', since: ago(60) } }, action: 'hold', guard: 'paused' },
+  { name: 'escalation held by a storm is still recorded and told', host: { ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }, cluster: { hosts: 20, failed: { mgmt: 5, storage: 5, tenant: 5 } }, action: 'hold', guard: 'storm', alert: 'escalated' },
+];
+
+describe('held incidents escalate on a strictly worse failure', () => {
+  it.each(escalations)('$name', check);
+
+  it('records what the incident was held as', () => {
+    const decision = decide(host({ ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: false } } }), cluster(), SETTINGS);
+    expect(decision.escalatedFrom).toBe('tenant-network');
+    expect(decision.reason).toMatch(/worse than the tenant-network incident inc-1 was held for/);
+    const stormHeld = decide(host({ ...hung, incident: { cause: 'tenant-network', phase: 'held', hold: { reason: 'x', needsOperator: true } } }), cluster({ hosts: 20, failed: { mgmt: 5 } }), SETTINGS);
+    expect(stormHeld.escalatedFrom).toBe('tenant-network');
+  });
+
+  it('an incident without a known cause (a hand-written simulate file) never escalates', () => {
+    expect(decide(host({ ...hung, incident: { phase: 'held', hold: { reason: 'x', needsOperator: true } } }), cluster(), SETTINGS).guard).toBe('operator-hold');
+  });
+});
 
 describe('decision matrix (design.md section 4)', () => {
   it.each(matrix)('$name', check);
@@ -147,6 +187,75 @@ describe('transitions', () => {
   it('tells when to look again', () => {
     const decision = decide(host({ storage: 'failed', netSince: ago(4) }), cluster(), SETTINGS);
     expect(decision.recheckInMs).toBe(s(6));
+  });
+});
+
+// Issue 15.4 and 19: the node's verified report on a repair can only end the wait early, towards
+// the same fence (or, for nova-api-only, hold) the repair timeout would have reached.
+const report = (result: RepairResult, at = ago(20)) => ({ result, detail: `the node's evidence (${result})`, at });
+const storageRepair = (result: RepairResult, at?: number): HostShape => ({ storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(25) }, reports: { 'restart-storage-network': report(result, at) } } });
+const novaRestart = (result: RepairResult): HostShape => ({ node: 'down', incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(25) }, reports: { 'restart-nova-compute': report(result) } } });
+const apiRestart = (result: RepairResult): HostShape => ({ api: 'down', novaSince: ago(300), incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(25) }, reports: { 'restart-nova-compute': report(result) } } });
+const reports: Case[] = [
+  { name: 'storage repair refused by the node: fence at once, not after the timeout', host: storageRepair('refused'), action: 'fence', cause: 'storage-network', phase: 'fencing' },
+  { name: 'storage repair command failed on the node: fence at once', host: storageRepair('failed'), action: 'fence', cause: 'storage-network' },
+  { name: 'storage repair ran but the node still cannot reach storage: fence at once', host: storageRepair('still-broken'), action: 'fence', cause: 'storage-network' },
+  { name: 'storage repair ran, nothing checked: wait out the timeout as before', host: storageRepair('ran'), action: 'wait', cause: 'storage-network' },
+  { name: 'storage repair ran and the node reached storage: still only waiting for the health state', host: storageRepair('works'), action: 'wait', cause: 'storage-network' },
+  { name: 'a hopeless report older than the attempt (an earlier failure) changes nothing', host: storageRepair('still-broken', ago(40)), action: 'wait', cause: 'storage-network' },
+  { name: 'a hopeless report while the host is healthy again: close, never fence', host: { incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(25) }, reports: { 'restart-storage-network': report('still-broken') } } }, action: 'close', cause: 'healthy' },
+  { name: 'a hopeless report while storage and mgmt are down: mgmt is still confirmed first', host: { storage: 'failed', mgmt: 'failed', since: { storage: ago(120), mgmt: ago(2) }, incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(25) }, reports: { 'restart-storage-network': report('still-broken') } } }, action: 'wait', guard: 'confirming' },
+  { name: 'a hopeless report while the cloud is in a storm: held, like the fence it would be', host: storageRepair('still-broken'), cluster: { hosts: 4, failed: { storage: 2 } }, action: 'hold', guard: 'storm' },
+  { name: 'a hopeless report with fencing off: held for an operator, as after the timeout', host: storageRepair('still-broken'), settings: { fencing: 'none' }, action: 'hold', guard: 'no-fence-method' },
+  { name: 'a hopeless report while paused: held', host: storageRepair('still-broken'), cluster: { paused: { reason: 'upgrade', since: ago(60) } }, action: 'hold', guard: 'paused' },
+  { name: 'nova-compute restart refused: fence at once', host: novaRestart('refused'), action: 'fence', cause: 'nova-compute-dead' },
+  { name: 'nova-compute died again within the settle time: fence at once', host: novaRestart('still-broken'), action: 'fence', cause: 'nova-compute-dead' },
+  { name: 'nova-compute restarted and stayed up on the node: wait for the health state', host: novaRestart('works'), action: 'wait', cause: 'nova-compute-dead' },
+  { name: 'Nova-API-only restart failed on the node: held for an operator at once, never fenced', host: apiRestart('failed'), action: 'hold', cause: 'nova-api-only', alert: 'needs-operator' },
+  { name: 'Nova-API-only restart ran: still waiting for Nova', host: apiRestart('works'), action: 'wait', cause: 'nova-api-only' },
+  { name: 'a storage report never shortens a nova-compute wait', host: { node: 'down', incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(25) }, reports: { 'restart-storage-network': report('still-broken') } } }, action: 'wait', cause: 'nova-compute-dead' },
+  { name: 'power-on has no node report: a report under another repair never cuts the boot wait', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(100), 'restart-storage-network': ago(200) }, reports: { 'restart-storage-network': report('still-broken', ago(150)) } } }, action: 'wait', cause: 'power-lost' },
+];
+
+// A request whose report is overdue is sent once more: Consul user events are gossiped, best effort.
+const DUE = { reportDueMs: s(10) };
+const silent = (sentAgo: number, sent?: number): HostShape => ({ storage: 'failed', incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(sentAgo) }, ...(sent !== undefined ? { requestsSent: { 'restart-storage-network': sent } } : {}) } });
+const overdue: Case[] = [
+  { name: 'no report when it is due: the storage repair is asked for once more', host: silent(12, 1), settings: DUE, action: 'repair', repair: 'restart-storage-network', cause: 'storage-network', phase: 'repairing' },
+  { name: 'no report yet, not due: wait', host: silent(6, 1), settings: DUE, action: 'wait', cause: 'storage-network' },
+  { name: 'no report after the resend: wait out the timeout, never a third request', host: silent(30, 2), settings: DUE, action: 'wait', cause: 'storage-network' },
+  { name: 'no report and the timeout passed: fence, as before', host: silent(61, 2), settings: DUE, action: 'fence', cause: 'storage-network' },
+  { name: 'a report came (works): no resend, wait for the health state', host: { ...silent(12, 1), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(12) }, requestsSent: { 'restart-storage-network': 1 }, reports: { 'restart-storage-network': report('works', ago(5)) } } }, settings: DUE, action: 'wait', cause: 'storage-network' },
+  { name: 'only a report from an earlier failure: overdue, asked once more', host: { ...silent(12, 1), incident: { phase: 'repairing', attempts: { 'restart-storage-network': ago(12) }, requestsSent: { 'restart-storage-network': 1 }, reports: { 'restart-storage-network': report('still-broken', ago(40)) } } }, settings: DUE, action: 'repair', repair: 'restart-storage-network' },
+  { name: 'a nova-compute restart with no report: asked once more', host: { node: 'down', incident: { phase: 'repairing', attempts: { 'restart-nova-compute': ago(12) }, requestsSent: { 'restart-nova-compute': 1 } } }, settings: DUE, action: 'repair', repair: 'restart-nova-compute', cause: 'nova-compute-dead' },
+  { name: 'power-on has no node to answer: the boot wait is never a resend', host: { mgmt: 'failed', storage: 'failed', tenant: 'failed', power: 'on', incident: { phase: 'repairing', attempts: { 'power-on': ago(30) } } }, settings: DUE, action: 'wait', cause: 'power-lost' },
+  { name: 'resends off (no reportDueMs): wait out the timeout', host: silent(30, 1), action: 'wait', cause: 'storage-network' },
+];
+
+describe("the node's report on a repair", () => {
+  it.each(reports)('$name', check);
+  it.each(overdue)('$name', check);
+
+  it('an overdue resend is looked at when it falls due', () => {
+    expect(decide(host(silent(6, 1)), cluster(), { ...SETTINGS, ...DUE }).recheckInMs).toBe(s(4));
+    expect(decide(host(silent(30, 2)), cluster(), { ...SETTINGS, ...DUE }).recheckInMs).toBe(s(30));
+  });
+
+  it("the fence's reason carries the node's evidence", () => {
+    const decision = decide(host(storageRepair('still-broken')), cluster(), SETTINGS);
+    expect(decision.reason).toMatch(/restart-storage-network ran but did not help: the node reports the node's evidence \(still-broken\)/);
+    expect(decision.because).toMatch(/25s after it was asked for/);
+  });
+
+  it('every hopeless result escalates to what the timeout would have: the same action, cause and phase', () => {
+    for (const shape of [storageRepair, novaRestart, apiRestart]) {
+      const timedOut = shape('ran');
+      const afterTimeout = decide(host({ ...timedOut, incident: { ...(timedOut.incident as object), attempts: Object.fromEntries(Object.keys((timedOut.incident as { attempts: object }).attempts).map((k) => [k, ago(61)])) } }), cluster(), SETTINGS);
+      for (const result of HOPELESS_RESULTS) {
+        const early = decide(host(shape(result)), cluster(), SETTINGS);
+        expect([early.action, early.cause, early.phase, early.needsOperator], `${result}`).toEqual([afterTimeout.action, afterTimeout.cause, afterTimeout.phase, afterTimeout.needsOperator]);
+      }
+    }
   });
 });
 

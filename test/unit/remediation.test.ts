@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ReplayGuard, signRequest, verifyRequest, type RemediationAction } from '../../lib/recovery/repair-request.js';
+import { repairInvocation, ReplayGuard, signRequest, SUDO, verifyRequest, type RemediationAction } from '../../lib/recovery/repair-request.js';
 import { Secret } from '../../lib/shared/secret.js';
 
 const key = new Secret('k'.repeat(40));
@@ -52,6 +52,25 @@ describe('remediation requests', () => {
     guard.remember('b', now + 200_000, now + 200_000);
     expect(guard.seen('a')).toBe(false);
     expect(guard.seen('b')).toBe(true);
+  });
+
+  it('during a key rotation accepts the previous key too, and says so; never a third key', () => {
+    const previous = new Secret('p'.repeat(40));
+    const oldSigned = signRequest({ node: 'cmp1', action: 'restart-storage-network', incident: 'x' }, previous, now);
+    expect(verifyRequest(oldSigned, key, options).ok).toBe(false);
+    expect(verifyRequest(oldSigned, key, { ...options, previousKey: previous })).toMatchObject({ ok: true, withPreviousKey: true });
+    expect(verifyRequest(signed(), key, { ...options, previousKey: previous })).toMatchObject({ ok: true, withPreviousKey: false });
+    expect(verifyRequest(oldSigned, key, { ...options, previousKey: new Secret('') }).ok).toBe(false);
+    const third = signRequest({ node: 'cmp1', action: 'restart-storage-network', incident: 'x' }, new Secret('t'.repeat(40)), now);
+    expect(verifyRequest(third, key, { ...options, previousKey: previous })).toMatchObject({ ok: false, reason: expect.stringMatching(/bad signature/) });
+  });
+
+  it('runs exactly the configured argv: through sudo -n (no prompt, no shell) unless it is root', () => {
+    const argv = ['/usr/sbin/ip', 'link', 'set', 'dev', 'stor0', 'up'];
+    expect(repairInvocation(argv, 999)).toEqual({ file: SUDO, args: ['-n', '--', ...argv] });
+    expect(SUDO).toBe('/usr/bin/sudo');
+    expect(repairInvocation(argv, 0)).toEqual({ file: '/usr/sbin/ip', args: ['link', 'set', 'dev', 'stor0', 'up'] });
+    expect(() => repairInvocation([], 999)).toThrow(/no repair command/);
   });
 
   it('never puts the key in the payload', () => {

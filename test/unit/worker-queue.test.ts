@@ -100,7 +100,8 @@ describe('workQueue', () => {
     const queue = new WorkerQueue(dir(), 1);
     queue.enqueue([{ host: 'b', urgency: 2 }, { host: 'a', urgency: 0 }]);
     const seen: string[] = [];
-    const run = await workQueue(runtime, {} as never, queue, { node: 'ctl1', startedAt: 0 }, async (_r, _e, host) => {
+    // Started for the most urgent host, as the dispatcher starts it.
+    const run = await workQueue(runtime, {} as never, queue, { node: 'ctl1', startedAt: 0 }, queue.peek(1)[0]!, async (_r, _e, host) => {
       seen.push(host);
       // Queued while this worker runs: it is taken too, by this same worker.
       if (host === 'a') queue.enqueue([{ host: 'c', urgency: 1 }]);
@@ -115,9 +116,27 @@ describe('workQueue', () => {
     const queue = new WorkerQueue(dir(), 1);
     const holder = queue.claimSlot()!;
     queue.enqueue([{ host: 'a', urgency: 0 }]);
-    const run = await workQueue(runtime, {} as never, queue, { node: 'ctl1', startedAt: 0 }, async () => 'done');
+    const run = await workQueue(runtime, {} as never, queue, { node: 'ctl1', startedAt: 0 }, 'a', async () => 'done');
     expect(run).toEqual({ hosts: new Map(), gotSlot: false });
-    expect(queue.length).toBe(1);
+    expect(queue.peek(5)).toEqual(['a']);
     holder.release();
+  });
+
+  it('works the host it was started for even when no longer queued, and takes it out of the queue when it is', async () => {
+    const queue = new WorkerQueue(dir(), 1);
+    queue.enqueue([{ host: 'a', urgency: 0 }, { host: 'b', urgency: 5 }]);
+    const seen: string[] = [];
+    await workQueue(runtime, {} as never, queue, { node: 'ctl1', startedAt: 0 }, 'b', async (_r, _e, host) => {
+      seen.push(host);
+      return 'done';
+    });
+    expect(seen).toEqual(['b', 'a']);
+    const manual: string[] = [];
+    await workQueue(runtime, {} as never, queue, { node: 'ctl1', startedAt: 0 }, 'z', async (_r, _e, host) => {
+      manual.push(host);
+      return 'done';
+    });
+    expect(manual).toEqual(['z']);
+    expect(queue.length).toBe(0);
   });
 });

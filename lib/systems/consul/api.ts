@@ -25,6 +25,10 @@ export interface AgentMember {
   readonly Name: string;
   readonly Addr: string;
   readonly Port: number;
+  /** role "consul" marks a server, whose RPC port is port. */
+  readonly Tags?: Readonly<Record<string, string>>;
+  /** Serf's member status: 1 alive, 2 leaving, 3 left, 4 failed. */
+  readonly Status?: number;
 }
 
 export interface KvEntry {
@@ -86,7 +90,7 @@ export class ConsulApi {
    * One node's checks from the leader, with the index to block on. With `index`, a blocking query:
    * Consul answers when the node's checks change or after `waitMs`; `cancel` (an emitter) ends it early.
    */
-  async healthNode(node: string, options: { index?: number; waitMs?: number; cancel?: EventEmitter } = {}): Promise<{ checks: HealthCheck[]; index: number }> {
+  async healthNodeIndexed(node: string, options: { index?: number; waitMs?: number; cancel?: EventEmitter } = {}): Promise<{ checks: HealthCheck[]; index: number }> {
     const ctx = Object.assign(options.cancel ?? new EventEmitter(), { includeResponse: true });
     const blocking = options.index !== undefined ? { index: options.index, wait: `${Math.max(1, Math.round((options.waitMs ?? 10_000) / 1000))}s`, timeout: (options.waitMs ?? 10_000) + 15_000 } : {};
     const [res, body] = (await loose(this.client.health.node, this.client.health)({ node, consistent: true, ctx, ...blocking })) as [{ headers: Record<string, string | undefined> }, HealthCheck[] | null];
@@ -178,6 +182,24 @@ export class ConsulApi {
   async eventFire(name: string, payload: string, nodeFilter?: string): Promise<string> {
     const result = (await loose(this.client.event.fire, this.client.event)({ name, payload, ...(nodeFilter ? { node: nodeFilter } : {}) })) as { ID: string };
     return result.ID;
+  }
+
+  /** One node's checks, from the leader (a consistent read). */
+  healthNode(node: string): Promise<HealthCheck[]> {
+    return loose(this.client.health.node, this.client.health)({ node, consistent: true }) as Promise<HealthCheck[]>;
+  }
+
+  /** The checks this agent runs itself, as it last ran them (no leader needed). */
+  async agentChecks(): Promise<Map<string, string>> {
+    const checks = (await loose(this.client.agent.check.list, this.client.agent.check)({})) as Record<string, { Status: string }>;
+    return new Map(Object.entries(checks).map(([id, c]) => [id, c.Status]));
+  }
+
+  /** Sets a TTL check of this agent: passing, warning or critical, with its output. */
+  async ttlCheck(id: string, status: 'passing' | 'warning' | 'critical', output: string): Promise<void> {
+    const check = this.client.agent.check;
+    const call = status === 'passing' ? check.pass : status === 'warning' ? check.warn : check.fail;
+    await loose(call, check)({ id, note: output });
   }
 
   /** This agent's own member list: its gossip view, for addresses only, never for states. */

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Config } from '../../config/load.js';
 import { addressOf } from './connect.js';
-import { REMEDIATION_EVENT, ROLE_META } from './names.js';
+import { EVALUATE_CHECK, NOVA_COMPUTE_CHECK, NOVA_SERVICES_CHECK, POWER_CHECK, REMEDIATION_EVENT, ROLE_META, WATCHDOG_CHECK } from './names.js';
 import type { Network } from '../../config/schema.js';
 import { bmcConfigured } from '../power/ipmi.js';
 
@@ -52,9 +52,9 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
       enable_local_script_checks: true,
       watches,
       checks: [
-        { id: 'nova-ha-evaluate', name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
-        { id: 'nova-ha-nova-services', name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)) },
-        ...(bmcConfigured(config) ? [{ id: 'nova-ha-power', name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)) }] : []),
+        { id: EVALUATE_CHECK, name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
+        { id: NOVA_SERVICES_CHECK, name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)) },
+        ...(bmcConfigured(config) ? [{ id: POWER_CHECK, name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)) }] : []),
       ].map(withToken),
     };
   }
@@ -65,7 +65,12 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
     watches: [withToken({ type: 'event', name: REMEDIATION_EVENT, handler_type: 'script', args: handler('remediate') })],
     // Registered as warning (unknown to the policy) until its first run: an agent reload re-registers
     // checks, and a default "critical" would read as nova-compute dead.
-    checks: [withToken({ id: 'nova-ha-nova-compute', name: 'nova-ha: nova-compute running on this node', args: handler('nova-compute-check'), interval: seconds(config.nova_compute.check_interval), timeout: '10s', status: 'warning' })],
+    checks: [
+      withToken({ id: NOVA_COMPUTE_CHECK, name: 'nova-ha: nova-compute running on this node', args: handler('nova-compute-check'), interval: seconds(config.nova_compute.check_interval), timeout: '10s', status: 'warning' }),
+      // Passed by the nova-ha-watchdog service while the watchdog is armed and fed; critical from the
+      // agent's start, and once a timeout passes without a feed.
+      ...(config.watchdog.enabled ? [withToken({ id: WATCHDOG_CHECK, name: 'nova-ha: watchdog armed and fed (self-fence fallback)', notes: 'passing: armed, the output says its timeout; critical: not armed, or not fed for a timeout', ttl: seconds(config.watchdog.timeout), status: 'critical' })] : []),
+    ],
   };
 }
 
@@ -83,7 +88,7 @@ export const FRAGMENT_FILE = 'nova-ha.json';
 /** What a fragment does, for install.sh's summary. */
 export function describeFragment(f: Record<string, unknown>): string {
   const watches = (f['watches'] as { type: string }[] | undefined)?.map((w) => `${w.type} watch`) ?? [];
-  const checks = (f['checks'] as { id: string; interval: string }[] | undefined)?.map((c) => `${c.id} every ${c.interval}`) ?? [];
+  const checks = (f['checks'] as { id: string; interval?: string; ttl?: string }[] | undefined)?.map((c) => (c.ttl ? `${c.id} (TTL ${c.ttl})` : `${c.id} every ${c.interval}`)) ?? [];
   return [...watches, ...checks].join(', ') || 'role metadata only';
 }
 

@@ -6,10 +6,10 @@
  * next run of any other controller takes it.
  *
  * A poller that lives on but stops producing (its runs fail or hang before they write) would keep
- * the lock while its view ages: a run that finds the view older than `staleAfterMs` takes the
- * lock over (it deletes the lock key, check-and-set on what it read, then acquires it). A poller
- * that could not read what it polls gives the lock back (`release`), so the next run, on any
- * controller, tries from another place.
+ * the lock while its view ages and every controller reads the view as unknown: a run that finds
+ * the view older than `staleAfterMs` takes the lock over (it deletes the lock key, check-and-set
+ * on what it read, then acquires it). A poller that could not read what it polls gives the lock
+ * back (`release`), so the next run, on any controller, tries from another place.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +29,6 @@ export interface PollerLockOptions {
   readonly viewAt: number | undefined;
   /** A view older than this is stale: its poller is taken over. */
   readonly staleAfterMs: number;
-  readonly now?: number;
 }
 
 export async function holdPollerLock(api: ConsulApi, options: PollerLockOptions): Promise<PollerLock> {
@@ -42,10 +41,11 @@ export async function holdPollerLock(api: ConsulApi, options: PollerLockOptions)
     writeFileSync(file, session, { mode: 0o600 });
   }
   const value = JSON.stringify({ node, since: new Date().toISOString() });
+  const mine = session;
   const held = (tookOver?: string): PollerLock => ({
     held: true,
     ...(tookOver ? { tookOver } : {}),
-    release: async () => void (await api.kvPut(key, JSON.stringify({ node, releasedAt: new Date().toISOString() }), { release: session })),
+    release: async () => void (await api.kvPut(key, JSON.stringify({ node, releasedAt: new Date().toISOString() }), { release: mine })),
   });
   if (await api.kvPut(key, value, { acquire: session })) return held();
 
@@ -56,7 +56,7 @@ export async function holdPollerLock(api: ConsulApi, options: PollerLockOptions)
   } catch {
     // Keep the generic name.
   }
-  const stale = options.viewAt === undefined || (options.now ?? Date.now()) - options.viewAt > options.staleAfterMs;
+  const stale = options.viewAt === undefined || Date.now() - options.viewAt > options.staleAfterMs;
   if (entry?.Session && stale && (await api.kvDelete(key, entry.ModifyIndex)) && (await api.kvPut(key, value, { acquire: session }))) return held(holder);
   if (!entry?.Session) rmSync(file, { force: true });
   return { held: false, holder };

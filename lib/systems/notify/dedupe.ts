@@ -1,6 +1,7 @@
 /**
- * "The same event for the same host is sent once within dedupe_window", across the short-lived
- * handler processes of up to three controllers: they share nothing but a store.
+ * "The same event of the same incident (or, without one, of the same host) is sent once within
+ * dedupe_window", across the short-lived handler processes of up to three controllers: they
+ * share nothing but a store. A later incident of the same host is news again.
  */
 import type { Notification } from './notification.js';
 
@@ -17,8 +18,9 @@ export interface DedupeStore {
   release(key: string): Promise<void>;
 }
 
-export function dedupeKey(n: Pick<Notification, 'host' | 'event'>): string {
-  return `${n.host}/${n.event}`;
+export function dedupeKey(n: Pick<Notification, 'host' | 'event' | 'incidentId' | 'occurrence'>): string {
+  const occurrence = n.occurrence ?? n.incidentId;
+  return occurrence ? `${n.host}/${n.event}/${occurrence}` : `${n.host}/${n.event}`;
 }
 
 /** Within one process only: for tests, and tools that run once. */

@@ -11,7 +11,7 @@
  * ended longest ago go first, so the directory stays small however many hosts fail.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DedupeStore } from './dedupe.js';
 
@@ -55,7 +55,7 @@ export class FileDedupeStore implements DedupeStore {
 
   async claim(key: string, windowMs: number): Promise<boolean> {
     return this.#explained(async () => {
-      await mkdir(this.directory, { recursive: true, mode: 0o700 });
+      await this.#ownDirectory();
       const id = idOf(key);
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
         const names = await readdir(this.directory);
@@ -95,6 +95,15 @@ export class FileDedupeStore implements DedupeStore {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       throw new Error(`notification dedupe directory ${this.directory}: ${code}; make it writable by the user the handlers run as (it lives under [DEFAULT] state_dir)`, { cause: error });
     }
+  }
+
+  /**
+   * The directory lives in the state dir, which the agents' user owns, and root's CLI uses it
+   * too: a link put in its place would have root write and prune files wherever it points.
+   */
+  async #ownDirectory(): Promise<void> {
+    await mkdir(this.directory, { recursive: true, mode: 0o700 });
+    if (!(await lstat(this.directory)).isDirectory()) throw Object.assign(new Error('not a directory (a symbolic link?)'), { code: 'ENOTDIR' });
   }
 
   #path(id: string, generation: number): string {

@@ -7,7 +7,7 @@ import { formatDuration } from '../../shared/duration.js';
 import { scrub } from '../../shared/secret.js';
 import type { InstanceOutcome, Notification, TimelineEntry } from './notification.js';
 import { scrubNotification } from './sanitize.js';
-import { formatTable, formatUtc, oneLine, wrap } from './text.js';
+import { formatTable, formatUtc, oneLine, wrap, wrapLines } from './text.js';
 
 export interface MessageOptions {
   /** [notifications] subject_prefix. */
@@ -45,7 +45,7 @@ function composeBody(n: Notification, node: string | undefined): string {
   if (n.paused) lines.push(...wrap(PAUSED_BANNER, WIDTH, ''), '');
 
   const field = (label: string, value: string): void => {
-    lines.push(`${`${label}:`.padEnd(LABEL_WIDTH)}${wrap(value, WIDTH - LABEL_WIDTH, ' '.repeat(LABEL_WIDTH)).join('\n')}`);
+    lines.push(`${`${label}:`.padEnd(LABEL_WIDTH)}${wrapLines(value, WIDTH - LABEL_WIDTH, ' '.repeat(LABEL_WIDTH)).join('\n')}`);
   };
   field('What happened', n.summary);
   field('What was done', n.action);
@@ -58,6 +58,7 @@ function composeBody(n: Notification, node: string | undefined): string {
 
   lines.push('', ...timelineSection(n.timeline));
   if (n.instances) lines.push('', ...instanceSection(n.instances));
+  if (n.retry) lines.push('', 'To try again what failed, once its cause is fixed, run:', `  ${oneLine(n.retry)}`);
 
   lines.push('', '-- ');
   if (n.incidentId) lines.push(`Incident ${oneLine(n.incidentId)}. To see it: nova-ha incident ${oneLine(n.incidentId)}`);
@@ -91,8 +92,12 @@ function instanceSection(instances: readonly InstanceOutcome[]): string[] {
   const counts = new Map<string, number>();
   for (const i of instances) counts.set(oneLine(i.outcome), (counts.get(oneLine(i.outcome)) ?? 0) + 1);
   const tally = [...counts].map(([outcome, count]) => `${count} ${outcome}`).join(', ');
-  const rows = instances.map((i) => [i.id, i.name, i.outcome, i.from, i.to ?? '-']);
-  return [`Instances (${instances.length}: ${tally})`, ...formatTable(['instance', 'name', 'outcome', 'from', 'to'], rows)];
+  // Why an instance failed or was skipped is what the operator acts on (Nova's fault included);
+  // how the others were confirmed is in nova-ha incident.
+  const why = (i: InstanceOutcome): string => (i.outcome === 'failed' || i.outcome === 'skipped' ? (i.detail ?? '') : '');
+  const withWhy = instances.some((i) => why(i) !== '');
+  const rows = instances.map((i) => [i.id, i.name, i.outcome, i.from, i.to ?? '-', ...(withWhy ? [why(i)] : [])]);
+  return [`Instances (${instances.length}: ${tally})`, ...formatTable(['instance', 'name', 'outcome', 'from', 'to', ...(withWhy ? ['why'] : [])], rows)];
 }
 
 const span = (ms: number): string => (ms === 0 ? '0s' : formatDuration(ms));

@@ -13,6 +13,8 @@ export type WorkflowEvent =
   | 'drained'
   | 'unfenced'
   | 'storm'
+  | 'storm-ended'
+  | 'check-not-run'
   | 'observer-isolated';
 
 /** Open on purpose: a new event needs no change here, while the known ones still autocomplete. */
@@ -37,6 +39,8 @@ export interface InstanceOutcome {
   readonly from: string;
   /** Where it runs now; absent when it did not move. */
   readonly to?: string;
+  /** Why it was skipped or failed (Nova's fault message included), or how it was confirmed. */
+  readonly detail?: string;
 }
 
 export interface Notification {
@@ -50,8 +54,16 @@ export interface Notification {
   readonly reason: string;
   /** Absent only for events that belong to no host's incident (a storm, an isolated controller). */
   readonly incidentId?: string;
+  /**
+   * Which occurrence of the event this is, for de-duplication: the same event of the same
+   * incident is sent once per window, but a later incident (or storm) is news again. Defaults to
+   * the incident.
+   */
+  readonly occurrence?: string;
   readonly timeline: readonly TimelineEntry[];
   readonly instances?: readonly InstanceOutcome[];
+  /** The exact command an operator runs to try again what failed (e.g. "nova-ha evacuate cmp1"). */
+  readonly retry?: string;
   /** The cluster-wide pause switch is on: the message says so at the top. */
   readonly paused?: boolean;
   /** When it happened (ms since the epoch); the notifier fills in the time of notify() if absent. */

@@ -21,6 +21,7 @@ export function scrubNotification(n: Notification): Notification {
     outcome: scrub(String(i.outcome)),
     from: scrub(String(i.from)),
     ...(i.to === undefined ? {} : { to: clean(i.to) }),
+    ...(i.detail === undefined ? {} : { detail: clean(i.detail) }),
   });
   return {
     host: scrub(String(n.host)),
@@ -31,6 +32,7 @@ export function scrubNotification(n: Notification): Notification {
     ...(n.incidentId === undefined ? {} : { incidentId: clean(n.incidentId) }),
     timeline: (n.timeline ?? []).map(entry),
     ...(n.instances === undefined ? {} : { instances: n.instances.map(instance) }),
+    ...(n.retry === undefined ? {} : { retry: clean(n.retry) }),
     ...(n.paused === undefined ? {} : { paused: n.paused }),
     ...(n.at === undefined ? {} : { at: n.at }),
   };

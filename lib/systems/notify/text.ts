@@ -28,6 +28,19 @@ export function wrap(text: string, width: number, indent: string): string[] {
   return lines.map((l, i) => (i === 0 ? l : `${indent}${l}`));
 }
 
+/**
+ * Word-wraps text that has lines of its own (a list of hosts, say): each line is wrapped by
+ * itself, keeps its leading spaces, and the continuation lines of an indented one are indented
+ * two more, so a list stays a list. Lines after the first are indented by indent.
+ */
+export function wrapLines(text: string, width: number, indent: string): string[] {
+  return text.split(/\r?\n/).filter((line) => line.trim() !== '').flatMap((line, index) => {
+    const lead = ' '.repeat(Math.min(/^ */.exec(line)![0].length, 8));
+    const wrapped = wrap(line, Math.max(20, width - lead.length), `${indent}${lead}${lead ? '  ' : ''}`);
+    return wrapped.map((l, i) => (i === 0 ? `${index === 0 ? '' : indent}${lead}${l}` : l));
+  });
+}
+
 /** Columns padded to their widest cell; the last column is left ragged so long details do not pad every row. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[], indent = '  '): string[] {
   const cells = [header, ...rows].map((row) => row.map(oneLine));

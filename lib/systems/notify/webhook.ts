@@ -24,6 +24,8 @@ export interface WebhookPayload {
   readonly at: number | null;
   readonly timeline: readonly TimelineEntry[];
   readonly instances: readonly InstanceOutcome[] | null;
+  /** The command that tries again what failed, when something did. */
+  readonly retry: string | null;
   /** The plain-text body of the email, for receivers that show it as it is. */
   readonly body: string;
 }
@@ -50,6 +52,7 @@ export function webhookPayload(notification: Notification, message: ComposedMess
     at: n.at ?? null,
     timeline: n.timeline,
     instances: n.instances ?? null,
+    retry: n.retry ?? null,
     body: message.body,
   };
 }

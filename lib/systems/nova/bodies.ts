@@ -45,6 +45,7 @@ export function liveMigrateBody(mv: Microversion, options: LiveMigrateOptions = 
 /** Body of PUT /os-services/{id} (2.53+): force down / up, disable with a reason, enable. */
 export type ServiceUpdate =
   | { readonly forcedDown: boolean }
+  | { readonly forcedDown: true; readonly status: 'disabled'; readonly disabledReason: string }
   | { readonly status: 'disabled'; readonly disabledReason: string }
   | { readonly status: 'enabled' };
 
@@ -52,10 +53,8 @@ export function serviceUpdateBody(mv: Microversion, update: ServiceUpdate): Reco
   if (!atLeast(mv, MV.servicesById)) {
     throw new NovaConfigError(`updating a compute service by ID needs compute microversion ${MV.servicesById}, the cloud speaks ${formatMicroversion(mv)}; set [nova] microversion_floor = ${MV.servicesById} and upgrade Nova`);
   }
-  if ('forcedDown' in update) return { forced_down: update.forcedDown };
-  if (update.status === 'disabled') {
-    // Nova limits the reason to 255 characters and rejects longer ones with a 400.
-    return { status: 'disabled', disabled_reason: update.disabledReason.slice(0, 255) };
-  }
+  // Nova limits the reason to 255 characters and rejects longer ones with a 400.
+  if ('forcedDown' in update) return 'status' in update ? { forced_down: true, status: 'disabled', disabled_reason: update.disabledReason.slice(0, 255) } : { forced_down: update.forcedDown };
+  if (update.status === 'disabled') return { status: 'disabled', disabled_reason: update.disabledReason.slice(0, 255) };
   return { status: 'enabled' };
 }

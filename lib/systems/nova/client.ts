@@ -7,10 +7,10 @@ import type { Config } from '../../config/load.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
 import { evacuateBody, liveMigrateBody, serviceUpdateBody, type EvacuateOptions, type LiveMigrateOptions, type ServiceUpdate } from './bodies.js';
 import { selectEndpoint } from './catalog.js';
-import { NovaConfigError, NovaReplyError } from './errors.js';
+import { NovaConfigError, NovaHttpError, NovaReplyError } from './errors.js';
 import { HttpTransport, describeUrl, expectStatus, type FetchLike, type HttpRequest, type HttpResponse } from './http.js';
 import type { KeystoneSettings } from './keystone.js';
-import { MV, NEWEST_KNOWN, atLeast, chooseMicroversion, formatMicroversion, versionRangeFromDocument, type Microversion } from './microversion.js';
+import { MV, NEWEST_KNOWN, atLeast, chooseMicroversion, formatMicroversion, parseMicroversion, versionRangeFromDocument, type Microversion, type VersionRange } from './microversion.js';
 import { nextHref, nextPageUrl } from './pagination.js';
 import { Reply } from './reply.js';
 import { AlreadyApplied, DEFAULT_RETRY, withRetry, type CallKind, type RetryPolicy } from './retry.js';
@@ -43,6 +43,11 @@ export interface ActionResult {
    */
   readonly confirmedBy: 'response' | 'server-state';
   readonly evidence?: string;
+  /**
+   * When Nova accepted the call, by Nova's own clock (its reply's Date header, whole seconds):
+   * what a later "changed since" query compares with, whatever this node's clock says.
+   */
+  readonly acceptedAt?: number;
 }
 
 export interface MigrationFilter {
@@ -66,7 +71,7 @@ export class NovaClient {
   private readonly log: Logger;
   private readonly retry: RetryPolicy;
   private readonly now: () => number;
-  private negotiated: Promise<{ endpoint: string; microversion: Microversion }> | undefined;
+  private negotiated: Promise<Negotiated> | undefined;
 
   static fromConfig(config: Config, options: Omit<NovaClientOptions, 'nova' | 'stateDir'> = {}): NovaClient {
     return new NovaClient({ ...options, nova: config.nova, stateDir: config.DEFAULT.state_dir });
@@ -133,6 +138,11 @@ export class NovaClient {
     return this.updateService(serviceId, { forcedDown }, `${forcedDown ? 'force down' : 'unforce'} service ${serviceId}`);
   }
 
+  /** Fencing's one call: forced down (Nova treats the host as down at once) and disabled with reason (no new instances land on it). */
+  forceDownAndDisable(serviceId: string, reason: string): Promise<ComputeService> {
+    return this.updateService(serviceId, { forcedDown: true, status: 'disabled', disabledReason: reason }, `force down and disable service ${serviceId}`);
+  }
+
   disableService(serviceId: string, reason: string): Promise<ComputeService> {
     return this.updateService(serviceId, { status: 'disabled', disabledReason: reason }, `disable service ${serviceId}`);
   }
@@ -158,6 +168,29 @@ export class NovaClient {
     const byId = new Map<string, Server>();
     for (const page of pages) for (const server of page.map(parseServer)) byId.set(server.id, server);
     // A server created or deleted between two pages can shift the marker's neighbours: IDs are unique.
+    return [...byId.values()];
+  }
+
+  /**
+   * Every server of every project that changed since `since` (ms, by Nova's clock), deleted ones
+   * included (status DELETED): one call, whatever the number of servers followed, and their new
+   * hosts. Nova compares with each server's updated_at, written by the Nova service that changed it.
+   */
+  async listServersChangedSince(since: number, pageSize?: number): Promise<Server[]> {
+    const query = new URLSearchParams({ all_tenants: '1', 'changes-since': new Date(since).toISOString(), ...(pageSize ? { limit: String(pageSize) } : {}) });
+    const pages = await this.paginate(`/servers/detail?${query}`, 'servers', 'servers_links', 'list servers changed since');
+    const byId = new Map<string, Server>();
+    for (const entry of pages.flat()) {
+      // The list spans the whole cloud: one odd server (a deleted one, say) must not blind the
+      // caller to the others. It is left out, and a caller that needs it reads it by itself.
+      try {
+        const server = parseServer(entry);
+        byId.set(server.id, server);
+      } catch (error) {
+        if (!(error instanceof NovaReplyError)) throw error;
+        this.log.warn('nova-server-unreadable', { error: error.message, detail: 'left out of the list of servers changed since' });
+      }
+    }
     return [...byId.values()];
   }
 
@@ -201,7 +234,8 @@ export class NovaClient {
     try {
       const response = await this.call('POST', `/servers/${encodeURIComponent(serverId)}/action`, { json: body, ok: [200, 202], kind: 'action', what, guard, onAttempt: (n) => (attempts = n) });
       this.log.info('nova-server-action', { what, server: serverId, attempts, requestId: response.requestId });
-      return { requestId: response.requestId, attempts, confirmedBy: 'response' };
+      const acceptedAt = Date.parse(response.headers.get('date') ?? '');
+      return { requestId: response.requestId, attempts, confirmedBy: 'response', ...(Number.isNaN(acceptedAt) ? {} : { acceptedAt }) };
     } catch (error) {
       if (!(error instanceof AlreadyApplied)) throw error;
       this.log.warn('nova-server-action-already-applied', { what, server: serverId, attempts, evidence: error.evidence });
@@ -237,25 +271,37 @@ export class NovaClient {
 
   // ---- plumbing -----------------------------------------------------------------------------
 
-  /** Endpoint from the catalog, then the microversion from the endpoint's version document; once per client. */
-  private negotiate(): Promise<{ endpoint: string; microversion: Microversion }> {
-    this.negotiated ??= this.readVersions().catch((error: unknown) => {
+  /**
+   * Endpoint from the catalog, then the microversion from the endpoint's version document, once
+   * per token: the range read is kept with the token (and its cache file), so a new process of
+   * nova-ha with a cached token asks Nova for nothing before its first real call.
+   */
+  private negotiate(fresh = false): Promise<Negotiated> {
+    if (fresh) this.negotiated = undefined;
+    this.negotiated ??= this.readVersions(fresh).catch((error: unknown) => {
       this.negotiated = undefined; // a later call may find the cloud back
       throw error;
     });
     return this.negotiated;
   }
 
-  private async readVersions(): Promise<{ endpoint: string; microversion: Microversion }> {
+  private async readVersions(fresh: boolean): Promise<Negotiated> {
     const nova = this.options.nova;
     const token = await this.session.token();
     const endpoint = selectEndpoint(token.catalog, { type: 'compute', region: nova.region_name, interface: nova.interface });
-    const url = versionDocumentUrl(endpoint, token.projectId);
-    const response = await this.send({ method: 'GET', url, ok: [200], kind: 'idempotent', what: 'read the compute API versions' }, undefined);
-    const range = versionRangeFromDocument(response.body, `Nova GET ${describeUrl(url)}`);
+    const known = token.computeVersions?.endpoint === endpoint && !fresh ? token.computeVersions : undefined;
+    let range: VersionRange;
+    if (known) {
+      range = { min: parseMicroversion(known.min), max: parseMicroversion(known.max) };
+    } else {
+      const url = versionDocumentUrl(endpoint, token.projectId);
+      const response = await this.send({ method: 'GET', url, ok: [200], kind: 'idempotent', what: 'read the compute API versions' }, undefined);
+      range = versionRangeFromDocument(response.body, `Nova GET ${describeUrl(url)}`);
+      this.session.remember(token, { endpoint, min: formatMicroversion(range.min), max: formatMicroversion(range.max) });
+    }
     const microversion = chooseMicroversion(range, nova.microversion_floor, this.options.newestKnown ?? NEWEST_KNOWN);
-    this.log.debug('nova-microversion', { endpoint, cloudMin: formatMicroversion(range.min), cloudMax: formatMicroversion(range.max), using: formatMicroversion(microversion) });
-    return { endpoint, microversion };
+    this.log.debug('nova-microversion', { endpoint, cloudMin: formatMicroversion(range.min), cloudMax: formatMicroversion(range.max), using: formatMicroversion(microversion), remembered: known !== undefined });
+    return { endpoint, microversion, remembered: known !== undefined };
   }
 
   /** Follows "next" links from path to the last page; returns each page's items. */
@@ -275,9 +321,18 @@ export class NovaClient {
   }
 
   private async call(method: HttpRequest['method'], pathOrUrl: string | URL, options: CallOptions): Promise<HttpResponse> {
-    const { endpoint, microversion } = await this.negotiate();
-    const url = typeof pathOrUrl === 'string' ? new URL(endpoint + pathOrUrl) : pathOrUrl;
-    return this.send({ ...options, method, url }, microversion);
+    const negotiated = await this.negotiate();
+    const url = typeof pathOrUrl === 'string' ? new URL(negotiated.endpoint + pathOrUrl) : pathOrUrl;
+    try {
+      return await this.send({ ...options, method, url }, negotiated.microversion);
+    } catch (error) {
+      if (!(error instanceof NovaHttpError && error.status === 406 && negotiated.remembered)) throw error;
+      // The cloud no longer speaks the microversion remembered with the token: Nova was changed
+      // since. The request was built for that version, so it is not sent again under another;
+      // the versions are read anew for the next call.
+      const now = await this.negotiate(true);
+      throw new NovaConfigError(`${options.what}: Nova refused compute microversion ${formatMicroversion(negotiated.microversion)} (its API was changed since nova-ha read its versions; it now speaks ${formatMicroversion(now.microversion)}); nothing was done: run it again`);
+    }
   }
 
   /** One logical request: retried per its kind, re-authenticated once on 401. */
@@ -313,6 +368,13 @@ export class NovaClient {
   private reply(response: HttpResponse, where: string): Reply {
     return new Reply(response.body, `Nova ${where}${response.requestId ? ` (request ${response.requestId})` : ''}`);
   }
+}
+
+interface Negotiated {
+  readonly endpoint: string;
+  readonly microversion: Microversion;
+  /** Taken from the token rather than read from Nova now. */
+  readonly remembered: boolean;
 }
 
 interface CallOptions {

@@ -28,6 +28,17 @@ export interface Token {
   readonly catalog: Catalog;
   readonly projectId: string | null;
   readonly userId: string;
+  /**
+   * The compute API's microversion range, read once with this token from the endpoint named:
+   * like the catalog, it describes the cloud, so it is kept (and cached) as long as the token.
+   */
+  readonly computeVersions?: ComputeVersions;
+}
+
+export interface ComputeVersions {
+  readonly endpoint: string;
+  readonly min: string;
+  readonly max: string;
 }
 
 /** {auth_url}/auth/tokens; an auth_url without a version gets /v3 (nova-ha speaks v3 only). */

@@ -4,7 +4,7 @@
  * discards the token and asks again, which authenticates anew.
  */
 import type { Logger } from '../../shared/log.js';
-import { authRequestBody, parseTokenResponse, tokenIsFresh, tokensUrl, type KeystoneSettings, type Token } from './keystone.js';
+import { authRequestBody, parseTokenResponse, tokenIsFresh, tokensUrl, type ComputeVersions, type KeystoneSettings, type Token } from './keystone.js';
 import { expectStatus, type HttpRequest, type HttpTransport } from './http.js';
 import { withRetry, type RetryPolicy } from './retry.js';
 import type { TokenCache } from './token-cache.js';
@@ -30,6 +30,19 @@ export class KeystoneSession {
       this.pending = undefined;
     });
     return this.pending;
+  }
+
+  /**
+   * Keeps what was learnt with this token (the compute API's versions) with it, here and in the
+   * shared file, so the next process of nova-ha need not ask again. A file that meanwhile holds
+   * another token is left alone.
+   */
+  remember(token: Token, computeVersions: ComputeVersions): Token {
+    const updated = { ...token, computeVersions };
+    if (this.current === token) this.current = updated;
+    const cached = this.cache?.read();
+    if (cached && cached.value.reveal() === token.value.reveal()) this.cache?.write({ ...cached, computeVersions });
+    return updated;
   }
 
   /** The token was refused (401): forget it here and in the shared file. */

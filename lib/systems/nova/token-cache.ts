@@ -12,7 +12,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, un
 import { join } from 'node:path';
 import { Secret } from '../../shared/secret.js';
 import { parseCatalog } from './catalog.js';
-import type { KeystoneSettings, Token } from './keystone.js';
+import type { ComputeVersions, KeystoneSettings, Token } from './keystone.js';
 import type { Logger } from '../../shared/log.js';
 
 const FORMAT = 1;
@@ -69,6 +69,7 @@ export class TokenCache {
       projectId: token.projectId,
       userId: token.userId,
       catalog: token.catalog.map((s) => ({ type: s.type, name: s.name, endpoints: s.endpoints.map((e) => ({ interface: e.interface, region_id: e.region, url: e.url })) })),
+      ...(token.computeVersions ? { computeVersions: token.computeVersions } : {}),
     };
     const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
@@ -111,10 +112,17 @@ export class TokenCache {
       if (entry['format'] !== FORMAT || entry['key'] !== this.key) return undefined;
       const { token, issuedAt, expiresAt, projectId, userId } = entry;
       if (typeof token !== 'string' || typeof issuedAt !== 'number' || typeof expiresAt !== 'number' || typeof userId !== 'string') return undefined;
-      return { value: new Secret(token), issuedAt, expiresAt, projectId: typeof projectId === 'string' ? projectId : null, userId, catalog: parseCatalog(entry['catalog']) };
+      const versions = computeVersionsOf(entry['computeVersions']);
+      return { value: new Secret(token), issuedAt, expiresAt, projectId: typeof projectId === 'string' ? projectId : null, userId, catalog: parseCatalog(entry['catalog']), ...(versions ? { computeVersions: versions } : {}) };
     } catch {
       this.log.warn('token-cache-corrupt', { file: this.file, fix: 'nothing to do: nova-ha authenticates again and rewrites it' });
       return undefined;
     }
   }
+}
+
+function computeVersionsOf(raw: unknown): ComputeVersions | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const { endpoint, min, max } = raw as Record<string, unknown>;
+  return typeof endpoint === 'string' && typeof min === 'string' && typeof max === 'string' ? { endpoint, min, max } : undefined;
 }

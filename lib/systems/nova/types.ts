@@ -57,13 +57,29 @@ export interface Server {
    * UNKNOWN: nothing about it may be acted on.
    */
   readonly partial: boolean;
+  /** Why Nova put it in ERROR (Nova shows the last fault of an ERROR or DELETED server), e.g. "No valid host was found. ...". */
+  readonly fault: ServerFault | null;
+}
+
+export interface ServerFault {
+  readonly message: string;
+  /** The HTTP-like code Nova gives the fault (500 for most, 400 or 404 for some). */
+  readonly code: number | null;
+}
+
+/** The fault of a server reply: only its message and code, never its details (a traceback, for admins). */
+function parseFault(reply: Reply): ServerFault | null {
+  if (!reply.has('fault')) return null;
+  const fault = reply.at('fault');
+  const code = fault.object()['code'];
+  return { message: fault.at('message').optionalString() ?? '', code: typeof code === 'number' ? code : null };
 }
 
 export function parseServer(reply: Reply): Server {
   const id = reply.at('id').string();
   const status = reply.at('status').string();
   if (status === 'UNKNOWN' && !reply.has('OS-EXT-SRV-ATTR:host')) {
-    return { id, name: '', status, taskState: null, vmState: null, host: null, projectId: reply.has('tenant_id') ? reply.at('tenant_id').optionalString() : null, metadata: {}, locked: null, partial: true };
+    return { id, name: '', status, taskState: null, vmState: null, host: null, projectId: reply.has('tenant_id') ? reply.at('tenant_id').optionalString() : null, metadata: {}, locked: null, partial: true, fault: null };
   }
   reply.requireKey('OS-EXT-SRV-ATTR:host', 'Nova shows it to admins only: give the nova-ha user the admin role');
   return {
@@ -77,6 +93,7 @@ export function parseServer(reply: Reply): Server {
     metadata: reply.has('metadata') ? reply.at('metadata').stringMap() : {},
     locked: reply.has('locked') ? reply.at('locked').boolean() : null,
     partial: false,
+    fault: parseFault(reply),
   };
 }
 

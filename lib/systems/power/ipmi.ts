@@ -4,7 +4,6 @@
  * a BMC that does not answer is "unknown", never "off".
  */
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import type { Config } from '../../config/load.js';
 
 export interface BmcTarget {
@@ -72,6 +71,8 @@ export async function chassisPower(target: BmcTarget, command: PowerCommand, dea
   const attemptSeconds = Math.max(1, Math.round(target.attemptTimeoutMs / 1000));
   const args = ['-I', 'lanplus', '-C', String(target.cipherSuite), '-N', String(attemptSeconds), '-R', String(target.retries), '-H', target.address, '-U', target.username, '-E', 'chassis', 'power', command];
   const budget = Math.round(Math.max(1000, Math.min(attemptSeconds * 1000 * (target.retries + 1) * 2 + 3000, deadline - Date.now())));
+  // Loaded on the first call: the standby controllers' power checks never call a BMC.
+  const { execa } = await import('execa');
   const result = await execa('ipmitool', args, { env: { IPMI_PASSWORD: password }, extendEnv: true, reject: false, timeout: budget, stdin: 'ignore' });
   const output = `${result.stdout}\n${result.stderr}`.replaceAll(password, '***').trim();
   if (result.timedOut) return { state: 'unknown', error: `ipmitool to ${target.address} timed out after ${budget} ms` };
@@ -97,13 +98,16 @@ export interface VerifiedOff {
 
 /**
  * Power off and poll until the BMC itself reports off, within the fence timeout: only this
- * verification unlocks evacuation. Already off: verified at once, nothing sent.
+ * verification unlocks evacuation. Already off: verified at once, nothing sent. quick: give up at
+ * once when the first status gets no answer (the host's watchdog stands behind this level).
  */
-export async function powerOffVerified(target: BmcTarget, timeoutMs: number, pollMs = 500): Promise<VerifiedOff> {
+export async function powerOffVerified(target: BmcTarget, timeoutMs: number, options: { quick?: boolean; pollMs?: number } = {}): Promise<VerifiedOff> {
+  const pollMs = options.pollMs ?? 500;
   const start = Date.now();
   const deadline = start + timeoutMs;
   const first = await chassisPower(target, 'status', deadline);
   if (first.state === 'off') return { verified: true, after: Date.now() - start, detail: 'the BMC already reported power off' };
+  if (options.quick && first.state === 'unknown') return { verified: false, after: Date.now() - start, detail: `the BMC did not answer (${first.error})` };
   let lastError = (await chassisPower(target, 'off', deadline)).error;
   let sentAt = Date.now();
   while (Date.now() < deadline) {

@@ -1,0 +1,57 @@
+/**
+ * What the result of a check nova-ha registers means. Consul turns a script check that timed out,
+ * could not start or crashed into "critical" (or "warning") with its own words as the output: to
+ * the policy that is a check that could not run, so unknown, never "nova-compute dead". A result
+ * counts only when its output opens with the check's own status line for that status, as every
+ * nova-ha check prints it (monitoring-plugins style: "OK: ...", "WARNING: ...", "CRITICAL: ...").
+ */
+import type { CheckStatus, ClusterView, ServiceState } from './model.js';
+
+export interface CheckResult {
+  readonly status: CheckStatus;
+  readonly output: string;
+}
+
+export type CheckReading =
+  | { readonly ran: true; readonly status: CheckStatus; readonly line: string }
+  | { readonly ran: false; readonly reason: string };
+
+const PREFIX: Record<CheckStatus, string> = { passing: 'OK:', warning: 'WARNING:', critical: 'CRITICAL:' };
+
+const firstLine = (output: string): string => output.trim().split('\n')[0]?.trim() ?? '';
+
+export function readCheck(result: CheckResult): CheckReading {
+  const line = firstLine(result.output);
+  if (line.startsWith(PREFIX[result.status])) return { ran: true, status: result.status, line };
+  return { ran: false, reason: line ? `Consul reports it ${result.status}: "${line.slice(0, 200)}"` : `Consul reports it ${result.status} with no output` };
+}
+
+/** The node-local nova-compute check (handlers/nova-compute-check.ts): only its own "CRITICAL: nova-compute:" is "not running". */
+export function novaComputeOnNode(result: CheckResult | undefined): { readonly state: ServiceState; readonly why?: string } {
+  if (!result) return { state: 'unknown', why: 'its check is not registered on the node' };
+  const reading = readCheck(result);
+  if (!reading.ran) return { state: 'unknown', why: `its check could not run (${reading.reason})` };
+  if (reading.status === 'passing') return { state: 'up' };
+  if (reading.status === 'critical' && reading.line.startsWith('CRITICAL: nova-compute:')) return { state: 'down' };
+  return { state: 'unknown', why: `its check cannot tell (${reading.line.slice(0, 200)})` };
+}
+
+export interface CheckNotRun {
+  readonly node: string;
+  readonly check: string;
+  readonly reason: string;
+}
+
+/** nova-ha's checks that could not run on nodes alive in the cluster: the operators must hear of them. */
+export function checksNotRun(view: ClusterView): CheckNotRun[] {
+  if (!view.ok) return [];
+  const out: CheckNotRun[] = [];
+  for (const [node, health] of view.nodes) {
+    if (health.serfHealth !== 'passing') continue;
+    for (const [check, result] of Object.entries(health.checks)) {
+      const reading = readCheck(result);
+      if (!reading.ran) out.push({ node, check, reason: reading.reason });
+    }
+  }
+  return out.sort((a, b) => a.node.localeCompare(b.node) || a.check.localeCompare(b.check));
+}

@@ -1,0 +1,29 @@
+/** `nova-ha incident` and the evacuate command's summary: a failed instance's reason in Nova's words, and the command to try again. */
+import { describe, expect, it } from 'vitest';
+import { renderIncident, retryLine } from '../../cli/commands/status.js';
+import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
+
+const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+const fault = 'No valid host was found. There are not enough hosts available.';
+const fenced: Incident = {
+  ...withStep(openIncident('cmp1', 'node-unreachable', 'hung', T0, 'ctl1'), { at: T0 + 5000, step: 'power-off', outcome: 'done', detail: 'off', by: 'ctl1' }),
+  phase: 'fenced',
+  instances: [
+    { id: 'i-1', name: 'web', outcome: 'evacuated', from: 'cmp1', to: 'cmp2', detail: 'ACTIVE on cmp2' },
+    { id: 'i-2', name: 'db', outcome: 'failed', from: 'cmp1', detail: `ERROR on cmp1 after the evacuation: ${fault} (see: openstack server show i-2)`, fault },
+  ],
+};
+
+describe('nova-ha incident', () => {
+  it("shows Nova's fault for a failed instance and the exact command that evacuates it again", () => {
+    const text = renderIncident(fenced);
+    expect(text).toMatch(new RegExp(`db +i-2 +failed +cmp1 +- +ERROR on cmp1 after the evacuation: ${fault.replace(/\./g, '\\.')}`));
+    expect(text).toContain('1 instance failed; once the cause is fixed, evacuate again with: nova-ha evacuate cmp1');
+  });
+
+  it('offers no retry when nothing failed, when the fence did not go through, or once the incident is closed', () => {
+    expect(retryLine({ ...fenced, instances: fenced.instances!.slice(0, 1) })).toBeUndefined();
+    expect(retryLine({ ...fenced, timeline: fenced.timeline.filter((e) => e.step !== 'power-off') })).toBeUndefined();
+    expect(retryLine({ ...fenced, closedAt: T0 + 60_000 })).toBeUndefined();
+  });
+});
