@@ -8,6 +8,7 @@ import { checkStatus, evaluate, needsWorker, type Evaluation } from '../../lib/r
 import type { Decision } from '../../lib/decision/policy.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
+import type { TxnOp } from '../../lib/systems/consul/api.js';
 import { FakeCloud } from '../support/fake-cloud.js';
 
 let cloud: FakeCloud | undefined;
@@ -25,7 +26,11 @@ async function evaluateIn(c: FakeCloud): Promise<{ evaluation: Evaluation; spawn
   }, 'test');
   return { evaluation, spawned };
 }
-const recordWrites = (c: FakeCloud): string[] => c.journal.of('consul:mgmt', 'kvPut').map((e) => e.key!).filter((k) => k.startsWith(c.key('hosts/')));
+/** Host records written, one by one or in transactions (how evaluate writes them: bounded batches). */
+const recordWrites = (c: FakeCloud): string[] => [
+  ...c.journal.of('consul:mgmt', 'kvPut').map((e) => e.key!),
+  ...c.journal.of('consul:mgmt', 'txn').flatMap((e) => (e.args[0] as TxnOp[]).map((op) => op.key)),
+].filter((k) => k.startsWith(c.key('hosts/')));
 
 describe('evaluate', () => {
   it('records the hosts whose state changed, with the decision taken, and starts a worker for each that needs one', async () => {
@@ -64,8 +69,9 @@ describe('evaluate', () => {
   it('starts no worker for a host whose lock cannot be read either', async () => {
     const c = cloudOf();
     c.hung('cmp1');
-    c.consul.mgmt.before('kvGet', ([key]) => {
-      if (key === c.key(KEYS.lock('cmp1'))) c.consul.mgmt.failNext('kvGet');
+    // Every lock in one prefix read: when it fails, no host gets a worker from this evaluation.
+    c.consul.mgmt.before('kvTree', ([prefix]) => {
+      if (prefix === `${c.key(KEYS.locks)}/`) c.consul.mgmt.failNext('kvTree');
     });
     const { spawned } = await evaluateIn(c);
     expect(spawned).toEqual([]);
