@@ -103,9 +103,16 @@ function watchState(config: Config, network: Network): 'any' | 'critical' {
   return watches[0]?.state === 'critical' ? 'critical' : 'any';
 }
 
+/** Worker processes the evaluations since `since` started (their "workers-dispatched" lines); "worker-spawn" is the line of the code before issue 16 (--repo). */
 const countSpawned = (logFile: string, since: number): number => {
   if (!existsSync(logFile)) return 0;
-  return readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"worker-spawn"') && Date.parse(JSON.parse(l).ts) >= since).length;
+  let started = 0;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes('"workers-dispatched"') && !line.includes('"worker-spawn"')) continue;
+    const entry = JSON.parse(line) as { ts: string; event: string; started?: number };
+    if (Date.parse(entry.ts) >= since) started += entry.event === 'worker-spawn' ? 1 : (entry.started ?? 0);
+  }
+  return started;
 };
 
 async function attempt(n: number, scenario: Scenario): Promise<boolean> {
