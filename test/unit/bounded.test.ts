@@ -1,9 +1,10 @@
 /**
  * Things that must not grow without bound: the handler run counters (lib/shared/run-counter.ts),
- * the email dedupe directory (FileDedupeStore's maxKeys), and a worker's BMC reads for a host
- * that stays down (PowerReads in lib/recovery/host-observer.ts).
+ * the email dedupe directory (FileDedupeStore's maxKeys), the dedupe claims in KV (pruned by
+ * the evaluate check's hourly housekeeping), and a worker's BMC reads for a host that stays down
+ * (PowerReads in lib/recovery/host-observer.ts).
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,13 @@ import { countRun, FOLD_AT, readRuns } from '../../lib/shared/run-counter.js';
 import { FileDedupeStore } from '../../lib/systems/notify/index.js';
 import { PowerReads } from '../../lib/recovery/host-observer.js';
 import type { PowerState } from '../../lib/decision/model.js';
+import { housekeeping } from '../../lib/recovery/housekeeping.js';
+import type { Runtime } from '../../lib/recovery/runtime.js';
+import { silentLogger } from '../../lib/shared/log.js';
+import { pruneKvDedupe } from '../../lib/state/notify-dedupe.js';
+import { KEYS } from '../../lib/state/records.js';
+import { JsonKv } from '../../lib/systems/consul/kv.js';
+import { FakeConsul } from '../support/fake-consul.js';
 
 const root = mkdtempSync(join(tmpdir(), 'nova-ha-bounded-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -70,5 +78,28 @@ describe('PowerReads', () => {
     now += 1000;
     await power.state(false);
     expect(reads).toBe(before + 3);
+  });
+});
+
+describe('KV dedupe claims', () => {
+  it('housekeeping deletes the claims a day past their window, once an hour per controller, and keeps the recent ones', async () => {
+    const consul = new FakeConsul('mgmt', 'ctl1');
+    const kv = new JsonKv(consul.api, 'nova-ha');
+    const now = 1_777_000_000_000;
+    const day = 24 * 3_600_000;
+    consul.seed(kv.key(KEYS.notify('old')), { key: 'old', at: now - 2 * day, by: 'ctl1' });
+    consul.seed(kv.key(KEYS.notify('recent')), { key: 'recent', at: now - 60_000, by: 'ctl2' });
+    consul.seed(kv.key(KEYS.notify('garbled')), { key: 'garbled' });
+    const stateDir = join(root, 'housekeeping');
+    mkdirSync(stateDir);
+    const runtime = { kv, stateDir, logger: silentLogger, config: { notifications: { dedupe_window: 3_600_000 } } } as unknown as Runtime;
+    await housekeeping(runtime, now);
+    expect(consul.keys(kv.key(KEYS.notifyAll))).toEqual([kv.key(KEYS.notify('recent'))]);
+    // Within the hour: not even read.
+    consul.seed(kv.key(KEYS.notify('old')), { key: 'old', at: now - 2 * day, by: 'ctl1' });
+    consul.journal.entries.length = 0;
+    await housekeeping(runtime, now + 60_000);
+    expect(consul.journal.entries).toEqual([]);
+    expect(await pruneKvDedupe(kv, day, now)).toBe(1);
   });
 });
