@@ -16,7 +16,7 @@
  * and checks in KV that every record each run wrote landed. Consul's leader reaps simulated
  * nodes a minute after its election (test/support/consul-fleet.ts), so every scenario gets a
  * fresh set of clusters and is measured before that.
- *   npx tsx bench/scale.ts [sizes=100,1000,10000] [--servers 1|3] [--runs 1] [--repo DIR --views single|per-host]
+ *   npx tsx bench/scale.ts [sizes=100,1000,10000] [--servers 1|3] [--runs 1] [--scenarios cbad] [--repo DIR --views single|per-host]
  * Needs dist/ (node build.mjs) and the Consul binary (scripts/deps.sh lab).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -212,7 +212,7 @@ async function attempt(n: number, scenario: Scenario): Promise<boolean> {
 }
 
 for (const n of sizes) {
-  for (const scenario of ['c', 'b', 'a', 'd'] as const) {
+  for (const scenario of (['c', 'b', 'a', 'd'] as const).filter((x) => flag('scenarios', 'cbad').includes(x))) {
     for (let r = 0; r < runs; r++) {
       let done = false;
       for (let tries = 0; tries < 3 && !done; tries++) done = await attempt(n, scenario);
