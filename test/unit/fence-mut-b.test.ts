@@ -276,11 +276,15 @@ describe('fence: a crash dump defers the power-off', () => {
     expect(write?.phase).toBe('forcing-down');
   });
 
-  it('a dump that ends between the force-down and the evacuation: powered off after the dump before the evacuation, in its phase', async () => {
+  it.each([
+    ['force-down', [false], ['powerOffAfterDump', 'forceDown', 'evacuate'], 'forcing-down'],
+    ['evacuate', [true, false], ['forceDown', 'powerOffAfterDump', 'evacuate'], 'evacuating'],
+    ['disable', [true, true, false], ['forceDown', 'evacuate', 'powerOffAfterDump'], 'evacuating'],
+  ] as const)('a dump that ends before the %s step: powered off after the dump right then, in that step\'s phase', async (next, dumping, order, phase) => {
     const c = setUp(['vm1']);
     await leftAt(c, [['power-off', DEFERRED_DETAIL]], 'forcing-down');
     const seen: string[] = [];
-    const looks = [true, false];
+    const looks = [...dumping];
     c.nova.before('forceDownAndDisable', () => seen.push('forceDown'));
     c.nova.before('evacuate', () => seen.push('evacuate'));
     const incident = await fenceAndEvacuate(depsOf(c, {
@@ -288,9 +292,22 @@ describe('fence: a crash dump defers the power-off', () => {
       powerOffAfterDump: async () => (seen.push('powerOffAfterDump'), { verified: true, after: 1, detail: 'verified by level 1 of 1 (ipmi)' }),
     }), runOf(c));
     expect(incident.phase).toBe('fenced');
-    expect(seen).toEqual(['forceDown', 'powerOffAfterDump', 'evacuate']);
+    expect(seen).toEqual(order);
+    expectInOrder(steps(incident), 'power-off-after-dump:done', `${next}:started`);
     const write = c.incidentWrites(HOST).find((i) => i.timeline.at(-1)?.step === 'power-off-after-dump' && i.timeline.at(-1)?.outcome === 'started');
-    expect(write?.phase).toBe('evacuating');
+    expect(write?.phase).toBe(phase);
+    expect(incident.timeline.map((e) => e.step)).not.toContain('phase ');
+  });
+
+  it('a dump that ended and a power-off after it that is not verified: held with why, nothing forced down', async () => {
+    const c = setUp(['vm1']);
+    await leftAt(c, [['power-off', DEFERRED_DETAIL]], 'forcing-down');
+    const incident = await fenceAndEvacuate(depsOf(c, {
+      dumping: async () => false,
+      powerOffAfterDump: async () => ({ verified: false, after: 1, detail: 'no fence level verified the power off: ipmi: timed out' }),
+    }), runOf(c));
+    expect(incident.hold?.reason).toBe(`the crash dump of ${HOST} ended before force-down, and its power-off after the dump was not verified (no fence level verified the power off: ipmi: timed out); nothing more was evacuated`);
+    expect(c.nova.calls('forceDownAndDisable')).toEqual([]);
   });
 
   it('a Nova step that fails while the host dumps: the operators are told its power-off waits for the dump', async () => {
@@ -416,6 +433,15 @@ describe('fence: the last email and the evacuation figures', () => {
     const calls = report.calls as { list: number; get: number; move: number; migrations: number };
     const [, spread, looks] = /^\d+ calls over ([\d.]+ s), (\d+) looks$/.exec(report.detail as string)!;
     expect(entry(incident, 'evacuate', 'done')?.detail).toBe(`3 evacuated, 0 skipped, 0 failed, of 3; ${calls.move} calls over ${spread}, ${looks} looks, ${calls.list + calls.get + calls.migrations} reads`);
+  });
+
+  it('calls that Nova refused all: the figures without a spread', async () => {
+    const c = setUp(['vm1']);
+    c.nova.failNext('evacuate', new NovaRefused(409, 'Cannot evacuate'));
+    const incident = await fenceAndEvacuate(depsOf(c), runOf(c));
+    const calls = c.logs('move-report')[0]!.calls as { list: number; get: number; move: number; migrations: number };
+    const looks = /, (\d+) looks$/.exec(c.logs('move-report')[0]!.detail as string)![1];
+    expect(entry(incident, 'evacuate', 'done')?.detail).toBe(`0 evacuated, 0 skipped, 1 failed, of 1; ${calls.move} calls, ${looks} looks, ${calls.list + calls.get + calls.migrations} reads`);
   });
 
   it('nothing to evacuate: the detail has the counts alone', async () => {

@@ -39,7 +39,7 @@ describe('kdump listener: which messages are recorded', () => {
     expect(outcome).toEqual({ outcome: 'recorded', host: 'cmp1', record });
     expect(stored(c)).toEqual(record);
     const started = c.logs('kdump-started');
-    expect(started).toEqual([expect.objectContaining({ level: 'info', host: 'cmp1', from: ADDRESS, detail: `fence_kdump message from cmp1 (${ADDRESS}), failed on every network: a crash dump is in progress` })]);
+    expect(started).toEqual([expect.objectContaining({ level: 'info', step: 'kdump', host: 'cmp1', from: ADDRESS, detail: `fence_kdump message from cmp1 (${ADDRESS}), failed on every network: a crash dump is in progress` })]);
     expect(c.logs('kdump-message')).toEqual([]);
   });
 
@@ -106,6 +106,13 @@ describe('kdump listener: which messages are recorded', () => {
     const outcome = await kdumpHandler(c.runtime)({ payload: MESSAGE, from: ADDRESS, at: T0 });
     expect(outcome).toEqual({ outcome: 'not-failed', host: 'cmp1', why: 'it is not registered on storage' });
     expect(stored(c)).toBeUndefined();
+  });
+
+  it("a host whose serfHealth is missing in one cluster is not failed there, whatever its other checks say", async () => {
+    const c = setUp();
+    // Only Consul's node maintenance check (critical) is left for it in storage.
+    c.consul.storage.node('cmp1', { serfHealth: undefined, maintenance: true });
+    expect(await kdumpHandler(c.runtime)({ payload: MESSAGE, from: ADDRESS, at: T0 })).toEqual({ outcome: 'not-failed', host: 'cmp1', why: 'it is not registered on storage' });
   });
 
   it('clusters that cannot be read: an error, logged with the fix, nothing recorded', async () => {
