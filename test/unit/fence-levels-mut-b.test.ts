@@ -275,6 +275,15 @@ describe('powerOffThroughLevels: the lock and the watchdog', () => {
     expect(deviceCalls()).toEqual(['a status']);
   });
 
+  it("with the watchdog's safe time passed: a BMC that does not answer is given up at its first status too", async () => {
+    writeFileSync(join(dir, 'ipmi-cmp1-bmc-silent'), '');
+    const { context, records } = recorder(SAFE);
+    const result = await powerOffThroughLevels(configWith('ipmi', {}), 'cmp1', context);
+    expect(result).toMatchObject({ verified: true, detail: 'verified by level 2 of 2 (watchdog)' });
+    expect(records[1]).toMatch(/^fence-level failed: level 1 of 2 \(ipmi\): the BMC did not answer \(BMC cmp1-bmc: Error: Unable to establish IPMI v2 \/ RMCP\+ session\)$/);
+    expect(deviceCalls()).toEqual(['ipmi cmp1-bmc status']);
+  });
+
   it('a level that verifies goes before the watchdog: the watchdog is not recorded', async () => {
     const { context, records } = recorder(SAFE);
     expect(await powerOffThroughLevels(configWith('a', { a: 'works' }), 'cmp1', context)).toMatchObject({ verified: true, detail: 'verified by level 1 of 2 (a)' });
@@ -328,6 +337,12 @@ describe('reading the power through the levels', () => {
 });
 
 describe('powerOnThroughLevels', () => {
+  it('the BMC as a level powers the host on through ipmitool', async () => {
+    writeFileSync(join(dir, 'ipmi-cmp1-bmc-off'), '');
+    await powerOnThroughLevels(configWith('ipmi, a', { a: 'works' }), 'cmp1');
+    expect(deviceCalls()).toEqual(['ipmi cmp1-bmc on']);
+  });
+
   it('the first level that accepts powers it on; the levels after it are not asked', async () => {
     await powerOnThroughLevels(configWith('a, b, c', { a: 'refuses', b: 'works', c: 'works' }), 'cmp1');
     expect(deviceCalls()).toEqual(['a on', 'b on']);

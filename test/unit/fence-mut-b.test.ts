@@ -430,6 +430,7 @@ describe('fence: the last email and the evacuation figures', () => {
     const c = setUp(['vm1', 'vm2', 'vm3']);
     const incident = await fenceAndEvacuate(depsOf(c), runOf(c));
     const report = c.logs('move-report')[0]!;
+    expect(report).toMatchObject({ host: HOST, incident: incident.id });
     const calls = report.calls as { list: number; get: number; move: number; migrations: number };
     const [, spread, looks] = /^\d+ calls over ([\d.]+ s), (\d+) looks$/.exec(report.detail as string)!;
     expect(entry(incident, 'evacuate', 'done')?.detail).toBe(`3 evacuated, 0 skipped, 0 failed, of 3; ${calls.move} calls over ${spread}, ${looks} looks, ${calls.list + calls.get + calls.migrations} reads`);
