@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { asOperator, OperatorError, operatorEvacuate } from '../../lib/operator/as-operator.js';
 import { unfence, UnfenceError, type UnfenceNova, type UnfenceOptions } from '../../lib/operator/unfence.js';
+import type { Effects } from '../../lib/recovery/effects.js';
 import { DUMP_DEFERRED, fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { KEYS, type NovaDoc } from '../../lib/state/records.js';
@@ -124,6 +125,11 @@ describe('unfence, exactly', () => {
     c.journal.entries.length = 0;
     return incident;
   }
+  /** Effects without BMC access: nothing reads or changes the power. */
+  const noPower = (c: FakeCloud): Effects => {
+    const { readPower: _r, powerOn: _p, ...rest } = c.effects();
+    return rest;
+  };
   /** The host is up again (someone powered it on). */
   const upAgain = (c: FakeCloud): void => {
     c.bmc.power.set(HOST, 'on');
@@ -186,7 +192,7 @@ describe('unfence, exactly', () => {
   it('a service neither forced down nor disabled: nothing changed in Nova, and it says enabled', async () => {
     const c = cloudOf();
     const said: string[] = [];
-    await unfence(c.runtime, {}, c.nova, HOST, options(said));
+    await unfence(c.runtime, noPower(c), c.nova, HOST, options(said));
     expect(c.nova.calls('forceDown')).toEqual([]);
     expect(c.nova.calls('enableService')).toEqual([]);
     expect(said).toContain('nova-compute service svc-cmp1 of cmp1: forced_down cleared, enabled');
@@ -208,7 +214,7 @@ describe('unfence, exactly', () => {
     const incident = await fenced(c);
     upAgain(c);
     const downNova: UnfenceNova = {
-      listMigrations: (f) => c.nova.listMigrations(f),
+      listMigrations: (f) => c.nova.listMigrations(f!),
       forceDown: (id, down) => c.nova.forceDown(id, down),
       enableService: (id) => c.nova.enableService(id),
       getComputeService: async (h) => ({ ...(await c.nova.getComputeService(h)), state: 'down' }),
@@ -227,7 +233,7 @@ describe('unfence, exactly', () => {
 
   it('the poller document of other hosts is kept when this host\'s is set', async () => {
     const c = cloudOf();
-    await unfence(c.runtime, {}, c.nova, HOST, options([]));
+    await unfence(c.runtime, noPower(c), c.nova, HOST, options([]));
     const doc = c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!;
     expect(Object.keys(doc.hosts).sort()).toEqual(c.computes);
     expect(doc.api).toBe('up');
@@ -236,7 +242,7 @@ describe('unfence, exactly', () => {
   it('with no poller document yet, none is made', async () => {
     const c = cloudOf();
     await c.consul.mgmt.kvDelete(c.key(KEYS.nova));
-    expect(await unfence(c.runtime, {}, c.nova, HOST, options([]))).toBeUndefined();
+    expect(await unfence(c.runtime, noPower(c), c.nova, HOST, options([]))).toBeUndefined();
     expect(c.consul.mgmt.peek(c.key(KEYS.nova))).toBeUndefined();
   });
 });
