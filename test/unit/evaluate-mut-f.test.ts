@@ -163,6 +163,10 @@ describe('checkStatus, every line', () => {
     ]);
   });
 
+  it('a held incident with no hold record is listed without one, and needs no operator', () => {
+    expect(checkStatus(evaluation({ incidents: new Map([open('cmp4', { phase: 'held' })]) }))).toEqual({ code: 1, output: 'WARNING: 1 incident open of 3 hosts\ncmp4: held, node-unreachable, incident cmp4-20261125T095948Z' });
+  });
+
   it('OK names every error', () => {
     expect(checkStatus(evaluation({ errors: ['a', 'b'] }))).toEqual({ code: 0, output: 'OK: 3 compute hosts, no open incident (a; b)' });
   });

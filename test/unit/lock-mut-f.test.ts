@@ -86,6 +86,17 @@ describe('lock renewal on a fake clock', () => {
     expect(await holderOf(consul.api, KEY)).toBeUndefined();
   });
 
+  it('a session Consul will not destroy, after a release or a lost attempt, is left to its TTL: no error', async () => {
+    const consul = cluster();
+    const lock = (await tryAcquire(consul.api, { key: KEY, holder: {} }))!;
+    consul.failNext('sessionDestroy');
+    expect(await tryAcquire(consul.api, { key: KEY, holder: {} })).toBeUndefined();
+    consul.failNext('sessionDestroy');
+    await lock.release();
+    expect(lock.isHeld()).toBe(false);
+    expect(consul.calls('sessionDestroy')).toHaveLength(2);
+  });
+
   it('the lock records when it was taken, and the lock-delay asked for', async () => {
     const consul = cluster();
     const lock = (await tryAcquire(consul.api, { key: KEY, holder: { node: 'ctl1' }, lockDelay: '15s' }))!;

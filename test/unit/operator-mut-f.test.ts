@@ -103,6 +103,32 @@ describe('operatorEvacuate, exactly', () => {
     expect(incident.timeline.find((e) => e.step === 'power-off-after-dump' && e.outcome === 'done')?.detail).toBe('off after the dump');
   });
 
+  const deferredDump = (c: FakeCloud): Incident => {
+    const deferred = withStep({ ...openIncident(HOST, 'node-unreachable', 'hung', Date.now(), 'ctl2'), phase: 'evacuating', fenceStarted: true }, { at: Date.now(), step: 'power-off', outcome: 'done', detail: `${DUMP_DEFERRED} (2 fence_kdump messages)`, by: 'ctl2' });
+    c.consul.mgmt.seed(c.key(KEYS.incident(HOST)), deferred);
+    return deferred;
+  };
+  const cannot = `nova-ha cannot power ${HOST} off now ([fencing] method is none, or ipmi with no BMC configured): power it off yourself, then run nova-ha evacuate ${HOST} --confirm-fenced`;
+
+  it('nova-ha\'s own fence needs both its power read and its power-off: a power-off alone is not used', async () => {
+    const c = cloudOf();
+    deferredDump(c);
+    const calls: string[] = [];
+    const incident = await operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova, powerOff: async () => (calls.push('powerOff'), { verified: true, after: 0, detail: 'off' }) }, HOST, false);
+    expect(calls).toEqual([]);
+    expect(incident.phase).toBe('held');
+    expect(incident.timeline.find((e) => e.step === 'power-off-after-dump' && e.outcome === 'failed')?.detail).toBe(cannot);
+  });
+
+  it('nova-ha\'s own fence needs both its power read and its power-off: a power read alone is not used', async () => {
+    const c = cloudOf();
+    deferredDump(c);
+    const calls: string[] = [];
+    const incident = await operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova, readPower: async () => (calls.push('readPower'), 'on') }, HOST, false);
+    expect(calls).toEqual([]);
+    expect(incident.timeline.find((e) => e.step === 'power-off-after-dump' && e.outcome === 'failed')?.detail).toBe(cannot);
+  });
+
   it('on the operator\'s word, a host nova-ha never fenced: its own power functions are not used', async () => {
     const c = cloudOf();
     c.nova.server('vm1', HOST);
@@ -229,6 +255,18 @@ describe('unfence, exactly', () => {
     const c = cloudOf();
     c.member(HOST, 'critical', 'storage', 'tenant');
     await expect(unfence(c.runtime, c.effects(), c.nova, HOST, options([], [], 0))).rejects.toThrow(/^cmp1 is not healthy after 0s \(alive on: mgmt; nova-compute up\); nothing was changed in Nova$/);
+  });
+
+  it('a host no cluster knows: alive nowhere, nova-compute unknown', async () => {
+    const c = cloudOf();
+    await expect(unfence(c.runtime, noPower(c), c.nova, 'cmp99', options([], [], 0))).rejects.toThrow(/^cmp99 is not healthy after 0s \(alive on: none; nova-compute unknown\); nothing was changed in Nova$/);
+  });
+
+  it('an enabled service is not enabled again, whatever reason an old disable left', async () => {
+    const c = cloudOf();
+    c.nova.service(HOST, { status: 'enabled', disabledReason: 'nova-ha: fenced by an old incident' });
+    await unfence(c.runtime, noPower(c), c.nova, HOST, options([]));
+    expect(c.nova.calls('enableService')).toEqual([]);
   });
 
   it('the poller document of other hosts is kept when this host\'s is set', async () => {
