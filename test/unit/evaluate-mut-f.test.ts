@@ -4,7 +4,7 @@
  * and when a storm begins, which workers it starts, and the evaluate check's status lines.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkStatus, evaluate, type Evaluation } from '../../lib/recovery/evaluate.js';
+import { checkStatus, evaluate, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
 import type { HealthCheck } from '../../lib/systems/consul/api.js';
@@ -169,5 +169,13 @@ describe('checkStatus, every line', () => {
 
   it('OK names every error', () => {
     expect(checkStatus(evaluation({ errors: ['a', 'b'] }))).toEqual({ code: 0, output: 'OK: 3 compute hosts, no open incident (a; b)' });
+  });
+});
+
+describe('needsWorker, a held incident without a hold record', () => {
+  it('an alert already sent for a held incident that records no hold: a worker records the hold', () => {
+    const incident: Incident = { ...openIncident('cmp1', 'mgmt-network', 'x', 0, 'ctl1'), phase: 'held', alerted: true };
+    expect(needsWorker({ action: 'alert', cause: 'mgmt-network', reason: 'x', alert: 'mgmt-network-down' }, incident)).toBe(true);
+    expect(needsWorker({ action: 'hold', cause: 'mgmt-network', reason: 'x' }, { ...incident, hold: { reason: 'x', needsOperator: false } })).toBe(false);
   });
 });

@@ -191,6 +191,23 @@ describe('unfence, exactly', () => {
     expect(c.consul.mgmt.peekEntry(c.key(KEYS.lock(HOST)))?.Session).toBeUndefined();
   });
 
+  it('a host nova-ha powered off is powered on first, and that is recorded and said', async () => {
+    const c = cloudOf();
+    await fenced(c);
+    const said: string[] = [];
+    const closed = (await unfence(c.runtime, c.effects(), c.nova, HOST, options(said)))!;
+    expect(c.bmc.calls('powerOn')).toHaveLength(1);
+    expect(said[0]).toBe('cmp1: chassis power on sent');
+    expect(closed.timeline.find((e) => e.step === 'unfence power-on')).toMatchObject({ outcome: 'done', detail: 'cmp1: chassis power on sent', by: 'ctl1 (operator)' });
+  });
+
+  it('its refusals are UnfenceErrors, and an operator\'s request refused is an OperatorError, by name', async () => {
+    const c = cloudOf();
+    c.consul.mgmt.seed(c.key(KEYS.incident(HOST)), { ...openIncident(HOST, 'node-unreachable', 'x', Date.now(), 'ctl1'), phase: 'evacuating' });
+    await expect(unfence(c.runtime, c.effects(), c.nova, HOST, options([]))).rejects.toMatchObject({ name: 'UnfenceError' });
+    await expect(operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova }, HOST, false)).rejects.toMatchObject({ name: 'OperatorError' });
+  });
+
   it('a held incident may be unfenced too', async () => {
     const c = cloudOf();
     c.consul.mgmt.seed(c.key(KEYS.incident(HOST)), { ...openIncident(HOST, 'node-unreachable', 'x', Date.now(), 'ctl1'), phase: 'held' });
