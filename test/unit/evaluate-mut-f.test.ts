@@ -61,23 +61,36 @@ describe('evaluate, what it records and logs', () => {
     c.consul.mgmt.before('kvTree', ([key]) => {
       if (key === c.key('incidents/')) c.consul.mgmt.failNext('kvTree', new Error('timeout'));
     });
+    c.consul.mgmt.before('kvGet', ([key]) => {
+      if (key === c.key(KEYS.pause)) c.consul.mgmt.failNext('kvGet', new Error('EOF'));
+    });
     const { evaluation, spawned } = await evaluateIn(c);
     expect(evaluation.incidents).toBe('unknown');
-    expect(evaluation.errors).toEqual(['incidents: timeout']);
+    expect(evaluation.errors).toEqual(['incidents: timeout', 'pause switch: EOF']);
     expect(spawned).toEqual([]);
-    expect(checkStatus(evaluation)).toEqual({ code: 2, output: "CRITICAL: cannot read nova-ha's incidents (incidents: timeout)" });
+    expect(checkStatus(evaluation)).toEqual({ code: 2, output: "CRITICAL: cannot read nova-ha's incidents (incidents: timeout; pause switch: EOF)" });
+  });
+
+  it('a host whose held incident already records the alert and the hold gets no worker', async () => {
+    const c = cloudOf();
+    c.member('cmp1', 'critical', 'mgmt');
+    c.heldSince('cmp1');
+    c.consul.mgmt.seed(c.key(KEYS.incident('cmp1')), { ...openIncident('cmp1', 'mgmt-network', 'x', Date.now() - 60_000, 'ctl1'), phase: 'held', alerted: true, hold: { reason: 'x', needsOperator: false } });
+    const { evaluation, spawned } = await evaluateIn(c);
+    expect(evaluation.decisions.get('cmp1')).toMatchObject({ action: 'alert', cause: 'mgmt-network' });
+    expect(spawned).toEqual([]);
   });
 });
 
 describe('evaluate, an isolated controller', () => {
   it('tells the operators which leader it cannot reach, what it does and what failed, and logs it as an error', async () => {
     const c = cloudOf();
-    c.consul.storage.node('ctl1', { serfHealth: 'critical' });
+    c.consul.storage.down(new Error('connect ECONNREFUSED'));
     c.consul.tenant.down();
     const { evaluation } = await evaluateIn(c);
     expect(evaluation.isolatedOn).toEqual(['storage', 'tenant']);
     const fix = 'this controller cannot reach the storage, tenant cluster leader; check its own links. Other controllers act meanwhile';
-    expect(c.notes).toEqual([{ host: 'ctl1', event: 'observer-isolated', summary: 'controller isolated on storage, tenant', action: 'this controller does nothing', reason: `${fix}. tenant cluster: HTTP 500: No cluster leader`, timeline: [] }]);
+    expect(c.notes).toEqual([{ host: 'ctl1', event: 'observer-isolated', summary: 'controller isolated on storage, tenant', action: 'this controller does nothing', reason: `${fix}. storage cluster: connect ECONNREFUSED; tenant cluster: HTTP 500: No cluster leader`, timeline: [] }]);
     expect(c.logs('observer-isolated')).toEqual([expect.objectContaining({ level: 'error', networks: ['storage', 'tenant'], fix })]);
   });
 

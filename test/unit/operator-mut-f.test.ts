@@ -76,6 +76,20 @@ describe('asOperator, exactly', () => {
 });
 
 describe('operatorEvacuate, exactly', () => {
+  it('an evacuation the operator vouches for opens its incident as an evacuate request', async () => {
+    const c = cloudOf();
+    const incident = await operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova }, HOST, true);
+    expect(incident.reason).toBe('evacuate requested by an operator');
+    expect(incident.timeline[1]).toMatchObject({ step: 'evacuate', detail: 'requested by an operator' });
+  });
+
+  it('another step that finished is no fence: only a verified power-off counts', async () => {
+    const c = cloudOf();
+    const repaired = withStep(openIncident(HOST, 'storage-network', 'x', Date.now(), 'ctl2'), { at: Date.now(), step: 'restart-storage-network', outcome: 'done', by: 'ctl2' });
+    c.consul.mgmt.seed(c.key(KEYS.incident(HOST)), repaired);
+    await expect(operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova }, HOST, false)).rejects.toThrow(`no verified power-off in incident ${repaired.id}`);
+  });
+
   it('a power-off that failed is no fence of nova-ha\'s: refused without --confirm-fenced', async () => {
     const c = cloudOf();
     const failed = withStep(openIncident(HOST, 'node-unreachable', 'hung', Date.now(), 'ctl2'), { at: Date.now(), step: 'power-off', outcome: 'failed', by: 'ctl2' });
@@ -208,11 +222,43 @@ describe('unfence, exactly', () => {
     await expect(operatorEvacuate(c.runtime, { runtime: c.runtime, nova: c.nova }, HOST, false)).rejects.toMatchObject({ name: 'OperatorError' });
   });
 
+  it('unfence holds the host\'s lock as an unfence, and refuses while a worker holds it, saying so', async () => {
+    const c = cloudOf();
+    let holder: unknown;
+    c.nova.before('getComputeService', () => (holder ??= JSON.parse(c.consul.mgmt.peekEntry(c.key(KEYS.lock(HOST)))!.Value!)));
+    await unfence(c.runtime, noPower(c), c.nova, HOST, options([]));
+    expect(holder).toMatchObject({ node: 'ctl1', pid: process.pid, host: HOST, purpose: 'unfence' });
+    const session = await c.consul.mgmt.sessionCreate({ name: 'worker', ttl: '10s', lockDelay: '0s', nodeChecks: [], behavior: 'release' });
+    await c.consul.mgmt.kvPut(c.key(KEYS.lock(HOST)), '{}', { acquire: session });
+    await expect(unfence(c.runtime, noPower(c), c.nova, HOST, options([]))).rejects.toThrow(new UnfenceError('a nova-ha worker is working on cmp1 right now; wait for it to finish (see: nova-ha status) and run unfence again'));
+  });
+
+  it('a host that becomes healthy while unfence waits: read again a second later, then it goes on', async () => {
+    const c = cloudOf();
+    c.member(HOST, 'critical');
+    const progress: [number, number, string][] = [];
+    const opts: UnfenceOptions = { timeoutMs: 5000, say: () => undefined, progress: (done, total, what) => {
+      progress.push([done, total, what]);
+      c.member(HOST, 'passing');
+    } };
+    await unfence(c.runtime, noPower(c), c.nova, HOST, opts);
+    expect(progress.slice(0, 2)).toEqual([[0, 4, 'networks alive + nova-compute running'], [4, 4, 'networks alive + nova-compute running']]);
+  });
+
+  it('alive everywhere but nova-compute not running: not healthy', async () => {
+    const c = cloudOf();
+    c.consul.mgmt.node(HOST, { novaCompute: 'critical' });
+    const progress: [number, number, string][] = [];
+    await expect(unfence(c.runtime, noPower(c), c.nova, HOST, options([], progress, 0))).rejects.toThrow(/^cmp1 is not healthy after 0s \(alive on: mgmt, storage, tenant; nova-compute down\); nothing was changed in Nova$/);
+    expect(progress[0]).toEqual([3, 4, 'networks alive + nova-compute running']);
+  });
+
   it('a held incident may be unfenced too', async () => {
     const c = cloudOf();
     c.consul.mgmt.seed(c.key(KEYS.incident(HOST)), { ...openIncident(HOST, 'node-unreachable', 'x', Date.now(), 'ctl1'), phase: 'held' });
     const closed = await unfence(c.runtime, c.effects(), c.nova, HOST, options([]));
     expect(closed?.phase).toBe('recovered');
+    expect(c.notes.at(-1)).toMatchObject({ summary: 'back in service', reason: 'cmp1 is healthy on every network, Nova cleaned up its evacuated instances, and its nova-compute service is enabled again.' });
     expect(closed?.instances).toBeUndefined();
     expect(c.notes.at(-1)?.instances).toEqual([]);
   });
@@ -227,6 +273,7 @@ describe('unfence, exactly', () => {
     expect(c.nova.calls('enableService')).toEqual([[`svc-${HOST}`]]);
     expect(said).toContain('cmp1 is alive on every network and nova-compute runs');
     expect(c.incidentWrites(HOST)).toEqual([]);
+    expect(c.journal.of('consul:mgmt', 'kvGet').filter((e) => e.key === c.key(KEYS.incident(HOST)))).toHaveLength(1);
     expect(c.incident(HOST)).toBeUndefined();
     expect(c.notes).toEqual([]);
     expect(c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!.hosts[HOST]).toMatchObject({ state: 'up', forcedDown: false, status: 'enabled' });
@@ -270,13 +317,15 @@ describe('unfence, exactly', () => {
 
   it('a host powered on but not healthy: the message says where it is alive and what nova-compute is', async () => {
     const c = cloudOf();
-    c.member(HOST, 'critical', 'storage', 'tenant');
-    await expect(unfence(c.runtime, c.effects(), c.nova, HOST, options([], [], 0))).rejects.toThrow(/^cmp1 is not healthy after 0s \(alive on: mgmt; nova-compute up\); nothing was changed in Nova$/);
+    c.member(HOST, 'critical', 'tenant');
+    await expect(unfence(c.runtime, c.effects(), c.nova, HOST, options([], [], 0))).rejects.toThrow(/^cmp1 is not healthy after 0s \(alive on: mgmt, storage; nova-compute up\); nothing was changed in Nova$/);
   });
 
   it('a host no cluster knows: alive nowhere, nova-compute unknown', async () => {
     const c = cloudOf();
-    await expect(unfence(c.runtime, noPower(c), c.nova, 'cmp99', options([], [], 0))).rejects.toThrow(/^cmp99 is not healthy after 0s \(alive on: none; nova-compute unknown\); nothing was changed in Nova$/);
+    const progress: [number, number, string][] = [];
+    await expect(unfence(c.runtime, noPower(c), c.nova, 'cmp99', options([], progress, 1000))).rejects.toThrow(/^cmp99 is not healthy after 1s \(alive on: none; nova-compute unknown\); nothing was changed in Nova$/);
+    expect(progress).toEqual([[0, 4, 'networks alive + nova-compute running'], [0, 4, 'networks alive + nova-compute running']]);
   });
 
   it('an enabled service is not enabled again, whatever reason an old disable left', async () => {

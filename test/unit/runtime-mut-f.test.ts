@@ -113,5 +113,6 @@ describe('alertFor, the drain wording', () => {
     expect(alertFor('cmp1', { ...base, action: 'alert', alert: 'fenced-host-on' }, undefined, false).action).toBe('still forced down and disabled in Nova');
     expect(alertFor('cmp1', { ...base, action: 'repair', alert: 'shut-down' }, undefined, false).action).toBe('powering it back on');
     expect(alertFor('cmp1', { ...base, action: 'wait', alert: 'self-fence-wait' }, undefined, false).action).toBe('its watchdog resets it; evacuated at the safe time');
+    expect(alertFor('cmp1', { ...base, cause: 'shut-down', action: 'repair', alert: 'shut-down' }, undefined, false).summary).toBe('shut down without nova-ha maintenance');
   });
 });
