@@ -6,7 +6,7 @@
  * records a decision (its timeline line, hold, cause, escalation, a fenced host seen on); which
  * emails go out and how often; closing, draining, and what it logs.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { collectRepairReport, runWorker } from '../../lib/recovery/worker.js';
 import { signReport, verifyRequest } from '../../lib/recovery/repair-request.js';
 import type { Effects } from '../../lib/recovery/effects.js';
@@ -226,6 +226,8 @@ describe('repair requests: what is recorded before and after, and with which wor
     expect(stored!.attempts[ACTION]).toBeGreaterThanOrEqual(before);
     expect(stored!.timeline.at(-1)).toEqual({ at: stored!.attempts[ACTION], step: ACTION, outcome: 'started', by: 'ctl1' });
     const closed = await closedOf(c);
+    // Opened on the repair decision: its reason is what was observed, not what is done about it.
+    expect([closed.reason, closed.timeline[0]!.detail]).toEqual(['its storage network is down', 'its storage network is down']);
     expect(closed.timeline.find((e) => e.step === ACTION && e.outcome === 'done')).toMatchObject({ detail: `repair request sent as Consul event ${event!.id}; success is the health state recovering`, by: 'ctl1' });
     expect(c.logs('repair-sent')).toEqual([expect.objectContaining({ detail: `repair request sent as Consul event ${event!.id}; success is the health state recovering`, step: ACTION, incident: closed.id })]);
   });
@@ -371,11 +373,11 @@ describe('recording decisions', () => {
     expect(c.logs('decision').map((l) => [l['action'], l['guard']])).toEqual([['wait', 'confirming'], ['repair', undefined], ['close', undefined]]);
   });
 
-  it('a cause confirmed differently while confirming is the incident\'s cause, with the reason observed', async () => {
+  it.each(['detected', 'confirming'] as const)('a cause confirmed differently while %s is the incident\'s cause, with the reason observed', async (phase) => {
     const c = cloudOf();
     c.member(HOST, 'critical', 'storage');
     c.heldSince(HOST);
-    c.consul.mgmt.seed(incidentKey(c), { ...openIncident(HOST, 'tenant-network', 'its tenant network is down', Date.now() - 20_000, 'ctl2'), phase: 'confirming' });
+    c.consul.mgmt.seed(incidentKey(c), { ...openIncident(HOST, 'tenant-network', 'its tenant network is down', Date.now() - 20_000, 'ctl2'), phase });
     let during: Incident | undefined;
     c.consul.mgmt.before('eventFire', () => {
       during = c.incident(HOST);
@@ -402,6 +404,15 @@ describe('recording decisions', () => {
     expect(c.notes.map((n) => n.event)).toContain('escalated');
   });
 
+  it('a held incident keeps its cause when the host is seen with a lesser failure (only confirming may change it)', async () => {
+    const c = cloudOf();
+    c.member(HOST, 'critical', 'tenant');
+    c.heldSince(HOST);
+    c.consul.mgmt.seed(incidentKey(c), { ...openIncident(HOST, 'storage-network', 'its storage network is down', Date.now() - HOUR, 'ctl2'), phase: 'held', alerted: true, hold: { reason: 'storage', needsOperator: false } });
+    await work(c);
+    expect([c.incident(HOST)!.cause, c.incident(HOST)!.reason]).toEqual(['storage-network', 'its storage network is down']);
+  });
+
   it('a held decision records its hold and whether only an operator may move it on', async () => {
     const c = cloudOf();
     c.member(HOST, 'critical', 'tenant');
@@ -410,7 +421,7 @@ describe('recording decisions', () => {
     const incident = c.incident(HOST)!;
     expect([incident.phase, incident.hold]).toEqual(['held', { reason: 'its tenant network is down: operators alerted', needsOperator: false }]);
     expect(incident.alerted).toBe(true);
-    expect(c.notes.map((n) => n.event)).toEqual(['tenant-network-down']);
+    expect(c.notes).toEqual([expect.objectContaining({ event: 'tenant-network-down', paused: false })]);
     // Looked at again: nothing new in its timeline.
     const timeline = incident.timeline.length;
     await work(c);
@@ -460,10 +471,18 @@ describe('emails', () => {
     c.heldSince(HOST);
     c.consul.mgmt.seed(c.key(KEYS.pause), { reason: 'maintenance window', by: 'ops', at: Date.now() });
     expect(await work(c)).toBe('done');
-    expect(c.notes).toHaveLength(1);
-    expect(c.notes[0]!.event).toBe('paused-action');
-    expect(JSON.stringify(c.notes[0])).toMatch(/paused/);
+    expect(c.notes).toEqual([expect.objectContaining({ event: 'paused-action', paused: true })]);
     expect(c.consul.mgmt.events).toEqual([]);
+  });
+
+  it('a paused cloud: a host that recovered still closes its incident, and the email says nova-ha is paused', async () => {
+    const c = cloudOf();
+    c.heldSince(HOST);
+    c.consul.mgmt.seed(incidentKey(c), { ...openIncident(HOST, 'tenant-network', 'x', Date.now() - HOUR, 'ctl2'), phase: 'held', alerted: true });
+    c.consul.mgmt.seed(c.key(KEYS.pause), { reason: 'maintenance window', by: 'ops', at: Date.now() });
+    expect(await work(c)).toBe('done');
+    expect(c.incident(HOST)).toBeUndefined();
+    expect(c.notes).toEqual([expect.objectContaining({ event: 'recovered', paused: true })]);
   });
 });
 
@@ -479,6 +498,7 @@ describe('closing and draining', () => {
     expect(await work(c, c.effects({ undrain: async (host) => void (undrained.push(host), (openWhenUndrained = c.incident(HOST))) }))).toBe('done');
     expect(undrained).toEqual([HOST]);
     expect(openWhenUndrained?.phase).toBe('held');
+    expect(c.notes).toEqual([expect.objectContaining({ event: 'recovered', paused: false })]);
     expect(c.incident(HOST)).toBeUndefined();
     const closed = await closedOf(c);
     expect(closed.phase).toBe('recovered');
@@ -558,5 +578,50 @@ describe('the worker process', () => {
     expect(c.consul.storage.calls('agentJoin')).not.toHaveLength(0);
     expect(c.consul.mgmt.calls('agentJoin')).toEqual([]);
     expect(c.consul.tenant.calls('agentJoin')).toEqual([]);
+  });
+});
+
+describe('a worker that loses the host lock', () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** Ends the worker's session as Consul would, and lets the lock's renewal timer find out. */
+  function loseLock(c: FakeCloud): void {
+    for (const id of c.consul.mgmt.sessionIds()) c.consul.mgmt.invalidateSession(id);
+    vi.advanceTimersByTime(10_000);
+  }
+
+  it('while waiting: stops with "lost", changes nothing more, and logs why', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const c = cloudOf();
+    c.member(HOST, 'critical', 'storage');
+    c.heldSince(HOST, 9_000);
+    // The first wait asks the storage agent to rejoin the host: the lock is lost then.
+    c.consul.storage.before('agentMembers', () => loseLock(c));
+    expect(await work(c)).toBe('lost');
+    const incident = c.incident(HOST)!;
+    expect(incident.phase).toBe('confirming');
+    expect(c.consul.mgmt.events).toEqual([]);
+    expect(c.logs('lock-lost')).toEqual([expect.objectContaining({ host: HOST, step: 'lock', error: 'the session expired or was invalidated', fix: 'another controller will resume the incident' })]);
+  });
+
+  it('while a repair request goes out: stops before recording it done', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const c = cloudOf();
+    c.member(HOST, 'critical', 'storage');
+    c.heldSince(HOST);
+    c.consul.mgmt.before('eventFire', () => loseLock(c));
+    await expect(work(c)).rejects.toThrow('lost the lock of cmp1; stopping before changing its incident');
+    expect(steps(c.incident(HOST)).at(-1)).toBe(`${ACTION}:started`);
+  });
+
+  it('while a resumed repair request goes out: stops before recording it done', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const c = cloudOf();
+    c.member(HOST, 'critical', 'storage');
+    c.heldSince(HOST);
+    c.consul.mgmt.seed(incidentKey(c), withStep({ ...openIncident(HOST, 'storage-network', 'storage down', Date.now() - 30_000, 'ctl2'), phase: 'repairing', attempts: { [ACTION]: Date.now() - 8_000 } }, { at: Date.now() - 8_000, step: ACTION, outcome: 'started', by: 'ctl2' }));
+    c.consul.mgmt.before('eventFire', () => loseLock(c));
+    await expect(work(c)).rejects.toThrow('lost the lock of cmp1');
+    expect(c.incident(HOST)!.timeline.filter((e) => e.step === ACTION).map((e) => `${e.by}:${e.outcome}`)).toEqual(['ctl2:started', 'ctl1:started']);
   });
 });
