@@ -239,6 +239,8 @@ describe('repair requests: what is recorded before and after, and with which wor
     await work(c);
     const labels = c.journal.entries.map((e) => `${e.method} ${e.key ?? ''}`.trim());
     expectInOrder(labels, `kvPut ${incidentKey(c)}`, `kvDelete ${reportKey(c)}`, 'eventFire');
+    // A host up on some network: the BMC is not asked.
+    expect(c.bmc.calls('readPower')).toEqual([]);
   });
 
   it('a report key that cannot be cleared is logged with what it means, and the request still goes out', async () => {
@@ -541,6 +543,26 @@ describe('closing and draining', () => {
     expect(await work(c, effects)).toBe('done');
     expect(c.incident(HOST)!.phase).toBe('held');
     expect(c.nova.callCounts()).toEqual(new Map());
+  });
+});
+
+describe('the BMC read before deciding', () => {
+  it('a host whose agents left every cluster: the BMC read now decides (powered off: shut down, powered on again)', async () => {
+    const c = cloudOf();
+    const since = Date.now() - HOUR;
+    c.consul.mgmt.seed(c.key(KEYS.host(HOST)), { networks: { mgmt: { state: 'left', since }, storage: { state: 'left', since }, tenant: { state: 'left', since } }, novaNode: { state: 'up', since }, at: since, by: 'ctl2' });
+    for (const n of ['mgmt', 'storage', 'tenant'] as const) c.consul[n].nodes.delete(HOST);
+    // The poller last saw it on; its BMC says off now.
+    c.bmc.power.set(HOST, 'off');
+    const effects = c.effects();
+    await work(c, { ...effects, powerOn: async (host) => {
+      await effects.powerOn!(host);
+      for (const n of ['mgmt', 'storage', 'tenant'] as const) c.consul[n].node(host, { role: 'compute', serfHealth: 'passing', ...(n === 'mgmt' ? { novaCompute: 'passing' as const } : {}) });
+      c.pollers();
+    } });
+    expect(c.bmc.calls('readPower')).not.toHaveLength(0);
+    expect(c.bmc.calls('powerOn')).toHaveLength(1);
+    expect(c.notes.map((n) => n.event)).toContain('shut-down');
   });
 });
 
