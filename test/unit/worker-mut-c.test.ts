@@ -363,8 +363,8 @@ describe('recording decisions', () => {
   it('a decision\'s timeline line: its action, its guard in brackets, and its reason', async () => {
     const c = cloudOf();
     c.member(HOST, 'critical', 'storage');
-    // Failed 9.5 s ago: confirming for a moment, then the repair.
-    c.heldSince(HOST, 9_500);
+    // Failed 9 s ago: confirming for a moment, then the repair.
+    c.heldSince(HOST, 9_000);
     c.consul.mgmt.before('eventFire', () => c.member(HOST, 'passing', 'storage'));
     await work(c);
     const decisions = (await closedOf(c)).timeline.filter((e) => e.step === 'decision').map((e) => e.detail);
@@ -466,6 +466,20 @@ describe('emails', () => {
     const closed = await closedOf(c);
     expect(closed.alerted).toBe(true);
     expect(c.incidentWrites(HOST).filter((i) => i.alerted)).not.toHaveLength(0);
+  });
+
+  it("Nova's API alone, first confirmed and then waited on: each decision logged once when it changes, the guard included", async () => {
+    const c = cloudOf();
+    c.heldSince(HOST);
+    const doc = c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!;
+    const nova = (state: 'up' | 'down'): NovaDoc => ({ ...doc, at: Date.now(), hosts: { ...doc.hosts, [HOST]: { ...doc.hosts[HOST]!, state, since: Date.now() - 9_000 } } });
+    c.consul.mgmt.seed(c.key(KEYS.nova), nova('down'));
+    let looksSinceWarned = 0;
+    c.consul.mgmt.before('kvTree', () => {
+      if (c.notes.length > 0 && ++looksSinceWarned === 3) c.consul.mgmt.seed(c.key(KEYS.nova), nova('up'));
+    });
+    expect(await work(c)).toBe('done');
+    expect(c.logs('decision').map((l) => [l['action'], l['cause'], l['guard']])).toEqual([['wait', 'nova-api-only', 'confirming'], ['wait', 'nova-api-only', undefined], ['close', 'healthy', undefined]]);
   });
 
   it('a paused cloud: the email says nova-ha is paused', async () => {
@@ -595,7 +609,7 @@ describe('the worker process', () => {
   it('waiting on a host failed on a network this controller is healthy on: asks its own agent there to rejoin the host', async () => {
     const c = cloudOf();
     c.member(HOST, 'critical', 'storage');
-    c.heldSince(HOST, 9_500);
+    c.heldSince(HOST, 9_000);
     c.consul.mgmt.before('eventFire', () => c.member(HOST, 'passing', 'storage'));
     await work(c);
     expect(c.consul.storage.calls('agentJoin')).not.toHaveLength(0);
