@@ -480,6 +480,8 @@ describe('emails', () => {
     });
     expect(await work(c)).toBe('done');
     expect(c.logs('decision').map((l) => [l['action'], l['cause'], l['guard']])).toEqual([['wait', 'nova-api-only', 'confirming'], ['wait', 'nova-api-only', undefined], ['close', 'healthy', undefined]]);
+    // The incident's timeline has a line for each of the two waits: they differ by their guard alone.
+    expect((await closedOf(c)).timeline.filter((e) => e.step === 'decision').map((e) => e.detail!.split(':')[0])).toEqual(['wait (confirming)', 'wait']);
   });
 
   it('a paused cloud: the email says nova-ha is paused', async () => {
