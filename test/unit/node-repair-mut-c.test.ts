@@ -110,18 +110,18 @@ describe('the storage check counts only live servers with an RPC port, from the 
     agent.members = [server('s1', open[0]), server('s2', open[1]), server('s3', closedPort), server('gone', open[2], { Status: 3 }), server('noport', undefined), server('zero', 0), { ...server('client', open[2]), Tags: { role: 'node', port: String(open[2]) } }, self()];
     const finding = await checkStoragePath(computeConfig(), 'cmp1', 5000);
     expect(finding.result).toBe('works');
-    expect(finding.detail).toMatch(/^lo up with 127\.0\.0\.1, 2 of 3 storage servers reachable after 0\.\d s$/);
+    expect(finding.detail).toMatch(/^lo up with 127\.0\.0\.1, 2 of 3 storage servers reachable after \d+\.\d s$/);
   });
 
   it('a failed server (not left) still counts against the majority', async () => {
     agent.members = [server('s1', open[0]), server('s2', closedPort, { Status: 4 }), server('s3', closedPort, { Status: 4 }), self()];
     const finding = await checkStoragePath(computeConfig(), 'cmp1', 0);
-    expect(finding).toEqual({ result: 'still-broken', detail: expect.stringMatching(/^lo up with 127\.0\.0\.1, 1 of 3 storage servers reachable after 0\.\d s$/) });
+    expect(finding).toEqual({ result: 'still-broken', detail: expect.stringMatching(/^lo up with 127\.0\.0\.1, 1 of 3 storage servers reachable after \d+\.\d s$/) });
   });
 
   it('no storage interface configured: the count alone, and a majority is works', async () => {
     agent.members = [server('s1', open[0]), self()];
-    expect(await checkStoragePath(computeConfig({ iface: '' }), 'cmp1', 5000)).toEqual({ result: 'works', detail: expect.stringMatching(/^1 of 1 storage servers reachable after 0\.\d s$/) });
+    expect(await checkStoragePath(computeConfig({ iface: '' }), 'cmp1', 5000)).toEqual({ result: 'works', detail: expect.stringMatching(/^1 of 1 storage servers reachable after \d+\.\d s$/) });
   });
 
   it('a node its agent does not list: the interface only has to be up', async () => {
@@ -133,14 +133,14 @@ describe('the storage check counts only live servers with an RPC port, from the 
     // 127.0.0.2 is local (all of 127/8 is), but not an address lo lists.
     agent.members = [server('s1', open[0]), self('127.0.0.2')];
     const finding = await checkStoragePath(computeConfig(), 'cmp1', 50);
-    expect(finding).toEqual({ result: 'ran', detail: expect.stringMatching(/^lo up without 127\.0\.0\.2, 1 of 1 storage servers reachable after 0\.\d s; the servers answer but the interface does not look right, so no verdict$/) });
+    expect(finding).toEqual({ result: 'ran', detail: expect.stringMatching(/^lo up without 127\.0\.0\.2, 1 of 1 storage servers reachable after \d+\.\d s; the servers answer but the interface does not look right, so no verdict$/) });
   });
 
   it('no server reached: looks again until the settle time is over, then still broken', async () => {
     agent.members = [server('s1', closedPort), server('s2', closedPort), self()];
     const started = Date.now();
     const finding = await checkStoragePath(computeConfig(), 'cmp1', 120);
-    expect(finding).toEqual({ result: 'still-broken', detail: expect.stringMatching(/^lo up with 127\.0\.0\.1, 0 of 2 storage servers reachable after 0\.\d s$/) });
+    expect(finding).toEqual({ result: 'still-broken', detail: expect.stringMatching(/^lo up with 127\.0\.0\.1, 0 of 2 storage servers reachable after \d+\.\d s$/) });
     expect(Date.now() - started).toBeGreaterThanOrEqual(120);
   });
 
@@ -242,7 +242,7 @@ describe('which check follows which repair', () => {
 
   it('after a nova-compute restart, nova-compute', async () => {
     const seen: NovaComputeOnNode = { state: 'up', facts: ['seen'], pids: [1], problems: [] };
-    looks.queue = [seen, seen];
+    looks.queue = [seen, seen, seen, seen, seen];
     expect(await checkAfterRepair(computeConfig({ settle: '1ms' }), 'cmp1', 'restart-nova-compute')).toMatchObject({ result: 'works', detail: expect.stringMatching(/^nova-compute running .* \(seen\)$/) });
   });
 });
