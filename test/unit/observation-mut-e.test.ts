@@ -199,6 +199,14 @@ describe('buildSnapshot: the host records written back', () => {
     expect(changed.get('cmp1')?.novaNode).toStrictEqual({ state: 'down', since: NOW });
   });
 
+  it('a record that lacks a network or nova-compute (an older record) is completed and written back', () => {
+    const old = { networks: { mgmt: alive(0), storage: alive(0) }, at: NOW - 5000, by: 'ctl2' } as unknown as HostRecord;
+    const { changed } = build({ records: new Map([['cmp1', old]]) });
+    expect(changed.get('cmp1')).toStrictEqual({ networks: { mgmt: alive(0), storage: alive(0), tenant: alive(NOW) }, novaNode: { state: 'up', since: NOW }, at: NOW, by: 'ctl1' });
+    const noNova = { networks: { mgmt: alive(0), storage: alive(0), tenant: alive(0) }, at: NOW - 5000, by: 'ctl2' } as unknown as HostRecord;
+    expect(build({ records: new Map([['cmp1', noNova]]) }).changed.get('cmp1')?.novaNode).toStrictEqual({ state: 'up', since: NOW });
+  });
+
   it('nothing is written when the records could not be read (a write would overwrite what is not known)', () => {
     expect(build({ records: 'unknown' }).changed.size).toBe(0);
   });

@@ -206,6 +206,7 @@ describe('parseSnapshot: a bad file gets one line naming the file, the host and 
     ['context', [], 'obs.json: context: expected an object, found []'],
     ['context.now', 'yesterday', 'obs.json: context.now: expected an ISO 8601 time such as 2026-11-25T10:00:00Z, found "yesterday"'],
     ['context.now', true, 'obs.json: context.now: expected an ISO 8601 time such as 2026-11-25T10:00:00Z, found true'],
+    ['context.now', ['2026-11-25T10:00:00Z'], 'obs.json: context.now: expected an ISO 8601 time such as 2026-11-25T10:00:00Z, found ["2026-11-25T10:00:00Z"]'],
     ['context.observer.node', '', 'obs.json: context.observer.node: expected a non-empty string, found ""'],
     ['context.observer.node', 7, 'obs.json: context.observer.node: expected a non-empty string, found 7'],
     ['context.observer.networks.storage', 'down', 'obs.json: context.observer.networks.storage: expected one of healthy, isolated, unknown, found "down"'],
