@@ -26,6 +26,7 @@ describe('the watchdog verdict, and why it does not count', () => {
     ['a watchdog that could not be read', hung, { state: 'unknown' } as WatchdogObservation, 'its watchdog state could not be read'],
     ['a watchdog not armed, with the check\'s words', hung, { state: 'not-armed', detail: 'no nova-ha-watchdog check' } as WatchdogObservation, 'its watchdog was not armed (no nova-ha-watchdog check)'],
     ['a watchdog not armed, without words', hung, { state: 'not-armed' } as WatchdogObservation, 'its watchdog was not armed'],
+    ['a watchdog not armed, even with a timeout', hung, { state: 'not-armed', timeoutMs: s(10), detail: 'TTL expired' } as WatchdogObservation, 'its watchdog was not armed (TTL expired)'],
     ['an armed watchdog that did not publish its timeout', hung, { state: 'armed', detail: 'armed' } as WatchdogObservation, 'its watchdog was not armed (armed)'],
   ])('%s: not armed', (_name, shape, watchdog, why) => {
     expect(verdict(shape, watchdog)).toStrictEqual({ kind: 'not-armed', why });
