@@ -394,6 +394,17 @@ describe('a refused call, tried again', () => {
     expect(nova.calls('listServersChangedSince')[0]).toEqual([calledAt - 11 * MINUTE]);
   });
 
+  it('a server read with no host after a refused call (its cell unreachable) is not taken for evacuated: it is called again', async () => {
+    const nova = novaWith('vm1');
+    nova.failNext('evacuate', new NovaRefused(503, 'Service Unavailable'));
+    // Nova lists it with only its ID while its cell is unreachable, and fully again once it is back.
+    nova.before('getServer', () => void (nova.servers.get('vm1')!.partial = true));
+    nova.before('evacuate', () => void (nova.servers.get('vm1')!.partial = false));
+    const run = await evacuate(nova, { settings: { ...SETTINGS, retries: 1 } });
+    expect(nova.calls('evacuate')).toHaveLength(2);
+    expect(run.of('vm1')).toMatchObject({ outcome: 'evacuated', to: 'cmp9', detail: 'ACTIVE on cmp9, migration mig-1 done' });
+  });
+
   it('a server that cannot be read after a refused call is called again', async () => {
     const nova = novaWith('vm1');
     nova.failNext('evacuate', new NovaRefused(503, 'Service Unavailable'));
