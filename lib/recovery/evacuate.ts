@@ -261,7 +261,7 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
       underWay.delete(o.id);
       if (MOVED.has(o.outcome)) {
         done++;
-        if (o.to) confirmed.add(o.id);
+        confirmed.add(o.id);
       }
     }
     await run.record(settled);
