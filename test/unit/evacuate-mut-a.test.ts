@@ -7,7 +7,7 @@
  * the operators, and the messages the log shows. The broad invariant tests are in evacuate.test.ts
  * and evacuate-engine.test.ts.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_LOOKS, evacuateInstances, evacuationSettings, type EvacuationReport, type EvacuationRun, type EvacuationSettings } from '../../lib/recovery/evacuate.js';
 import type { InstanceOutcome } from '../../lib/state/incident.js';
 import { createLogger } from '../../lib/shared/log.js';
@@ -459,6 +459,7 @@ describe('the end of a run: each move\'s own record, and the report', () => {
     const one = novaWith('vm1');
     const single = await evacuate(one);
     expect(single.report).toMatchObject({ calls: { list: 2, get: 0, move: 1, migrations: 1 }, looks: 1, callSpreadMs: 0 });
+    expect(single.logs.map((l) => l.event).filter((e) => e.startsWith('move-look'))).toEqual([]);
     expect(single.logs.filter((l) => l.event === 'move-report')).toEqual([expect.objectContaining({ level: 'info', step: 'evacuation', detail: '1 calls over 0.0 s, 1 looks', calls: { list: 2, get: 0, move: 1, migrations: 1 } })]);
 
     const skippedOnly = await evacuate(novaWith(['out', { metadata: { nova_ha_evacuate: 'no' } }]));
@@ -481,5 +482,68 @@ describe('settings and schedule', () => {
 
   it('the default looks: the first 2 s after the first call, then every 1 s growing by a quarter up to 2 s', () => {
     expect(DEFAULT_LOOKS).toEqual({ firstMs: 2000, nextMs: 1000, growth: 1.25, maxMs: 2000 });
+  });
+});
+
+describe('when, by the clock (fake timers: no real waiting)', () => {
+  const T0 = Date.parse('2026-06-01T00:00:00.000Z');
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  /** Runs the engine on a fake clock until it ends (at most `ms` of fake time). */
+  async function onFakeClock(nova: FakeNova, over: Partial<EvacuationRun>, ms = 120_000): Promise<Outcome> {
+    vi.useFakeTimers({ now: T0 });
+    const done = evacuate(nova, over);
+    await vi.advanceTimersByTimeAsync(ms);
+    return done;
+  }
+
+  it('the looks start late and back off: the first firstMs after the call, then nextMs growing by growth up to maxMs', async () => {
+    const nova = novaWith('vm1');
+    nova.behaviour = 'stays-rebuilding';
+    const looks: number[] = [];
+    nova.before('listServersChangedSince', () => {
+      looks.push(Date.now() - T0);
+      if (Date.now() - T0 >= 12_000) Object.assign(nova.servers.get('vm1')!, { host: 'cmp9', taskState: null, updatedAt: Date.now() });
+    });
+    const run = await onFakeClock(nova, { looks: { firstMs: 1000, nextMs: 1000, growth: 2, maxMs: 4000 }, settings: { ...SETTINGS, instanceTimeout: 60_000 } });
+    expect(looks).toEqual([1000, 2000, 4000, 8000, 12_000]);
+    expect(run.of('vm1')).toMatchObject({ outcome: 'evacuated', to: 'cmp9' });
+    expect(run.report!.looks).toBe(5);
+  });
+
+  it('an instance not settled when [evacuation] instance_timeout has passed since its call is failed at that look, not later', async () => {
+    const nova = novaWith('vm1');
+    nova.behaviour = 'stays-rebuilding';
+    const looks: number[] = [];
+    nova.before('listServersChangedSince', () => void looks.push(Date.now() - T0));
+    const run = await onFakeClock(nova, { looks: { firstMs: 1000, nextMs: 1000, growth: 1, maxMs: 1000 }, settings: { ...SETTINGS, instanceTimeout: 5000 } });
+    expect(looks).toEqual([1000, 2000, 3000, 4000, 5000]);
+    expect(run.of('vm1')).toMatchObject({ outcome: 'failed', detail: 'not ACTIVE (or SHUTOFF) elsewhere within 5s (last seen ACTIVE on cmp1, task rebuilding)' });
+  });
+
+  it('a resumed run looks at once at what an earlier run called for long ago, even with a new call just made', async () => {
+    const nova = novaWith(['vm1', { taskState: 'rebuilding' }], 'vm2');
+    nova.behaviour = 'stays-rebuilding';
+    const looks: number[] = [];
+    nova.before('listServersChangedSince', () => {
+      looks.push(Date.now() - T0);
+      for (const id of ['vm1', 'vm2']) Object.assign(nova.servers.get(id)!, { host: 'cmp9', taskState: null, updatedAt: Date.now() });
+    });
+    const run = await onFakeClock(nova, { recorded: [calledBefore('vm1', T0 - 30_000)], looks: { firstMs: 2000, nextMs: 1000, growth: 1, maxMs: 1000 } });
+    expect(nova.callCounts()).toEqual(new Map([['vm2', 1]]));
+    expect(looks).toEqual([0]);
+    expect(run.of('vm1')!.outcome).toBe('evacuated');
+  });
+
+  it('a refused call is tried again after 1 s, then 2, 4, 8, 16 s, and never more than 30 s later', async () => {
+    const nova = novaWith('vm1');
+    const calls: number[] = [];
+    nova.before('evacuate', () => void calls.push(Date.now() - T0));
+    for (let n = 0; n < 6; n++) nova.failNext('evacuate', new NovaRefused(409, 'Compute service of cmp1 is still in use.'));
+    const run = await onFakeClock(nova, { settings: { ...SETTINGS, retries: 6 } });
+    expect(calls).toEqual([0, 1000, 3000, 7000, 15_000, 31_000, 61_000]);
+    expect(run.of('vm1')).toMatchObject({ outcome: 'evacuated' });
+    expect(nova.calls('getServer')).toHaveLength(6);
   });
 });
