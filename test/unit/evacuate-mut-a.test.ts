@@ -223,12 +223,12 @@ describe('what a look asks Nova for', () => {
 
 describe('a move Nova gave up: idle on the host twice, and only failed migration records', () => {
   /** After the call, Nova rolls the move back: the server idle on the host, its migrations as given. */
-  function rolledBack(migrations: Partial<Migration>[], fault?: string): FakeNova {
+  function rolledBack(migrations: Partial<Migration>[], fault?: string, end: Partial<FakeServer> = {}): FakeNova {
     const nova = novaWith('vm1');
     nova.behaviour = 'stays-rebuilding';
     nova.before('listServersChangedSince', () => {
       if (nova.calls('listServersChangedSince').length !== 1) return;
-      Object.assign(nova.servers.get('vm1')!, { taskState: null, updatedAt: Date.now(), fault: fault ? { message: fault, code: 500 } : null });
+      Object.assign(nova.servers.get('vm1')!, { taskState: null, updatedAt: Date.now(), fault: fault ? { message: fault, code: 500 } : null, ...end });
       nova.migrations.length = 0;
       for (const m of migrations) nova.migrations.push(migration({ instanceUuid: 'vm1', ...m }));
     });
@@ -257,6 +257,30 @@ describe('a move Nova gave up: idle on the host twice, and only failed migration
       const run = await evacuate(nova, { settings: { ...SETTINGS, instanceTimeout: 40 } });
       expect(run.of('vm1'), JSON.stringify(migrations)).toMatchObject({ outcome: 'failed', detail: 'not ACTIVE (or SHUTOFF) elsewhere within 0s (last seen ACTIVE on cmp1, task none)' });
     }
+  });
+
+  it('a server idle elsewhere (PAUSED on another host) is no rolled-back move, whatever its migrations say: it waits until its timeout', async () => {
+    const nova = rolledBack([{ id: '17', uuid: 'mig-17', status: 'failed' }], undefined, { host: 'cmp9', status: 'PAUSED' });
+    const run = await evacuate(nova, { settings: { ...SETTINGS, instanceTimeout: 40 } });
+    expect(run.of('vm1')).toMatchObject({ outcome: 'failed', detail: 'not ACTIVE (or SHUTOFF) elsewhere within 0s (last seen PAUSED on cmp9, task none)' });
+    expect(nova.calls('listMigrations')).toEqual([]);
+  });
+
+  it('a server still in a task on the host is not idle: with a failed migration all the same, Nova is not done with it; it waits until its timeout', async () => {
+    const nova = rolledBack([{ id: '18', uuid: 'mig-18', status: 'failed' }], undefined, { taskState: 'rebuilding' });
+    const run = await evacuate(nova, { settings: { ...SETTINGS, instanceTimeout: 40 } });
+    expect(run.of('vm1')).toMatchObject({ outcome: 'failed', detail: 'not ACTIVE (or SHUTOFF) elsewhere within 0s (last seen ACTIVE on cmp1, task rebuilding)' });
+    expect(nova.calls('listMigrations')).toEqual([]);
+  });
+
+  it("Nova failing to list the migrations of a suspect is no verdict: the next look asks again", async () => {
+    const nova = rolledBack([{ id: '19', uuid: 'mig-19', status: 'failed' }]);
+    nova.failNext('listMigrations', new NovaRefused(503, 'Service Unavailable'));
+    const run = await evacuate(nova);
+    expect(run.error).toBeUndefined();
+    expect(run.of('vm1')).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^Nova gave the evacuation up \(migration mig-19 failed\)/) });
+    expect(run.report!.looks).toBe(3);
+    expect(nova.calls('listMigrations')).toHaveLength(2);
   });
 
   it("another instance's failed migration is not this one's", async () => {
@@ -520,6 +544,21 @@ describe('when, by the clock (fake timers: no real waiting)', () => {
     const run = await onFakeClock(nova, { looks: { firstMs: 1000, nextMs: 1000, growth: 1, maxMs: 1000 }, settings: { ...SETTINGS, instanceTimeout: 5000 } });
     expect(looks).toEqual([1000, 2000, 3000, 4000, 5000]);
     expect(run.of('vm1')).toMatchObject({ outcome: 'failed', detail: 'not ACTIVE (or SHUTOFF) elsewhere within 5s (last seen ACTIVE on cmp1, task rebuilding)' });
+  });
+
+  it('an instance timed out is settled by its timeout: its migrations are not read for it again at that look', async () => {
+    const nova = novaWith('vm1');
+    nova.behaviour = 'stays-rebuilding';
+    nova.before('listServersChangedSince', () => {
+      const look = nova.calls('listServersChangedSince').length;
+      // Idle on the host from the first look; its move still accepted until the look of its timeout.
+      Object.assign(nova.servers.get('vm1')!, { taskState: null, updatedAt: Date.now() });
+      if (look === 3) Object.assign(nova.migrations[0]!, { status: 'failed' });
+    });
+    const run = await onFakeClock(nova, { looks: { firstMs: 1000, nextMs: 1000, growth: 1, maxMs: 1000 }, settings: { ...SETTINGS, instanceTimeout: 3000 } });
+    expect(run.report!.looks).toBe(3);
+    expect(nova.calls('listMigrations')).toHaveLength(1);
+    expect(run.of('vm1')).toMatchObject({ outcome: 'failed', detail: 'not ACTIVE (or SHUTOFF) elsewhere within 3s (last seen ACTIVE on cmp1, task none)' });
   });
 
   it('a resumed run looks at once at what an earlier run called for long ago, even with a new call just made', async () => {
