@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newNonce, REMEDIATION_ACTIONS, REPORT_DETAIL_MAX, ReplayGuard, signReport, signRequest, verifyReport, verifyRequest, type RemediationAction } from '../../lib/recovery/repair-request.js';
 import { Secret } from '../../lib/shared/secret.js';
 
@@ -138,7 +138,12 @@ describe('key rotation', () => {
 });
 
 describe('the nonce store of a node', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nova-ha-replay-mut-c-'));
+  // Made in a hook, not while the file is collected: a run that filters these tests out (the
+  // mutation runner does) would otherwise leave the directory behind.
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nova-ha-replay-mut-c-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('keeps a nonce exactly twice the window old and one a bit younger, drops one older', () => {
