@@ -24,7 +24,7 @@ import { FakeCloud, HMAC_KEY, type FakeCloudOptions } from '../support/fake-clou
 import { NovaRefused } from '../support/fake-nova.js';
 
 const HOST = 'cmp1';
-const dir = mkdtempSync(join(tmpdir(), 'nova-ha-effects-mut-a-'));
+const dir = mkdtempSync(join(tmpdir(), 'nova-ha-effects-'));
 const savedPath = process.env['PATH'];
 const savedPassword = process.env['IPMI_PASSWORD'];
 

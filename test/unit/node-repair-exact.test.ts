@@ -25,7 +25,7 @@ vi.mock('../../lib/systems/nova/compute-on-node.js', async (importOriginal) => {
 });
 
 const KEY = 'r'.repeat(64);
-const dir = mkdtempSync(join(tmpdir(), 'nova-ha-node-repair-mut-c-'));
+const dir = mkdtempSync(join(tmpdir(), 'nova-ha-node-repair-'));
 
 /** The agent stand-in: what /v1/agent/members answers, and every KV write with what it answered. */
 const agent = {

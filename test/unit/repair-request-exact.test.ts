@@ -142,7 +142,7 @@ describe('the nonce store of a node', () => {
   // mutation runner does) would otherwise leave the directory behind.
   let dir = '';
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'nova-ha-replay-mut-c-'));
+    dir = mkdtempSync(join(tmpdir(), 'nova-ha-replay-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
