@@ -18,7 +18,9 @@ export default {
     'lib/systems/consul/lock.ts',
   ],
   ignorePatterns: ['lab/run', 'dist', '.cache', 'bench'],
-  concurrency: 2,
+  // The unit tests wait on timers more than they compute (a fence's first look at Nova, a
+  // worker's poll): six runners keep two cores busy, two left them mostly idle.
+  concurrency: 6,
   timeoutMS: 5000,
   thresholds: { high: 90, low: 80, break: null },
   reporters: ['clear-text', 'progress-append-only', 'json'],

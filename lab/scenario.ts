@@ -110,9 +110,12 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
     if (service?.forced_down) await nova.forceDown(host, false).catch(() => undefined);
     return (await nova.services()).find((s) => s.host === host);
   }, (service) => service?.forced_down === false, 2000);
+  // Enabled only once the service is up: Nova syncs Placement's COMPUTE_STATUS_DISABLED trait
+  // only with a compute it sees up, and otherwise leaves it until the compute's next periodic
+  // resource update (a minute): a boot right after the reset found no allocation candidates.
+  await nova.waitState(host, 'up', 120);
   const service = (await nova.services()).find((s) => s.host === host);
   if (service?.status === 'disabled') await nova.enable(host);
-  await nova.waitState(host, 'up', 120);
   phases.end('up in Nova');
   // The reset's own restarts can still open an incident: forgetHost lets nova-ha settle before the next test.
   await forgetHost(ctx, host);

@@ -69,6 +69,11 @@ class Field {
     return { state: this.at('state').oneOf(values), since: this.at('since').time() };
   }
 
+  /** One of this object's keys, as a value to check: its errors name this object's path and host. */
+  key(key: string): Field {
+    return new Field(key, this.path, this.where);
+  }
+
   /** The same value, with paths counted from here and errors naming `where` (a host). */
   within(where: string): Field {
     return new Field(this.value, '', where);
@@ -145,7 +150,7 @@ function parseIncident(field: Field): IncidentSummary {
   const attempts: Partial<Record<Attempt, number>> = {};
   const raw = field.at('attempts');
   for (const key of Object.keys(raw.object())) {
-    const attempt = new Field(key, 'attempts', '').oneOf(ATTEMPTS);
+    const attempt = raw.key(key).oneOf(ATTEMPTS);
     attempts[attempt] = raw.at(key).time();
   }
   const reports: Partial<Record<NodeRepair, RepairReport>> = {};
@@ -153,7 +158,7 @@ function parseIncident(field: Field): IncidentSummary {
     const rawReports = field.at('reports');
     for (const key of Object.keys(rawReports.object())) {
       const report = rawReports.at(key);
-      reports[new Field(key, 'reports', '').oneOf(NODE_REPAIRS)] = { result: report.at('result').oneOf(REPAIR_RESULTS), detail: report.at('detail').string(), at: report.at('at').time() };
+      reports[rawReports.key(key).oneOf(NODE_REPAIRS)] = { result: report.at('result').oneOf(REPAIR_RESULTS), detail: report.at('detail').string(), at: report.at('at').time() };
     }
   }
   const hold = field.has('hold') && field.object()['hold'] !== null ? { reason: field.at('hold').at('reason').string(), needsOperator: field.at('hold').at('needsOperator').boolean() } : undefined;

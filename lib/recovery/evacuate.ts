@@ -219,8 +219,10 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
         // Before calling again: where is it now? The refused attempt may have gone through after all.
         calls.get++;
         const server = await nova.getServer(id).catch(() => undefined);
-        if (server && server.host !== host) {
-          settle.set(id, { ...base, outcome: moved, ...(server.host ? { to: server.host } : {}), detail: `already on ${server.host ?? 'no host'}; not called again` });
+        // On another host: moved. With no host (Nova lists it with only its ID while its cell is
+        // unreachable) it is nowhere yet: the call is made again and Nova decides.
+        if (server?.host && server.host !== host) {
+          settle.set(id, { ...base, outcome: moved, to: server.host, detail: `already on ${server.host}; not called again` });
           return poke();
         }
         if (server?.taskState) {
@@ -259,7 +261,7 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
       underWay.delete(o.id);
       if (MOVED.has(o.outcome)) {
         done++;
-        if (o.to) confirmed.add(o.id);
+        confirmed.add(o.id);
       }
     }
     await run.record(settled);
