@@ -3,26 +3,15 @@
  * when a record cannot be written, when this controller is isolated, when a check could not run
  * and when a storm begins, which workers it starts, and the evaluate check's status lines.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { checkStatus, evaluate, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
+import { describe, expect, it } from 'vitest';
+import { checkStatus, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
 import type { HealthCheck } from '../../lib/systems/consul/api.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { cloudsDisposedAfterEach, evaluateIn } from '../support/fake-cloud.js';
 import type { FakeConsul } from '../support/fake-consul.js';
 
-let cloud: FakeCloud | undefined;
-afterEach(() => cloud?.dispose());
-function cloudOf(...args: ConstructorParameters<typeof FakeCloud>): FakeCloud {
-  cloud = new FakeCloud(...args);
-  return cloud;
-}
-async function evaluateIn(c: FakeCloud): Promise<{ evaluation: Evaluation; spawned: string[] }> {
-  const spawned: string[] = [];
-  const evaluation = await evaluate(c.runtime, c.observer, (host) => spawned.push(host), 'test');
-  return { evaluation, spawned };
-}
-
+const cloudOf = cloudsDisposedAfterEach();
 /** The leader also reports these checks (e.g. one Consul could not run: its own words as output). */
 function withExtraChecks(consul: FakeConsul, extra: HealthCheck[]): void {
   const original = consul.healthChecks.bind(consul);

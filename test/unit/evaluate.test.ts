@@ -3,25 +3,14 @@
  * workers it starts, what an isolated controller does (nothing but say so), the storm alert, and
  * the evaluate check's status line.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { checkStatus, evaluate, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
+import { describe, expect, it } from 'vitest';
+import { checkStatus, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
 import type { Decision } from '../../lib/decision/policy.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { FakeCloud, cloudsDisposedAfterEach, evaluateIn } from '../support/fake-cloud.js';
 
-let cloud: FakeCloud | undefined;
-afterEach(() => cloud?.dispose());
-function cloudOf(...args: ConstructorParameters<typeof FakeCloud>): FakeCloud {
-  cloud = new FakeCloud(...args);
-  return cloud;
-}
-
-async function evaluateIn(c: FakeCloud): Promise<{ evaluation: Evaluation; spawned: string[] }> {
-  const spawned: string[] = [];
-  const evaluation = await evaluate(c.runtime, c.observer, (host) => spawned.push(host), 'test');
-  return { evaluation, spawned };
-}
+const cloudOf = cloudsDisposedAfterEach();
 const recordWrites = (c: FakeCloud): string[] => c.journal.of('consul:mgmt', 'kvPut').map((e) => e.key!).filter((k) => k.startsWith(c.key('hosts/')));
 
 describe('evaluate', () => {

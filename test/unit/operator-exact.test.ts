@@ -10,18 +10,11 @@ import type { Effects } from '../../lib/recovery/effects.js';
 import { DUMP_DEFERRED, fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { KEYS, type NovaDoc } from '../../lib/state/records.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { FakeCloud, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
 
 const HOST = 'cmp1';
-let cloud: FakeCloud | undefined;
-afterEach(() => {
-  vi.useRealTimers();
-  cloud?.dispose();
-});
-function cloudOf(): FakeCloud {
-  cloud = new FakeCloud();
-  return cloud;
-}
+const cloudOf = cloudsDisposedAfterEach();
+afterEach(() => vi.useRealTimers());
 
 describe('asOperator, exactly', () => {
   it('the lock says who, which process and why; the incident it opens says an operator asked', async () => {

@@ -15,7 +15,7 @@ import { Secret } from '../../lib/shared/secret.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { KEYS, type NovaDoc } from '../../lib/state/records.js';
 import type { HeldLock } from '../../lib/systems/consul/lock.js';
-import { FakeCloud, HMAC_KEY, HOUR, type FakeCloudOptions } from '../support/fake-cloud.js';
+import { FakeCloud, HMAC_KEY, HOUR, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
 import { consulError } from '../support/fake-consul.js';
 import { expectInOrder } from '../support/journal.js';
 
@@ -23,13 +23,7 @@ const HOST = 'cmp1';
 const ACTION = 'restart-storage-network';
 const REPORT_KEY = `repair-reports/${HOST}`;
 const hmacKey = new Secret(HMAC_KEY);
-const clouds: FakeCloud[] = [];
-afterEach(() => clouds.splice(0).forEach((c) => c.dispose()));
-function cloudOf(options: FakeCloudOptions = {}): FakeCloud {
-  const c = new FakeCloud(options);
-  clouds.push(c);
-  return c;
-}
+const cloudOf = cloudsDisposedAfterEach();
 
 const work = (c: FakeCloud, effects: Effects = c.effects(), host = HOST) => runWorker(c.runtime, effects, host, c.observer, { pollMs: 10 });
 const steps = (i: Incident | undefined): string[] => (i?.timeline ?? []).map((e) => `${e.step}:${e.outcome}`);
