@@ -7,11 +7,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { parseConfig, type Config } from '../../lib/config/load.js';
 import { NETWORKS, type CheckStatus, type Network } from '../../lib/decision/model.js';
 import type { Observer } from '../../lib/decision/observation.js';
 import { settingsFromConfig } from '../../lib/decision/policy.js';
 import { consulEffects, type Effects } from '../../lib/recovery/effects.js';
+import { evaluate, type Evaluation } from '../../lib/recovery/evaluate.js';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import type { Runtime } from '../../lib/recovery/runtime.js';
 import { createLogger, type Logger } from '../../lib/shared/log.js';
@@ -202,4 +204,25 @@ function cloudConfig(node: string, stateDir: string, overrides: FakeCloudOptions
   const errors = problems.filter((p) => !p.warning);
   if (!config || errors.length > 0) throw new Error(`fake cloud config: ${JSON.stringify(errors)}`);
   return config;
+}
+
+/** A FakeCloud maker for a test file: every cloud it makes is disposed after each test. */
+export function cloudsDisposedAfterEach(): (options?: FakeCloudOptions) => FakeCloud {
+  const clouds: FakeCloud[] = [];
+  afterEach(() => clouds.splice(0).forEach((c) => c.dispose()));
+  return (options = {}) => {
+    const c = new FakeCloud(options);
+    clouds.push(c);
+    return c;
+  };
+}
+
+/** One evaluation pass over the cloud, with the hosts it would start workers for. */
+export async function evaluateIn(c: FakeCloud): Promise<{ evaluation: Evaluation; spawned: string[] }> {
+  const spawned: string[] = [];
+  const evaluation = await evaluate(c.runtime, c.observer, (hosts) => {
+    spawned.push(...hosts.map((h) => h.host));
+    return { queued: hosts.length, started: hosts.length };
+  }, 'test');
+  return { evaluation, spawned };
 }

@@ -4,21 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorsOf, formatProblem, loadConfigFile, parseConfig, requireConfig } from '../../lib/config/load.js';
 import { renderReference, renderSample } from '../../lib/config/sample.js';
+import { CONTROLLER_INI } from '../support/config-ini.js';
 
-const VALID = `
-[DEFAULT]
-role = controller
-[nova]
-auth_url = http://198.18.1.11:5000/v3
-username = admin
-password = very-secret-password
-[notifications]
-smtp_host = 127.0.0.1
-smtp_tls = none
-to = ops@example.com
-[remediation]
-hmac_key = 0123456789abcdef0123456789abcdef
-`;
+const VALID = CONTROLLER_INI;
 
 const lines = (text: string): string[] => parseConfig(text).problems.map(formatProblem);
 

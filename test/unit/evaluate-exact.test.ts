@@ -3,26 +3,15 @@
  * when a record cannot be written, when this controller is isolated, when a check could not run
  * and when a storm begins, which workers it starts, and the evaluate check's status lines.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { checkStatus, evaluate, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
+import { describe, expect, it } from 'vitest';
+import { checkStatus, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
 import type { HealthCheck } from '../../lib/systems/consul/api.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { cloudsDisposedAfterEach, evaluateIn } from '../support/fake-cloud.js';
 import type { FakeConsul } from '../support/fake-consul.js';
 
-let cloud: FakeCloud | undefined;
-afterEach(() => cloud?.dispose());
-function cloudOf(...args: ConstructorParameters<typeof FakeCloud>): FakeCloud {
-  cloud = new FakeCloud(...args);
-  return cloud;
-}
-async function evaluateIn(c: FakeCloud): Promise<{ evaluation: Evaluation; spawned: string[] }> {
-  const spawned: string[] = [];
-  const evaluation = await evaluate(c.runtime, c.observer, (host) => spawned.push(host), 'test');
-  return { evaluation, spawned };
-}
-
+const cloudOf = cloudsDisposedAfterEach();
 /** The leader also reports these checks (e.g. one Consul could not run: its own words as output). */
 function withExtraChecks(consul: FakeConsul, extra: HealthCheck[]): void {
   const original = consul.healthChecks.bind(consul);
@@ -39,20 +28,20 @@ describe('evaluate, what it records and logs', () => {
     expect(c.logs('transition')).toEqual([expect.objectContaining({ step: 'evaluate', trigger: 'test', host: 'cmp1', networks: { mgmt: 'alive', storage: 'alive', tenant: 'alive' }, nova_compute: 'up', action: 'none', reason: evaluation.decisions.get('cmp1')!.reason })]);
     expect(evaluation.hosts).toBe(evaluation.snapshot.hosts);
     expect(evaluation.hosts.map((h) => h.host)).toEqual(['cmp1']);
-    expect([evaluation.storm, evaluation.isolatedOn, evaluation.checksNotRun, evaluation.workersStarted, evaluation.errors]).toEqual([undefined, [], [], [], []]);
+    expect([evaluation.storm, evaluation.isolatedOn, evaluation.checksNotRun, evaluation.workersQueued, evaluation.workersStarted, evaluation.recordsLost, evaluation.errors]).toEqual([undefined, [], [], [], 0, 0, []]);
   });
 
-  it('a record that cannot be written is logged with the host and Consul\'s words, and the pass goes on to start the worker', async () => {
+  it('records Consul will not take after retries are counted and logged with Consul\'s words, and the pass goes on to start the worker', async () => {
     const c = cloudOf();
     c.hung('cmp1');
-    c.consul.mgmt.before('kvPut', ([key]) => {
-      if (key === c.key(KEYS.host('cmp2'))) c.consul.mgmt.failNext('kvPut', new Error('rpc error: EOF'));
-    });
-    const { spawned } = await evaluateIn(c);
-    expect(c.logs('record-failed')).toEqual([expect.objectContaining({ level: 'warning', host: 'cmp2', error: 'rpc error: EOF' })]);
-    expect(c.consul.mgmt.peek(c.key(KEYS.host('cmp3')))).toMatchObject({ by: 'ctl1' });
+    c.consul.mgmt.before('txn', () => c.consul.mgmt.failNext('txn', new Error('rpc error: EOF')));
+    const { evaluation, spawned } = await evaluateIn(c);
+    expect(c.logs('records-not-written')).toEqual([expect.objectContaining({ level: 'error', lost: 3, of: 3, error: expect.stringMatching(/^3 of 3 KV writes failed after retries \(.*EOF/) })]);
+    expect([evaluation.recordsWritten, evaluation.recordsLost]).toEqual([3, 3]);
+    expect(c.consul.mgmt.peek(c.key(KEYS.host('cmp3')))).toBeUndefined();
+    expect(checkStatus(evaluation).code).toBe(2);
     expect(spawned).toEqual(['cmp1']);
-    expect(c.logs('worker-spawn')).toEqual([expect.objectContaining({ level: 'info', host: 'cmp1', action: 'fence', reason: expect.stringMatching(/./) })]);
+    expect(c.logs('workers-dispatched')).toEqual([expect.objectContaining({ level: 'info', hosts: ['cmp1'], queued: 1, started: 1 })]);
   });
 
   it('incidents that cannot be read: nothing decided on them, no worker, the pass itself does not fail', async () => {
@@ -142,7 +131,7 @@ describe('evaluate, checks and storms', () => {
 });
 
 describe('checkStatus, every line', () => {
-  const evaluation = (over: Partial<Evaluation>): Evaluation => ({ world: {} as Evaluation['world'], snapshot: {} as Evaluation['snapshot'], hosts: [{} as Evaluation['hosts'][number], {} as Evaluation['hosts'][number], {} as Evaluation['hosts'][number]], decisions: new Map(), incidents: new Map(), storm: undefined, isolatedOn: [], checksNotRun: [], workersStarted: [], errors: [], ...over });
+  const evaluation = (over: Partial<Evaluation>): Evaluation => ({ world: {} as Evaluation['world'], snapshot: {} as Evaluation['snapshot'], hosts: [{} as Evaluation['hosts'][number], {} as Evaluation['hosts'][number], {} as Evaluation['hosts'][number]], decisions: new Map(), incidents: new Map(), storm: undefined, isolatedOn: [], checksNotRun: [], recordsWritten: 0, recordsLost: 0, workersQueued: [], workersStarted: 0, errors: [], ...over });
   const open = (host: string, over: Partial<Incident> = {}): [string, Incident] => [host, { ...openIncident(host, 'node-unreachable', 'x', Date.parse('2026-11-25T09:59:48Z'), 'ctl1'), ...over }];
 
   it('isolated with no error to show: its node is failed there', () => {

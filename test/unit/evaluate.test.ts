@@ -3,29 +3,15 @@
  * workers it starts, what an isolated controller does (nothing but say so), the storm alert, and
  * the evaluate check's status line.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { checkStatus, evaluate, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
+import { describe, expect, it } from 'vitest';
+import { checkStatus, needsWorker, type Evaluation } from '../../lib/recovery/evaluate.js';
 import type { Decision } from '../../lib/decision/policy.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
 import type { TxnOp } from '../../lib/systems/consul/api.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { FakeCloud, cloudsDisposedAfterEach, evaluateIn } from '../support/fake-cloud.js';
 
-let cloud: FakeCloud | undefined;
-afterEach(() => cloud?.dispose());
-function cloudOf(...args: ConstructorParameters<typeof FakeCloud>): FakeCloud {
-  cloud = new FakeCloud(...args);
-  return cloud;
-}
-
-async function evaluateIn(c: FakeCloud): Promise<{ evaluation: Evaluation; spawned: string[] }> {
-  const spawned: string[] = [];
-  const evaluation = await evaluate(c.runtime, c.observer, (hosts) => {
-    spawned.push(...hosts.map((h) => h.host));
-    return { queued: hosts.length, started: hosts.length };
-  }, 'test');
-  return { evaluation, spawned };
-}
+const cloudOf = cloudsDisposedAfterEach();
 /** Host records written, one by one or in transactions (how evaluate writes them: bounded batches). */
 const recordWrites = (c: FakeCloud): string[] => [
   ...c.journal.of('consul:mgmt', 'kvPut').map((e) => e.key!),

@@ -13,21 +13,9 @@ import { fencePower } from '../../lib/recovery/controller-effects.js';
 import { readHostPower } from '../../lib/recovery/fence-levels.js';
 import { silentLogger } from '../../lib/shared/log.js';
 import { agentFor, agentInput, agentMessage, agentPower, agentPowerOffVerified, agentProblems, agentResult, passwordLeak, type AgentTarget } from '../../lib/systems/power/fence-agent.js';
+import { CONTROLLER_INI } from '../support/config-ini.js';
 
-const BASE = `
-[DEFAULT]
-role = controller
-[nova]
-auth_url = http://198.18.1.11:5000/v3
-username = admin
-password = very-secret-password
-[notifications]
-smtp_host = 127.0.0.1
-smtp_tls = none
-to = ops@example.com
-[remediation]
-hmac_key = 0123456789abcdef0123456789abcdef
-`;
+const BASE = CONTROLLER_INI;
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-ha-agent-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

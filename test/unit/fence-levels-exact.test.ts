@@ -14,21 +14,9 @@ import type { FenceEvidence, KdumpSettings } from '../../lib/decision/fence-evid
 import { planFor, powerOffAfterDump, powerOffThroughLevels, powerOnThroughLevels, readHostPower, readPowerThroughLevels } from '../../lib/recovery/fence-levels.js';
 import type { PowerOffContext } from '../../lib/recovery/fence.js';
 import type { KdumpRecord } from '../../lib/state/records.js';
+import { CONTROLLER_INI } from '../support/config-ini.js';
 
-const BASE = `
-[DEFAULT]
-role = controller
-[nova]
-auth_url = http://198.18.1.11:5000/v3
-username = admin
-password = very-secret-password
-[notifications]
-smtp_host = 127.0.0.1
-smtp_tls = none
-to = ops@example.com
-[remediation]
-hmac_key = 0123456789abcdef0123456789abcdef
-`;
+const BASE = CONTROLLER_INI;
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-ha-levels-'));
 const calls = join(dir, 'calls');

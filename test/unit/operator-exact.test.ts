@@ -9,19 +9,13 @@ import { unfence, UnfenceError, type UnfenceNova, type UnfenceOptions } from '..
 import type { Effects } from '../../lib/recovery/effects.js';
 import { DUMP_DEFERRED, fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
-import { KEYS, type NovaDoc } from '../../lib/state/records.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { KEYS, type NovaPoll, type NovaServiceState } from '../../lib/state/records.js';
+import { FakeCloud, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
+import type { TxnOp } from '../../lib/systems/consul/api.js';
 
 const HOST = 'cmp1';
-let cloud: FakeCloud | undefined;
-afterEach(() => {
-  vi.useRealTimers();
-  cloud?.dispose();
-});
-function cloudOf(): FakeCloud {
-  cloud = new FakeCloud();
-  return cloud;
-}
+const cloudOf = cloudsDisposedAfterEach();
+afterEach(() => vi.useRealTimers());
 
 describe('asOperator, exactly', () => {
   it('the lock says who, which process and why; the incident it opens says an operator asked', async () => {
@@ -160,7 +154,7 @@ describe('unfence, exactly', () => {
     c.nova.server('vm1', HOST);
     const incident = await asOperator(c.runtime, HOST, 'fence', (run) => fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (h) => c.bmc.powerOffVerified(h) }, run));
     for (const m of c.nova.migrations) Object.assign(m, { status: 'completed' });
-    c.consul.mgmt.seed(c.key(KEYS.nova), { ...c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!, hosts: { [HOST]: { id: `svc-${HOST}`, state: 'down', since: 0, status: 'disabled', forcedDown: true } } });
+    c.novaView(HOST, { id: `svc-${HOST}`, state: 'down', since: 0, status: 'disabled', forcedDown: true });
     c.notes.length = 0;
     c.journal.entries.length = 0;
     return incident;
@@ -276,7 +270,7 @@ describe('unfence, exactly', () => {
     expect(c.journal.of('consul:mgmt', 'kvGet').filter((e) => e.key === c.key(KEYS.incident(HOST)))).toHaveLength(1);
     expect(c.incident(HOST)).toBeUndefined();
     expect(c.notes).toEqual([]);
-    expect(c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!.hosts[HOST]).toMatchObject({ state: 'up', forcedDown: false, status: 'enabled' });
+    expect(c.consul.mgmt.peek<NovaServiceState>(c.key(KEYS.novaHost(HOST)))).toMatchObject({ state: 'up', forcedDown: false, status: 'enabled' });
   });
 
   it('a service neither forced down nor disabled: nothing changed in Nova, and it says enabled', async () => {
@@ -311,7 +305,7 @@ describe('unfence, exactly', () => {
     };
     await expect(unfence(c.runtime, c.effects(), downNova, HOST, options([], [], 0))).rejects.toThrow(new UnfenceError("Nova's API still reports cmp1's nova-compute down after forced_down was cleared; check nova-compute's log on cmp1, then run unfence again (the incident stays open)"));
     expect(c.incident(HOST)?.id).toBe(incident.id);
-    expect(c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!.hosts[HOST]).toMatchObject({ state: 'down', forcedDown: true });
+    expect(c.consul.mgmt.peek<NovaServiceState>(c.key(KEYS.novaHost(HOST)))).toMatchObject({ state: 'down', forcedDown: true });
     expect(c.notes).toEqual([]);
   });
 
@@ -335,18 +329,20 @@ describe('unfence, exactly', () => {
     expect(c.nova.calls('enableService')).toEqual([]);
   });
 
-  it('the poller document of other hosts is kept when this host\'s is set', async () => {
+  it('only this host\'s entry of the Nova poller\'s view is written: the other hosts\' entries and the poll summary are left as they were', async () => {
     const c = cloudOf();
+    const poll = c.consul.mgmt.peek<NovaPoll>(c.key(KEYS.novaPoll));
     await unfence(c.runtime, noPower(c), c.nova, HOST, options([]));
-    const doc = c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!;
-    expect(Object.keys(doc.hosts).sort()).toEqual(c.computes);
-    expect(doc.api).toBe('up');
+    const written = c.journal.of('consul:mgmt', 'kvPut').map((e) => e.key!).concat(c.journal.of('consul:mgmt', 'txn').flatMap((e) => (e.args[0] as TxnOp[]).map((op) => op.key)));
+    expect(written.filter((k) => k.startsWith(c.key(KEYS.views)))).toEqual([c.key(KEYS.novaHost(HOST))]);
+    expect(c.consul.mgmt.peek<NovaPoll>(c.key(KEYS.novaPoll))).toEqual(poll);
   });
 
-  it('with no poller document yet, none is made', async () => {
+  it('with no poll summary yet, none is made: the host\'s entry alone is written', async () => {
     const c = cloudOf();
-    await c.consul.mgmt.kvDelete(c.key(KEYS.nova));
+    await c.consul.mgmt.kvDelete(c.key(KEYS.novaPoll));
     expect(await unfence(c.runtime, noPower(c), c.nova, HOST, options([]))).toBeUndefined();
-    expect(c.consul.mgmt.peek(c.key(KEYS.nova))).toBeUndefined();
+    expect(c.consul.mgmt.peek(c.key(KEYS.novaPoll))).toBeUndefined();
+    expect(c.consul.mgmt.peek<NovaServiceState>(c.key(KEYS.novaHost(HOST)))).toMatchObject({ state: 'up', forcedDown: false });
   });
 });

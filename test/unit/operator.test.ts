@@ -4,22 +4,17 @@
  * (operator/unfence.ts): only a fenced host, powered on if needed, healthy everywhere, Nova
  * cleaned up, then forced_down cleared and only nova-ha's own disable undone.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { asOperator, OperatorError, operatorEvacuate } from '../../lib/operator/as-operator.js';
 import { unfence, UnfenceError, type UnfenceOptions } from '../../lib/operator/unfence.js';
 import { DUMP_DEFERRED, fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { KEYS, type NovaServiceState } from '../../lib/state/records.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { FakeCloud, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
 import { expectInOrder } from '../support/journal.js';
 
 const HOST = 'cmp1';
-let cloud: FakeCloud | undefined;
-afterEach(() => cloud?.dispose());
-function cloudOf(): FakeCloud {
-  cloud = new FakeCloud();
-  return cloud;
-}
+const cloudOf = cloudsDisposedAfterEach();
 const steps = (i: Incident | undefined): string[] => (i?.timeline ?? []).map((e) => `${e.step}:${e.outcome}`);
 async function lockedByAnother(c: FakeCloud): Promise<string> {
   const session = await c.consul.mgmt.sessionCreate({ name: 'worker', ttl: '10s', lockDelay: '0s', nodeChecks: [], behavior: 'release' });

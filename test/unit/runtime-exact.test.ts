@@ -18,7 +18,8 @@ vi.mock('node:child_process', async (original) => ({
   },
 }));
 
-const { observerFromAgent, siblingHandler, workerSpawner } = await import('../../lib/recovery/spawn-worker.js');
+const { observerFromAgent, siblingHandler, workerDispatcher } = await import('../../lib/recovery/spawn-worker.js');
+const { WorkerQueue } = await import('../../lib/recovery/worker-queue.js');
 const { createRuntime, stateFile } = await import('../../lib/recovery/runtime.js');
 const { alertFor } = await import('../../lib/recovery/alerts.js');
 const { parseConfig } = await import('../../lib/config/load.js');
@@ -31,10 +32,26 @@ afterEach(() => {
   spawned.length = 0;
 });
 
-describe('workerSpawner', () => {
+describe('workerDispatcher', () => {
+  const queueDirs: string[] = [];
+  afterEach(() => {
+    for (const d of queueDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const queueIn = (maxWorkers = 4): InstanceType<typeof WorkerQueue> => {
+    queueDirs.push(mkdtempSync(join(tmpdir(), 'nova-ha-queue-')));
+    return new WorkerQueue(queueDirs.at(-1)!, maxWorkers);
+  };
+
+  it('starts workers only for free slots, the most urgent host first, and says how many wait', () => {
+    process.argv[1] = '/x/handlers/watch.js';
+    const dispatched = workerDispatcher(undefined, { node: 'ctl1', startedAt: 5 }, queueIn(1))([{ host: 'cmp2', urgency: 3 }, { host: 'cmp1', urgency: 0 }]);
+    expect(dispatched).toEqual({ queued: 2, started: 1 });
+    expect(spawned.map((s) => s.args[2])).toEqual(['cmp1']);
+  });
+
   it('starts the worker next to the running handler, detached, for the host, with the observer\'s start and the config', () => {
     process.argv[1] = '/opt/nova-ha/dist/handlers/watch.js';
-    workerSpawner('/etc/nova-ha/nova-ha.conf', { node: 'ctl1', startedAt: 1234 })('cmp7');
+    workerDispatcher('/etc/nova-ha/nova-ha.conf', { node: 'ctl1', startedAt: 1234 }, queueIn())([{ host: 'cmp7', urgency: 0 }]);
     expect(spawned).toHaveLength(1);
     expect(spawned[0]!.command).toBe(process.execPath);
     expect(spawned[0]!.args).toEqual(['/opt/nova-ha/dist/handlers/worker.js', '--host', 'cmp7', '--observer-started-at', '1234', '--config', '/etc/nova-ha/nova-ha.conf']);
@@ -44,7 +61,7 @@ describe('workerSpawner', () => {
 
   it('without a config file it passes none', () => {
     process.argv[1] = '/x/handlers/check.js';
-    workerSpawner(undefined, { node: 'ctl1', startedAt: 5 })('cmp1');
+    workerDispatcher(undefined, { node: 'ctl1', startedAt: 5 }, queueIn())([{ host: 'cmp1', urgency: 0 }]);
     expect(spawned[0]!.args).toEqual(['/x/handlers/worker.js', '--host', 'cmp1', '--observer-started-at', '5']);
   });
 

@@ -13,29 +13,41 @@ import type { ConsulApi, HealthCheck } from '../../lib/systems/consul/api.js';
 import { JsonKv, type Versioned } from '../../lib/systems/consul/kv.js';
 import { consulError, FakeConsul } from '../support/fake-consul.js';
 
-/** A cluster leader that reports exactly these nodes and checks. */
-function leader(nodes: { Node: string; Meta?: Record<string, string> }[], checks: Partial<HealthCheck>[]): { api: ConsulApi; filters: (string | undefined)[] } {
-  const filters: (string | undefined)[] = [];
+/** A cluster leader that reports exactly these nodes and checks: by role (node meta), or for one node. */
+function leader(nodes: { Node: string; Meta?: Record<string, string> }[], checks: Partial<HealthCheck>[]): { api: ConsulApi; calls: string[] } {
+  const calls: string[] = [];
+  const roleOf = (node: string | undefined): string | undefined => nodes.find((n) => n.Node === node)?.Meta?.['nova-ha-role'];
+  const full = (c: Partial<HealthCheck>): Partial<HealthCheck> => ({ Name: c.CheckID, ...c });
   const api = {
-    catalogNodes: async () => nodes.map((n) => ({ Address: '127.0.0.1', ...n })),
-    healthChecks: async (filter?: string) => {
-      filters.push(filter);
-      return checks.map((c) => ({ Name: c.CheckID, ...c }));
+    healthChecks: async (filter?: string, nodeMeta?: string) => {
+      calls.push(`checks ${nodeMeta} where ${filter}`);
+      return checks.filter((c) => `nova-ha-role:${roleOf(c.Node)}` === nodeMeta).map(full);
+    },
+    healthNode: async (node: string) => {
+      calls.push(`node ${node}`);
+      return checks.filter((c) => c.Node === node).map(full);
     },
   } as unknown as ConsulApi;
-  return { api, filters };
+  return { api, calls };
 }
 
 describe('readCluster', () => {
-  it('asks the leader only for the checks nova-ha reads, by ID', async () => {
-    const { api, filters } = leader([], []);
-    await readCluster(api, 'mgmt');
-    expect(filters).toEqual(['CheckID == "serfHealth" or CheckID == "_node_maintenance" or CheckID == "nova-ha-nova-compute" or CheckID == "nova-ha-evaluate" or CheckID == "nova-ha-nova-services" or CheckID == "nova-ha-power" or CheckID == "nova-ha-watchdog"']);
+  it('asks the leader only for the checks nova-ha reads, by ID, of computes and controllers, and for the observer when it has no role', async () => {
+    const { api, calls } = leader([], []);
+    await readCluster(api, 'mgmt', 'ctl1');
+    const only = 'CheckID == "serfHealth" or CheckID == "_node_maintenance" or CheckID == "nova-ha-nova-compute" or CheckID == "nova-ha-evaluate" or CheckID == "nova-ha-nova-services" or CheckID == "nova-ha-power" or CheckID == "nova-ha-watchdog"';
+    expect(calls).toEqual([`checks nova-ha-role:compute where ${only}`, `checks nova-ha-role:controller where ${only}`, 'node ctl1']);
+  });
+
+  it('an observer with a role is not read again on its own', async () => {
+    const { api, calls } = leader([{ Node: 'ctl1', Meta: { 'nova-ha-role': 'controller' } }], [{ Node: 'ctl1', CheckID: 'serfHealth', Status: 'passing', Output: '' }]);
+    await readCluster(api, 'mgmt', 'ctl1');
+    expect(calls.filter((c) => c.startsWith('node'))).toEqual([]);
   });
 
   it('each node with its role, serfHealth, nova-compute check, maintenance and watchdog, as the leader reports them', async () => {
     const { api } = leader(
-      [{ Node: 'cmp1', Meta: { 'nova-ha-role': 'compute' } }, { Node: 'cmp2', Meta: { 'nova-ha-role': 'compute' } }, { Node: 'ctl1', Meta: { 'nova-ha-role': 'controller' } }, { Node: 'bare' }],
+      [{ Node: 'cmp1', Meta: { 'nova-ha-role': 'compute' } }, { Node: 'cmp2', Meta: { 'nova-ha-role': 'compute' } }, { Node: 'ctl1', Meta: { 'nova-ha-role': 'controller' } }, { Node: 'bare' }, { Node: 'other' }],
       [
         { Node: 'cmp1', CheckID: 'serfHealth', Status: 'passing', Output: '' },
         { Node: 'cmp1', CheckID: 'nova-ha-nova-compute', Status: 'critical', Output: 'CRITICAL: nova-compute: dead' },
@@ -46,10 +58,11 @@ describe('readCluster', () => {
         { Node: 'ctl1', CheckID: 'serfHealth', Status: 'critical', Output: '' },
         { Node: 'ctl1', CheckID: 'nova-ha-evaluate', Status: 'warning', Output: 'WARNING: 1 incident' },
         { Node: 'ctl1', CheckID: 'nova-ha-power', Status: 'maintenance', Output: 'odd' },
-        { Node: 'gone', CheckID: 'serfHealth', Status: 'passing', Output: '' },
+        { Node: 'bare', CheckID: 'serfHealth', Status: 'passing', Output: '' },
+        { Node: 'other', CheckID: 'serfHealth', Status: 'passing', Output: '' },
       ],
     );
-    const view = await readCluster(api, 'storage');
+    const view = await readCluster(api, 'storage', 'bare');
     expect(view.ok && view.network).toBe('storage');
     if (!view.ok) throw new Error('not ok');
     expect([...view.nodes.keys()]).toEqual(['cmp1', 'cmp2', 'ctl1', 'bare']);
@@ -57,19 +70,20 @@ describe('readCluster', () => {
     expect(view.nodes.get('cmp2')).toStrictEqual({ role: 'compute', serfHealth: 'warning', novaCompute: undefined, checks: {}, maintenance: true, watchdog: { status: 'critical', output: '' } });
     // A check whose status Consul does not define is left out; a node's other nova-ha checks are kept.
     expect(view.nodes.get('ctl1')).toStrictEqual({ role: 'controller', serfHealth: 'critical', novaCompute: undefined, checks: { 'nova-ha-evaluate': { status: 'warning', output: 'WARNING: 1 incident' } }, maintenance: false });
-    expect(view.nodes.get('bare')).toStrictEqual({ role: undefined, serfHealth: undefined, novaCompute: undefined, checks: {}, maintenance: false });
+    // The observer without a role is read on its own; no other node without one is read at all.
+    expect(view.nodes.get('bare')).toStrictEqual({ role: undefined, serfHealth: 'passing', novaCompute: undefined, checks: {}, maintenance: false });
   });
 
   it('a serfHealth in a state Consul does not define is no state at all', async () => {
-    const { api } = leader([{ Node: 'cmp1' }], [{ Node: 'cmp1', CheckID: 'serfHealth', Status: 'left', Output: '' }]);
-    const view = await readCluster(api, 'mgmt');
+    const { api } = leader([{ Node: 'cmp1', Meta: { 'nova-ha-role': 'compute' } }], [{ Node: 'cmp1', CheckID: 'serfHealth', Status: 'left', Output: '' }]);
+    const view = await readCluster(api, 'mgmt', 'ctl1');
     expect(view.ok && view.nodes.get('cmp1')?.serfHealth).toBeUndefined();
   });
 
   it('a leader that does not answer makes the whole network unknown, with Consul\'s words', async () => {
     const consul = new FakeConsul('tenant', 'ctl1');
     consul.failNext('healthChecks', consulError(500, 'No cluster\n leader'));
-    expect(await readCluster(consul.api, 'tenant')).toEqual({ ok: false, network: 'tenant', error: 'HTTP 500: No cluster leader' });
+    expect(await readCluster(consul.api, 'tenant', 'ctl1')).toEqual({ ok: false, network: 'tenant', error: 'HTTP 500: No cluster leader' });
   });
 });
 
@@ -81,7 +95,7 @@ describe('readWorld', () => {
 
   it('an empty KV: no records, no incidents, no flags, and the documents not there are null, not unknown', async () => {
     const c = clusters();
-    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'));
+    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'), 'ctl1');
     expect(world).toMatchObject({ records: new Map(), incidents: new Map(), maintenance: new Map(), pause: null, power: null, nova: null, kdump: new Map(), errors: [] });
     expect(NETWORKS.map((n) => world.views[n].ok && world.views[n].network)).toEqual(['mgmt', 'storage', 'tenant']);
   });
@@ -93,11 +107,13 @@ describe('readWorld', () => {
     c.mgmt.seed('nova-ha/incidents/cmp1', incident);
     c.mgmt.seed('nova-ha/maintenance/cmp2', { by: 'op' });
     c.mgmt.seed('nova-ha/pause', { by: 'op', at: 2 });
-    c.mgmt.seed('nova-ha/state/power', { at: 3 });
-    c.mgmt.seed('nova-ha/state/nova', { at: 4 });
+    c.mgmt.seed('nova-ha/state/power/poll', { at: 3 });
+    c.mgmt.seed('nova-ha/state/power/hosts/cmp1', { state: 'on' });
+    c.mgmt.seed('nova-ha/state/nova/poll', { at: 4, api: 'up' });
+    c.mgmt.seed('nova-ha/state/nova/hosts/cmp1', { state: 'up' });
     c.mgmt.seed('nova-ha/kdump/cmp3', { at: 5 });
-    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'));
-    expect(world).toMatchObject({ records: new Map([['cmp1', { at: 1 }]]), incidents: new Map([['cmp1', incident]]), maintenance: new Map([['cmp2', { by: 'op' }]]), pause: { by: 'op', at: 2 }, power: { at: 3 }, nova: { at: 4 }, kdump: new Map([['cmp3', { at: 5 }]]), errors: [] });
+    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'), 'ctl1');
+    expect(world).toMatchObject({ records: new Map([['cmp1', { at: 1 }]]), incidents: new Map([['cmp1', incident]]), maintenance: new Map([['cmp2', { by: 'op' }]]), pause: { by: 'op', at: 2 }, power: { at: 3, hosts: { cmp1: { state: 'on' } } }, nova: { at: 4, api: 'up', hosts: { cmp1: { state: 'up' } } }, kdump: new Map([['cmp3', { at: 5 }]]), errors: [] });
   });
 
   it.each([
@@ -105,18 +121,27 @@ describe('readWorld', () => {
     ['incidents', 'kvTree', 'nova-ha/incidents/', 'incidents'],
     ['maintenance', 'kvTree', 'nova-ha/maintenance/', 'maintenance flags'],
     ['pause', 'kvGet', 'nova-ha/pause', 'pause switch'],
-    ['power', 'kvGet', 'nova-ha/state/power', 'power states'],
-    ['nova', 'kvGet', 'nova-ha/state/nova', 'Nova service states'],
     ['kdump', 'kvTree', 'nova-ha/kdump/', 'fence_kdump records'],
   ] as const)('%s that cannot be read is unknown, and the error names it', async (field, method, key, what) => {
     const c = clusters();
     c.mgmt.before(method, ([k]) => {
       if (k === key) c.mgmt.failNext(method, new Error('timeout'));
     });
-    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'));
+    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'), 'ctl1');
     expect(world[field]).toBe('unknown');
     expect(world.errors).toEqual([`${what}: timeout`]);
     for (const other of ['records', 'incidents', 'maintenance', 'pause', 'power', 'nova', 'kdump'] as const) if (other !== field) expect(world[other], other).not.toBe('unknown');
+  });
+
+  it('the pollers\' views that cannot be read are both unknown (one prefix read), and the error names them', async () => {
+    const c = clusters();
+    c.mgmt.before('kvTree', ([k]) => {
+      if (k === 'nova-ha/state/') c.mgmt.failNext('kvTree', new Error('timeout'));
+    });
+    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'), 'ctl1');
+    expect([world.power, world.nova]).toEqual(['unknown', 'unknown']);
+    expect(world.errors).toEqual(['power and Nova service states: timeout']);
+    for (const other of ['records', 'incidents', 'maintenance', 'pause', 'kdump'] as const) expect(world[other], other).not.toBe('unknown');
   });
 
   it('a cluster that cannot be read is named in the errors, each after the KV errors', async () => {
@@ -126,7 +151,7 @@ describe('readWorld', () => {
     c.mgmt.before('kvGet', ([k]) => {
       if (k === 'nova-ha/pause') c.mgmt.failNext('kvGet', new Error('timeout'));
     });
-    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'));
+    const world = await readWorld(apis(c), new JsonKv(c.mgmt.api, 'nova-ha'), 'ctl1');
     expect(world.errors).toEqual(['pause switch: timeout', 'storage cluster: HTTP 500: No cluster leader', 'tenant cluster: HTTP 503: rpc error']);
     expect(world.views.mgmt.ok).toBe(true);
   });

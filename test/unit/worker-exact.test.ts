@@ -13,9 +13,9 @@ import type { Effects } from '../../lib/recovery/effects.js';
 import type { RepairResult } from '../../lib/decision/model.js';
 import { Secret } from '../../lib/shared/secret.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
-import { KEYS, type NovaDoc } from '../../lib/state/records.js';
+import { KEYS, type NovaPoll, type NovaServiceState } from '../../lib/state/records.js';
 import type { HeldLock } from '../../lib/systems/consul/lock.js';
-import { FakeCloud, HMAC_KEY, HOUR, type FakeCloudOptions } from '../support/fake-cloud.js';
+import { FakeCloud, HMAC_KEY, HOUR, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
 import { consulError } from '../support/fake-consul.js';
 import { expectInOrder } from '../support/journal.js';
 
@@ -23,13 +23,7 @@ const HOST = 'cmp1';
 const ACTION = 'restart-storage-network';
 const REPORT_KEY = `repair-reports/${HOST}`;
 const hmacKey = new Secret(HMAC_KEY);
-const clouds: FakeCloud[] = [];
-afterEach(() => clouds.splice(0).forEach((c) => c.dispose()));
-function cloudOf(options: FakeCloudOptions = {}): FakeCloud {
-  const c = new FakeCloud(options);
-  clouds.push(c);
-  return c;
-}
+const cloudOf = cloudsDisposedAfterEach();
 
 const work = (c: FakeCloud, effects: Effects = c.effects(), host = HOST) => runWorker(c.runtime, effects, host, c.observer, { pollMs: 10 });
 const steps = (i: Incident | undefined): string[] => (i?.timeline ?? []).map((e) => `${e.step}:${e.outcome}`);
@@ -451,15 +445,15 @@ describe('emails', () => {
   it("Nova's API alone reporting the host down: warned once while waiting, however often it looks; the recovery told", async () => {
     const c = cloudOf();
     c.heldSince(HOST);
-    const nova = (state: 'up' | 'down'): NovaDoc => {
-      const doc = c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!;
-      return { ...doc, at: Date.now(), hosts: { ...doc.hosts, [HOST]: { ...doc.hosts[HOST]!, state, since: Date.now() - 20_000 } } };
+    const nova = (state: 'up' | 'down'): void => {
+      c.novaView(HOST, { ...c.consul.mgmt.peek<NovaServiceState>(c.key(KEYS.novaHost(HOST)))!, state, since: Date.now() - 20_000 });
+      c.consul.mgmt.seed(c.key(KEYS.novaPoll), { ...c.consul.mgmt.peek<NovaPoll>(c.key(KEYS.novaPoll))!, at: Date.now() });
     };
-    c.consul.mgmt.seed(c.key(KEYS.nova), nova('down'));
+    nova('down');
     // Up again a few looks after the warning went out.
     let looksSinceWarned = 0;
-    c.consul.mgmt.before('kvTree', () => {
-      if (c.notes.length > 0 && ++looksSinceWarned === 6) c.consul.mgmt.seed(c.key(KEYS.nova), nova('up'));
+    c.consul.mgmt.before('kvGet', ([key]) => {
+      if (key === c.key(KEYS.novaHost(HOST)) && c.notes.length > 0 && ++looksSinceWarned === 6) nova('up');
     });
     expect(await work(c)).toBe('done');
     expect(c.notes.map((n) => n.event)).toEqual(['nova-api-warning', 'recovered']);
@@ -471,12 +465,14 @@ describe('emails', () => {
   it("Nova's API alone, first confirmed and then waited on: each decision logged once when it changes, the guard included", async () => {
     const c = cloudOf();
     c.heldSince(HOST);
-    const doc = c.consul.mgmt.peek<NovaDoc>(c.key(KEYS.nova))!;
-    const nova = (state: 'up' | 'down'): NovaDoc => ({ ...doc, at: Date.now(), hosts: { ...doc.hosts, [HOST]: { ...doc.hosts[HOST]!, state, since: Date.now() - 9_000 } } });
-    c.consul.mgmt.seed(c.key(KEYS.nova), nova('down'));
+    const nova = (state: 'up' | 'down'): void => {
+      c.novaView(HOST, { ...c.consul.mgmt.peek<NovaServiceState>(c.key(KEYS.novaHost(HOST)))!, state, since: Date.now() - 9_000 });
+      c.consul.mgmt.seed(c.key(KEYS.novaPoll), { ...c.consul.mgmt.peek<NovaPoll>(c.key(KEYS.novaPoll))!, at: Date.now() });
+    };
+    nova('down');
     let looksSinceWarned = 0;
-    c.consul.mgmt.before('kvTree', () => {
-      if (c.notes.length > 0 && ++looksSinceWarned === 3) c.consul.mgmt.seed(c.key(KEYS.nova), nova('up'));
+    c.consul.mgmt.before('kvGet', ([key]) => {
+      if (key === c.key(KEYS.novaHost(HOST)) && c.notes.length > 0 && ++looksSinceWarned === 3) nova('up');
     });
     expect(await work(c)).toBe('done');
     expect(c.logs('decision').map((l) => [l['action'], l['cause'], l['guard']])).toEqual([['wait', 'nova-api-only', 'confirming'], ['wait', 'nova-api-only', undefined], ['close', 'healthy', undefined]]);
@@ -584,14 +580,14 @@ describe('the BMC read before deciding', () => {
 });
 
 describe('the worker process', () => {
-  it('logs its start with the lock it holds and its stop; flushes the emails for [notifications] retry_for', async () => {
+  it('logs its start with the lock it holds and its stop; the emails are left for its pool to flush', async () => {
     const c = cloudOf();
     c.member(HOST, 'critical', 'tenant');
     c.heldSince(HOST);
     const flushed: number[] = [];
     const runtime = { ...c.runtime, notifier: { ...c.runtime.notifier, flush: async (ms: number) => (flushed.push(ms), { settled: true, abandoned: 0 }) } };
     expect(await runWorker(runtime, c.effects(), HOST, c.observer, { pollMs: 10 })).toBe('done');
-    expect(flushed).toEqual([c.runtime.config.notifications.retry_for]);
+    expect(flushed).toEqual([]);
     expect(c.logs('worker-start')).toEqual([expect.objectContaining({ host: HOST, step: 'lock', detail: `holding ${c.key(KEYS.lock(HOST))}` })]);
     expect(c.logs('worker-stop')).toEqual([expect.objectContaining({ host: HOST, step: 'lock' })]);
     // Released at the end, which is not a lost lock.

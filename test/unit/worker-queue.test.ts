@@ -112,6 +112,15 @@ describe('workQueue', () => {
     expect(queue.freeSlots()).toBe(1);
   });
 
+  it('flushes the emails for [notifications] retry_for once, after every host is worked', async () => {
+    const queue = new WorkerQueue(dir(), 1);
+    queue.enqueue([{ host: 'a', urgency: 0 }, { host: 'b', urgency: 1 }]);
+    const events: string[] = [];
+    const flushing = { ...runtime, notifier: { flush: async (ms: number) => void events.push(`flush ${ms}`) } } as unknown as Runtime;
+    await workQueue(flushing, {} as never, queue, { node: 'ctl1', startedAt: 0 }, 'a', async (_r, _e, host) => (events.push(host), 'done'));
+    expect(events).toEqual(['a', 'b', 'flush 1000']);
+  });
+
   it('does nothing without a free slot: the holder works the queue', async () => {
     const queue = new WorkerQueue(dir(), 1);
     const holder = queue.claimSlot()!;

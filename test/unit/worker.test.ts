@@ -5,23 +5,17 @@
  * and never finished; it reads the BMC itself before deciding on a host that is down everywhere;
  * an isolated controller writes nothing; a host healthy again closes its incident.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runWorker } from '../../lib/recovery/worker.js';
 import { verifyRequest } from '../../lib/recovery/repair-request.js';
 import { Secret } from '../../lib/shared/secret.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
-import { FakeCloud, HMAC_KEY, type FakeCloudOptions } from '../support/fake-cloud.js';
+import { FakeCloud, HMAC_KEY, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
 import { expectInOrder } from '../support/journal.js';
 
 const HOST = 'cmp1';
-const clouds: FakeCloud[] = [];
-afterEach(() => clouds.splice(0).forEach((c) => c.dispose()));
-function cloudOf(options: FakeCloudOptions = {}): FakeCloud {
-  const c = new FakeCloud(options);
-  clouds.push(c);
-  return c;
-}
+const cloudOf = cloudsDisposedAfterEach();
 
 const work = (c: FakeCloud, effects = c.effects(), host = HOST) => runWorker(c.runtime, effects, host, c.observer, { pollMs: 10 });
 const steps = (i: Incident | undefined): string[] => (i?.timeline ?? []).map((e) => `${e.step}:${e.outcome}`);
