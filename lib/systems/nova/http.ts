@@ -1,12 +1,36 @@
 /**
- * One HTTP exchange with Keystone or Nova over Node's global fetch: JSON in and out, a timeout
- * per attempt, the CA bundle through an undici Agent, and every failure turned into a NovaError.
- * Headers and bodies are never logged: they carry tokens and passwords.
+ * One HTTP exchange with Keystone or Nova: JSON in and out, a timeout per attempt, the CA bundle
+ * for https://, and every failure turned into a NovaError. Headers and bodies are never logged:
+ * they carry tokens and passwords.
+ *
+ * It goes over node:http(s), not Node's global fetch: Node 20 compiles its fetch (undici) on the
+ * first call, about 100 ms of CPU in every run of the Nova poller's check (bench/cold-start.ts).
  */
 import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { NovaConfigError, NovaHttpError, NovaTransportError, extractApiMessage, type OpenStackService } from './errors.js';
 
-export type FetchLike = (input: URL | string, init?: RequestInit) => Promise<Response>;
+/** The part of a fetch() request nova-ha sends. */
+export interface WireRequest {
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly signal: AbortSignal;
+}
+
+/** The part of a fetch() answer nova-ha reads; a fetch Response is one. */
+export interface WireResponse {
+  readonly status: number;
+  readonly headers: ResponseHeaders;
+  text(): Promise<string>;
+}
+
+export interface ResponseHeaders {
+  get(name: string): string | null;
+}
+
+/** Node's fetch is one; tests hand in a simulated Keystone and Nova. */
+export type FetchLike = (input: URL, init: WireRequest) => Promise<WireResponse>;
 
 export interface HttpRequest {
   readonly service: OpenStackService;
@@ -19,15 +43,12 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: ResponseHeaders;
   /** Parsed JSON, or undefined for an empty or non-JSON body. */
   readonly body: unknown;
   readonly text: string;
   readonly requestId: string | undefined;
 }
-
-/** The dispatcher option of Node's fetch: an undici Dispatcher. */
-type Dispatcher = NonNullable<RequestInit['dispatcher']>;
 
 export interface HttpOptions {
   readonly timeoutMs: number;
@@ -38,30 +59,27 @@ export interface HttpOptions {
 }
 
 export class HttpTransport {
-  private readonly fetch: FetchLike;
-  private dispatcher: Promise<Dispatcher | undefined> | undefined;
+  private fetch: FetchLike | undefined;
 
   constructor(private readonly options: HttpOptions) {
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.fetch = options.fetch;
   }
 
   /** Sends the request; any HTTP status is returned, only transport failures throw. */
   async send(request: HttpRequest): Promise<HttpResponse> {
-    const dispatcher = await (this.dispatcher ??= caDispatcher(this.options.caFile));
+    const fetch = (this.fetch ??= nodeFetch(readCaFile(this.options.caFile)));
     const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'nova-ha', ...request.headers };
     if (request.json !== undefined) headers['Content-Type'] = 'application/json';
-    const init: RequestInit = {
+    const init: WireRequest = {
       method: request.method,
       headers,
       signal: AbortSignal.timeout(this.options.timeoutMs),
-      redirect: 'error',
       ...(request.json !== undefined ? { body: JSON.stringify(request.json) } : {}),
-      ...(dispatcher ? { dispatcher } : {}),
     };
-    let response: Response;
+    let response: WireResponse;
     let text: string;
     try {
-      response = await this.fetch(request.url, init);
+      response = await fetch(request.url, init);
       text = await response.text();
     } catch (error) {
       throw transportError(request, error, this.options.timeoutMs);
@@ -113,13 +131,8 @@ function transportError(request: HttpRequest, error: unknown, timeoutMs: number)
   return new NovaTransportError(`${where}: ${code} (${detail}); check that ${request.service} is reachable from this node`, code, !NOT_SENT.has(code), { cause: error });
 }
 
-/**
- * An undici Agent that trusts the CA bundle, for fetch's dispatcher option. Node does not export
- * undici, and no undici package is installed: the Agent class is taken from Node's own global
- * dispatcher, which undici keeps under a well-known symbol (shared by all undici copies on
- * purpose), so it is the very undici that global fetch uses.
- */
-async function caDispatcher(caFile: string | undefined): Promise<Dispatcher | undefined> {
+/** The PEM bundle of [nova] cafile, or undefined for the system's CAs. */
+function readCaFile(caFile: string | undefined): string | undefined {
   if (!caFile) return undefined;
   let ca: string;
   try {
@@ -128,20 +141,43 @@ async function caDispatcher(caFile: string | undefined): Promise<Dispatcher | un
     throw new NovaConfigError(`[nova] cafile ${caFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'}); point it at a readable PEM bundle`);
   }
   if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new NovaConfigError(`[nova] cafile ${caFile}: holds no PEM certificate; point it at the CA bundle (PEM) of the Keystone and Nova endpoints`);
-  const Agent = await undiciAgentClass();
-  return new Agent({ connect: { ca } }) as Dispatcher;
+  return ca;
 }
 
-type AgentClass = new (options: { connect: { ca: string } }) => unknown;
-const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
-
-async function undiciAgentClass(): Promise<AgentClass> {
-  const holder = globalThis as unknown as Record<symbol, { constructor?: unknown } | undefined>;
-  // Node loads its undici, and installs the global Agent, on the first fetch; a data: URL does that without I/O.
-  if (!holder[GLOBAL_DISPATCHER]) await globalThis.fetch('data:,');
-  const ctor = holder[GLOBAL_DISPATCHER]?.constructor;
-  if (typeof ctor !== 'function' || ctor.name !== 'Agent') {
-    throw new NovaConfigError('[nova] cafile: cannot find the undici Agent behind Node\'s fetch (another global dispatcher is installed); unset cafile and use NODE_EXTRA_CA_CERTS instead');
-  }
-  return ctor as AgentClass;
+/**
+ * fetch's part nova-ha uses, over node:http(s): one exchange, the body read to the end, no
+ * redirect followed (a 3xx is an answer like any other). Connections are kept for the next
+ * request (a worker makes hundreds); idle ones do not hold the process open.
+ */
+function nodeFetch(ca: string | undefined): FetchLike {
+  // https (and tls under it) is loaded for an https:// endpoint only: loading it costs every other run.
+  let secure: { request: typeof httpRequest; agent: HttpAgent } | undefined;
+  const secureSide = (): { request: typeof httpRequest; agent: HttpAgent } => {
+    if (!secure) {
+      const https = process.getBuiltinModule('node:https');
+      secure = { request: https.request, agent: new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }) };
+    }
+    return secure;
+  };
+  return async (url, init) => {
+    const { request, agent } = url.protocol === 'https:' ? secureSide() : { request: httpRequest, agent: sharedHttpAgent() };
+    const headers = { ...init.headers, ...(init.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(init.body)) } : {}) };
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const sent = request(url, { method: init.method, headers, signal: init.signal, agent }, resolve);
+      sent.on('error', reject);
+      sent.end(init.body);
+    });
+    const body = new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      response.on('error', reject);
+    });
+    return { status: response.statusCode ?? 0, headers: { get: (name) => joinHeader(response.headers[name.toLowerCase()]) }, text: () => body };
+  };
 }
+
+let httpAgent: HttpAgent | undefined;
+const sharedHttpAgent = (): HttpAgent => (httpAgent ??= new HttpAgent({ keepAlive: true }));
+
+const joinHeader = (value: string | string[] | undefined): string | null => (value === undefined ? null : Array.isArray(value) ? value.join(', ') : value);
