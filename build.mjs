@@ -5,7 +5,10 @@
 // - the large libraries (execa, nodemailer, prom-client) are files of their own under
 //   dist/handlers/vendor/, loaded by the import() of the code path that needs them: parsing them
 //   costs even where they never run;
-// - import() becomes require(), because Node 20 loads the ES module loader for an import() too.
+// - import() becomes require(), because Node 20 loads the ES module loader for an import() too;
+// - https (and tls under it, about 40 ms) loads on first use: the consul package takes it at load
+//   time but needs it only for an https:// agent (nova-ha's own code asks for it where it needs it,
+//   through process.getBuiltinModule).
 // The CLI runs once per operator command: one ESM build with shared chunks.
 import { build } from 'esbuild';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,13 +39,25 @@ const vendored = {
   },
 };
 
+const lazyHttps = {
+  name: 'lazy-https',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?https$/ }, (args) => (args.namespace === 'lazy-https' ? { path: 'node:https', external: true } : { path: 'https', namespace: 'lazy-https' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-https' }, () => ({
+      loader: 'js',
+      // A named import (esbuild copies the keys at load) still works: it just loads https at once.
+      contents: "let https; const load = () => (https ??= require('node:https')); module.exports = new Proxy({}, { get: (_, key) => load()[key], has: (_, key) => key in load(), ownKeys: () => Reflect.ownKeys(load()), getOwnPropertyDescriptor: (_, key) => Reflect.getOwnPropertyDescriptor(load(), key) });",
+    }));
+  },
+};
+
 await build({
   ...common,
   entryPoints: readdirSync('handlers').filter((f) => f.endsWith('.ts')).map((f) => `handlers/${f}`),
   outdir: 'dist/handlers',
   format: 'cjs',
   supported: { 'dynamic-import': false },
-  plugins: [vendored],
+  plugins: [vendored, lazyHttps],
 });
 await build({
   ...common,

@@ -3,7 +3,6 @@
  * for that network: http://, https:// (with the configured CA) or unix:// (a socket path).
  */
 import { readFileSync } from 'node:fs';
-import { Agent as HttpsAgent } from 'node:https';
 import Consul from 'consul';
 import type { Config } from '../../config/load.js';
 import { NETWORKS, type Network } from '../../config/schema.js';
@@ -37,7 +36,7 @@ export function connect(address: AgentAddress, timeoutMs: number, caFile?: strin
     options['baseUrl'] = 'http://consul/v1';
   } else {
     options['baseUrl'] = `${url.protocol}//${url.host}/v1`;
-    if (url.protocol === 'https:' && caFile) options['agent'] = new HttpsAgent({ ca: readFileSync(caFile), keepAlive: false });
+    if (url.protocol === 'https:' && caFile) options['agent'] = new (process.getBuiltinModule('node:https').Agent)({ ca: readFileSync(caFile), keepAlive: false });
   }
   return new Consul(options as ConstructorParameters<typeof Consul>[0]);
 }
