@@ -2,7 +2,8 @@
  * Returning a fenced host to service (operator): power it on if needed, wait until it is healthy
  * on all three networks with nova-compute running, wait until Nova has cleaned up the instances
  * evacuated from it (their migrations "completed", which nova-compute does when it starts), then
- * clear forced_down, enable the service, and close the incident.
+ * clear forced_down, wait until Nova's API reports the service up, enable it (only a disable of
+ * nova-ha's own), and close the incident.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tryAcquire } from '../systems/consul/lock.js';
@@ -73,19 +74,23 @@ export async function unfence(runtime: Runtime, effects: Effects, nova: UnfenceN
 
     const service = await nova.getComputeService(host);
     if (service.forcedDown) await nova.forceDown(service.id, false);
+    await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared`);
     // Only a disable of nova-ha's own is undone: one by an operator for another reason stays.
     const ours = service.status === 'disabled' && (service.disabledReason ?? '').startsWith('nova-ha');
-    if (ours) await nova.enableService(service.id);
-    await note('unfence nova', `nova-compute service ${service.id} of ${host}: forced_down cleared, ${ours || service.status === 'enabled' ? 'enabled' : `left disabled (${service.disabledReason ?? 'no reason given'}: not disabled by nova-ha)`}`);
 
-    // The Nova poller's view still says "forced down" until its next poll; an evaluation
-    // reading it would take the host for one whose nova-compute Nova has long seen down and
-    // restart it at once. Wait for Nova's own "up", then put that into the host's entry.
+    // Enabled only once Nova's API reports the service up: enabled while Nova still sees it down
+    // (a just-restarted nova-compute), the scheduler keeps it out of Placement until its next
+    // periodic update (COMPUTE_STATUS_DISABLED is not synced for a service that is down). The
+    // Nova poller's view still says "forced down" until its next poll; an evaluation reading it
+    // would take the host for one whose nova-compute Nova has long seen down and restart it at
+    // once: the host's entry gets Nova's "up" as soon as it is seen.
     options.say(`waiting for Nova's API to report ${host}'s nova-compute up`);
-    const fresh = await waitFor(deadline, () => nova.getComputeService(host), (s) => s.state === 'up',
-      () => `Nova's API still reports ${host}'s nova-compute down after forced_down was cleared; check nova-compute's log on ${host}, then run unfence again (the incident stays open)`);
-    const seenAt = Date.now();
-    await runtime.kv.writeAll([{ key: runtime.kv.key(KEYS.novaHost(host)), value: novaServiceState(fresh, seenAt) }]);
+    const up = await waitFor(deadline, () => nova.getComputeService(host), (s) => s.state === 'up',
+      () => `Nova's API still reports ${host}'s nova-compute down after forced_down was cleared; check nova-compute's log on ${host}, then run unfence again (the incident stays open${ours ? ' and the service stays disabled' : ''})`);
+    if (ours) await nova.enableService(service.id);
+    const fresh = ours ? await nova.getComputeService(host) : up;
+    await note('unfence enable', `nova-compute service ${service.id} of ${host}: up in Nova, ${ours || service.status === 'enabled' ? 'enabled' : `left disabled (${service.disabledReason ?? 'no reason given'}: not disabled by nova-ha)`}`);
+    await runtime.kv.writeAll([{ key: runtime.kv.key(KEYS.novaHost(host)), value: novaServiceState(fresh, Date.now()) }]);
 
     if (!incident) return undefined;
     const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;

@@ -181,8 +181,9 @@ describe('unfence, exactly', () => {
       'waiting for cmp1 to be healthy on mgmt, storage, tenant with nova-compute running',
       'cmp1 is alive on every network and nova-compute runs',
       'waiting for Nova to clean up the instances evacuated from cmp1',
-      'nova-compute service svc-cmp1 of cmp1: forced_down cleared, enabled',
+      'nova-compute service svc-cmp1 of cmp1: forced_down cleared',
       "waiting for Nova's API to report cmp1's nova-compute up",
+      'nova-compute service svc-cmp1 of cmp1: up in Nova, enabled',
     ]);
     expect(progress).toEqual([[4, 4, 'networks alive + nova-compute running'], [1, 1, 'evacuation migrations completed']]);
     expect(c.nova.calls('listMigrations')).toEqual([[{ type: 'evacuation', sourceCompute: HOST, changesSince: new Date(incident.openedAt - 60_000).toISOString() }]]);
@@ -190,7 +191,8 @@ describe('unfence, exactly', () => {
     const unfenceSteps = closed.timeline.filter((e) => e.step.startsWith('unfence') || e.step === 'phase recovered');
     expect(unfenceSteps.map(({ step, outcome, detail, by }) => ({ step, outcome, detail, by }))).toEqual([
       { step: 'unfence healthy', outcome: 'done', detail: 'cmp1 is alive on every network and nova-compute runs', by: 'ctl1 (operator)' },
-      { step: 'unfence nova', outcome: 'done', detail: 'nova-compute service svc-cmp1 of cmp1: forced_down cleared, enabled', by: 'ctl1 (operator)' },
+      { step: 'unfence nova', outcome: 'done', detail: 'nova-compute service svc-cmp1 of cmp1: forced_down cleared', by: 'ctl1 (operator)' },
+      { step: 'unfence enable', outcome: 'done', detail: 'nova-compute service svc-cmp1 of cmp1: up in Nova, enabled', by: 'ctl1 (operator)' },
       { step: 'phase recovered', outcome: 'info', detail: 'unfenced by an operator', by: 'ctl1 (operator)' },
     ]);
     expect(closed.closedAt).toEqual(expect.any(Number));
@@ -279,7 +281,7 @@ describe('unfence, exactly', () => {
     await unfence(c.runtime, noPower(c), c.nova, HOST, options(said));
     expect(c.nova.calls('forceDown')).toEqual([]);
     expect(c.nova.calls('enableService')).toEqual([]);
-    expect(said).toContain('nova-compute service svc-cmp1 of cmp1: forced_down cleared, enabled');
+    expect(said).toContain('nova-compute service svc-cmp1 of cmp1: up in Nova, enabled');
   });
 
   it('a service disabled with no reason given is left disabled, and the email says so', async () => {
@@ -289,11 +291,11 @@ describe('unfence, exactly', () => {
     c.nova.service(HOST, { ...c.nova.services.get(HOST)!, disabledReason: null });
     const closed = (await unfence(c.runtime, c.effects(), c.nova, HOST, options([])))!;
     expect(c.nova.calls('enableService')).toEqual([]);
-    expect(closed.timeline.find((e) => e.step === 'unfence nova')?.detail).toBe('nova-compute service svc-cmp1 of cmp1: forced_down cleared, left disabled (no reason given: not disabled by nova-ha)');
+    expect(closed.timeline.find((e) => e.step === 'unfence enable')?.detail).toBe('nova-compute service svc-cmp1 of cmp1: up in Nova, left disabled (no reason given: not disabled by nova-ha)');
     expect(c.notes.at(-1)).toMatchObject({ summary: 'unfenced, still disabled', reason: 'cmp1 is healthy on every network, Nova cleaned up its evacuated instances, and its nova-compute service stays disabled (no reason given): it was not nova-ha that disabled it.' });
   });
 
-  it('a host still reported down by Nova\'s API after forced_down is cleared: the incident stays open, the poller document untouched', async () => {
+  it('a host still reported down by Nova\'s API after forced_down is cleared: not enabled, the incident stays open, the poller document untouched', async () => {
     const c = cloudOf();
     const incident = await fenced(c);
     upAgain(c);
@@ -303,10 +305,35 @@ describe('unfence, exactly', () => {
       enableService: (id) => c.nova.enableService(id),
       getComputeService: async (h) => ({ ...(await c.nova.getComputeService(h)), state: 'down' }),
     };
-    await expect(unfence(c.runtime, c.effects(), downNova, HOST, options([], [], 0))).rejects.toThrow(new UnfenceError("Nova's API still reports cmp1's nova-compute down after forced_down was cleared; check nova-compute's log on cmp1, then run unfence again (the incident stays open)"));
+    await expect(unfence(c.runtime, c.effects(), downNova, HOST, options([], [], 0))).rejects.toThrow(new UnfenceError("Nova's API still reports cmp1's nova-compute down after forced_down was cleared; check nova-compute's log on cmp1, then run unfence again (the incident stays open and the service stays disabled)"));
+    expect(c.nova.calls('forceDown')).toEqual([[`svc-${HOST}`, false]]);
+    expect(c.nova.calls('enableService')).toEqual([]);
     expect(c.incident(HOST)?.id).toBe(incident.id);
     expect(c.consul.mgmt.peek<NovaServiceState>(c.key(KEYS.novaHost(HOST)))).toMatchObject({ state: 'down', forcedDown: true });
     expect(c.notes).toEqual([]);
+  });
+
+  it('enabled only once Nova\'s API reports the service up, and the poller\'s entry is what Nova says after the enable', async () => {
+    const c = cloudOf();
+    await fenced(c);
+    upAgain(c);
+    const order: string[] = [];
+    let looksAfterCleared = 0;
+    const slowNova: UnfenceNova = {
+      listMigrations: (f) => c.nova.listMigrations(f!),
+      forceDown: async (id, down) => (order.push(`forceDown ${down}`), c.nova.forceDown(id, down)),
+      enableService: async (id) => (order.push('enable'), c.nova.enableService(id)),
+      getComputeService: async (h) => {
+        const service = await c.nova.getComputeService(h);
+        const cleared = order.includes('forceDown false');
+        const state = cleared && ++looksAfterCleared > 2 ? 'up' : 'down';
+        order.push(`look ${state}`);
+        return { ...service, state };
+      },
+    };
+    await unfence(c.runtime, c.effects(), slowNova, HOST, options([], [], 5000));
+    expect(order).toEqual(['look down', 'forceDown false', 'look down', 'look down', 'look up', 'enable', 'look up']);
+    expect(c.consul.mgmt.peek<NovaServiceState>(c.key(KEYS.novaHost(HOST)))).toMatchObject({ state: 'up', forcedDown: false, status: 'enabled' });
   });
 
   it('a host powered on but not healthy: the message says where it is alive and what nova-compute is', async () => {

@@ -2,7 +2,8 @@
  * What an operator runs by hand, over a simulated cloud: fence and evacuate under the host's lock
  * (operator/as-operator.ts), never evacuating a host nobody says is fenced; and unfence
  * (operator/unfence.ts): only a fenced host, powered on if needed, healthy everywhere, Nova
- * cleaned up, then forced_down cleared and only nova-ha's own disable undone.
+ * cleaned up, then forced_down cleared and, once Nova reports the service up, only nova-ha's own
+ * disable undone.
  */
 import { describe, expect, it } from 'vitest';
 import { asOperator, OperatorError, operatorEvacuate } from '../../lib/operator/as-operator.js';
@@ -160,7 +161,7 @@ describe('unfence', () => {
     expect(c.nova.calls('forceDown')).toEqual([[`svc-${HOST}`, false]]);
     const service = c.nova.services.get(HOST)!;
     expect([service.forcedDown, service.status]).toEqual([false, 'enabled']);
-    expectInOrder(steps(closed), 'unfence power-on:done', 'unfence healthy:done', 'unfence nova:done', 'phase recovered:info');
+    expectInOrder(steps(closed), 'unfence power-on:done', 'unfence healthy:done', 'unfence nova:done', 'unfence enable:done', 'phase recovered:info');
     expect(c.incident(HOST)).toBeUndefined();
     expect((await c.store.history(HOST))[0]!.id).toBe(incident.id);
     // The Nova poller's document says up at once: an evaluation must not take it for still forced down.
@@ -174,7 +175,7 @@ describe('unfence', () => {
     c.nova.service(HOST, { ...c.nova.services.get(HOST)!, disabledReason: 'RMA ticket 4711' });
     const closed = await unfence(c.runtime, effects(c), c.nova, HOST, options());
     expect(c.nova.calls('enableService')).toEqual([]);
-    expect(closed!.timeline.find((e) => e.step === 'unfence nova')?.detail).toMatch(/left disabled \(RMA ticket 4711: not disabled by nova-ha\)/);
+    expect(closed!.timeline.find((e) => e.step === 'unfence enable')?.detail).toMatch(/left disabled \(RMA ticket 4711: not disabled by nova-ha\)/);
     expect(c.notes.at(-1)).toMatchObject({ event: 'unfenced', summary: 'unfenced, still disabled' });
   });
 
