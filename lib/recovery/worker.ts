@@ -73,6 +73,12 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
     if (!sameDecision(decision, last)) log.info('decision', { action: decision.action, cause: decision.cause, guard: decision.guard, reason: decision.reason });
     last = decision;
 
+    // The host may look well before its node has reported on the repair that made it so (the node
+    // checks for settle_time first): a worker that left now would leave the report uncollected.
+    if ((decision.action === 'none' || decision.action === 'close') && incidentNow && reportStillDue(incidentNow, runtime.config.remediation.settle_time, now)) {
+      await watch.waitForChange(pollMs);
+      continue;
+    }
     if (decision.action === 'none') return 'done';
 
     // Evacuations run concurrently and each records its outcome: one incident write at a time.
@@ -106,9 +112,12 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
       case 'wait': {
         const failed = NETWORKS.filter((n) => observation.networks[n].state === 'failed' && snapshot.context.observer.networks[n] === 'healthy');
         rejoiner.nudge(failed, now);
-        // Back in time for the next rejoin attempt while a network is failed; a node's repair report
-        // lands in KV, not in the health the wait blocks on: look for it as often as before.
-        const longest = incidentNow && awaitsRepairReport(incidentNow) ? pollMs : failed.length > 0 ? REJOIN_INTERVAL_MS : MAX_WAIT_MS;
+        // Back in time for the next rejoin attempt while a network is failed. Nova's view of the
+        // host and a node's repair report land in KV, not in the health the wait blocks on: while
+        // the decision hangs on either, look as often as before (a restart of nova-compute has
+        // [repair] timeouts of seconds to show in Nova's view).
+        const kvOnly = decision.cause === 'nova-api-only' || (incidentNow !== undefined && awaitsRepairReport(incidentNow));
+        const longest = kvOnly ? pollMs : failed.length > 0 ? REJOIN_INTERVAL_MS : MAX_WAIT_MS;
         await watch.waitForChange(Math.max(100, Math.min(decision.recheckInMs ?? longest, longest)));
         continue;
       }
@@ -218,6 +227,18 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
 
 /** Whether the incident waits on a node's report for a repair it asked for. */
 const awaitsRepairReport = (incident: Incident): boolean => NODE_REPAIRS.some((a) => (incident.repairRequests?.[a]?.length ?? 0) > 0 && incident.repairReports?.[a] === undefined);
+
+/** After the node's settle_time, how long its report may take to reach KV. */
+export const REPORT_MARGIN_MS = 5_000;
+
+/** Whether a node's report on a repair is still due: asked for, not in, and its request recent. */
+export function reportStillDue(incident: Incident, settleMs: number, now: number): boolean {
+  return NODE_REPAIRS.some((a) => {
+    if ((incident.repairRequests?.[a]?.length ?? 0) === 0 || incident.repairReports?.[a] !== undefined) return false;
+    const sent = Math.max(incident.attempts[a] ?? 0, ...incident.timeline.filter((e) => e.step === a).map((e) => e.at));
+    return now - sent < settleMs + REPORT_MARGIN_MS;
+  });
+}
 
 /**
  * The node's report on a repair the incident is waiting on, from its KV key: verified (signed,

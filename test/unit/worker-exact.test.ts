@@ -7,7 +7,7 @@
  * emails go out and how often; closing, draining, and what it logs.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { collectRepairReport, runWorker } from '../../lib/recovery/worker.js';
+import { REPORT_MARGIN_MS, collectRepairReport, reportStillDue, runWorker } from '../../lib/recovery/worker.js';
 import { signReport, verifyRequest } from '../../lib/recovery/repair-request.js';
 import type { Effects } from '../../lib/recovery/effects.js';
 import type { RepairResult } from '../../lib/decision/model.js';
@@ -34,6 +34,47 @@ const closedOf = async (c: FakeCloud): Promise<Incident> => (await c.store.histo
 describe('the report key', () => {
   it('is repair-reports/NODE under the prefix', () => {
     expect(KEYS.repairReport(HOST)).toBe(REPORT_KEY);
+  });
+});
+
+describe('a report still due keeps the worker looking after its host looks well', () => {
+  const SETTLE = 5_000;
+  const put = (c: FakeCloud, payload: string) => c.consul.mgmt.kvPut(reportKey(c), payload);
+  const sentAgo = (ms: number, over: Partial<Incident> = {}): Incident => {
+    const at = Date.now() - ms;
+    return withStep({ ...openIncident(HOST, 'storage-network', 'its storage network is down', at - 10_000, 'ctl2'), phase: 'repairing', attempts: { [ACTION]: at - 20_000 }, repairRequests: { [ACTION]: ['n1'] }, ...over }, { at, step: ACTION, outcome: 'done', detail: 'sent', by: 'ctl2' });
+  };
+
+  it.each([
+    ['asked for, not in, sent just now', sentAgo(100), true],
+    ['asked for, not in, sent longer ago than settle_time and the margin', sentAgo(SETTLE + REPORT_MARGIN_MS + 1), false],
+    ['in already', sentAgo(100, { repairReports: { [ACTION]: { result: 'works', detail: 'ok', at: 1 } } }), false],
+    ['never asked for (no request sent)', sentAgo(100, { repairRequests: {} }), false],
+  ] as const)('%s', (_what, incident, due) => {
+    expect(reportStillDue(incident, SETTLE, Date.now())).toBe(due);
+  });
+
+  it('the host well again before its node reports: the report is still collected, then the incident closes', async () => {
+    const c = cloudOf();
+    const incident = sentAgo(100);
+    c.consul.mgmt.seed(incidentKey(c), incident);
+    let reads = 0;
+    c.consul.mgmt.before('kvGet', ([key]) => {
+      if (key === reportKey(c) && ++reads === 3) void put(c, signReport({ node: HOST, incident: incident.id, action: ACTION, request: 'n1', result: 'works', detail: 'stor0 up, 3 of 3 storage servers reachable after 0.4 s' }, hmacKey));
+    });
+    expect(await work(c)).toBe('done');
+    const closed = await closedOf(c);
+    expect(closed.repairReports?.[ACTION]).toMatchObject({ result: 'works' });
+    expectInOrder(steps(closed), 'repair-report:done', 'phase recovered:info');
+  });
+
+  it('a node that never reports does not keep the worker: the incident closes once the report is no longer due', async () => {
+    const c = cloudOf();
+    c.consul.mgmt.seed(incidentKey(c), sentAgo(SETTLE + REPORT_MARGIN_MS - 300));
+    expect(await work(c)).toBe('done');
+    const closed = await closedOf(c);
+    expect(closed.repairReports).toBeUndefined();
+    expect(closed.closedAt! - (closed.timeline.find((e) => e.step === ACTION)!.at)).toBeGreaterThanOrEqual(SETTLE + REPORT_MARGIN_MS);
   });
 });
 
