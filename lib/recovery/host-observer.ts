@@ -1,7 +1,9 @@
 /**
  * How a worker watches its host: while it only waits (a confirmation window, a repair, a boot),
  * it reads its own host's keys and checks (a few small reads, not every host's), and waits on
- * Consul blocking queries that return as soon as the host's health changes in any cluster. Any
+ * Consul blocking queries that return as soon as the host's health changes in any cluster (what
+ * lands only in KV, Nova's view of the host or its node's repair report, the worker looks for
+ * every poll instead while its decision hangs on it: worker.ts). Any
  * decision that would do more than wait is made again on a read of the whole world, as the
  * evaluation makes it (the storm guard counts every host), and with the BMC read afresh. So the
  * scoped reads change how often a worker looks, never what it acts on.
