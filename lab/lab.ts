@@ -257,6 +257,12 @@ export class Lab {
     this.requireCompute(compute);
     await powerControl(this.spec, compute, 'off', from);
     await this.waitForHost(compute, false, 15_000);
+    // The host process drops its record before it exits itself: off is when nothing runs there.
+    const deadline = Date.now() + 5_000;
+    while ((await namespaceProcesses(this.namespace(compute))).length > 0) {
+      if (Date.now() > deadline) throw new Error(`${compute}: processes still run in ${this.namespace(compute)} 5 s after its power cut: see ${join(this.runDir, 'logs', `${compute}-power.log`)}`);
+      await sleep(20);
+    }
     this.log(`powered ${compute} off`);
   }
 
