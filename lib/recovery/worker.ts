@@ -225,19 +225,19 @@ async function repair(runtime: Runtime, effects: Effects, host: string, action: 
   }
 }
 
+/** Whether the incident asked the node for this repair and has no report on it yet. */
+const reportPending = (incident: Incident, action: NodeRepair): boolean => (incident.repairRequests?.[action]?.length ?? 0) > 0 && incident.repairReports?.[action] === undefined;
+
 /** Whether the incident waits on a node's report for a repair it asked for. */
-const awaitsRepairReport = (incident: Incident): boolean => NODE_REPAIRS.some((a) => (incident.repairRequests?.[a]?.length ?? 0) > 0 && incident.repairReports?.[a] === undefined);
+const awaitsRepairReport = (incident: Incident): boolean => NODE_REPAIRS.some((a) => reportPending(incident, a));
 
 /** After the node's settle_time, how long its report may take to reach KV. */
 export const REPORT_MARGIN_MS = 5_000;
 
 /** Whether a node's report on a repair is still due: asked for, not in, and its request recent. */
 export function reportStillDue(incident: Incident, settleMs: number, now: number): boolean {
-  return NODE_REPAIRS.some((a) => {
-    if ((incident.repairRequests?.[a]?.length ?? 0) === 0 || incident.repairReports?.[a] !== undefined) return false;
-    const sent = Math.max(incident.attempts[a] ?? 0, ...incident.timeline.filter((e) => e.step === a).map((e) => e.at));
-    return now - sent < settleMs + REPORT_MARGIN_MS;
-  });
+  const sentAt = (a: NodeRepair): number => Math.max(incident.attempts[a] ?? 0, ...incident.timeline.filter((e) => e.step === a).map((e) => e.at));
+  return NODE_REPAIRS.some((a) => reportPending(incident, a) && now - sentAt(a) < settleMs + REPORT_MARGIN_MS);
 }
 
 /**

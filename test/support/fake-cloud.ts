@@ -20,6 +20,7 @@ import { createLogger, type Logger } from '../../lib/shared/log.js';
 import { IncidentStore } from '../../lib/state/incident-store.js';
 import type { Incident } from '../../lib/state/incident.js';
 import { KEYS, type HostRecord, type NovaPoll, type NovaServiceState, type PowerHostState, type PowerPoll } from '../../lib/state/records.js';
+import type { TxnOp } from '../../lib/systems/consul/api.js';
 import { JsonKv } from '../../lib/systems/consul/kv.js';
 import type { Notification, Notifier } from '../../lib/systems/notify/index.js';
 import { FakeBmc } from './fake-bmc.js';
@@ -126,6 +127,11 @@ export class FakeCloud {
   /** The host's open incident as stored now. */
   incident(host: string): Incident | undefined {
     return this.consul.mgmt.peek<Incident>(this.key(KEYS.incident(host)));
+  }
+
+  /** The keys written to the mgmt cluster's KV, one by one or in transactions, in order. */
+  keysWritten(): string[] {
+    return this.journal.entries.filter((e) => e.system === 'consul:mgmt' && (e.method === 'kvPut' || e.method === 'txn')).flatMap((e) => (e.method === 'txn' ? (e.args[0] as TxnOp[]).map((op) => op.key) : [e.key!]));
   }
 
   /** The journal's KV writes to the host's incident, as the documents written. */

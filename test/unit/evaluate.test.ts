@@ -8,15 +8,11 @@ import { checkStatus, needsWorker, type Evaluation } from '../../lib/recovery/ev
 import type { Decision } from '../../lib/decision/policy.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import { KEYS } from '../../lib/state/records.js';
-import type { TxnOp } from '../../lib/systems/consul/api.js';
 import { FakeCloud, cloudsDisposedAfterEach, evaluateIn } from '../support/fake-cloud.js';
 
 const cloudOf = cloudsDisposedAfterEach();
 /** Host records written, one by one or in transactions (how evaluate writes them: bounded batches). */
-const recordWrites = (c: FakeCloud): string[] => [
-  ...c.journal.of('consul:mgmt', 'kvPut').map((e) => e.key!),
-  ...c.journal.of('consul:mgmt', 'txn').flatMap((e) => (e.args[0] as TxnOp[]).map((op) => op.key)),
-].filter((k) => k.startsWith(c.key('hosts/')));
+const recordWrites = (c: FakeCloud): string[] => c.keysWritten().filter((k) => k.startsWith(c.key('hosts/')));
 
 describe('evaluate', () => {
   it('records the hosts whose state changed, with the decision taken, and starts a worker for each that needs one', async () => {

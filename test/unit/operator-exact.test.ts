@@ -11,7 +11,6 @@ import { DUMP_DEFERRED, fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { KEYS, type NovaPoll, type NovaServiceState } from '../../lib/state/records.js';
 import { FakeCloud, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
-import type { TxnOp } from '../../lib/systems/consul/api.js';
 
 const HOST = 'cmp1';
 const cloudOf = cloudsDisposedAfterEach();
@@ -360,8 +359,7 @@ describe('unfence, exactly', () => {
     const c = cloudOf();
     const poll = c.consul.mgmt.peek<NovaPoll>(c.key(KEYS.novaPoll));
     await unfence(c.runtime, noPower(c), c.nova, HOST, options([]));
-    const written = c.journal.of('consul:mgmt', 'kvPut').map((e) => e.key!).concat(c.journal.of('consul:mgmt', 'txn').flatMap((e) => (e.args[0] as TxnOp[]).map((op) => op.key)));
-    expect(written.filter((k) => k.startsWith(c.key(KEYS.views)))).toEqual([c.key(KEYS.novaHost(HOST))]);
+    expect(c.keysWritten().filter((k) => k.startsWith(c.key(KEYS.views)))).toEqual([c.key(KEYS.novaHost(HOST))]);
     expect(c.consul.mgmt.peek<NovaPoll>(c.key(KEYS.novaPoll))).toEqual(poll);
   });
 
