@@ -6,7 +6,7 @@
  * showed the address is reached through a lab device (the lab's hard network rule).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabPyWorkers } from './nova-workers.js';
 import { LAB_DEVICES, OPENSTACK_NODE, REPO_ROOT, addressOf, namespaceOf, openstackAddress, runDir, type LabSpec } from './topology.js';
@@ -211,6 +211,12 @@ export class NovaLab {
   /** The "nova-compute dies" fault: SIGKILL, or SIGTERM with graceful. */
   async stopCompute(index: number, options: { graceful?: boolean } = {}): Promise<void> {
     await run(join(SCRIPTS, 'stop-compute.sh'), [this.spec.prefix, String(index), ...(options.graceful ? ['--graceful'] : [])]);
+  }
+
+  /** When cmpN's running nova-compute was started (ms since the epoch, from its PID record), or undefined when none was. */
+  computeStartedAt(index: number): number | undefined {
+    const record = join(this.dir, 'pid', `nova-compute-cmp${index}.pid`);
+    return existsSync(record) ? statSync(record).mtimeMs : undefined;
   }
 
   async restartCompute(index: number): Promise<void> {
