@@ -44,7 +44,7 @@ describe('notifier', () => {
   it('returns at once and logs one line naming channel, host, event and error after retrying a refused connection', async () => {
     const log = captureLog();
     const port = await closedPort();
-    const notifier = notifierFor(notificationSettings({ smtp_host: '127.0.0.1', smtp_port: port, smtp_tls: 'starttls', smtp_username: 'nova-ha', smtp_password: new Secret(PASSWORD), retry_for: 500 }), log);
+    const notifier = notifierFor(notificationSettings({ smtp_host: '127.0.0.1', smtp_port: port, smtp_tls: 'starttls', smtp_username: 'nova-ha', smtp_password: new Secret(PASSWORD), retry_for: 2000 }), log);
 
     expect(timedNotify(notifier)).toBeLessThan(PROMPTLY_MS);
     expect(notifier.pending).toBe(1);
