@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ import { ConsulApi } from '../../lib/systems/consul/api.js';
 import { connect } from '../../lib/systems/consul/connect.js';
 import { Secret } from '../../lib/shared/secret.js';
 
+/** Node meta key whose value tells this agent from another test file's. */
+const IDENTITY_META = 'nova-ha-test-agent';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CONSUL_BINARY = process.env['NOVA_HA_CONSUL'] ?? join(REPO, '.cache', 'consul', 'usr', 'bin', 'consul');
 
@@ -32,11 +35,31 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Test files start their agents side by side, each on ports it found free a moment before: two
+ * can pick the same port, and then one agent exits while its probe reaches the other's. Each
+ * agent carries a node meta value of its own, checked before it is handed out; an agent that
+ * lost a port is started again on new ones.
+ */
 export async function startDevConsul(extraConfig: Record<string, unknown> = {}): Promise<DevConsul> {
   if (!existsSync(CONSUL_BINARY)) throw new Error(`no Consul binary at ${CONSUL_BINARY}: run scripts/deps.sh lab`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePorts(extraConfig);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof PortTaken)) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOnFreePorts(extraConfig: Record<string, unknown>): Promise<DevConsul> {
   const [http, serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'nova-ha-consul-'));
-  const config = JSON.stringify({ ports: { http, serf_lan: serfLan, serf_wan: serfWan, server, dns: -1, grpc: -1 }, ...extraConfig });
+  const identity = randomUUID();
+  const nodeMeta = { ...((extraConfig['node_meta'] as Record<string, string> | undefined) ?? {}), [IDENTITY_META]: identity };
+  const config = JSON.stringify({ ports: { http, serf_lan: serfLan, serf_wan: serfWan, server, dns: -1, grpc: -1 }, ...extraConfig, node_meta: nodeMeta });
   const child: ChildProcess = spawn(CONSUL_BINARY, ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-node', 'dev', '-data-dir', dir, '-hcl', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-2000)));
@@ -54,11 +77,17 @@ export async function startDevConsul(extraConfig: Record<string, unknown> = {}):
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
+      const self = (await (await fetch(`${httpAddr}/v1/agent/self`)).json()) as { Meta?: Record<string, string> };
+      if (self.Meta?.[IDENTITY_META] !== identity) throw new PortTaken(`another agent answers on ${httpAddr}`);
       await api.kvPut('nova-ha-probe', 'x');
       await api.kvDelete('nova-ha-probe');
       return { api, httpAddr, stop };
     } catch (error) {
-      if (child.exitCode !== null || Date.now() > deadline) {
+      if (error instanceof PortTaken || child.exitCode !== null) {
+        await stop();
+        throw new PortTaken(`dev Consul lost a port to another (${(error as Error).message}): ${stderr}`, { cause: error });
+      }
+      if (Date.now() > deadline) {
         await stop();
         throw new Error(`dev Consul did not come up (${(error as Error).message}): ${stderr}`, { cause: error });
       }
