@@ -85,7 +85,8 @@ async function startOnFreePorts(extraConfig: Record<string, unknown>): Promise<D
     } catch (error) {
       if (error instanceof PortTaken || child.exitCode !== null) {
         await stop();
-        throw new PortTaken(`dev Consul lost a port to another (${(error as Error).message}): ${stderr}`, { cause: error });
+        const what = error instanceof PortTaken ? (error as Error).message : `it exited (${(error as Error).message}), perhaps for a port another took`;
+        throw new PortTaken(`dev Consul not its own on ${httpAddr}: ${what}: ${stderr}`, { cause: error });
       }
       if (Date.now() > deadline) {
         await stop();
