@@ -79,6 +79,10 @@ export const SCHEMA = {
     instance_timeout: duration('How long one instance may take to become ACTIVE (or SHUTOFF) elsewhere.', '300s', 1000),
     live_migrate_on_tenant_failure: bool('When a host loses only its tenant network, live-migrate its instances away (each confirmed).', 'false'),
   },
+  capacity: {
+    spare_hosts: list('Controllers: compute hosts kept disabled in Nova as spares (Masakari\'s reserved hosts). They never count as room for anything else. When a failed host\'s instances do not fit on the usable hosts, nova-ha enables as many spares as the shortfall needs (by their free room in Placement), one incident per spare (a claim in KV), and evacuates. They stay in service until an operator gives them back with "nova-ha spares return HOST" once empty ("nova-ha unfence" of the failed host gives back at once those already empty). Empty: no spares.', '', 'cmp9, cmp10'),
+    spare_aggregates: bool('Controllers: add a lent spare to every host aggregate the failed host is in (as Masakari\'s add_reserved_host_to_aggregate), so instances bound to an aggregate can land on it; it is removed from those aggregates again when it is given back.', 'false'),
+  },
   notifications: {
     smtp_host: str('SMTP server. Empty: no email.', '', 'smtp.example.com'),
     smtp_port: int('SMTP port.', '25', 1, 65535),

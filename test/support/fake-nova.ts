@@ -8,7 +8,7 @@
  * nova-ha's own calls, not what Nova let through. The real Nova runs in the lab tests.
  */
 import type { ActionResult } from '../../lib/systems/nova/client.js';
-import type { ComputeService, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
+import type { Aggregate, ComputeService, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
 import type { ServerFault } from '../../lib/systems/nova/types.js';
 import type { FenceNova } from '../../lib/recovery/fence.js';
 import { Journal } from './journal.js';
@@ -37,12 +37,14 @@ export class NovaRefused extends Error {
   }
 }
 
-export type NovaMethod = 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService';
+export type NovaMethod = 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'listComputeServices' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService' | 'listAggregates' | 'addHostToAggregate' | 'removeHostFromAggregate';
 
 export class FakeNova implements FenceNova {
   readonly servers = new Map<string, FakeServer>();
   readonly services = new Map<string, ComputeService>();
   readonly migrations: Migration[] = [];
+  /** Host aggregates by ID: hosts are added and removed as Nova's add_host / remove_host do. */
+  readonly aggregates = new Map<string, { id: string; name: string; hosts: string[]; metadata: Record<string, string> }>();
   /** Where evacuated and migrated servers land. */
   target = 'cmp9';
   behaviour: MoveBehaviour = 'completes';
@@ -64,6 +66,11 @@ export class FakeNova implements FenceNova {
     const server: FakeServer = { id, name: id, host, status: 'ACTIVE', vmState: 'active', taskState: null, metadata: {}, updatedAt: Date.now(), ...over };
     this.servers.set(id, server);
     return server;
+  }
+
+  /** A host aggregate with these hosts. */
+  aggregate(id: string, name: string, hosts: readonly string[], metadata: Record<string, string> = {}): void {
+    this.aggregates.set(id, { id, name, hosts: [...hosts], metadata });
   }
 
   failNext(method: NovaMethod, error: Error = new NovaRefused(503, 'Service Unavailable')): void {
@@ -163,6 +170,36 @@ export class FakeNova implements FenceNova {
   async getComputeService(host: string): Promise<ComputeService> {
     this.#enter('getComputeService', [host]);
     return { ...this.#serviceOf(host) };
+  }
+
+  async listComputeServices(): Promise<ComputeService[]> {
+    this.#enter('listComputeServices', []);
+    return [...this.services.values()].map((s) => ({ ...s }));
+  }
+
+  async listAggregates(): Promise<Aggregate[]> {
+    this.#enter('listAggregates', []);
+    return [...this.aggregates.values()].map((a) => ({ id: a.id, name: a.name, availabilityZone: null, hosts: [...a.hosts], metadata: { ...a.metadata } }));
+  }
+
+  /** Nova answers 409 for a host already in the aggregate (the client returns false), 404 for an unknown host. */
+  async addHostToAggregate(aggregateId: string, host: string): Promise<boolean> {
+    this.#enter('addHostToAggregate', [aggregateId, host]);
+    const aggregate = this.aggregates.get(aggregateId);
+    if (!aggregate) throw new NovaRefused(404, `Aggregate ${aggregateId} could not be found.`);
+    if (!this.services.has(host)) throw new NovaRefused(404, `Compute host ${host} could not be found.`);
+    if (aggregate.hosts.includes(host)) return false;
+    aggregate.hosts.push(host);
+    return true;
+  }
+
+  /** Nova answers 404 for a host not in the aggregate (the client returns false). */
+  async removeHostFromAggregate(aggregateId: string, host: string): Promise<boolean> {
+    this.#enter('removeHostFromAggregate', [aggregateId, host]);
+    const aggregate = this.aggregates.get(aggregateId);
+    if (!aggregate || !aggregate.hosts.includes(host)) return false;
+    aggregate.hosts.splice(aggregate.hosts.indexOf(host), 1);
+    return true;
   }
 
   async forceDown(serviceId: string, forcedDown: boolean): Promise<ComputeService> {

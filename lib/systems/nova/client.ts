@@ -16,7 +16,7 @@ import { Reply } from './reply.js';
 import { AlreadyApplied, DEFAULT_RETRY, withRetry, type CallKind, type RetryPolicy } from './retry.js';
 import { KeystoneSession } from './session.js';
 import { TokenCache, tokenCacheKey } from './token-cache.js';
-import { parseMigration, parseServer, parseServerAction, parseService, type ComputeService, type Migration, type Server, type ServerAction } from './types.js';
+import { parseAggregate, parseMigration, parseServer, parseServerAction, parseService, type Aggregate, type ComputeService, type Migration, type Server, type ServerAction } from './types.js';
 
 export type NovaSection = Config['nova'];
 
@@ -156,6 +156,34 @@ export class NovaClient {
     const response = await this.call('PUT', `/os-services/${encodeURIComponent(serviceId)}`, { json: serviceUpdateBody(microversion, update), ok: [200], kind: 'idempotent', what });
     this.log.info('nova-service-updated', { service: serviceId, what, requestId: response.requestId });
     return parseService(this.reply(response, 'PUT /os-services').at('service'));
+  }
+
+  // ---- host aggregates ----------------------------------------------------------------------
+
+  async listAggregates(): Promise<Aggregate[]> {
+    const response = await this.call('GET', '/os-aggregates', { ok: [200], kind: 'idempotent', what: 'list host aggregates' });
+    return this.reply(response, 'GET /os-aggregates').at('aggregates').array().map(parseAggregate);
+  }
+
+  /** Adds host to the aggregate; false when it was in it already (Nova's 409), so a repeat is harmless. */
+  addHostToAggregate(aggregateId: string, host: string): Promise<boolean> {
+    return this.aggregateAction(aggregateId, { add_host: { host } }, 409, `add host ${host} to aggregate ${aggregateId}`);
+  }
+
+  /** Removes host from the aggregate; false when it was not in it (Nova's 404). */
+  removeHostFromAggregate(aggregateId: string, host: string): Promise<boolean> {
+    return this.aggregateAction(aggregateId, { remove_host: { host } }, 404, `remove host ${host} from aggregate ${aggregateId}`);
+  }
+
+  private async aggregateAction(aggregateId: string, body: unknown, alreadyStatus: number, what: string): Promise<boolean> {
+    try {
+      const response = await this.call('POST', `/os-aggregates/${encodeURIComponent(aggregateId)}/action`, { json: body, ok: [200], kind: 'idempotent', what });
+      this.log.info('nova-aggregate-updated', { aggregate: aggregateId, what, requestId: response.requestId });
+      return true;
+    } catch (error) {
+      if (error instanceof NovaHttpError && error.status === alreadyStatus) return false;
+      throw error;
+    }
   }
 
   // ---- servers ------------------------------------------------------------------------------

@@ -144,3 +144,23 @@ export function parseServerAction(reply: Reply): ServerAction {
     message: reply.at('message').optionalString(),
   };
 }
+
+/** A host aggregate (os-aggregates): the hosts in it and its metadata. */
+export interface Aggregate {
+  /** The integer ID the aggregate actions take, as a string. */
+  readonly id: string;
+  readonly name: string;
+  readonly availabilityZone: string | null;
+  readonly hosts: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export function parseAggregate(reply: Reply): Aggregate {
+  return {
+    id: reply.at('id').id(),
+    name: reply.at('name').string(),
+    availabilityZone: reply.has('availability_zone') ? reply.at('availability_zone').optionalString() : null,
+    hosts: reply.has('hosts') ? reply.at('hosts').array().map((h) => h.string()) : [],
+    metadata: reply.has('metadata') ? reply.at('metadata').stringMap() : {},
+  };
+}
