@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../lib/config/load.js';
 import { SnapshotError } from '../lib/decision/snapshot.js';
 import { OperatorError } from '../lib/operator/as-operator.js';
+import { SpareError } from '../lib/operator/spares.js';
 import { UnfenceError } from '../lib/operator/unfence.js';
 import { NovaError } from '../lib/systems/nova/index.js';
 import { IpmiConfigError } from '../lib/systems/power/ipmi.js';
@@ -16,6 +17,7 @@ import * as fencing from './commands/fencing.js';
 import * as hostCommands from './commands/host.js';
 import * as installPlan from './commands/install-plan.js';
 import * as simulate from './commands/simulate.js';
+import * as spares from './commands/spares.js';
 import * as status from './commands/status.js';
 
 const program = new Command('nova-ha')
@@ -24,7 +26,7 @@ const program = new Command('nova-ha')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [status, checkConfig, simulate, fencing, hostCommands, consulFragment, installPlan, agent]) command.register(program);
+for (const command of [status, checkConfig, simulate, fencing, spares, hostCommands, consulFragment, installPlan, agent]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -34,7 +36,7 @@ try {
     console.error(`nova-ha: ${scrub(error.message)}`);
     process.exit(error instanceof CliError ? error.exitCode : 2);
   }
-  if (error instanceof OperatorError || error instanceof UnfenceError || error instanceof NovaError || error instanceof IpmiConfigError) {
+  if (error instanceof OperatorError || error instanceof UnfenceError || error instanceof SpareError || error instanceof NovaError || error instanceof IpmiConfigError) {
     console.error(`nova-ha: ${scrub(error.message)}`);
     process.exit(1);
   }

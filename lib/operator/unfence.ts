@@ -3,7 +3,8 @@
  * on all three networks with nova-compute running, wait until Nova has cleaned up the instances
  * evacuated from it (their migrations "completed", which nova-compute does when it starts), then
  * clear forced_down, wait until Nova's API reports the service up, enable it (only a disable of
- * nova-ha's own), and close the incident.
+ * nova-ha's own), give back the spare hosts lent to the incident that are empty (the others are
+ * marked for return: operator/spares.ts), and close the incident.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tryAcquire } from '../systems/consul/lock.js';
@@ -16,6 +17,7 @@ import { buildSnapshot } from '../decision/observation.js';
 import { readWorld } from '../state/world.js';
 import { KEYS, novaServiceState } from '../state/records.js';
 import type { Runtime } from '../recovery/runtime.js';
+import { giveBackSparesOf, type SparesNova } from './spares.js';
 
 export interface UnfenceOptions {
   readonly timeoutMs: number;
@@ -24,7 +26,7 @@ export interface UnfenceOptions {
 }
 
 /** The part of the Nova client unfence uses. */
-export type UnfenceNova = Pick<NovaClient, 'listMigrations' | 'getComputeService' | 'forceDown' | 'enableService'>;
+export type UnfenceNova = Pick<NovaClient, 'listMigrations' | 'getComputeService' | 'forceDown' | 'enableService'> & SparesNova;
 
 export class UnfenceError extends Error {
   override name = 'UnfenceError';
@@ -93,10 +95,13 @@ export async function unfence(runtime: Runtime, effects: Effects, nova: UnfenceN
     await runtime.kv.writeAll([{ key: runtime.kv.key(KEYS.novaHost(host)), value: novaServiceState(fresh, Date.now()) }]);
 
     if (!incident) return undefined;
+    // The spares lent to this incident: given back now if empty, marked for return otherwise.
+    const spares = await giveBackSparesOf(runtime, nova, host, incident.id, by);
+    for (const line of spares) options.say(line);
     const closed = (await store.change(host, (i) => (i ? { ...withPhase(i, 'recovered', Date.now(), by, 'unfenced by an operator'), closedAt: Date.now() } : i)))!;
     await store.archive(closed);
     const serviceState = ours || service.status === 'enabled' ? 'its nova-compute service is enabled again' : `its nova-compute service stays disabled (${service.disabledReason ?? 'no reason given'}): it was not nova-ha that disabled it`;
-    runtime.notifier.notify({ host, event: 'unfenced', summary: ours || service.status === 'enabled' ? 'back in service' : 'unfenced, still disabled', action: 'unfenced by an operator', reason: `${host} is healthy on every network, Nova cleaned up its evacuated instances, and ${serviceState}.`, incidentId: closed.id, timeline: closed.timeline, instances: closed.instances ?? [] });
+    runtime.notifier.notify({ host, event: 'unfenced', summary: ours || service.status === 'enabled' ? 'back in service' : 'unfenced, still disabled', action: 'unfenced by an operator', reason: `${host} is healthy on every network, Nova cleaned up its evacuated instances, and ${serviceState}.${spares.length ? ` Spare hosts lent to the incident: ${spares.join('; ')}.` : ''}`, incidentId: closed.id, timeline: closed.timeline, instances: closed.instances ?? [] });
     return closed;
   } finally {
     await lock.release();

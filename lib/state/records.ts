@@ -17,6 +17,7 @@
  *   repair-reports/<host> the compute's signed report on the last repair it was asked for: written
  *                         by the compute itself (its token may write this one key), read by the worker
  *   kdump/<host>          KdumpRecord: fence_kdump messages from the host's own address while it was failed everywhere
+ *   spares/<spare>        SpareClaim: the one incident a spare host is lent to, created with check-and-set (state/spares.ts)
  *
  * No value grows with the number of hosts (Consul refuses values over 512 KiB): a poller's view
  * is a key per host plus a small summary, read with one prefix read (state/views.ts).
@@ -52,6 +53,8 @@ export const KEYS = {
   repairReport: (host: string) => `repair-reports/${host}`,
   kdump: (host: string) => `kdump/${host}`,
   kdumpAll: 'kdump',
+  spare: (spare: string) => `spares/${spare}`,
+  spares: 'spares',
 } as const;
 
 export interface HostRecord {
@@ -135,4 +138,20 @@ export interface NovaDoc extends NovaPoll {
 export interface KdumpRecord extends KdumpObservation {
   /** The controller whose listener wrote it last. */
   readonly by: string;
+}
+
+/** A spare host lent to one incident: created only if absent (cas=0), so no two incidents take the same spare. */
+export interface SpareClaim {
+  readonly spare: string;
+  readonly incident: string;
+  /** The failed host whose instances it takes. */
+  readonly host: string;
+  readonly at: number;
+  readonly by: string;
+  /** When nova-ha enabled it in Nova: absent while the lending is unfinished (a worker died in between). */
+  readonly enabledAt?: number;
+  /** The aggregates nova-ha added it to ([capacity] spare_aggregates): only these are left again on return. */
+  readonly aggregates: readonly { readonly id: string; readonly name: string }[];
+  /** The failed host was unfenced: the spare is to be given back once no instance is left on it. */
+  readonly returnRequested?: { readonly at: number; readonly by: string };
 }
