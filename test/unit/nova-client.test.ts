@@ -307,3 +307,30 @@ describe("a service's last report", () => {
     expect(reportedAt({ updatedAt: 'yesterday' })).toBeUndefined();
   });
 });
+
+describe('host aggregates', () => {
+  it('lists aggregates with their hosts; add_host and remove_host say whether they changed anything', async () => {
+    cloud.routes.set('GET /os-aggregates', () => json(200, { aggregates: [{ id: 1, name: 'ssd', availability_zone: null, hosts: ['cmp1', 'cmp2'], metadata: { ssd: 'true' } }, { id: 2, name: 'empty', availability_zone: 'az1', hosts: [], metadata: {} }] }));
+    cloud.routes.set('POST /os-aggregates/1/action', (call) => {
+      const body = call.body as { add_host?: { host: string }; remove_host?: { host: string } };
+      if (body.add_host?.host === 'cmp1') return json(409, { conflictingRequest: { code: 409, message: 'Aggregate 1 already has host cmp1.' } });
+      if (body.remove_host?.host === 'cmp9') return json(404, { itemNotFound: { code: 404, message: 'Cannot remove host cmp9 in aggregate 1' } });
+      return json(200, { aggregate: { id: 1, name: 'ssd', hosts: [] } });
+    });
+    const nova = client();
+    expect(await nova.listAggregates()).toEqual([
+      { id: '1', name: 'ssd', availabilityZone: null, hosts: ['cmp1', 'cmp2'], metadata: { ssd: 'true' } },
+      { id: '2', name: 'empty', availabilityZone: 'az1', hosts: [], metadata: {} },
+    ]);
+    expect(await nova.addHostToAggregate('1', 'cmp4')).toBe(true);
+    expect(await nova.addHostToAggregate('1', 'cmp1')).toBe(false);
+    expect(await nova.removeHostFromAggregate('1', 'cmp4')).toBe(true);
+    expect(await nova.removeHostFromAggregate('1', 'cmp9')).toBe(false);
+    expect(cloud.callsTo('POST /os-aggregates/1/action').map((c) => c.body)).toEqual([{ add_host: { host: 'cmp4' } }, { add_host: { host: 'cmp1' } }, { remove_host: { host: 'cmp4' } }, { remove_host: { host: 'cmp9' } }]);
+  });
+
+  it('any other refusal is an error naming the call', async () => {
+    cloud.routes.set('POST /os-aggregates/7/action', () => json(404, { itemNotFound: { code: 404, message: 'Compute host cmp4 could not be found.' } }));
+    await expect(client().addHostToAggregate('7', 'cmp4')).rejects.toThrow(/Nova POST \/v2\.1\/os-aggregates\/7\/action: HTTP 404 Not Found: Compute host cmp4 could not be found\./);
+  });
+});
