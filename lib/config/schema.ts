@@ -79,6 +79,12 @@ export const SCHEMA = {
     instance_timeout: duration('How long one instance may take to become ACTIVE (or SHUTOFF) elsewhere.', '300s', 1000),
     live_migrate_on_tenant_failure: bool('When a host loses only its tenant network, live-migrate its instances away (each confirmed).', 'false'),
   },
+  capacity: {
+    check: bool('Controllers: before evacuating, estimate from Placement whether the usable compute hosts (enabled, up, not forced down, without an open nova-ha incident) have room for the failed host\'s instances. Short of room, the highest priorities that fit are evacuated and the rest held, with what is missing, until room returns. Placement unreadable: everything is evacuated as without the check, and the operators are told the room was not estimated.', 'true'),
+    placement_endpoint: url('Placement API URL. Empty: the placement endpoint of the Keystone catalog ([nova] region_name and interface).', ['http', 'https'], undefined, 'https://placement.example.com:8778'),
+    retry_attempts: int('How many times the periodic evaluation evacuates again, by itself, the instances a fenced host left behind (held for room, No valid host, ended in ERROR) when room appears. 0: never; an operator runs nova-ha evacuate.', '5', 0, 100),
+    retry_backoff: duration('The least time between two such attempts, doubled after each attempt (at most 16 times this).', '60s', 1000),
+  },
   notifications: {
     smtp_host: str('SMTP server. Empty: no email.', '', 'smtp.example.com'),
     smtp_port: int('SMTP port.', '25', 1, 65535),
