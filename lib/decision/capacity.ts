@@ -230,3 +230,36 @@ export function canAbsorb<T extends InstanceDemand>(host: string, instances: rea
   const plan = planPlacement(instances, hosts.filter((room) => room.host !== host));
   return { ...plan, absorbed: plan.held.length === 0 };
 }
+
+/**
+ * The room of the usable hosts, rounded (memory to GiB, disk to 10 GB) so that the noise of
+ * Placement's usages does not count as room appearing: what a fenced host's incident keeps to
+ * tell, at the next evaluation, whether retrying its left-behind instances may now succeed.
+ */
+export type RoomSignature = Readonly<Record<string, Amounts>>;
+
+export function roomSignature(hosts: readonly HostRoom[]): RoomSignature {
+  return Object.fromEntries(
+    [...hosts].sort((a, b) => a.host.localeCompare(b.host)).map((room) => [room.host, { VCPU: room.free.VCPU, MEMORY_MB: Math.floor(room.free.MEMORY_MB / 1024) * 1024, DISK_GB: Math.floor(room.free.DISK_GB / 10) * 10 }]),
+  );
+}
+
+/**
+ * How the room grew since `before`, in operator words ("2 usable compute hosts now, 1 before";
+ * "more room on cmp3: 2 vCPU and 4 GiB"), or undefined when it did not: no host came and no
+ * host's free amount of any class went up. Without a `before` any room counts as grown.
+ */
+export function roomGrowth(before: RoomSignature | undefined, now: RoomSignature): string | undefined {
+  const hostsNow = Object.keys(now);
+  if (before === undefined) return hostsNow.length > 0 ? `${countHosts(hostsNow.length)} now` : undefined;
+  const hostsBefore = Object.keys(before);
+  const arrived = hostsNow.filter((host) => before[host] === undefined);
+  if (arrived.length > 0) return `${countHosts(hostsNow.length)} now, ${hostsBefore.length} before (${arrived.join(', ')} usable again)`;
+  const grown = hostsNow.flatMap((host) => {
+    const more = shortOf(now[host]!, before[host]!);
+    return isZero(more) ? [] : [`${host}: ${formatAmounts(more)}`];
+  });
+  return grown.length > 0 ? `more room on ${grown.join('; ')}` : undefined;
+}
+
+const countHosts = (count: number): string => `${count} usable compute host${count === 1 ? '' : 's'}`;

@@ -12,6 +12,8 @@ import {
   freeAmounts,
   instanceNeeds,
   planPlacement,
+  roomGrowth,
+  roomSignature,
   unitLimits,
   type Amounts,
   type HostRoom,
@@ -173,5 +175,29 @@ describe('canAbsorb: can the other hosts take host X\'s instances (N+1)', () => 
 
   it('absorbed when everything fits elsewhere', () => {
     expect(canAbsorb('cmp2', [small('a'), small('b')], hosts).absorbed).toBe(true);
+  });
+});
+
+describe('roomSignature and roomGrowth: has room appeared since the last attempt', () => {
+  const before = roomSignature([host('cmp3', amounts(4, 12800, 605))]);
+
+  it('rounds memory down to GiB and disk to 10 GB, hosts by name', () => {
+    expect(before).toEqual({ cmp3: amounts(4, 12288, 600) });
+    expect(Object.keys(roomSignature([host('b', NO_AMOUNTS), host('a', NO_AMOUNTS)]))).toEqual(['a', 'b']);
+  });
+
+  it.each([
+    ['a host usable again', [host('cmp3', amounts(4, 12800, 605)), host('cmp2', amounts(8, 16384, 100))], '2 usable compute hosts now, 1 before (cmp2 usable again)'],
+    ['usage dropped on a host', [host('cmp3', amounts(6, 16384, 605))], 'more room on cmp3: 2 vCPU and 4 GiB'],
+    ['noise below the rounding', [host('cmp3', amounts(4, 13000, 609))], undefined],
+    ['less room', [host('cmp3', amounts(2, 12288, 600))], undefined],
+    ['a host gone, the other the same', [], undefined],
+  ])('%s', (_name, hosts, growth) => {
+    expect(roomGrowth(before, roomSignature(hosts))).toBe(growth);
+  });
+
+  it('no earlier room recorded: any usable host counts as room appearing', () => {
+    expect(roomGrowth(undefined, roomSignature([host('cmp2', NO_AMOUNTS)]))).toBe('1 usable compute host now');
+    expect(roomGrowth(undefined, {})).toBeUndefined();
   });
 });
