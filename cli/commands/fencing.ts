@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
-import { controllerEffects, fencePower } from '../../lib/recovery/controller-effects.js';
+import { capacityStep, controllerEffects, fencePower } from '../../lib/recovery/controller-effects.js';
 import type { Incident } from '../../lib/state/incident.js';
 import { retryLine } from './status.js';
 import { NovaClient } from '../../lib/systems/nova/index.js';
@@ -15,6 +15,9 @@ function summary(incident: Incident): string {
   const instances = incident.instances ?? [];
   const lines = [`incident ${incident.id}: ${incident.phase}${incident.hold ? ` (${incident.hold.reason})` : ''}`];
   for (const o of instances) lines.push(`  ${o.name || o.id}  ${o.outcome}${o.to ? ` -> ${o.to}` : ''}${o.detail ? `  (${o.detail})` : ''}`);
+  for (const h of incident.held ?? []) lines.push(`  ${h.name || h.id}  held  (${h.reason})`);
+  const estimate = incident.timeline.findLast((e) => e.step === 'capacity');
+  if (estimate) lines.push(`capacity: ${estimate.outcome === 'skipped' ? 'not estimated: ' : ''}${estimate.detail ?? ''}`);
   const retry = retryLine(incident);
   if (retry) lines.push(retry);
   return lines.join('\n');
@@ -27,7 +30,7 @@ async function withProgress(runtime: Runtime, work: (runtime: Runtime, nova: Nov
   out.end();
   console.log(summary(incident));
   await runtime.notifier.flush(10_000);
-  if (incident.phase !== 'fenced' || (incident.instances ?? []).some((o) => o.outcome === 'failed')) process.exitCode = 1;
+  if (incident.phase !== 'fenced' || (incident.instances ?? []).some((o) => o.outcome === 'failed') || (incident.held ?? []).length > 0) process.exitCode = 1;
 }
 
 export function register(program: Command): void {
@@ -38,7 +41,8 @@ export function register(program: Command): void {
       await withProgress(cliRuntime(program, 'cli-fence'), (runtime, nova, progress) => {
         const power = fencePower(runtime);
         if (!power) throw new CliError('[fencing] method is none, or ipmi with no BMC configured ([ipmi]): nova-ha cannot power hosts off; fence it yourself, then run nova-ha evacuate --confirm-fenced', 1);
-        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, ...power }, run));
+        const capacity = capacityStep(runtime, nova);
+        return asOperator(runtime, host, 'fence', (run) => fenceAndEvacuate({ runtime, nova, progress, ...power, ...(capacity ? { capacity } : {}) }, run));
       });
     });
 
@@ -46,8 +50,12 @@ export function register(program: Command): void {
     .command('evacuate <host>')
     .description('evacuate the instances of HOST; refuses unless nova-ha fenced it or you state that you did (--confirm-fenced)')
     .option('--confirm-fenced', 'I powered HOST off or isolated it myself: its instances cannot be running there')
-    .action(async (host: string, options: { confirmFenced?: boolean }) => {
-      await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => operatorEvacuate(runtime, { runtime, nova, progress, ...fencePower(runtime) }, host, options.confirmFenced === true));
+    .option('--ignore-capacity', 'call Nova for every instance, even those the estimate of the room ([capacity] check) would hold')
+    .action(async (host: string, options: { confirmFenced?: boolean; ignoreCapacity?: boolean }) => {
+      await withProgress(cliRuntime(program, 'cli-evacuate'), (runtime, nova, progress) => {
+        const capacity = capacityStep(runtime, nova, options.ignoreCapacity ? 'the operator asked for every instance (--ignore-capacity)' : undefined);
+        return operatorEvacuate(runtime, { runtime, nova, progress, ...fencePower(runtime), ...(capacity ? { capacity } : {}) }, host, options.confirmFenced === true);
+      });
     });
 
   program

@@ -51,12 +51,15 @@ function incidentRow(i: Incident): string[] {
   return [i.id, i.host, i.phase, i.cause, new Date(i.openedAt).toISOString().replace('.000', ''), formatDuration(end - i.openedAt), String((i.instances ?? []).length)];
 }
 
-/** For an open incident whose fence went through and some instances failed: the exact command that evacuates them again. */
+/** For an open incident whose fence went through and some instances failed or are held for room: the exact command that evacuates them again. */
 export function retryLine(i: Incident): string | undefined {
   const failed = (i.instances ?? []).filter((o) => o.outcome === 'failed').length;
+  const held = (i.held ?? []).length;
   const fenced = i.timeline.some((e) => e.step === 'power-off' && e.outcome === 'done');
-  if (i.closedAt !== undefined || failed === 0 || !fenced) return undefined;
-  return `${failed} instance${failed === 1 ? '' : 's'} failed; once the cause is fixed, evacuate again with: ${evacuateAgainCommand(i.host)}`;
+  if (i.closedAt !== undefined || failed + held === 0 || !fenced) return undefined;
+  const counts = [...(held ? [`${held} instance${held === 1 ? '' : 's'} held for room`] : []), ...(failed ? [`${failed} instance${failed === 1 ? '' : 's'} failed`] : [])].join(', ');
+  const retried = i.retries ? ` (${i.retries.attempts} automatic ${i.retries.attempts === 1 ? 'retry' : 'retries'} so far)` : '';
+  return `${counts}${retried}; ${held ? 'nova-ha evacuates them by itself when room appears; ' : ''}once the cause is fixed, evacuate again with: ${evacuateAgainCommand(i.host)}`;
 }
 
 export function renderIncident(i: Incident): string {
@@ -68,8 +71,9 @@ export function renderIncident(i: Incident): string {
     previous = e.at;
     return [new Date(e.at).toISOString().slice(11, 23), `+${formatDuration(e.at - start)}`, formatDuration(took), e.step, e.outcome, e.by, e.detail ?? ''];
   }), ['TIME (UTC)', 'ELAPSED', 'TOOK', 'STEP', 'OUTCOME', 'BY', 'DETAIL']));
-  if ((i.instances ?? []).length > 0) {
-    lines.push('', table((i.instances ?? []).map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '']), ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL']));
+  const held = (i.held ?? []).map((h) => [h.name || '-', h.id, 'held', i.host, '-', h.reason]);
+  if ((i.instances ?? []).length + held.length > 0) {
+    lines.push('', table([...(i.instances ?? []).map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '']), ...held], ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL']));
   }
   const retry = retryLine(i);
   if (retry) lines.push('', retry);

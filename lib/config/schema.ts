@@ -80,6 +80,10 @@ export const SCHEMA = {
     live_migrate_on_tenant_failure: bool('When a host loses only its tenant network, live-migrate its instances away (each confirmed).', 'false'),
   },
   capacity: {
+    check: bool('Controllers: before evacuating, estimate from Placement whether the usable compute hosts (enabled, up, not forced down, without an open nova-ha incident) have room for the failed host\'s instances. Short of room, the highest priorities that fit are evacuated and the rest held, with what is missing, until room returns. Placement unreadable: everything is evacuated as without the check, and the operators are told the room was not estimated.', 'true'),
+    placement_endpoint: url('Placement API URL. Empty: the placement endpoint of the Keystone catalog ([nova] region_name and interface).', ['http', 'https'], undefined, 'https://placement.example.com:8778'),
+    retry_attempts: int('How many times the periodic evaluation evacuates again, by itself, the instances a fenced host left behind (held for room, No valid host, ended in ERROR) when room appears. 0: never; an operator runs nova-ha evacuate.', '5', 0, 100),
+    retry_backoff: duration('The least time between two such attempts, doubled after each attempt (at most 16 times this).', '60s', 1000),
     spare_hosts: list('Controllers: compute hosts kept disabled in Nova as spares (Masakari\'s reserved hosts). They never count as room for anything else. When a failed host\'s instances do not fit on the usable hosts, nova-ha enables as many spares as the shortfall needs (by their free room in Placement), one incident per spare (a claim in KV), and evacuates. They stay in service until an operator gives them back with "nova-ha spares return HOST" once empty ("nova-ha unfence" of the failed host gives back at once those already empty). Empty: no spares.', '', 'cmp9, cmp10'),
     spare_aggregates: bool('Controllers: add a lent spare to every host aggregate the failed host is in (as Masakari\'s add_reserved_host_to_aggregate), so instances bound to an aggregate can land on it; it is removed from those aggregates again when it is given back.', 'false'),
   },

@@ -1,5 +1,7 @@
 /** Which effects this controller has, from its config: Consul events always; IPMI, fence levels and Nova when configured. */
-import { fenceAndEvacuate, move, countOutcomes, type FenceDeps } from './fence.js';
+import { fenceAndEvacuate, move, countOutcomes, type CapacityStep, type FenceDeps } from './fence.js';
+import { readRoom } from './capacity.js';
+import { IncidentStore } from '../state/incident-store.js';
 import { powerOffAfterDump, powerOffThroughLevels, powerOnThroughLevels, readHostPower } from './fence-levels.js';
 import { dumpEnded } from '../decision/fence-evidence.js';
 import type { PowerState } from '../decision/model.js';
@@ -52,6 +54,21 @@ export function fencePower(runtime: Pick<Runtime, 'config' | 'logger' | 'kv'>): 
   };
 }
 
+/**
+ * The capacity step as [capacity] configures it: undefined with check = false; `ignored` (the
+ * operator's --ignore-capacity) records the step skipped and evacuates every instance.
+ */
+export function capacityStep(runtime: Pick<Runtime, 'config' | 'kv'>, nova: NovaClient, ignored?: string): CapacityStep | undefined {
+  const { capacity } = runtime.config;
+  if (!capacity.check) return undefined;
+  const placement = nova.placement(capacity.placement_endpoint);
+  const store = new IncidentStore(runtime.kv);
+  return {
+    readRoom: (host) => readRoom({ listComputeServices: () => nova.listComputeServices(), placement, openIncidents: () => store.open() }, host),
+    ...(ignored !== undefined ? { ignored } : {}),
+  };
+}
+
 export function controllerEffects(runtime: Runtime): Effects {
   const { config } = runtime;
   const effects: Effects = { ...consulEffects(runtime) };
@@ -69,7 +86,12 @@ export function controllerEffects(runtime: Runtime): Effects {
     };
   }
   const power = fencePower(runtime);
-  if (power) effects.fence = (run) => fenceAndEvacuate({ runtime, nova: novaClient(), ...power }, run);
+  if (power) {
+    effects.fence = (run) => {
+      const capacity = capacityStep(runtime, novaClient());
+      return fenceAndEvacuate({ runtime, nova: novaClient(), ...power, ...(capacity ? { capacity } : {}) }, run);
+    };
+  }
   if (config.evacuation.live_migrate_on_tenant_failure) {
     effects.drain = async (run) => {
       let incident = await run.change((i) => withStep({ ...i, attempts: { ...i.attempts, drain: i.attempts.drain ?? Date.now() } }, { at: Date.now(), step: 'drain', outcome: 'started', by: runtime.node }));

@@ -100,6 +100,11 @@ export interface EvacuationRun {
   readonly stillOwner: () => boolean;
   readonly progress?: (done: number, total: number) => void;
   readonly looks?: LookSchedule;
+  /**
+   * Of the instances about to be called for (in priority order), those to call for now; the
+   * others are left on the host, uncalled (the capacity step holds them for room).
+   */
+  readonly admit?: (servers: readonly Server[]) => Promise<readonly Server[]>;
 }
 
 /** What one run of the engine did, for the step's record and the logs. */
@@ -186,6 +191,13 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
       const acceptedAt = novaTime(migration?.createdAt ?? null) ?? before.calledAt - UNKNOWN_CLOCK_MARGIN_MS;
       underWay.set(w.id, { id: w.id, name: w.name, calledAt: before.calledAt, acceptedAt, idleSeen: 0 });
     }
+  }
+
+  if (run.admit && toCall.length > 0) {
+    const admitted = new Set((await run.admit(toCall.flatMap((w) => listed.get(w.id) ?? []))).map((s) => s.id));
+    const held = new Set(toCall.filter((w) => !admitted.has(w.id)).map((w) => w.id));
+    toCall.splice(0, toCall.length, ...toCall.filter((w) => !held.has(w.id)));
+    work.splice(0, work.length, ...work.filter((w) => !held.has(w.id)));
   }
 
   // One write: the instances skipped, and every instance about to be called for (at most once, resumable).

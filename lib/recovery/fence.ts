@@ -10,9 +10,10 @@ import type { FenceRun } from './effects.js';
 import { evacuateAgainCommand, lastOutcome, withPhase, withStep, type Incident, type InstanceOutcome, type StepOutcome } from '../state/incident.js';
 import { describeDump, describeSelfFence, type FenceEvidence } from '../decision/fence-evidence.js';
 import type { PowerState, VerifiedOff } from '../systems/power/ipmi.js';
-import type { ComputeService } from '../systems/nova/index.js';
+import type { ComputeService, Server } from '../systems/nova/index.js';
 import type { Notification } from '../systems/notify/index.js';
 import type { Runtime } from './runtime.js';
+import { admitAll, admitByRoom, heldReason, type Admission, type Room } from './capacity.js';
 
 /** What fencing needs of Nova beyond the evacuation engine. */
 export interface FenceNova extends EvacuationNova {
@@ -52,6 +53,17 @@ export interface FenceDeps {
   readonly progress?: (done: number, total: number) => void;
   /** Evacuate again even if an earlier run finished the step (an operator retrying failed instances). */
   readonly rerunEvacuation?: boolean;
+  /** The capacity step before the evacuation ([capacity] check = true); absent: every instance is evacuated unestimated. */
+  readonly capacity?: CapacityStep;
+  /** This run is the evaluation's retry number `attempt` of the instances left behind: its result is its own email. */
+  readonly retryAttempt?: number;
+}
+
+export interface CapacityStep {
+  /** The room for the host's instances now (capacity.ts readRoom). */
+  readonly readRoom: (host: string) => Promise<Room>;
+  /** Why the estimate is not made this time (the operator's --ignore-capacity): every instance is evacuated. */
+  readonly ignored?: string;
 }
 
 class StepFailed extends Error {}
@@ -177,6 +189,7 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
     if (!again.verified) throw new FenceLost(`${run.host} was on again before ${before} and powering it off again was not verified (${again.detail})`);
   };
 
+  let admission: Admission | undefined;
   try {
     let service: ComputeService | undefined;
     let disabledWithForceDown = incident.timeline.some((e) => e.step === 'force-down' && e.outcome === 'done' && e.detail?.endsWith(FORCED_DOWN_AND_DISABLED));
@@ -193,7 +206,7 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
     // ends, and an operator can run nova-ha evacuate again for what is left.
     await stillOff('evacuation', 'evacuating');
     await step('evacuate', 'evacuating', async () => {
-      const report = await move(deps, run, 'evacuation', incident);
+      const report = await move(deps, run, 'evacuation', incident, (made) => (admission = made));
       const counts = countOutcomes(report.outcomes);
       return `${counts.evacuated} evacuated, ${counts.skipped} skipped, ${counts.failed} failed, of ${report.outcomes.length}${describeReport(report)}`;
     });
@@ -232,9 +245,21 @@ export async function fenceAndEvacuate(deps: FenceDeps, run: FenceRun): Promise<
   const instances = incident.instances ?? [];
   const counts = countOutcomes(instances);
   const failed = instances.filter((o) => o.outcome === 'failed');
-  const what = `fenced; ${counts.evacuated} of ${instances.length} instances evacuated${counts.failed ? `, ${counts.failed} failed` : ''}`;
+  const held = incident.held ?? [];
+  const heldNote = held.length ? `, ${held.length} held for room` : '';
+  const what = `fenced; ${counts.evacuated} of ${instances.length + held.length} instances evacuated${counts.failed ? `, ${counts.failed} failed` : ''}${heldNote}`;
   const poweredOff = [...incident.timeline].reverse().find((e) => (e.step === 'power-off' || e.step === 'power-off-again' || e.step === 'power-off-after-dump') && e.outcome === 'done')?.detail ?? '';
-  const reason = `${incident.reason}. Power-off: ${poweredOff}; the nova-compute service is forced down and disabled${failed.length ? `; these instances need an operator: ${failed.map((o) => `${o.name || o.id} (${o.detail})`).join('; ')}. Once the cause is fixed, evacuate them again with: ${evacuateAgainCommand(run.host)}` : ', and every instance was evacuated'}. It stays fenced until an operator runs: nova-ha unfence ${run.host}`;
+  const unestimated = admission?.unknown !== undefined && deps.capacity?.ignored === undefined ? ` The room was not estimated (${admission.unknown}): every instance was evacuated as without the capacity check.` : '';
+  const reason = `${incident.reason}. Power-off: ${poweredOff}; the nova-compute service is forced down and disabled${failed.length ? `; these instances need an operator: ${failed.map((o) => `${o.name || o.id} (${o.detail})`).join('; ')}. Once the cause is fixed, evacuate them again with: ${evacuateAgainCommand(run.host)}` : held.length ? '' : ', and every instance was evacuated'}${held.length ? `; held for room: ${held.map((h) => `${h.name || h.id} (${h.reason})`).join('; ')}` : ''}.${unestimated} It stays fenced until an operator runs: nova-ha unfence ${run.host}`;
+  if (deps.retryAttempt !== undefined) {
+    const left = failed.length + held.length;
+    runtime.notifier.notify({ ...notification(incident, 'capacity-retry-result', `retry ${deps.retryAttempt} when room appeared`, left ? `${left} instances still left behind` : 'every instance evacuated', reason), occurrence: `${incident.id}/retry-${deps.retryAttempt}`, ...(left ? { retry: evacuateAgainCommand(run.host) } : {}) });
+    return incident;
+  }
+  // Held for room is its own email, apart from Nova's answer to what was evacuated.
+  if (admission && admission.held.length > 0) {
+    runtime.notifier.notify({ ...notification(incident, 'capacity-held', 'no room for every instance', `${admission.held.length} instances held until room appears`, heldReason(run.host, admission, evacuateAgainCommand(run.host))), retry: evacuateAgainCommand(run.host) });
+  }
   runtime.notifier.notify({ ...notification(incident, failed.length ? 'evacuation-failed' : 'fenced', incident.cause === 'power-lost' ? 'power lost, did not come back' : 'failed', what, reason), ...(failed.length ? { retry: evacuateAgainCommand(run.host) } : {}) });
   return incident;
 }
@@ -247,7 +272,21 @@ function describeReport(report: EvacuationReport): string {
 }
 
 /** Evacuates (or live-migrates) with the outcomes written to the incident as they happen, each batch in one write. */
-export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'>, run: FenceRun, kind: MoveKind, incident: Incident): Promise<EvacuationReport> {
+export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress' | 'capacity'>, run: FenceRun, kind: MoveKind, incident: Incident, admitted?: (admission: Admission) => void): Promise<EvacuationReport> {
+  const capacity = kind === 'evacuation' ? deps.capacity : undefined;
+  const by = deps.runtime.node;
+  /** The capacity step: which of the instances about to be called for fit the room; the others are held, recorded in the incident. */
+  const admit = async (servers: readonly Server[]): Promise<readonly Server[]> => {
+    const admission = capacity!.ignored !== undefined ? admitAll(servers, capacity!.ignored) : admitByRoom(servers, await capacity!.readRoom(run.host));
+    await run.change((i) => {
+      const { held: _held, ...rest } = i;
+      const next = { ...rest, ...(admission.held.length > 0 ? { held: admission.held } : {}), ...(admission.signature ? { room: admission.signature } : {}) };
+      return withStep(next, { at: Date.now(), step: 'capacity', outcome: admission.unknown === undefined ? 'done' : 'skipped', detail: admission.summary, by });
+    });
+    deps.runtime.logger.info('capacity-estimate', { host: run.host, incident: incident.id, step: 'capacity', detail: admission.summary, held: admission.held.length });
+    admitted?.(admission);
+    return admission.call;
+  };
   return evacuateInstances({
     kind,
     nova: deps.nova,
@@ -262,6 +301,7 @@ export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'
     },
     stillOwner: run.stillOwner,
     ...(deps.progress ? { progress: deps.progress } : {}),
+    ...(capacity ? { admit } : {}),
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Attempt, NodeRepair, Phase, RepairReport } from '../decision/model.js';
 import type { Cause } from '../decision/policy.js';
+import type { RoomSignature } from '../decision/capacity.js';
 
 export type StepOutcome = 'started' | 'done' | 'failed' | 'skipped' | 'info';
 
@@ -28,6 +29,14 @@ export interface InstanceOutcome {
   readonly fault?: string;
   /** When nova-ha called Nova for this instance (an instance is called for at most once per incident). */
   readonly calledAt?: number;
+}
+
+/** An instance the capacity step did not evacuate: the usable hosts had no room for it. */
+export interface HeldInstance {
+  readonly id: string;
+  readonly name: string;
+  /** What is missing, in operator words. */
+  readonly reason: string;
 }
 
 /** The command that evacuates again what is still on a fenced host (the instances that failed, say). */
@@ -56,6 +65,12 @@ export interface Incident {
   readonly decision?: { readonly action: string; readonly cause: string; readonly guard?: string; readonly repair?: string };
   readonly timeline: readonly TimelineEntry[];
   readonly instances?: readonly InstanceOutcome[];
+  /** Instances held for room by the last capacity step (not called for: they may be, once room appears). */
+  readonly held?: readonly HeldInstance[];
+  /** The usable hosts' room, rounded, when the instances left behind were last tried: a retry waits for it to grow. */
+  readonly room?: RoomSignature;
+  /** The evaluation's retries of the instances left behind (held for room, No valid host, ERROR). */
+  readonly retries?: { readonly attempts: number; readonly lastAt: number };
 }
 
 export function newIncidentId(host: string, at: number): string {

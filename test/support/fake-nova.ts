@@ -9,7 +9,8 @@
  */
 import type { ActionResult } from '../../lib/systems/nova/client.js';
 import type { Aggregate, ComputeService, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
-import type { ServerFault } from '../../lib/systems/nova/types.js';
+import type { PlacementInventory, ResourceProvider } from '../../lib/systems/nova/index.js';
+import type { ServerFault, ServerFlavor } from '../../lib/systems/nova/types.js';
 import type { FenceNova } from '../../lib/recovery/fence.js';
 import { Journal } from './journal.js';
 
@@ -25,6 +26,71 @@ export interface FakeServer {
   fault?: ServerFault | null;
   /** When Nova last changed it (ms): what a changes-since list compares. */
   updatedAt?: number;
+  /** Its flavor's sizes, as Nova embeds them from 2.47 on; absent: Nova gave none. */
+  flavor?: ServerFlavor;
+}
+
+/** A flavor of the given sizes (disk in GB, ram in MB). */
+export const flavor = (vcpus: number, ram: number, disk: number, name = `f${vcpus}-${ram}-${disk}`): ServerFlavor => ({ vcpus, ram, disk, ephemeral: 0, swap: 0, name });
+
+/**
+ * Placement over the same hosts: a compute node provider per host given inventories, its usage
+ * the sum of its servers' flavors (as Nova's allocations would be), plus any extra usage set.
+ */
+export class FakePlacement {
+  readonly totals = new Map<string, Record<string, PlacementInventory>>();
+  readonly extraUsage = new Map<string, Record<string, number>>();
+  /** Every read fails with this while set. */
+  failure: Error | undefined;
+  reads = 0;
+
+  constructor(private readonly nova: FakeNova) {}
+
+  /** A provider for host with these totals (ratio 1, nothing reserved unless given). */
+  provide(host: string, vcpus: number, ramMb: number, diskGb: number, over: Partial<Record<'VCPU' | 'MEMORY_MB' | 'DISK_GB', Partial<PlacementInventory>>> = {}): void {
+    const inventory = (total: number, extra: Partial<PlacementInventory> = {}): PlacementInventory => ({ total, reserved: 0, allocation_ratio: 1, min_unit: 1, max_unit: total, step_size: 1, ...extra });
+    this.totals.set(host, { VCPU: inventory(vcpus, over.VCPU), MEMORY_MB: inventory(ramMb, over.MEMORY_MB), DISK_GB: inventory(diskGb, over.DISK_GB) });
+  }
+
+  #read(): void {
+    this.reads++;
+    if (this.failure) throw this.failure;
+  }
+
+  async providerOf(host: string): Promise<ResourceProvider | undefined> {
+    this.#read();
+    return this.totals.has(host) ? { uuid: `rp-${host}`, name: host } : undefined;
+  }
+
+  async inventories(uuid: string): Promise<Record<string, PlacementInventory>> {
+    this.#read();
+    return this.totals.get(uuid.replace(/^rp-/, '')) ?? {};
+  }
+
+  async usages(uuid: string): Promise<Record<string, number>> {
+    this.#read();
+    return this.usedOn(uuid.replace(/^rp-/, ''));
+  }
+
+  /** Whether host has room for one more server of this flavor (what Nova's scheduler asks Placement). */
+  hasRoom(host: string, size: ServerFlavor): boolean {
+    const totals = this.totals.get(host);
+    if (!totals) return false;
+    const used = this.usedOn(host);
+    const free = (resource: 'VCPU' | 'MEMORY_MB' | 'DISK_GB'): number => Math.floor((totals[resource]!.total - totals[resource]!.reserved) * totals[resource]!.allocation_ratio) - used[resource];
+    return free('VCPU') >= size.vcpus && free('MEMORY_MB') >= size.ram && free('DISK_GB') >= size.disk;
+  }
+
+  usedOn(host: string): Record<'VCPU' | 'MEMORY_MB' | 'DISK_GB', number> {
+    const used = { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0, ...this.extraUsage.get(host) };
+    for (const server of this.nova.servers.values()) {
+      if (server.host !== host || !server.flavor) continue;
+      used.VCPU += server.flavor.vcpus;
+      used.MEMORY_MB += server.flavor.ram;
+      used.DISK_GB += server.flavor.disk;
+    }
+    return used;
+  }
 }
 
 /** What an accepted evacuation does: rebuilt elsewhere at once, left in a task, or ends in ERROR. */
@@ -37,7 +103,7 @@ export class NovaRefused extends Error {
   }
 }
 
-export type NovaMethod = 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'listComputeServices' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService' | 'listAggregates' | 'addHostToAggregate' | 'removeHostFromAggregate';
+export type NovaMethod = 'listComputeServices' | 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService' | 'listAggregates' | 'addHostToAggregate' | 'removeHostFromAggregate';
 
 export class FakeNova implements FenceNova {
   readonly servers = new Map<string, FakeServer>();
@@ -51,8 +117,24 @@ export class FakeNova implements FenceNova {
   readonly #failures = new Map<NovaMethod, Error[]>();
   readonly #before = new Map<NovaMethod, ((args: readonly unknown[]) => void)[]>();
   #ids = 0;
+  readonly placementApi = new FakePlacement(this);
 
   constructor(readonly journal = new Journal()) {}
+
+  placement(): FakePlacement {
+    return this.placementApi;
+  }
+
+  async listComputeServices(): Promise<ComputeService[]> {
+    this.#enter('listComputeServices', []);
+    return [...this.services.values()].map((s) => ({ ...s }));
+  }
+
+  /**
+   * Where the next evacuated server lands: the fixed target, or, with scheduling on, the first
+   * usable host with room for its flavor (NoValidHost, as Nova's scheduler, when none has).
+   */
+  scheduling = false;
 
   /** A compute service, up and enabled unless told otherwise. */
   service(host: string, over: Partial<ComputeService> = {}): ComputeService {
@@ -103,7 +185,7 @@ export class FakeNova implements FenceNova {
 
   #view(s: FakeServer): Server {
     if (s.partial) return { id: s.id, name: '', status: 'UNKNOWN', taskState: null, vmState: null, host: null, projectId: null, metadata: {}, locked: null, partial: true, fault: null };
-    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false, fault: s.fault ?? null };
+    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false, fault: s.fault ?? null, ...(s.flavor ? { flavor: { ...s.flavor }, bootsFromVolume: false } : {}) };
   }
 
   #serviceOf(host: string): ComputeService {
@@ -119,14 +201,16 @@ export class FakeNova implements FenceNova {
     const service = this.services.get(source);
     if (type === 'evacuation' && service && service.state === 'up' && !service.forcedDown) throw new NovaRefused(409, `Compute service of ${source} is still in use.`);
     if (server.taskState) throw new NovaRefused(409, `Cannot '${type}' instance ${id} while it is in task_state ${server.taskState}`);
-    const migration: Migration = { id: String(++this.#ids), uuid: `mig-${this.#ids}`, instanceUuid: id, migrationType: type, status: { completes: type === 'evacuation' ? 'done' : 'completed', errors: 'error', 'stays-rebuilding': 'accepted' }[this.behaviour], sourceCompute: source, destCompute: this.target, createdAt: new Date().toISOString().replace('Z', ''), updatedAt: null };
+    const scheduled = this.scheduling ? [...this.services.values()].find((c) => c.host !== source && c.status === 'enabled' && c.state === 'up' && !c.forcedDown && server.flavor !== undefined && this.placementApi.hasRoom(c.host, server.flavor))?.host : this.target;
+    const behaviour: MoveBehaviour = scheduled === undefined ? 'errors' : this.behaviour;
+    const migration: Migration = { id: String(++this.#ids), uuid: `mig-${this.#ids}`, instanceUuid: id, migrationType: type, status: { completes: type === 'evacuation' ? 'done' : 'completed', errors: 'error', 'stays-rebuilding': 'accepted' }[behaviour], sourceCompute: source, destCompute: scheduled ?? null, createdAt: new Date().toISOString().replace('Z', ''), updatedAt: null };
     this.migrations.push(migration);
     server.updatedAt = Date.now();
-    if (this.behaviour === 'completes') {
-      server.host = this.target;
+    if (behaviour === 'completes') {
+      server.host = scheduled!;
       server.status = server.vmState === 'stopped' ? 'SHUTOFF' : 'ACTIVE';
       server.taskState = null;
-    } else if (this.behaviour === 'errors') {
+    } else if (behaviour === 'errors') {
       server.status = 'ERROR';
       server.vmState = 'error';
       server.taskState = null;
@@ -170,11 +254,6 @@ export class FakeNova implements FenceNova {
   async getComputeService(host: string): Promise<ComputeService> {
     this.#enter('getComputeService', [host]);
     return { ...this.#serviceOf(host) };
-  }
-
-  async listComputeServices(): Promise<ComputeService[]> {
-    this.#enter('listComputeServices', []);
-    return [...this.services.values()].map((s) => ({ ...s }));
   }
 
   async listAggregates(): Promise<Aggregate[]> {

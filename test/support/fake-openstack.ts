@@ -9,6 +9,8 @@ import type { FetchLike } from '../../lib/systems/nova/http.js';
 
 export const KEYSTONE = 'http://keystone.test:5000/v3';
 export const NOVA = 'http://nova.test:8774/v2.1';
+/** Placement's routes are keyed "GET placement:/resource_providers" and so on. */
+export const PLACEMENT = 'http://placement.test:8778';
 export const PASSWORD = 'fake-cloud-password-1234';
 
 export interface Call {
@@ -35,6 +37,7 @@ export class FakeOpenStack {
   readonly tokens: string[] = [];
   maxMicroversion = '2.93';
   tokenLifetimeMs = 3_600_000;
+  placementInCatalog = true;
   /** Tokens Nova no longer accepts (a 401 for them). */
   readonly revoked = new Set<string>();
 
@@ -44,6 +47,13 @@ export class FakeOpenStack {
     const call: Call = { method: init?.method ?? 'GET', url, headers, body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined };
     this.calls.push(call);
     if (url.href === `${KEYSTONE}/auth/tokens` && call.method === 'POST') return this.issueToken();
+    if (url.origin === new URL(PLACEMENT).origin) {
+      if (this.revoked.has(headers['x-auth-token'] ?? '')) return json(401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
+      const key = `${call.method} placement:${url.pathname}`;
+      const handler = this.routes.get(key);
+      if (!handler) return json(404, { errors: [{ status: 404, title: 'Not Found', detail: `fake: no route for ${key}` }] });
+      return handler(call, this.calls.filter((c) => `${c.method} placement:${c.url.pathname}` === key && c.url.origin === url.origin).length);
+    }
     if (url.origin !== new URL(NOVA).origin) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`getaddrinfo ENOTFOUND ${url.hostname}`), { code: 'ENOTFOUND' }) });
     if (this.revoked.has(headers['x-auth-token'] ?? '')) return json(401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
     if (url.pathname === '/v2.1' && call.method === 'GET') {
@@ -78,7 +88,10 @@ export class FakeOpenStack {
           expires_at: new Date(issued + this.tokenLifetimeMs).toISOString(),
           user: { id: 'u1', name: 'nova-ha' },
           project: { id: 'p1', name: 'admin' },
-          catalog: [{ type: 'compute', name: 'nova', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: NOVA }] }],
+          catalog: [
+            { type: 'compute', name: 'nova', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: NOVA }] },
+            ...(this.placementInCatalog ? [{ type: 'placement', name: 'placement', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: PLACEMENT }] }] : []),
+          ],
         },
       },
       { 'X-Subject-Token': token },

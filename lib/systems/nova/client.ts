@@ -12,6 +12,7 @@ import { HttpTransport, describeUrl, expectStatus, type FetchLike, type HttpRequ
 import type { KeystoneSettings } from './keystone.js';
 import { MV, NEWEST_KNOWN, atLeast, chooseMicroversion, formatMicroversion, parseMicroversion, versionRangeFromDocument, type Microversion, type VersionRange } from './microversion.js';
 import { nextHref, nextPageUrl } from './pagination.js';
+import { PlacementClient } from './placement.js';
 import { Reply } from './reply.js';
 import { AlreadyApplied, DEFAULT_RETRY, withRetry, type CallKind, type RetryPolicy } from './retry.js';
 import { KeystoneSession } from './session.js';
@@ -102,6 +103,12 @@ export class NovaClient {
   /** The compute microversion this client speaks (negotiated on first use). */
   async microversion(): Promise<string> {
     return formatMicroversion((await this.negotiate()).microversion);
+  }
+
+  /** Placement reads with this client's Keystone session; `endpoint` instead of the catalog's ([capacity] placement_endpoint). */
+  placement(endpoint?: URL): PlacementClient {
+    const nova = this.options.nova;
+    return new PlacementClient({ session: this.session, http: this.http, retry: this.retry, log: this.log, region: nova.region_name, interface: nova.interface, ...(endpoint ? { endpoint } : {}) });
   }
 
   /** The compute endpoint picked from the catalog. */

@@ -12,6 +12,7 @@
 export { NovaClient, versionDocumentUrl, type ActionResult, type MigrationFilter, type NovaClientOptions, type NovaSection } from './client.js';
 export { NovaError, NovaConfigError, NovaHttpError, NovaReplyError, NovaTransportError } from './errors.js';
 export { NEWEST_KNOWN, MV, atLeast, chooseMicroversion, compareMicroversions, parseMicroversion } from './microversion.js';
-export type { Aggregate, ComputeService, Migration, Server, ServerAction } from './types.js';
+export type { Aggregate, ComputeService, Migration, Server, ServerAction, ServerFlavor } from './types.js';
 export type { EvacuateOptions, LiveMigrateOptions } from './bodies.js';
+export { PLACEMENT_MICROVERSION, PlacementClient, type PlacementInventory, type ResourceProvider } from './placement.js';
 export { DEFAULT_RETRY, classifyFailure, type RetryPolicy } from './retry.js';

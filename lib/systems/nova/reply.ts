@@ -63,6 +63,12 @@ export class Reply {
     return this.string();
   }
 
+  /** A finite number (Placement's totals, ratios and usages). */
+  number(): number {
+    if (typeof this.value !== 'number' || !Number.isFinite(this.value)) this.fail('a number');
+    return this.value as number;
+  }
+
   boolean(): boolean {
     if (typeof this.value !== 'boolean') this.fail('true or false');
     return this.value as boolean;

@@ -59,6 +59,31 @@ export interface Server {
   readonly partial: boolean;
   /** Why Nova put it in ERROR (Nova shows the last fault of an ERROR or DELETED server), e.g. "No valid host was found. ...". */
   readonly fault: ServerFault | null;
+  /** Its flavor's sizes, which Nova embeds from compute microversion 2.47 on; absent before. */
+  readonly flavor?: ServerFlavor;
+  /** Booted from a volume (Nova lists its image as ""): its root disk takes no room on a host. */
+  readonly bootsFromVolume?: boolean;
+}
+
+export interface ServerFlavor {
+  readonly vcpus: number;
+  /** MB */
+  readonly ram: number;
+  /** GB */
+  readonly disk: number;
+  readonly ephemeral: number;
+  /** MB */
+  readonly swap: number;
+  readonly name: string;
+}
+
+/** The embedded flavor of a server (2.47+), or undefined when Nova gives only its ID and links. */
+function parseFlavor(reply: Reply): ServerFlavor | undefined {
+  if (!reply.has('flavor')) return undefined;
+  const flavor = reply.at('flavor');
+  if (!flavor.has('vcpus')) return undefined;
+  const optional = (key: string): number => (flavor.has(key) && typeof flavor.at(key).raw === 'number' ? flavor.at(key).number() : 0);
+  return { vcpus: flavor.at('vcpus').number(), ram: flavor.at('ram').number(), disk: flavor.at('disk').number(), ephemeral: optional('ephemeral'), swap: optional('swap'), name: flavor.has('original_name') ? (flavor.at('original_name').optionalString() ?? '') : '' };
 }
 
 export interface ServerFault {
@@ -94,7 +119,14 @@ export function parseServer(reply: Reply): Server {
     locked: reply.has('locked') ? reply.at('locked').boolean() : null,
     partial: false,
     fault: parseFault(reply),
+    ...withFlavor(reply),
   };
+}
+
+function withFlavor(reply: Reply): Pick<Server, 'flavor' | 'bootsFromVolume'> {
+  const flavor = parseFlavor(reply);
+  if (!flavor) return {};
+  return { flavor, bootsFromVolume: reply.has('image') && reply.at('image').raw === '' };
 }
 
 export interface Migration {

@@ -1,0 +1,161 @@
+/**
+ * The capacity step before the evacuation (recovery/capacity.ts and its use in fence.ts): the
+ * usable hosts' room from Nova's services, nova-ha's open incidents and Placement; the highest
+ * priorities that fit evacuated, the rest held with what is missing, in the incident and one
+ * email; a room that cannot be read evacuates everything as before and says so.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { fenceAndEvacuate, type CapacityStep } from '../../lib/recovery/fence.js';
+import { admitByRoom, readRoom, type RoomSources } from '../../lib/recovery/capacity.js';
+import type { FenceRun } from '../../lib/recovery/effects.js';
+import { openIncident, type Incident } from '../../lib/state/incident.js';
+import type { Server } from '../../lib/systems/nova/index.js';
+import { FakeCloud } from '../support/fake-cloud.js';
+import { flavor } from '../support/fake-nova.js';
+
+const HOST = 'cmp1';
+let cloud: FakeCloud;
+afterEach(() => cloud?.dispose());
+
+/**
+ * cmp1 fails with six 1-vCPU instances, priorities 6 (p6) down to 1 (p1); cmp2, cmp4 and the
+ * fake's default target are disabled; cmp3 has room for four.
+ */
+function shortOfRoom(): FakeCloud {
+  cloud = new FakeCloud();
+  const nova = cloud.nova;
+  nova.scheduling = true;
+  for (let p = 1; p <= 6; p++) nova.server(`p${p}`, HOST, { metadata: { nova_ha_priority: String(p) }, flavor: flavor(1, 2048, 20) });
+  for (const host of ['cmp2', 'cmp4', nova.target]) nova.service(host, { status: 'disabled' });
+  for (const host of ['cmp2', 'cmp3', 'cmp4']) nova.placementApi.provide(host, 4, 8192, 200);
+  return cloud;
+}
+
+function runOf(c: FakeCloud): FenceRun {
+  return {
+    host: HOST,
+    change: async (mutate) => (await c.store.change(HOST, (current) => mutate(current ?? openIncident(HOST, 'node-unreachable', 'failed on every network', Date.now(), c.runtime.node))))!,
+    stillOwner: () => true,
+  };
+}
+
+const sources = (c: FakeCloud): RoomSources => ({ listComputeServices: () => c.nova.listComputeServices(), placement: c.nova.placement(), openIncidents: () => c.store.open() });
+const capacityOf = (c: FakeCloud, ignored?: string): CapacityStep => ({ readRoom: (host) => readRoom(sources(c), host), ...(ignored ? { ignored } : {}) });
+const fence = (c: FakeCloud, capacity: CapacityStep = capacityOf(c)): Promise<Incident> => fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host), capacity }, runOf(c));
+const capacityStep = (i: Incident) => i.timeline.filter((e) => e.step === 'capacity');
+
+describe('the capacity step in the fence workflow', () => {
+  it('short of room: the highest priorities that fit are evacuated, the rest held with what is missing, and one email', async () => {
+    const c = shortOfRoom();
+    const incident = await fence(c);
+    expect(incident.phase).toBe('fenced');
+    expect((incident.instances ?? []).map((o) => `${o.id} ${o.outcome} ${o.to}`).sort()).toEqual(['p3 evacuated cmp3', 'p4 evacuated cmp3', 'p5 evacuated cmp3', 'p6 evacuated cmp3']);
+    expect(incident.held).toEqual([
+      { id: 'p2', name: 'p2', reason: 'needs 1 vCPU and 2 GiB more than the closest host, cmp3, has free (0 vCPU, 0 MiB and 120 GB disk)' },
+      { id: 'p1', name: 'p1', reason: 'needs 1 vCPU and 2 GiB more than the closest host, cmp3, has free (0 vCPU, 0 MiB and 120 GB disk)' },
+    ]);
+    // Held instances are never called for: nothing recorded for them, no POST.
+    expect([...c.nova.callCounts().keys()].sort()).toEqual(['p3', 'p4', 'p5', 'p6']);
+    expect(capacityStep(incident)).toMatchObject([{ outcome: 'done', detail: 'room for 4 of 6 instances; 2 held: needs 2 vCPU and 4 GiB more (1 usable host with 4 vCPU, 8 GiB and 200 GB disk free)' }]);
+    expect(incident.room).toEqual({ cmp3: { VCPU: 4, MEMORY_MB: 8192, DISK_GB: 200 } });
+    const held = c.notes.filter((n) => n.event === 'capacity-held');
+    expect(held).toHaveLength(1);
+    expect(held[0]!.reason).toMatch(/^The usable compute hosts have no room for every instance of cmp1: room for 4 of 6/);
+    expect(held[0]!.reason).toContain('Evacuated now, highest priority first: p6, p5, p4, p3. Held: p2 (needs 1 vCPU and 2 GiB more');
+    expect(held[0]!.reason).toMatch(/run: nova-ha evacuate cmp1$/);
+    // Nova's answer is its own email, and it names the held ones too.
+    const fenced = c.notes.filter((n) => n.event === 'fenced');
+    expect(fenced).toHaveLength(1);
+    expect(fenced[0]!.action).toBe('fenced; 4 of 6 instances evacuated, 2 held for room');
+    expect(fenced[0]!.reason).toContain('held for room: p2 (needs 1 vCPU and 2 GiB more');
+  });
+
+  it('room for all: evacuated as before, the step records the estimate, no held email', async () => {
+    const c = shortOfRoom();
+    c.nova.service('cmp2');
+    const incident = await fence(c);
+    expect((incident.instances ?? []).every((o) => o.outcome === 'evacuated')).toBe(true);
+    expect(incident.held).toBeUndefined();
+    expect(capacityStep(incident)[0]!.detail).toBe('room for all 6 instances (2 usable hosts with 8 vCPU, 16 GiB and 400 GB disk free)');
+    expect(c.notes.map((n) => n.event)).toEqual(['fenced']);
+  });
+
+  it('a host with an open nova-ha incident is not room, and the estimate names it', async () => {
+    const c = shortOfRoom();
+    c.nova.service('cmp2');
+    await c.store.change('cmp2', () => openIncident('cmp2', 'node-unreachable', 'confirming', Date.now(), 'ctl1'));
+    const incident = await fence(c);
+    expect(incident.held).toHaveLength(2);
+    expect(capacityStep(incident)[0]!.detail).toMatch(/; not counted, an incident of theirs is open: cmp2$/);
+  });
+
+  it('Placement unreadable: every instance evacuated as before, the step skipped with the reason, and the email says the room was not estimated', async () => {
+    const c = shortOfRoom();
+    c.nova.scheduling = false;
+    c.nova.placementApi.failure = new Error('Placement GET /resource_providers?name=cmp3: connect ECONNREFUSED 127.0.0.1:9');
+    const incident = await fence(c);
+    expect(incident.instances).toHaveLength(6);
+    expect((incident.instances ?? []).every((o) => o.outcome === 'evacuated')).toBe(true);
+    expect(capacityStep(incident)).toMatchObject([{ outcome: 'skipped', detail: 'the room was not estimated (Placement could not be read: Placement GET /resource_providers?name=cmp3: connect ECONNREFUSED 127.0.0.1:9); every instance is evacuated' }]);
+    const [fenced] = c.notes.filter((n) => n.event === 'fenced');
+    expect(fenced!.reason).toContain('The room was not estimated (Placement could not be read: ');
+    expect(c.notes.some((n) => n.event === 'capacity-held')).toBe(false);
+  });
+
+  it('the operator\'s --ignore-capacity: every instance called for, the step skipped, and no "not estimated" warning', async () => {
+    const c = shortOfRoom();
+    const incident = await fence(c, capacityOf(c, 'the operator asked for every instance (--ignore-capacity)'));
+    expect(c.nova.callCounts().size).toBe(6);
+    expect(c.nova.placementApi.reads).toBe(0);
+    expect(capacityStep(incident)[0]).toMatchObject({ outcome: 'skipped', detail: 'the room was not estimated (the operator asked for every instance (--ignore-capacity)); every instance is evacuated' });
+    // Nova's scheduler decides: what it had no room for ends in ERROR (No valid host), as without the estimate.
+    expect((incident.instances ?? []).filter((o) => o.outcome === 'failed')).toHaveLength(2);
+    expect(c.notes.find((n) => n.event === 'evacuation-failed')!.reason).not.toContain('not estimated');
+  });
+
+  it('without the step (check = false): no capacity record at all', async () => {
+    const c = shortOfRoom();
+    const incident = await fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host) }, runOf(c));
+    expect(capacityStep(incident)).toEqual([]);
+    expect(c.nova.callCounts().size).toBe(6);
+  });
+});
+
+describe('readRoom: which hosts are room', () => {
+  const service = (host: string, over: object = {}) => ({ id: host, binary: 'nova-compute', host, zone: 'nova', status: 'enabled' as const, state: 'up' as const, forcedDown: false, disabledReason: null, updatedAt: null, ...over });
+  const placement = {
+    providerOf: async (host: string) => (host === 'cmp9' ? undefined : { uuid: host, name: host }),
+    inventories: async () => ({ VCPU: { total: 4, reserved: 0, allocation_ratio: 2, min_unit: 1, max_unit: 4, step_size: 1 } }),
+    usages: async () => ({ VCPU: 1 }),
+  };
+  const src = (over: Partial<RoomSources> = {}): RoomSources => ({
+    listComputeServices: async () => [service('cmp1'), service('cmp2'), service('cmp3', { status: 'disabled' }), service('cmp4', { state: 'down' }), service('cmp5', { forcedDown: true }), service('cmp6'), service('cmp9')],
+    placement,
+    openIncidents: async () => [openIncident('cmp6', 'node-unreachable', 'x', 0, 'ctl1')],
+    ...over,
+  });
+
+  it('enabled, up, not forced down, not the failed host, no open incident; with their free amounts', async () => {
+    expect(await readRoom(src(), 'cmp1')).toEqual({
+      known: true,
+      hosts: [{ host: 'cmp2', free: { VCPU: 7, MEMORY_MB: 0, DISK_GB: 0 }, limits: { VCPU: { minUnit: 1, maxUnit: 4, stepSize: 1 } } }],
+      busy: ['cmp6'],
+      unplaced: ['cmp9'],
+    });
+  });
+
+  it.each([
+    ['Nova', { listComputeServices: async () => Promise.reject(new Error('Nova GET /os-services: HTTP 503')) }, "Nova's compute services could not be listed: Nova GET /os-services: HTTP 503"],
+    ['the incidents', { openIncidents: async () => Promise.reject(new Error('no cluster leader')) }, "nova-ha's incidents could not be read, so which hosts are busy is unknown: no cluster leader"],
+    ['Placement', { placement: { ...placement, usages: async () => Promise.reject(new Error('HTTP 500')) } }, 'Placement could not be read: HTTP 500'],
+  ])('%s unreadable: the room is unknown, with the reason', async (_what, over, reason) => {
+    expect(await readRoom(src(over as Partial<RoomSources>), 'cmp1')).toEqual({ known: false, reason });
+  });
+
+  it('an instance without flavor sizes makes the estimate unknown rather than guessed', () => {
+    const server = { id: 's1', name: 'web', status: 'ACTIVE', taskState: null, vmState: 'active', host: 'cmp1', projectId: 'p', metadata: {}, locked: false, partial: false, fault: null } satisfies Server;
+    const admission = admitByRoom([server], { known: true, hosts: [], busy: [], unplaced: [] });
+    expect(admission.call).toEqual([server]);
+    expect(admission.unknown).toBe('Nova gives no flavor sizes for web (compute microversion below 2.47)');
+  });
+});
