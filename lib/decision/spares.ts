@@ -3,22 +3,22 @@
  * failed host may borrow, how many its shortfall needs, and which hosts count as room. Pure:
  * the caller reads Nova, Placement and the claims in KV, and does what is decided here.
  */
+import { CAPACITY_RESOURCES, type Amounts, type CapacityResource } from './capacity.js';
 
-/** Placement's resource classes that an evacuation needs room for. */
-export const RESOURCE_CLASSES = ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const;
-export type ResourceClass = (typeof RESOURCE_CLASSES)[number];
-export type Amounts = Readonly<Record<ResourceClass, number>>;
-
-export const NO_AMOUNTS: Amounts = { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0 };
+/** What the held instances need together: the room spares are to add. */
+export function totalNeeds(needs: readonly Amounts[]): Amounts {
+  const sum = (c: CapacityResource): number => needs.reduce((total, n) => total + n[c], 0);
+  return { VCPU: sum('VCPU'), MEMORY_MB: sum('MEMORY_MB'), DISK_GB: sum('DISK_GB') };
+}
 
 /** "4 vCPU, 8192 MB, 40 GB": only the classes given (all three by default). */
-export function describeAmounts(amounts: Amounts, classes: readonly ResourceClass[] = RESOURCE_CLASSES): string {
-  const unit: Record<ResourceClass, string> = { VCPU: 'vCPU', MEMORY_MB: 'MB', DISK_GB: 'GB' };
+export function describeAmounts(amounts: Amounts, classes: readonly CapacityResource[] = CAPACITY_RESOURCES): string {
+  const unit: Record<CapacityResource, string> = { VCPU: 'vCPU', MEMORY_MB: 'MB', DISK_GB: 'GB' };
   return classes.map((c) => `${amounts[c]} ${unit[c]}`).join(', ');
 }
 
 /** The classes of which something is still missing. */
-export const shortOf = (shortfall: Amounts): ResourceClass[] => RESOURCE_CLASSES.filter((c) => shortfall[c] > 0);
+export const shortOf = (shortfall: Amounts): CapacityResource[] => CAPACITY_RESOURCES.filter((c) => shortfall[c] > 0);
 
 /** Who holds a spare (the claim in KV), as far as choosing needs to know. */
 export interface SpareHolder {
@@ -87,7 +87,7 @@ export function chooseSpares(shortfall: Amounts, spares: readonly SpareSeen[], f
       continue;
     }
     lend.push({ spare: seen.spare, free });
-    left = Object.fromEntries(RESOURCE_CLASSES.map((c) => [c, Math.max(0, left[c] - Math.max(0, free[c]))])) as Amounts;
+    left = Object.fromEntries(CAPACITY_RESOURCES.map((c) => [c, Math.max(0, left[c] - Math.max(0, free[c]))])) as Amounts;
   }
   return { lend, skipped, left };
 }

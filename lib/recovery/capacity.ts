@@ -4,7 +4,8 @@
  * which of the instances, in priority order, fit. A read that fails makes the room unknown, never
  * a verdict: then every instance is evacuated as without the step, and the operators are told.
  */
-import { freeAmounts, instanceNeeds, planPlacement, roomSignature, unitLimits, type HostRoom, type InstanceDemand, type RoomSignature } from '../decision/capacity.js';
+import { freeAmounts, instanceNeeds, planPlacement, roomSignature, unitLimits, type Amounts, type HostRoom, type InstanceDemand, type RoomSignature } from '../decision/capacity.js';
+import { roomHosts, totalNeeds } from '../decision/spares.js';
 import type { HeldInstance, Incident } from '../state/incident.js';
 import type { ComputeService, PlacementInventory, ResourceProvider, Server } from '../systems/nova/index.js';
 
@@ -18,6 +19,8 @@ export interface RoomSources {
   };
   /** nova-ha's open incidents: a host being confirmed, fenced or held is no room. */
   openIncidents(): Promise<readonly Incident[]>;
+  /** The spare hosts ([capacity] spare_hosts) and those lent to the incident: no other spare counts as room. */
+  spares?(incidentId: string): Promise<{ readonly configured: readonly string[]; readonly lent: readonly string[] }>;
 }
 
 export type Room =
@@ -35,10 +38,10 @@ const describeError = (error: unknown): string => (error instanceof Error ? erro
 
 /**
  * The room for `failedHost`'s instances: every nova-compute service enabled, up and not forced
- * down, other than the failed host and other than hosts with an open incident, with the free
- * amounts of its compute node provider.
+ * down, other than the failed host, hosts with an open incident and spare hosts not lent to
+ * `incidentId`, with the free amounts of its compute node provider.
  */
-export async function readRoom(sources: RoomSources, failedHost: string): Promise<Room> {
+export async function readRoom(sources: RoomSources, failedHost: string, incidentId = ''): Promise<Room> {
   let services: ComputeService[];
   let incidents: readonly Incident[];
   try {
@@ -52,7 +55,15 @@ export async function readRoom(sources: RoomSources, failedHost: string): Promis
     return { known: false, reason: `nova-ha's incidents could not be read, so which hosts are busy is unknown: ${describeError(error)}` };
   }
   const open = new Set(incidents.filter((i) => i.closedAt === undefined).map((i) => i.host));
-  const candidates = [...new Set(services.filter((s) => s.binary === 'nova-compute' && s.status === 'enabled' && s.state === 'up' && !s.forcedDown && s.host !== failedHost).map((s) => s.host))].sort();
+  let candidates = [...new Set(services.filter((s) => s.binary === 'nova-compute' && s.status === 'enabled' && s.state === 'up' && !s.forcedDown && s.host !== failedHost).map((s) => s.host))].sort();
+  if (sources.spares) {
+    try {
+      const spares = await sources.spares(incidentId);
+      candidates = roomHosts(candidates, spares.configured, spares.lent);
+    } catch (error) {
+      return { known: false, reason: `the claims on spare hosts could not be read, so which spares are room is unknown: ${describeError(error)}` };
+    }
+  }
   const busy = candidates.filter((host) => open.has(host));
   const usable = candidates.filter((host) => !open.has(host));
   try {
@@ -109,4 +120,18 @@ export function admitByRoom(servers: readonly Server[], room: Room): Admission {
 export function heldReason(host: string, admission: Admission, command: string): string {
   const held = admission.held.map((h) => `${h.name || h.id} (${h.reason})`).join('; ');
   return `The usable compute hosts have no room for every instance of ${host}: ${admission.summary}. Evacuated now, highest priority first: ${admission.call.map((s) => s.name || s.id).join(', ') || 'none'}. Held: ${held}. nova-ha evacuates the held instances by itself when room appears (a host enabled or recovered, usage dropped). To evacuate them yourself once there is room (add --ignore-capacity to call Nova for every one of them whatever the estimate says), run: ${command}`;
+}
+
+/** A host's free room in Placement; throws when Placement cannot say (no provider, a failed read). */
+export async function freeRoomOf(placement: RoomSources['placement'], host: string): Promise<Amounts> {
+  const provider = await placement.providerOf(host);
+  if (!provider) throw new Error(`Placement has no resource provider for ${host} (its nova-compute never reported)`);
+  const [inventories, usages] = await Promise.all([placement.inventories(provider.uuid), placement.usages(provider.uuid)]);
+  return freeAmounts(inventories, usages);
+}
+
+/** What the held instances need together, from their flavors: the room spares are asked to add. */
+export function heldNeeds(servers: readonly Server[], admission: Pick<Admission, 'held'>): Amounts {
+  const held = new Set(admission.held.map((h) => h.id));
+  return totalNeeds(servers.filter((s) => held.has(s.id) && s.flavor).map((s) => instanceNeeds(s.flavor!, s.bootsFromVolume ?? false)));
 }

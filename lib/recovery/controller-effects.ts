@@ -1,13 +1,16 @@
 /** Which effects this controller has, from its config: Consul events always; IPMI, fence levels and Nova when configured. */
 import { fenceAndEvacuate, move, countOutcomes, type CapacityStep, type FenceDeps } from './fence.js';
-import { readRoom } from './capacity.js';
+import { freeRoomOf, readRoom, type RoomSources } from './capacity.js';
+import { lendSpares, type SpareNova } from './spares.js';
+import { SpareClaims, sparesLentTo } from '../state/spares.js';
+import type { Amounts } from '../decision/capacity.js';
 import { IncidentStore } from '../state/incident-store.js';
 import { powerOffAfterDump, powerOffThroughLevels, powerOnThroughLevels, readHostPower } from './fence-levels.js';
 import { dumpEnded } from '../decision/fence-evidence.js';
 import type { PowerState } from '../decision/model.js';
 import { settingsFromConfig } from '../decision/policy.js';
 import { KEYS, type KdumpRecord } from '../state/records.js';
-import { consulEffects, type Effects } from './effects.js';
+import { consulEffects, type Effects, type FenceRun } from './effects.js';
 import { withStep } from '../state/incident.js';
 import { bmcConfigured, bmcFor, chassisPower } from '../systems/power/ipmi.js';
 import { NovaClient } from '../systems/nova/index.js';
@@ -58,13 +61,28 @@ export function fencePower(runtime: Pick<Runtime, 'config' | 'logger' | 'kv'>): 
  * The capacity step as [capacity] configures it: undefined with check = false; `ignored` (the
  * operator's --ignore-capacity) records the step skipped and evacuates every instance.
  */
-export function capacityStep(runtime: Pick<Runtime, 'config' | 'kv'>, nova: NovaClient, ignored?: string): CapacityStep | undefined {
+/** What the capacity step asks of Nova and Placement, spares included. */
+export type CapacityNova = SpareNova & { placement(endpoint?: URL): RoomSources['placement'] };
+
+export function capacityStep(runtime: Runtime, nova: CapacityNova, ignored?: string): CapacityStep | undefined {
   const { capacity } = runtime.config;
   if (!capacity.check) return undefined;
   const placement = nova.placement(capacity.placement_endpoint);
   const store = new IncidentStore(runtime.kv);
+  const claims = new SpareClaims(runtime.kv);
+  const spares = capacity.spare_hosts.length > 0;
   return {
-    readRoom: (host) => readRoom({ listComputeServices: () => nova.listComputeServices(), placement, openIncidents: () => store.open() }, host),
+    readRoom: (host, incidentId) => readRoom({
+      listComputeServices: () => nova.listComputeServices(),
+      placement,
+      openIncidents: () => store.open(),
+      // A spare counts as room only for the incident it is lent to, even with spare_hosts emptied since.
+      spares: async (id) => {
+        const all = await claims.all();
+        return { configured: [...new Set([...capacity.spare_hosts, ...all.keys()])], lent: sparesLentTo(all, id) };
+      },
+    }, host, incidentId),
+    ...(spares ? { lendSpares: (run: FenceRun, shortfall: Amounts) => lendSpares({ runtime, nova, freeRoom: (host) => freeRoomOf(placement, host) }, run, shortfall) } : {}),
     ...(ignored !== undefined ? { ignored } : {}),
   };
 }

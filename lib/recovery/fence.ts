@@ -13,7 +13,9 @@ import type { PowerState, VerifiedOff } from '../systems/power/ipmi.js';
 import type { ComputeService, Server } from '../systems/nova/index.js';
 import type { Notification } from '../systems/notify/index.js';
 import type { Runtime } from './runtime.js';
-import { admitAll, admitByRoom, heldReason, type Admission, type Room } from './capacity.js';
+import { admitAll, admitByRoom, heldNeeds, heldReason, type Admission, type Room } from './capacity.js';
+import type { LendOutcome } from './spares.js';
+import type { Amounts } from '../decision/capacity.js';
 
 /** What fencing needs of Nova beyond the evacuation engine. */
 export interface FenceNova extends EvacuationNova {
@@ -60,8 +62,10 @@ export interface FenceDeps {
 }
 
 export interface CapacityStep {
-  /** The room for the host's instances now (capacity.ts readRoom). */
-  readonly readRoom: (host: string) => Promise<Room>;
+  /** The room for the host's instances now (capacity.ts readRoom); spares count only if lent to the incident. */
+  readonly readRoom: (host: string, incidentId: string) => Promise<Room>;
+  /** Short of room: lend spare hosts for what the held instances need ([capacity] spare_hosts; spares.ts), then the room is read again. */
+  readonly lendSpares?: (run: FenceRun, shortfall: Amounts) => Promise<LendOutcome>;
   /** Why the estimate is not made this time (the operator's --ignore-capacity): every instance is evacuated. */
   readonly ignored?: string;
 }
@@ -277,7 +281,12 @@ export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'
   const by = deps.runtime.node;
   /** The capacity step: which of the instances about to be called for fit the room; the others are held, recorded in the incident. */
   const admit = async (servers: readonly Server[]): Promise<readonly Server[]> => {
-    const admission = capacity!.ignored !== undefined ? admitAll(servers, capacity!.ignored) : admitByRoom(servers, await capacity!.readRoom(run.host));
+    const estimate = async (): Promise<Admission> => (capacity!.ignored !== undefined ? admitAll(servers, capacity!.ignored) : admitByRoom(servers, await capacity!.readRoom(run.host, incident.id)));
+    let admission = await estimate();
+    if (admission.held.length > 0 && admission.unknown === undefined && capacity!.lendSpares) {
+      const lent = await capacity!.lendSpares(run, heldNeeds(servers, admission));
+      if (lent.lent.length > 0) admission = await estimate();
+    }
     await run.change((i) => {
       const { held: _held, ...rest } = i;
       const next = { ...rest, ...(admission.held.length > 0 ? { held: admission.held } : {}), ...(admission.signature ? { room: admission.signature } : {}) };

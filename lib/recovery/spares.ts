@@ -6,7 +6,8 @@
  * skipped is written to the incident (step spare-lent). A claim whose lending did not finish (a
  * worker died in between) is finished by the next call for the same incident.
  */
-import { chooseSpares, describeAmounts, NO_AMOUNTS, RESOURCE_CLASSES, shortOf, type Amounts, type SpareSeen } from '../decision/spares.js';
+import { CAPACITY_RESOURCES, NO_AMOUNTS, type Amounts } from '../decision/capacity.js';
+import { chooseSpares, describeAmounts, shortOf, type SpareSeen } from '../decision/spares.js';
 import { withStep, type Incident, type StepOutcome } from '../state/incident.js';
 import type { SpareClaim } from '../state/records.js';
 import { SpareClaims } from '../state/spares.js';
@@ -175,4 +176,4 @@ async function unclaim(deps: LendDeps, spare: string, incidentId: string): Promi
   return `it stays claimed by this incident; the next lending of this incident finishes it, or give it back with: nova-ha spares return ${spare}`;
 }
 
-const subtract = (left: Amounts, free: Amounts): Amounts => Object.fromEntries(RESOURCE_CLASSES.map((c) => [c, Math.max(0, left[c] - Math.max(0, free[c]))])) as Amounts;
+const subtract = (left: Amounts, free: Amounts): Amounts => Object.fromEntries(CAPACITY_RESOURCES.map((c) => [c, Math.max(0, left[c] - Math.max(0, free[c]))])) as Amounts;

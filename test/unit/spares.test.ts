@@ -4,15 +4,19 @@
  * (operator/spares.ts, and unfence of the failed host).
  */
 import { describe, expect, it } from 'vitest';
-import { chooseSpares, roomHosts, unlendable, type Amounts, type SpareSeen } from '../../lib/decision/spares.js';
+import type { Amounts } from '../../lib/decision/capacity.js';
+import { chooseSpares, roomHosts, totalNeeds, unlendable, type SpareSeen } from '../../lib/decision/spares.js';
 import { asOperator } from '../../lib/operator/as-operator.js';
 import { giveBackSparesOf, listSpares, returnSpare, SpareError, spareDisabledReason } from '../../lib/operator/spares.js';
 import { unfence } from '../../lib/operator/unfence.js';
+import { capacityStep } from '../../lib/recovery/controller-effects.js';
 import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
+import type { Incident } from '../../lib/state/incident.js';
 import { lendSpares, type LendDeps } from '../../lib/recovery/spares.js';
 import { KEYS, type SpareClaim } from '../../lib/state/records.js';
 import { SpareClaims, sparesLentTo } from '../../lib/state/spares.js';
 import { type FakeCloud, cloudsDisposedAfterEach } from '../support/fake-cloud.js';
+import { flavor } from '../support/fake-nova.js';
 
 const cloudOf = cloudsDisposedAfterEach();
 const amounts = (VCPU: number, MEMORY_MB = 0, DISK_GB = 0): Amounts => ({ VCPU, MEMORY_MB, DISK_GB });
@@ -57,6 +61,11 @@ describe('chooseSpares: the fewest spares, in the configured order, that cover t
     { seen: seen('cmp9'), reason: undefined },
   ])('unlendable: $reason', ({ seen: s, reason }) => {
     expect(unlendable(s, 'cmp1', 'inc1')).toBe(reason);
+  });
+
+  it('what the held instances need together', () => {
+    expect(totalNeeds([amounts(1, 2048, 20), amounts(2, 4096, 0)])).toEqual(amounts(3, 6144, 20));
+    expect(totalNeeds([])).toEqual(amounts(0));
   });
 
   it('spares count as room only for the incident they are lent to', () => {
@@ -269,5 +278,63 @@ describe('giving spares back', () => {
     expect(await giveBackSparesOf(c.runtime, c.nova, 'cmp1', 'cmp1-x', 'ctl1')).toEqual([]);
     expect(claimOf(c, 'cmp4')).toMatchObject({ incident: 'cmp2-x' });
     expect(c.nova.calls('disableService')).toEqual([]);
+  });
+});
+
+describe('spares in the capacity step', () => {
+  /**
+   * cmp1 fails with six 1-vCPU instances, priorities 6 down to 1; cmp2 and the fake's default
+   * target are disabled; cmp3 has room for four; cmp4 is the spare (disabled) with room for four.
+   */
+  function shortOfRoom(config: Record<string, string> = { spare_hosts: 'cmp4' }): FakeCloud {
+    const c = cloudOf({ config: { capacity: config } });
+    c.nova.scheduling = true;
+    for (let p = 1; p <= 6; p++) c.nova.server(`p${p}`, 'cmp1', { metadata: { nova_ha_priority: String(p) }, flavor: flavor(1, 2048, 20) });
+    for (const host of ['cmp2', c.nova.target]) c.nova.service(host, { status: 'disabled' });
+    c.nova.service('cmp4', { status: 'disabled', disabledReason: 'spare' });
+    for (const host of ['cmp2', 'cmp3', 'cmp4']) c.nova.placementApi.provide(host, 4, 8192, 200);
+    return c;
+  }
+  const fence = (c: FakeCloud): Promise<Incident> => asOperator(c.runtime, 'cmp1', 'fence', (run) => fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (h) => c.bmc.powerOffVerified(h), capacity: capacityStep(c.runtime, c.nova)! }, run));
+
+  it('short of room: a spare is lent for what the held instances need, the room read again, and every instance evacuated', async () => {
+    const c = shortOfRoom();
+    const incident = await fence(c);
+    expect(incident.phase).toBe('fenced');
+    expect((incident.instances ?? []).map((o) => `${o.id} ${o.outcome} ${o.to}`).sort()).toEqual(['p1 evacuated cmp4', 'p2 evacuated cmp4', 'p3 evacuated cmp3', 'p4 evacuated cmp3', 'p5 evacuated cmp3', 'p6 evacuated cmp3']);
+    expect(incident.held).toBeUndefined();
+    const steps = incident.timeline.map((e) => `${e.step}:${e.outcome}`);
+    expect(steps.indexOf('spare-lent:done')).toBeGreaterThan(steps.indexOf('evacuate:started'));
+    expect(steps.indexOf('spare-lent:done')).toBeLessThan(steps.indexOf('capacity:done'));
+    expect(incident.timeline.find((e) => e.step === 'capacity')?.detail).toMatch(/^room for all 6 instances/);
+    expect(claimOf(c, 'cmp4')).toMatchObject({ incident: incident.id, host: 'cmp1', enabledAt: expect.any(Number) });
+    expect(c.notes.map((n) => n.event)).not.toContain('capacity-held');
+  });
+
+  it('room enough without spares: none lent, the spare not counted and left disabled', async () => {
+    const c = shortOfRoom();
+    c.nova.service('cmp2');
+    const incident = await fence(c);
+    expect((incident.instances ?? []).every((o) => o.outcome === 'evacuated' && o.to !== 'cmp4')).toBe(true);
+    expect(incident.timeline.some((e) => e.step === 'spare-lent')).toBe(false);
+    expect(c.nova.services.get('cmp4')?.status).toBe('disabled');
+  });
+
+  it('a spare lent to another incident is not room for this one, even enabled', async () => {
+    const c = shortOfRoom();
+    c.nova.service('cmp4');
+    await new SpareClaims(c.runtime.kv).claim({ spare: 'cmp4', incident: 'cmp2-x', host: 'cmp2', at: 1, by: 'ctl2', aggregates: [], enabledAt: 2 });
+    const incident = await fence(c);
+    expect(incident.held?.map((h) => h.id)).toEqual(['p2', 'p1']);
+    expect(incident.timeline.find((e) => e.step === 'spare-lent')).toMatchObject({ outcome: 'skipped', detail: 'cmp4: lent to incident cmp2-x of cmp2' });
+    expect(c.nova.callCounts().has('p1')).toBe(false);
+  });
+
+  it('without spare_hosts nothing is lent: the rest is held as before', async () => {
+    const c = shortOfRoom({});
+    const incident = await fence(c);
+    expect(incident.held?.map((h) => h.id)).toEqual(['p2', 'p1']);
+    expect(incident.timeline.some((e) => e.step === 'spare-lent')).toBe(false);
+    expect(c.nova.calls('enableService')).toEqual([]);
   });
 });
