@@ -1,6 +1,7 @@
 /** Which effects this controller has, from its config: Consul events always; IPMI, fence levels and Nova when configured. */
 import { fenceAndEvacuate, move, countOutcomes, type CapacityStep, type FenceDeps } from './fence.js';
 import { readRoom } from './capacity.js';
+import { retryLeftBehind, retrySettings } from './retry-left-behind.js';
 import { IncidentStore } from '../state/incident-store.js';
 import { powerOffAfterDump, powerOffThroughLevels, powerOnThroughLevels, readHostPower } from './fence-levels.js';
 import { dumpEnded } from '../decision/fence-evidence.js';
@@ -91,6 +92,10 @@ export function controllerEffects(runtime: Runtime): Effects {
       const capacity = capacityStep(runtime, novaClient());
       return fenceAndEvacuate({ runtime, nova: novaClient(), ...power, ...(capacity ? { capacity } : {}) }, run);
     };
+    // The retry reads the room in Placement: without the capacity check it has nothing to wait for.
+    if (config.capacity.check && config.capacity.retry_attempts > 0) {
+      effects.retryLeftBehind = (run) => retryLeftBehind({ runtime, nova: novaClient(), ...power, capacity: capacityStep(runtime, novaClient())! }, run, retrySettings(config));
+    }
   }
   if (config.evacuation.live_migrate_on_tenant_failure) {
     effects.drain = async (run) => {
