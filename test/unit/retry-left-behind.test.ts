@@ -11,7 +11,8 @@ import { BACKOFF_CAP, leftBehind, mayRetry, retryDue, retryLeftBehind, type Retr
 import type { FenceRun } from '../../lib/recovery/effects.js';
 import type { Decision } from '../../lib/decision/policy.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
-import { FakeCloud } from '../support/fake-cloud.js';
+import { FakeCloud, evaluateIn } from '../support/fake-cloud.js';
+import { runWorker } from '../../lib/recovery/worker.js';
 import { flavor } from '../support/fake-nova.js';
 
 const HOST = 'cmp1';
@@ -144,5 +145,44 @@ describe('retryLeftBehind', () => {
     const after = (await retryLeftBehind(deps(c), runOf(c), NO_WAIT))!;
     expect(after.timeline.some((e) => e.step === 'power-off-again' && e.outcome === 'done')).toBe(true);
     expect(await c.bmc.readPower(HOST)).toBe('off');
+  });
+});
+
+describe('who starts a retry: the evaluation dispatches, the worker of the fenced host runs it', () => {
+  /** A fenced incident of cmp1 whose evacuation ended a minute ago with one instance held. */
+  const fencedLongAgo = async (c: FakeCloud): Promise<void> => {
+    const at = Date.now() - 60_000;
+    let incident = withStep(openIncident(HOST, 'node-unreachable', 'failed on every network', at - 10_000, 'ctl1'), { at: at - 5_000, step: 'power-off', outcome: 'done', by: 'ctl1' });
+    incident = withStep(incident, { at, step: 'evacuate', outcome: 'done', by: 'ctl1' });
+    incident = { ...incident, phase: 'fenced', phaseSince: at, fenceStarted: true, held: [{ id: 'p1', name: 'p1', reason: 'needs 1 vCPU more' }], room: {} };
+    await c.store.change(HOST, () => incident);
+  };
+
+  it('the evaluation starts the fenced host\'s worker once the backoff is over, and not while the controller is isolated', async () => {
+    const c = new FakeCloud({ config: { capacity: { retry_backoff: '10s' } } });
+    cloud = c;
+    c.hung(HOST, 'off');
+    await c.bmc.powerOffVerified(HOST);
+    await fencedLongAgo(c);
+    const { evaluation, spawned } = await evaluateIn(c);
+    expect(evaluation.decisions.get(HOST)).toMatchObject({ action: 'none', guard: 'fenced' });
+    expect(spawned).toEqual([HOST]);
+    c.consul.tenant.node('ctl1', { serfHealth: 'critical' });
+    expect((await evaluateIn(c)).spawned).toEqual([]);
+  });
+
+  it('the worker of a fenced host with room grown evacuates the held instance', async () => {
+    const c = shortOfRoom();
+    for (const id of ['p2', 'p3', 'p4', 'p5', 'p6']) c.nova.servers.get(id)!.host = 'cmp4';
+    c.hung(HOST, 'off');
+    await c.bmc.powerOffVerified(HOST);
+    await fencedLongAgo(c);
+    const effects = c.effects({ retryLeftBehind: (run) => retryLeftBehind(deps(c), run, NO_WAIT) });
+    expect(await runWorker(c.runtime, effects, HOST, c.observer, { pollMs: 10 })).toBe('done');
+    const incident = c.incident(HOST)!;
+    expect(incident.retries?.attempts).toBe(1);
+    expect(incident.held).toBeUndefined();
+    expect(c.nova.callCounts()).toEqual(new Map([['p1', 1]]));
+    expect(incident.timeline.findLast((e) => e.step === 'retry')).toMatchObject({ outcome: 'done', detail: 'attempt 1: 1 more evacuated, 0 still left behind' });
   });
 });
