@@ -6,7 +6,7 @@
  * showed the address is reached through a lab device (the lab's hard network rule).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabPyWorkers } from './nova-workers.js';
 import { LAB_DEVICES, OPENSTACK_NODE, REPO_ROOT, addressOf, namespaceOf, openstackAddress, runDir, type LabSpec } from './topology.js';
@@ -217,6 +217,32 @@ export class NovaLab {
   computeStartedAt(index: number): number | undefined {
     const record = join(this.dir, 'pid', `nova-compute-cmp${index}.pid`);
     return existsSync(record) ? statSync(record).mtimeMs : undefined;
+  }
+
+  /**
+   * Sets nova.conf options of cmpN alone (reserved_host_cpus, cpu_allocation_ratio ...: its
+   * [DEFAULT] section, in its own overlay file), replacing what an earlier call set ({} removes
+   * them), then restarts its nova-compute and waits until it has reported since: its new
+   * inventory is in Placement by then (nova-compute updates it before it first reports).
+   */
+  async setComputeOptions(index: number, options: Readonly<Record<string, string>>): Promise<void> {
+    const file = join(this.dir, 'etc', 'nova', `cmp${index}.conf`);
+    const marker = '# set by NovaLab.setComputeOptions';
+    const kept = readFileSync(file, 'utf8').split('\n').filter((line, i, all) => line !== marker && all[i - 1] !== marker);
+    const at = kept.indexOf('[DEFAULT]') + 1;
+    if (at === 0) throw new Error(`${file} has no [DEFAULT] section; remove it and start cmp${index}'s nova-compute again (start-compute.sh renders it)`);
+    kept.splice(at, 0, ...Object.entries(options).flatMap(([key, value]) => [marker, `${key} = ${value}`]));
+    writeFileSync(file, kept.join('\n'));
+    const restartedAt = Date.now();
+    await this.restartCompute(index);
+    const reported = async (): Promise<boolean> => {
+      const service = (await this.services()).find((s) => s.host === `cmp${index}`);
+      const at = service?.updated_at ? Date.parse(`${service.updated_at.replace(/Z$/, '')}Z`) : Number.NaN;
+      return service?.state === 'up' && at > restartedAt;
+    };
+    for (const deadline = Date.now() + 120_000; !(await reported()); await new Promise((resolve) => setTimeout(resolve, 1000))) {
+      if (Date.now() > deadline) throw new Error(`cmp${index}'s nova-compute has not reported to Nova within 120 s of its restart with new options; see lab/run/${this.spec.prefix}/nova/log/nova-compute-cmp${index}.log`);
+    }
   }
 
   async restartCompute(index: number): Promise<void> {

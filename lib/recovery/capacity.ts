@@ -88,7 +88,7 @@ export interface Admission {
   readonly held: readonly HeldInstance[];
   /** One line: the estimate, or why there was none. */
   readonly summary: string;
-  /** The room counted, rounded; absent when unknown. */
+  /** The room left once the instances that fit are placed, rounded: room beyond it is new room. Absent when unknown. */
   readonly signature?: RoomSignature;
   /** Why the room is unknown; absent when it was estimated. */
   readonly unknown?: string;
@@ -112,7 +112,7 @@ export function admitByRoom(servers: readonly Server[], room: Room): Admission {
     call: plan.fits.map((fit) => fit.instance.server),
     held: plan.held.map((held) => ({ id: held.instance.id, name: held.instance.name, reason: held.reason })),
     summary: `${plan.summary}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`,
-    signature: roomSignature(room.hosts),
+    signature: roomSignature(plan.left),
   };
 }
 

@@ -1,6 +1,7 @@
 /** Which effects this controller has, from its config: Consul events always; IPMI, fence levels and Nova when configured. */
 import { fenceAndEvacuate, move, countOutcomes, type CapacityStep, type FenceDeps } from './fence.js';
 import { freeRoomOf, readRoom, type RoomSources } from './capacity.js';
+import { retryLeftBehind, retrySettings } from './retry-left-behind.js';
 import { lendSpares, type SpareNova } from './spares.js';
 import { SpareClaims, sparesLentTo } from '../state/spares.js';
 import type { Amounts } from '../decision/capacity.js';
@@ -109,6 +110,10 @@ export function controllerEffects(runtime: Runtime): Effects {
       const capacity = capacityStep(runtime, novaClient());
       return fenceAndEvacuate({ runtime, nova: novaClient(), ...power, ...(capacity ? { capacity } : {}) }, run);
     };
+    // The retry reads the room in Placement: without the capacity check it has nothing to wait for.
+    if (config.capacity.check && config.capacity.retry_attempts > 0) {
+      effects.retryLeftBehind = (run) => retryLeftBehind({ runtime, nova: novaClient(), ...power, capacity: capacityStep(runtime, novaClient())! }, run, retrySettings(config));
+    }
   }
   if (config.evacuation.live_migrate_on_tenant_failure) {
     effects.drain = async (run) => {

@@ -33,6 +33,8 @@ export interface Effects {
   drain?(run: FenceRun): Promise<Incident>;
   /** Enable again a host nova-ha disabled for a drain (its incident closed). */
   undrain?(host: string): Promise<void>;
+  /** A fenced host's instances left behind, evacuated again if room appeared (retry-left-behind.ts); undefined when nothing was done. */
+  retryLeftBehind?(run: FenceRun): Promise<Incident | undefined>;
 }
 
 /** Consul's event node filter is a regular expression: match exactly this node. */

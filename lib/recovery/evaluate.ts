@@ -17,6 +17,7 @@ import type { Runtime } from './runtime.js';
 import type { Dispatch } from './spawn-worker.js';
 import { announceStorm } from './storm.js';
 import { urgency } from './worker-queue.js';
+import { mayRetry, retrySettings } from './retry-left-behind.js';
 
 export interface Evaluation {
   readonly world: World;
@@ -100,7 +101,10 @@ export async function evaluate(runtime: Runtime, observer: Observer, dispatch: D
   }
 
   const incidents = world.incidents;
-  const candidates = [...decisions].filter(([host, d]) => needsWorker(d, incidents === 'unknown' ? undefined : incidents.get(host)));
+  // A fenced host's instances left behind, retried when room appears: its worker reads the room and decides.
+  const retry = retrySettings(runtime.config);
+  const mayRetryNow = (host: string, d: Decision): boolean => runtime.config.capacity.check && isolatedOn.length === 0 && storm === undefined && snapshot.context.paused === null && incidents !== 'unknown' && mayRetry(d, incidents.get(host), retry, now);
+  const candidates = [...decisions].filter(([host, d]) => needsWorker(d, incidents === 'unknown' ? undefined : incidents.get(host)) || mayRetryNow(host, d));
   // One read of every lock: a host whose lock is held has its worker already.
   let held: ReadonlySet<string> | undefined = new Set();
   if (candidates.length > 0) {

@@ -279,8 +279,10 @@ function describeReport(report: EvacuationReport): string {
 export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress' | 'capacity'>, run: FenceRun, kind: MoveKind, incident: Incident, admitted?: (admission: Admission) => void): Promise<EvacuationReport> {
   const capacity = kind === 'evacuation' ? deps.capacity : undefined;
   const by = deps.runtime.node;
+  let estimated = false;
   /** The capacity step: which of the instances about to be called for fit the room; the others are held, recorded in the incident. */
   const admit = async (servers: readonly Server[]): Promise<readonly Server[]> => {
+    estimated = true;
     const estimate = async (): Promise<Admission> => (capacity!.ignored !== undefined ? admitAll(servers, capacity!.ignored) : admitByRoom(servers, await capacity!.readRoom(run.host, incident.id)));
     let admission = await estimate();
     if (admission.held.length > 0 && admission.unknown === undefined && capacity!.lendSpares) {
@@ -296,7 +298,7 @@ export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'
     admitted?.(admission);
     return admission.call;
   };
-  return evacuateInstances({
+  const report = await evacuateInstances({
     kind,
     nova: deps.nova,
     host: run.host,
@@ -312,6 +314,14 @@ export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'
     ...(deps.progress ? { progress: deps.progress } : {}),
     ...(capacity ? { admit } : {}),
   });
+  // Nothing was left to call for (the held ones gone from the host meanwhile): none is held any more.
+  if (capacity && !estimated && (incident.held ?? []).length > 0) {
+    await run.change((i) => {
+      const { held: _held, ...rest } = i;
+      return rest;
+    });
+  }
+  return report;
 }
 
 export function countOutcomes(outcomes: readonly InstanceOutcome[]): Record<'evacuated' | 'skipped' | 'failed' | 'migrated', number> {

@@ -12,7 +12,7 @@ import { lastOutcome, openIncident, withPhase, withStep, type Incident } from '.
 import { IncidentStore } from '../state/incident-store.js';
 import { NETWORKS, NODE_REPAIRS, type NodeRepair, type Repair } from '../decision/model.js';
 import type { Observer } from '../decision/observation.js';
-import type { Decision } from '../decision/policy.js';
+import { stormOf, type Decision } from '../decision/policy.js';
 import { HostObserver } from './host-observer.js';
 import { KEYS } from '../state/records.js';
 import { newNonce, verifyReport } from './repair-request.js';
@@ -79,8 +79,6 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
       await watch.waitForChange(pollMs);
       continue;
     }
-    if (decision.action === 'none') return 'done';
-
     // Evacuations run concurrently and each records its outcome: one incident write at a time.
     const change = (mutate: (incident: Incident) => Incident): Promise<Incident> => {
       const next = writes.then(async () => {
@@ -90,6 +88,16 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
       writes = next.catch(() => undefined);
       return next;
     };
+
+    if (decision.action === 'none') {
+      // A fenced host's instances left behind, when room appears: never while this controller is
+      // cut off, a storm is on or nova-ha is paused (the evaluation dispatches no worker then either).
+      const calm = NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy') && stormOf(snapshot.context, runtime.settings.stormLimit) === undefined && snapshot.context.paused === null;
+      if (decision.guard === 'fenced' && incidentNow && effects.retryLeftBehind && calm) {
+        await effects.retryLeftBehind({ host, change, stillOwner: () => lock.isHeld() });
+      }
+      return 'done';
+    }
 
     if (decision.action === 'close') {
       if (!incidentNow) return 'done';

@@ -57,7 +57,7 @@ describe('the capacity step in the fence workflow', () => {
     // Held instances are never called for: nothing recorded for them, no POST.
     expect([...c.nova.callCounts().keys()].sort()).toEqual(['p3', 'p4', 'p5', 'p6']);
     expect(capacityStep(incident)).toMatchObject([{ outcome: 'done', detail: 'room for 4 of 6 instances; 2 held: needs 2 vCPU and 4 GiB more (1 usable host with 4 vCPU, 8 GiB and 200 GB disk free)' }]);
-    expect(incident.room).toEqual({ cmp3: { VCPU: 4, MEMORY_MB: 8192, DISK_GB: 200 } });
+    expect(incident.room).toEqual({ cmp3: { VCPU: 0, MEMORY_MB: 0, DISK_GB: 120 } });
     const held = c.notes.filter((n) => n.event === 'capacity-held');
     expect(held).toHaveLength(1);
     expect(held[0]!.reason).toMatch(/^The usable compute hosts have no room for every instance of cmp1: room for 4 of 6/);

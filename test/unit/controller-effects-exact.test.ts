@@ -131,7 +131,7 @@ describe('controllerEffects: which effects a controller has, from its config', (
   it('[fencing] method ipmi with [ipmi]: reads power, powers on and fences through ipmitool; no drain without live_migrate_on_tenant_failure', async () => {
     const c = controller();
     const effects = controllerEffects(c.runtime);
-    expect(Object.keys(effects).sort()).toEqual(['fence', 'powerOn', 'readPower', 'remediate']);
+    expect(Object.keys(effects).sort()).toEqual(['fence', 'powerOn', 'readPower', 'remediate', 'retryLeftBehind']);
     bmcPower('off');
     expect(await effects.readPower!(HOST)).toBe('off');
     await effects.powerOn!(HOST);
@@ -178,7 +178,7 @@ describe('controllerEffects: which effects a controller has, from its config', (
   it('[fencing] method agent with no [ipmi]: reads power, powers on and powers off through the fence agent, never ipmitool', async () => {
     const c = controller(AGENT_ONLY);
     const effects = controllerEffects(c.runtime);
-    expect(Object.keys(effects).sort()).toEqual(['fence', 'powerOn', 'readPower', 'remediate']);
+    expect(Object.keys(effects).sort()).toEqual(['fence', 'powerOn', 'readPower', 'remediate', 'retryLeftBehind']);
     writeFileSync(join(dir, `agent-${HOST}`), 'off\n');
     expect(await effects.readPower!(HOST)).toBe('off');
     await effects.powerOn!(HOST);
@@ -270,7 +270,7 @@ describe('drain: live-migrate the instances off a host whose tenant network is d
 
   it('only with [evacuation] live_migrate_on_tenant_failure', () => {
     const c = drainer();
-    expect(Object.keys(controllerEffects(c.runtime)).sort()).toEqual(['drain', 'fence', 'powerOn', 'readPower', 'remediate', 'undrain']);
+    expect(Object.keys(controllerEffects(c.runtime)).sort()).toEqual(['drain', 'fence', 'powerOn', 'readPower', 'remediate', 'retryLeftBehind', 'undrain']);
   });
 
   it('records drain started, disables the host with the reason, live-migrates what it may, records the counts, and tells the operators', async () => {
@@ -348,5 +348,19 @@ describe('drain: live-migrate the instances off a host whose tenant network is d
       if (enabled) expect(c.nova.services.get(HOST)!.status).toBe('enabled');
     }
     expect(c.nova.calls('enableService').every(([id]) => id === `svc-${HOST}`)).toBe(true);
+  });
+});
+
+describe('retryLeftBehind: only with the capacity check and attempts', () => {
+  it.each([
+    ['check = false', { check: 'false' }],
+    ['retry_attempts = 0', { retry_attempts: '0' }],
+  ])('none with %s', (_name, capacity) => {
+    const c = new FakeCloud({ config: { capacity } });
+    try {
+      expect(controllerEffects(c.runtime).retryLeftBehind).toBeUndefined();
+    } finally {
+      c.dispose();
+    }
   });
 });

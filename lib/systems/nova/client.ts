@@ -108,7 +108,9 @@ export class NovaClient {
   /** Placement reads with this client's Keystone session; `endpoint` instead of the catalog's ([capacity] placement_endpoint). */
   placement(endpoint?: URL): PlacementClient {
     const nova = this.options.nova;
-    return new PlacementClient({ session: this.session, http: this.http, retry: this.retry, log: this.log, region: nova.region_name, interface: nova.interface, ...(endpoint ? { endpoint } : {}) });
+    // An estimate is advisory: a Placement that does not answer is worth one more try, not the
+    // seconds of backoff a Nova call gets, since the evacuation waits for it.
+    return new PlacementClient({ session: this.session, http: this.http, retry: { ...this.retry, retries: Math.min(this.retry.retries, 1) }, log: this.log, region: nova.region_name, interface: nova.interface, ...(endpoint ? { endpoint } : {}) });
   }
 
   /** The compute endpoint picked from the catalog. */
