@@ -48,7 +48,7 @@ export function renderStatus(status: ClusterStatus): string {
 
 function incidentRow(i: Incident): string[] {
   const end = i.closedAt ?? Date.now();
-  return [i.id, i.host, i.phase, i.cause, new Date(i.openedAt).toISOString().replace('.000', ''), formatDuration(end - i.openedAt), String((i.instances ?? []).length)];
+  return [i.id, i.host, i.phase, i.cause, new Date(i.openedAt).toISOString().replace('.000', ''), formatDuration(end - i.openedAt), `${(i.instances ?? []).length}${i.held?.length ? ` + ${i.held.length} held` : ''}`];
 }
 
 /** For an open incident whose fence went through and some instances failed or are held for room: the exact command that evacuates them again. */

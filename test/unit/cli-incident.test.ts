@@ -26,4 +26,13 @@ describe('nova-ha incident', () => {
     expect(retryLine({ ...fenced, timeline: fenced.timeline.filter((e) => e.step !== 'power-off') })).toBeUndefined();
     expect(retryLine({ ...fenced, closedAt: T0 + 60_000 })).toBeUndefined();
   });
+
+  it('lists held instances with what they lack, and the retry line counts them with the automatic retries', () => {
+    const held: Incident = { ...fenced, held: [{ id: 'i-3', name: 'batch', reason: 'needs 2 vCPU more than the closest host, cmp3, has free (0 vCPU, 4 GiB and 100 GB disk)' }], retries: { attempts: 2, lastAt: T0 } };
+    const text = renderIncident(held);
+    expect(text).toMatch(/batch +i-3 +held +cmp1 +- +needs 2 vCPU more than the closest host, cmp3/);
+    expect(text).toContain('1 instance held for room, 1 instance failed (2 automatic retries so far); nova-ha evacuates them by itself when room appears; once the cause is fixed, evacuate again with: nova-ha evacuate cmp1');
+    const { retries: _retries, ...neverRetried } = held;
+    expect(retryLine({ ...neverRetried, instances: held.instances!.slice(0, 1) })).toBe('1 instance held for room; nova-ha evacuates them by itself when room appears; once the cause is fixed, evacuate again with: nova-ha evacuate cmp1');
+  });
 });
