@@ -274,7 +274,7 @@ export function doctorSources(runtime: Runtime, configFile: string): DoctorSourc
  * them. A host without a provider, or a server without its flavor, makes the reading fail: an
  * estimate that leaves them out would promise room that is not there.
  */
-async function placementLoads(nova: NovaClient, config: Config, hosts: readonly string[]): Promise<ProviderLoad[]> {
+export async function placementLoads(nova: NovaClient, config: Config, hosts: readonly string[]): Promise<ProviderLoad[]> {
   const endpoint = config.capacity.placement_endpoint;
   const placement = nova.placement(endpoint ? new URL(endpoint) : undefined);
   return mapLimit([...hosts], 4, async (host) => {
