@@ -159,6 +159,8 @@ export interface DryAnswer {
   readonly request: string;
   readonly status?: number;
   readonly message: string;
+  /** Nova's request ID: what to look for in nova-api's log. */
+  readonly requestId?: string;
   readonly at: number;
 }
 
@@ -188,8 +190,10 @@ export function evacuatePermission(answer: DryAnswer): Permission {
   return 'unclear';
 }
 
+const ago = (ms: number): string => (ms < 1000 ? 'just now' : `${formatDuration(ms)} ago`);
+
 const describeAnswer = (answer: DryAnswer, now: number): string =>
-  `${answer.request} → ${answer.status === undefined ? 'no answer' : `HTTP ${answer.status}`}${answer.message ? ` "${answer.message.slice(0, 120)}"` : ''}, ${formatDuration(Math.max(0, now - answer.at))} ago`;
+  `${answer.request} → ${answer.status === undefined ? 'no answer' : `HTTP ${answer.status}`}${answer.message ? ` "${answer.message.slice(0, 120)}"` : ''}${answer.requestId ? ` (request ${answer.requestId})` : ''}, ${ago(Math.max(0, now - answer.at))}`;
 
 const MEANING: Record<Permission, string> = { allowed: 'allowed (refused after the policy check)', denied: 'NOT allowed (refused by the policy)', unclear: 'cannot tell (refused before the policy check, or another answer)' };
 

@@ -106,7 +106,7 @@ async function listing(read: () => Promise<number>): Promise<Listing> {
 async function dry(ask: () => Promise<ProbeAnswer>, now: () => number): Promise<DryAnswer> {
   try {
     const answer = await ask();
-    return { request: answer.request, status: answer.status, message: `${answer.message}${answer.requestId ? ` (request ${answer.requestId})` : ''}`, at: now() };
+    return { request: answer.request, status: answer.status, message: answer.message, ...(answer.requestId ? { requestId: answer.requestId } : {}), at: now() };
   } catch (error) {
     return { request: 'the dry request', message: failure(error), at: now() };
   }
