@@ -66,7 +66,9 @@ export const notChecked = (check: DoctorCheck, why: string): DoctorRow => row(ch
 /** check-config's problems: an error makes the config invalid, a warning does not. */
 export function configVerdict(file: string, problems: readonly ConfigProblem[]): DoctorRow {
   const errors = problems.filter((p) => !p.warning);
-  const describe = (list: readonly ConfigProblem[]): string => list.slice(0, 3).map((p) => `${p.section ? `[${p.section}]` : ''}${p.key ? ` ${p.key}` : ''}: ${p.message}`.trim()).join('; ') + (list.length > 3 ? '; ...' : '');
+  // As check-config prints a problem (lib/config/load.ts formatProblem, which this pure code may not import).
+  const where = (p: ConfigProblem): string => [p.section ? `[${p.section}]` : '', p.key ? `${p.key}:` : ''].filter(Boolean).join(' ');
+  const describe = (list: readonly ConfigProblem[]): string => list.slice(0, 3).map((p) => [where(p), p.message].filter(Boolean).join(' ')).join('; ') + (list.length > 3 ? '; ...' : '');
   if (errors.length > 0) return row('config', 'CRITICAL', `${file}: ${plural(errors.length, 'problem')}: ${describe(errors)} (nova-ha check-config lists them)`);
   if (problems.length > 0) return row('config', 'WARNING', `${file}: valid, ${plural(problems.length, 'warning')}: ${describe(problems)}`);
   return row('config', 'OK', `${file}: valid`);
@@ -293,10 +295,13 @@ export interface ClockInput {
   readonly staleAfterMs: number;
 }
 
+/** A record older than this is a controller long gone (decommissioned, renamed): not even named. */
+const CLOCK_RECORD_FORGOTTEN = 24 * 3600_000;
+
 export function clocksVerdict(input: ClockInput | { readonly error: string }): DoctorRow {
   if ('error' in input) return row('clocks', 'UNKNOWN', `the controllers' clock records could not be read: ${input.error}`, [{ label: 'clock_skew_ms', value: 'U' }, { label: 'clock_controllers', value: 'U' }]);
   const fresh = input.records.filter((r) => input.now - r.at <= input.staleAfterMs).sort((a, b) => a.offsetMs - b.offsetMs);
-  const stale = input.records.filter((r) => !fresh.includes(r)).map((r) => `${r.node} (measured ${formatDuration(input.now - r.at)} ago)`);
+  const stale = input.records.filter((r) => !fresh.includes(r) && input.now - r.at <= CLOCK_RECORD_FORGOTTEN).map((r) => `${r.node} (measured ${formatDuration(input.now - r.at)} ago)`);
   const staleText = stale.length ? `; left out, too old: ${stale.join(', ')}` : '';
   if (fresh.length === 0) return row('clocks', 'UNKNOWN', `no controller measured its clock in the last ${formatDuration(input.staleAfterMs)}${staleText}`, [{ label: 'clock_skew_ms', value: 'U' }, { label: 'clock_controllers', value: 0 }]);
   const skew = fresh.at(-1)!.offsetMs - fresh[0]!.offsetMs;

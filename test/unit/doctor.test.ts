@@ -140,10 +140,10 @@ describe('doctor verdicts', () => {
 
   it('clocks: the skew of the fresh records against the window; stale ones are left out and said', () => {
     const now = 10_000_000;
-    const row = clocksVerdict({ records: [{ node: 'ctl1', offsetMs: -221, at: now }, { node: 'ctl2', offsetMs: 512, at: now - 60_000 }, { node: 'ctl3', offsetMs: 40_000, at: now - 7_200_000 }], now, windowMs: 60_000, staleAfterMs: 900_000 });
+    const row = clocksVerdict({ records: [{ node: 'ctl1', offsetMs: -221, at: now }, { node: 'ctl2', offsetMs: 512, at: now - 60_000 }, { node: 'ctl3', offsetMs: 40_000, at: now - 7_200_000 }, { node: 'ctl0', offsetMs: 0, at: now - 2 * 86_400_000 }], now, windowMs: 60_000, staleAfterMs: 900_000 });
     expect(row.status).toBe('OK');
     expect(perf(row)).toEqual({ clock_skew_ms: 733, clock_controllers: 2 });
-    expect(row.found).toMatch(/^2 controllers compared: skew 733 ms .*left out, too old: ctl3/);
+    expect(row.found).toMatch(/^2 controllers compared: skew 733 ms .*left out, too old: ctl3 \(measured 2h ago\)$/);
     expect(clocksVerdict({ records: [{ node: 'ctl1', offsetMs: 0, at: now }, { node: 'ctl2', offsetMs: 35_000, at: now }], now, windowMs: 60_000, staleAfterMs: 900_000 }).status).toBe('WARNING');
     expect(clocksVerdict({ records: [{ node: 'ctl1', offsetMs: 0, at: now }, { node: 'ctl2', offsetMs: 61_000, at: now }], now, windowMs: 60_000, staleAfterMs: 900_000 }).status).toBe('CRITICAL');
     expect(clocksVerdict({ records: [], now, windowMs: 60_000, staleAfterMs: 900_000 }).status).toBe('UNKNOWN');
