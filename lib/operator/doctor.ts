@@ -282,7 +282,7 @@ export async function placementLoads(nova: NovaClient, config: Config, hosts: re
     if (!provider) throw new Error(`Placement has no resource provider for ${host} (its nova-compute never reported to Placement?)`);
     const [inventories, usages, servers] = await Promise.all([placement.inventories(provider.uuid), placement.usages(provider.uuid), nova.listServersOnHost(host)]);
     const instances = servers.map((server) => {
-      if (!server.flavor) throw new Error(`Nova gives no flavor sizes for server ${server.id} on ${host}: they need compute microversion 2.47 ([nova] microversion_floor)`);
+      if (!server.flavor) throw new Error(`Nova gives no flavor sizes for server ${server.id} on ${host}: it embeds them from compute microversion 2.47 on, and this cloud speaks an older one`);
       return { id: server.id, name: server.name, needs: instanceNeeds(server.flavor, server.bootsFromVolume) };
     });
     return { host, room: { host, free: freeAmounts(inventories, usages), limits: unitLimits(inventories) }, instances };
