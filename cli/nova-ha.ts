@@ -13,6 +13,7 @@ import { CliError } from './errors.js';
 import * as agent from './commands/agent.js';
 import * as checkConfig from './commands/check-config.js';
 import * as consulFragment from './commands/consul-fragment.js';
+import * as doctor from './commands/doctor.js';
 import * as fencing from './commands/fencing.js';
 import * as hostCommands from './commands/host.js';
 import * as installPlan from './commands/install-plan.js';
@@ -26,7 +27,7 @@ const program = new Command('nova-ha')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [status, checkConfig, simulate, fencing, spares, hostCommands, consulFragment, installPlan, agent]) command.register(program);
+for (const command of [status, checkConfig, doctor, simulate, fencing, spares, hostCommands, consulFragment, installPlan, agent]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import { configPath, errorsOf, formatProblem, loadConfigFile } from '../../lib/config/load.js';
+import { configPath, errorsOf, formatProblem } from '../../lib/config/load.js';
 import { renderReference, renderSample } from '../../lib/config/sample.js';
-import { trustProblems } from '../../lib/config/trust.js';
-import { agentProblems } from '../../lib/systems/power/fence-agent.js';
-import { watchdogProblems } from '../../lib/systems/watchdog/device.js';
+import { configProblems } from '../../lib/operator/config-check.js';
 
 export function register(program: Command): void {
   program
@@ -11,10 +9,7 @@ export function register(program: Command): void {
     .description('validate the config file: one line per problem; exit 0 when valid')
     .action(() => {
       const file = configPath(program.opts<{ config?: string }>().config);
-      const loaded = loadConfigFile(file);
-      // Root trusts this file and what it names: the same refusals as install.sh's (lib/config/trust.ts).
-      // And what only this machine can tell: the fence agents installed (and which leak a password), the watchdog device.
-      const problems = [...loaded.problems, ...(loaded.config ? [...trustProblems(loaded.config, file), ...agentProblems(loaded.config), ...watchdogProblems(loaded.config)] : [])];
+      const problems = configProblems(file);
       for (const problem of problems) console.log(`${file}: ${formatProblem(problem)}`);
       const errors = errorsOf(problems).length;
       if (errors > 0) {

@@ -17,7 +17,9 @@ node_prefix "" {
 # locks and poller locks (acquired with a session), maintenance and pause flags, the power and
 # Nova poller documents, notification dedupe markers. Written by the evaluation, the workers,
 # the pollers (handlers/power-check.ts, handlers/nova-services-check.ts) and the operator CLI
-# (fence, evacuate, unfence, maintenance, pause, resume).
+# (fence, evacuate, unfence, maintenance, pause, resume); and nova-ha doctor's records (its clock
+# offsets and Nova's answers to its dry requests, under doctor/), written by handlers/doctor-check.ts
+# and the CLI.
 key_prefix "nova-ha/" {
   policy = "write"
 }

@@ -55,3 +55,24 @@ export function checksNotRun(view: ClusterView): CheckNotRun[] {
   }
   return out.sort((a, b) => a.node.localeCompare(b.node) || a.check.localeCompare(b.check));
 }
+
+/** The repair keys a compute verifies requests with, as fingerprints (never the keys). */
+export interface RepairKeyFingerprints {
+  readonly current: string;
+  /** During a key rotation: requests signed with this key are accepted too. */
+  readonly previous?: string;
+}
+
+const REPAIR_KEY_LINE = /^repair key (\S+)(?: \(also accepts (\S+) during a key rotation\))?$/m;
+
+/** The nova-compute check's second line: which repair key this compute accepts (the doctor compares it with a controller's). */
+export function repairKeyLine(keys: RepairKeyFingerprints): string {
+  return `repair key ${keys.current}${keys.previous ? ` (also accepts ${keys.previous} during a key rotation)` : ''}`;
+}
+
+/** The repair keys a compute's nova-compute check output names; undefined when it names none (an older nova-ha, or no run yet). */
+export function parseRepairKeyLine(output: string): RepairKeyFingerprints | undefined {
+  const match = REPAIR_KEY_LINE.exec(output);
+  if (!match) return undefined;
+  return { current: match[1]!, ...(match[2] ? { previous: match[2] } : {}) };
+}

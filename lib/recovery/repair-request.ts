@@ -39,6 +39,15 @@ function mac(request: RemediationRequest, key: Secret): string {
   return crypto().createHmac('sha256', key.reveal()).update(canonical(request)).digest('hex');
 }
 
+/**
+ * What names a repair key in check outputs and the doctor's table, never the key: a MAC of a
+ * fixed text under the key, so equal keys give equal fingerprints and the fingerprint gives no
+ * shortcut to the key.
+ */
+export function repairKeyFingerprint(key: Secret): string {
+  return `hmac-sha256:${crypto().createHmac('sha256', key.reveal()).update('nova-ha repair key fingerprint').digest('hex').slice(0, 16)}`;
+}
+
 export const newNonce = (): string => crypto().randomBytes(16).toString('hex');
 
 /** The request's payload. The caller may choose the nonce, to record which request it sent. */

@@ -55,6 +55,11 @@ export const KEYS = {
   kdumpAll: 'kdump',
   spare: (spare: string) => `spares/${spare}`,
   spares: 'spares',
+  /** What Nova answered nova-ha doctor's dry requests on this controller, and when. */
+  doctorDryAnswers: (node: string) => `doctor/dry-answers/${node}`,
+  /** This controller's clock against Nova's, as its doctor check last measured it. */
+  doctorClock: (node: string) => `doctor/clocks/${node}`,
+  doctorClocks: 'doctor/clocks',
 } as const;
 
 export interface HostRecord {

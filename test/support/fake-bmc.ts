@@ -4,7 +4,7 @@
  * (ipmi_sim with ipmitool) run in the lab tests.
  */
 import type { PowerState } from '../../lib/decision/model.js';
-import type { VerifiedOff } from '../../lib/systems/power/ipmi.js';
+import type { PowerResult, VerifiedOff } from '../../lib/systems/power/ipmi.js';
 import { Journal } from './journal.js';
 
 /** How a BMC answers power off: it turns the host off and says so, never reports off, or stops answering. */
@@ -13,6 +13,8 @@ export type PowerOffBehaviour = 'verifies' | 'stays-on' | 'silent';
 export class FakeBmc {
   readonly power = new Map<string, PowerState>();
   readonly powerOff = new Map<string, PowerOffBehaviour>();
+  /** BMCs that refuse every request, with what ipmitool says (a wrong password, say). */
+  readonly refusing = new Map<string, string>();
 
   constructor(readonly journal = new Journal()) {}
 
@@ -23,6 +25,13 @@ export class FakeBmc {
   async readPower(host: string): Promise<PowerState> {
     this.journal.add({ system: 'bmc', method: 'readPower', args: [host] });
     return this.power.get(host) ?? 'on';
+  }
+
+  /** A chassis power status read as lib/systems/power answers it: unknown, with the error, when the BMC refuses. */
+  async readPowerResult(host: string): Promise<PowerResult> {
+    this.journal.add({ system: 'bmc', method: 'readPower', args: [host] });
+    const refusal = this.refusing.get(host);
+    return refusal ? { state: 'unknown', error: refusal } : { state: this.power.get(host) ?? 'on' };
   }
 
   async powerOn(host: string): Promise<void> {

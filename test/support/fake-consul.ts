@@ -24,6 +24,8 @@ export interface FakeNode {
   role?: 'controller' | 'compute';
   serfHealth?: CheckStatus;
   novaCompute?: CheckStatus;
+  /** Its nova-compute check's whole output, when a test needs more than the status line (the repair key line). */
+  novaComputeOutput?: string;
   maintenance?: boolean;
   address?: string;
   /** Its nova-ha-watchdog TTL check, as the feeder last set it. */
@@ -213,7 +215,10 @@ export class FakeConsul implements ConsulSurface {
 
   async catalogNodes(filter?: string): Promise<CatalogNode[]> {
     this.#enter('catalogNodes', [filter]);
-    return [...this.nodes].sort(([a], [b]) => a.localeCompare(b)).map(([name, n]) => ({ Node: name, Address: n.address ?? '127.0.0.1', Meta: (n.role ? { [ROLE_META]: n.role } : {}) as Record<string, string> }));
+    // The one filter nova-ha sends (pollTargets): a node meta value.
+    const meta = /^Meta\["([^"]+)"\] == "([^"]*)"$/.exec(filter ?? '');
+    const matches = (n: FakeNode): boolean => !meta || (meta[1] === ROLE_META && n.role === meta[2]);
+    return [...this.nodes].filter(([, n]) => matches(n)).sort(([a], [b]) => a.localeCompare(b)).map(([name, n]) => ({ Node: name, Address: n.address ?? '127.0.0.1', Meta: (n.role ? { [ROLE_META]: n.role } : {}) as Record<string, string> }));
   }
 
   async healthChecks(filter?: string, nodeMeta?: string): Promise<HealthCheck[]> {
@@ -227,7 +232,7 @@ export class FakeConsul implements ConsulSurface {
     const checks: HealthCheck[] = [];
     for (const [name, n] of [...this.nodes].sort(([a], [b]) => a.localeCompare(b))) {
       if (n.serfHealth) checks.push({ Node: name, CheckID: 'serfHealth', Name: 'Serf Health Status', Status: n.serfHealth, Output: '' });
-      if (n.novaCompute) checks.push({ Node: name, CheckID: NOVA_COMPUTE_CHECK, Name: NOVA_COMPUTE_CHECK, Status: n.novaCompute, Output: NOVA_COMPUTE_OUTPUT[n.novaCompute] });
+      if (n.novaCompute) checks.push({ Node: name, CheckID: NOVA_COMPUTE_CHECK, Name: NOVA_COMPUTE_CHECK, Status: n.novaCompute, Output: n.novaComputeOutput ?? NOVA_COMPUTE_OUTPUT[n.novaCompute] });
       if (n.maintenance) checks.push({ Node: name, CheckID: NODE_MAINTENANCE_CHECK, Name: 'Node Maintenance Mode', Status: 'critical', Output: '' });
       if (n.watchdog) checks.push({ Node: name, CheckID: WATCHDOG_CHECK, Name: WATCHDOG_CHECK, Status: n.watchdog.status, Output: n.watchdog.output });
     }

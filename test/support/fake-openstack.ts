@@ -38,6 +38,10 @@ export class FakeOpenStack {
   maxMicroversion = '2.93';
   tokenLifetimeMs = 3_600_000;
   placementInCatalog = true;
+  /** Nova's clock: when set, its version document carries a Date header from it. */
+  clock: (() => number) | undefined;
+  /** Nova routes by pattern over "METHOD /path", tried when no exact route matches (paths with an ID nova-ha makes up). */
+  readonly patterns: [RegExp, Handler][] = [];
   /** Tokens Nova no longer accepts (a 401 for them). */
   readonly revoked = new Set<string>();
 
@@ -57,12 +61,12 @@ export class FakeOpenStack {
     if (url.origin !== new URL(NOVA).origin) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`getaddrinfo ENOTFOUND ${url.hostname}`), { code: 'ENOTFOUND' }) });
     if (this.revoked.has(headers['x-auth-token'] ?? '')) return json(401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
     if (url.pathname === '/v2.1' && call.method === 'GET') {
-      return json(200, { version: { id: 'v2.1', status: 'CURRENT', version: this.maxMicroversion, min_version: '2.1' } });
+      return json(200, { version: { id: 'v2.1', status: 'CURRENT', version: this.maxMicroversion, min_version: '2.1' } }, this.clock ? { Date: new Date(this.clock()).toUTCString() } : {});
     }
     const asked = headers['openstack-api-version']?.replace(/^compute /, '');
     if (asked && newer(asked, this.maxMicroversion)) return json(406, { computeFault: { code: 406, message: `Version ${asked} is not supported by the API. Minimum is 2.1 and maximum is ${this.maxMicroversion}.` } });
     const key = `${call.method} ${url.pathname.replace(/^\/v2\.1/, '')}`;
-    const handler = this.routes.get(key);
+    const handler = this.routes.get(key) ?? this.patterns.find(([pattern]) => pattern.test(key))?.[1];
     if (!handler) return json(404, { itemNotFound: { code: 404, message: `fake: no route for ${key}` } });
     return handler(call, this.calls.filter((c) => `${c.method} ${c.url.pathname.replace(/^\/v2\.1/, '')}` === key).length);
   };

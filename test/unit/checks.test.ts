@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { repairKeyFingerprint } from '../../lib/recovery/repair-request.js';
+import { Secret } from '../../lib/shared/secret.js';
 
 const run = promisify(execFile);
 
@@ -34,6 +36,8 @@ describe('the nova-compute check (Consul: 0 passing, 1 warning = unknown to the 
       writeFileSync(join(dir, 'stand-in.pid'), `${standIn.pid}\n`);
       const result = await check(write('ok.conf', `process_name = sleep\npid_file = ${join(dir, 'stand-in.pid')}`));
       expect(result.stdout).toMatch(/^OK: nova-compute: process \d+ running/);
+      // The second line names the key this node verifies repair requests with, for nova-ha doctor.
+      expect(result.stdout.split('\n')[1]).toBe(`repair key ${repairKeyFingerprint(new Secret('k'.repeat(40)))}`);
       expect(result.code).toBe(0);
     } finally {
       standIn.kill('SIGKILL');

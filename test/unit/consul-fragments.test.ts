@@ -20,7 +20,7 @@ function tokensOf(f: Record<string, unknown>): (string | undefined)[] {
 
 describe('consul fragments under ACLs', () => {
   it.each([
-    ['controller', 'mgmt', 3],
+    ['controller', 'mgmt', 4],
     ['controller', 'storage', 1],
     ['controller', 'tenant', 1],
     ['compute', 'mgmt', 2],

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Config } from '../../config/load.js';
 import { addressOf } from './connect.js';
-import { EVALUATE_CHECK, NOVA_COMPUTE_CHECK, NOVA_SERVICES_CHECK, POWER_CHECK, REMEDIATION_EVENT, ROLE_META, WATCHDOG_CHECK } from './names.js';
+import { DOCTOR_CHECK, EVALUATE_CHECK, NOVA_COMPUTE_CHECK, NOVA_SERVICES_CHECK, POWER_CHECK, REMEDIATION_EVENT, ROLE_META, WATCHDOG_CHECK } from './names.js';
 import type { Network } from '../../config/schema.js';
 import { bmcConfigured } from '../power/ipmi.js';
 
@@ -19,6 +19,9 @@ export interface FragmentPaths {
   readonly lib: string;
   readonly config: string;
 }
+
+/** How often the controllers' doctor check runs: its readings (Placement, every BMC) are too heavy for every few seconds. */
+export const DOCTOR_INTERVAL = 300_000;
 
 const seconds = (ms: number): string => `${Math.max(1, Math.round(ms / 1000))}s`;
 
@@ -60,6 +63,7 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
         { id: EVALUATE_CHECK, name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)), status: 'warning' },
         { id: NOVA_SERVICES_CHECK, name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)), status: 'warning' },
         ...(bmcConfigured(config) ? [{ id: POWER_CHECK, name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)), status: 'warning' }] : []),
+        { id: DOCTOR_CHECK, name: 'nova-ha: ready for a failure (nova-ha doctor)', notes: 'N+1 room, BMC credentials, Nova role, Consul tokens, repair keys, clocks, config; perfdata after " | "; unknown reads as warning', args: handler('doctor-check'), interval: seconds(DOCTOR_INTERVAL), timeout: '120s', status: 'warning' },
       ].map(withToken),
     };
   }

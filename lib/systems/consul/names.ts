@@ -8,6 +8,8 @@ export const NOVA_COMPUTE_CHECK = 'nova-ha-nova-compute';
 export const EVALUATE_CHECK = 'nova-ha-evaluate';
 export const NOVA_SERVICES_CHECK = 'nova-ha-nova-services';
 export const POWER_CHECK = 'nova-ha-power';
+/** The controllers' readiness check (nova-ha doctor): informs operators, the policy never reads it. */
+export const DOCTOR_CHECK = 'nova-ha-doctor';
 /** Every script check nova-ha registers. */
 export const NOVA_HA_CHECKS = [NOVA_COMPUTE_CHECK, EVALUATE_CHECK, NOVA_SERVICES_CHECK, POWER_CHECK] as const;
 /** The check Consul adds to a node in maintenance mode. */

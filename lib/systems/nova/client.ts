@@ -7,7 +7,7 @@ import type { Config } from '../../config/load.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
 import { evacuateBody, liveMigrateBody, serviceUpdateBody, type EvacuateOptions, type LiveMigrateOptions, type ServiceUpdate } from './bodies.js';
 import { selectEndpoint } from './catalog.js';
-import { NovaConfigError, NovaHttpError, NovaReplyError } from './errors.js';
+import { NovaConfigError, NovaHttpError, NovaReplyError, extractApiMessage } from './errors.js';
 import { HttpTransport, describeUrl, expectStatus, type FetchLike, type HttpRequest, type HttpResponse } from './http.js';
 import type { KeystoneSettings } from './keystone.js';
 import { MV, NEWEST_KNOWN, atLeast, chooseMicroversion, formatMicroversion, parseMicroversion, versionRangeFromDocument, type Microversion, type VersionRange } from './microversion.js';
@@ -286,6 +286,58 @@ export class NovaClient {
     return pages.flat().map(parseServerAction);
   }
 
+  /** The IDs of up to `limit` servers of all projects (one page): proves the all-projects list works. */
+  async listServerIds(limit: number): Promise<string[]> {
+    const query = new URLSearchParams({ all_tenants: '1', limit: String(limit) });
+    const response = await this.call('GET', `/servers?${query}`, { ok: [200], kind: 'idempotent', what: 'list servers of all projects' });
+    return this.reply(response, 'GET /servers').at('servers').array().map((server) => server.at('id').string());
+  }
+
+  // ---- requests Nova must refuse ------------------------------------------------------------
+
+  /**
+   * A service update Nova can only refuse: an empty body for a service ID that exists nowhere,
+   * at the microversion that addresses services by ID. Nova checks its policy before looking the
+   * service up, so the status says whether the role may update services (force down) without
+   * anything changing. Any answer is returned, never thrown.
+   */
+  probeServiceUpdate(): Promise<ProbeAnswer> {
+    const id = process.getBuiltinModule('node:crypto').randomUUID();
+    return this.probe('PUT', `/os-services/${id}`, {}, MV.servicesById);
+  }
+
+  /**
+   * An evacuation Nova can only refuse: force without a host, at microversion 2.29 (force exists
+   * there and must name a host). Nova reads the server and checks its policy before it looks at
+   * force, so the status says whether the role may evacuate this server, and nothing moves.
+   */
+  probeEvacuate(serverId: string): Promise<ProbeAnswer> {
+    return this.probe('POST', `/servers/${encodeURIComponent(serverId)}/action`, { evacuate: { force: true } }, PROBE_EVACUATE_MICROVERSION);
+  }
+
+  private async probe(method: HttpRequest['method'], path: string, body: unknown, microversion: string): Promise<ProbeAnswer> {
+    const { endpoint } = await this.negotiate();
+    const request = `${method} ${path} ${JSON.stringify(body)} at compute ${microversion}`;
+    const all = Array.from({ length: 500 }, (_, status) => status + 100);
+    const response = await this.send({ method, url: new URL(endpoint + path), json: body, ok: all, kind: 'action', what: `dry request ${method} ${path}` }, parseMicroversion(microversion));
+    this.log.info('nova-dry-request', { request, status: response.status, requestId: response.requestId });
+    return { request, status: response.status, message: extractApiMessage(response.text), ...(response.requestId ? { requestId: response.requestId } : {}) };
+  }
+
+  /**
+   * Nova's clock as its reply's Date header gives it (whole seconds), with this node's clock
+   * just before the request and just after the answer: what a clock offset is computed from.
+   */
+  async clockReading(): Promise<ClockReading> {
+    const { endpoint } = await this.negotiate();
+    const sentAt = this.now();
+    const response = await this.send({ method: 'GET', url: versionDocumentUrl(endpoint, null), ok: [200], kind: 'idempotent', what: "read Nova's clock" }, undefined);
+    const receivedAt = this.now();
+    const date = Date.parse(response.headers.get('date') ?? '');
+    if (Number.isNaN(date)) throw new NovaReplyError(`Nova GET ${describeUrl(versionDocumentUrl(endpoint, null))}: no Date header in the reply; a proxy in front of Nova may strip it`);
+    return { date, sentAt, receivedAt };
+  }
+
   // ---- migrations ---------------------------------------------------------------------------
 
   async listMigrations(filter: MigrationFilter = {}): Promise<Migration[]> {
@@ -406,6 +458,26 @@ export class NovaClient {
     return new Reply(response.body, `Nova ${where}${response.requestId ? ` (request ${response.requestId})` : ''}`);
   }
 }
+
+/** What Nova answered a request it was meant to refuse. */
+export interface ProbeAnswer {
+  /** The request as sent, for the operator: method, path, body and microversion. */
+  readonly request: string;
+  readonly status: number;
+  /** Nova's own message. */
+  readonly message: string;
+  readonly requestId?: string;
+}
+
+export interface ClockReading {
+  /** Nova's Date header (ms, whole seconds). */
+  readonly date: number;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+}
+
+/** Where evacuate still takes "force" (2.29 to 2.67), so force without a host is refused after the policy check. */
+const PROBE_EVACUATE_MICROVERSION = '2.29';
 
 interface Negotiated {
   readonly endpoint: string;

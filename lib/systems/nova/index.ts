@@ -9,7 +9,7 @@
  * May import only config/ and shared/. Must never import decision/, state/, recovery/, operator/,
  * handlers/ or cli/ (test/unit/import-direction.test.ts).
  */
-export { NovaClient, versionDocumentUrl, type ActionResult, type MigrationFilter, type NovaClientOptions, type NovaSection } from './client.js';
+export { NovaClient, versionDocumentUrl, type ActionResult, type ClockReading, type ProbeAnswer, type MigrationFilter, type NovaClientOptions, type NovaSection } from './client.js';
 export { NovaError, NovaConfigError, NovaHttpError, NovaReplyError, NovaTransportError } from './errors.js';
 export { NEWEST_KNOWN, MV, atLeast, chooseMicroversion, compareMicroversions, parseMicroversion } from './microversion.js';
 export type { Aggregate, ComputeService, Migration, Server, ServerAction, ServerFlavor } from './types.js';
