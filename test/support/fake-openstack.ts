@@ -1,7 +1,7 @@
 /**
- * A fake Keystone + Nova behind a fetch function, for unit tests of lib/nova: it hands out
- * tokens, serves the version document, records every call, and routes the rest to handlers a
- * test sets per "METHOD /path".
+ * A fake Keystone + Nova (+ Glance) behind a fetch function, for unit tests of lib/nova: it hands
+ * out tokens, serves the version document, records every call, and routes the rest to handlers a
+ * test sets per "METHOD /path" (Glance's as "GET /v2/images/ID").
  */
 import { parseConfig } from '../../lib/config/load.js';
 import type { NovaSection } from '../../lib/systems/nova/client.js';
@@ -9,6 +9,7 @@ import type { FetchLike } from '../../lib/systems/nova/http.js';
 
 export const KEYSTONE = 'http://keystone.test:5000/v3';
 export const NOVA = 'http://nova.test:8774/v2.1';
+export const GLANCE = 'http://glance.test:9292';
 export const PASSWORD = 'fake-cloud-password-1234';
 
 export interface Call {
@@ -44,7 +45,7 @@ export class FakeOpenStack {
     const call: Call = { method: init?.method ?? 'GET', url, headers, body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined };
     this.calls.push(call);
     if (url.href === `${KEYSTONE}/auth/tokens` && call.method === 'POST') return this.issueToken();
-    if (url.origin !== new URL(NOVA).origin) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`getaddrinfo ENOTFOUND ${url.hostname}`), { code: 'ENOTFOUND' }) });
+    if (url.origin !== new URL(NOVA).origin && url.origin !== new URL(GLANCE).origin) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`getaddrinfo ENOTFOUND ${url.hostname}`), { code: 'ENOTFOUND' }) });
     if (this.revoked.has(headers['x-auth-token'] ?? '')) return json(401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
     if (url.pathname === '/v2.1' && call.method === 'GET') {
       return json(200, { version: { id: 'v2.1', status: 'CURRENT', version: this.maxMicroversion, min_version: '2.1' } });
@@ -78,7 +79,10 @@ export class FakeOpenStack {
           expires_at: new Date(issued + this.tokenLifetimeMs).toISOString(),
           user: { id: 'u1', name: 'nova-ha' },
           project: { id: 'p1', name: 'admin' },
-          catalog: [{ type: 'compute', name: 'nova', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: NOVA }] }],
+          catalog: [
+            { type: 'compute', name: 'nova', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: NOVA }] },
+            { type: 'image', name: 'glance', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: GLANCE }] },
+          ],
         },
       },
       { 'X-Subject-Token': token },

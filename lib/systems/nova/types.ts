@@ -59,6 +59,42 @@ export interface Server {
   readonly partial: boolean;
   /** Why Nova put it in ERROR (Nova shows the last fault of an ERROR or DELETED server), e.g. "No valid host was found. ...". */
   readonly fault: ServerFault | null;
+  /** The Glance image it was booted from; null when booted from a volume. Absent: the reply did not say. */
+  readonly imageId?: string | null;
+  /** The flavor as Nova embeds it in the server from microversion 2.47; absent before, or when the reply did not say. */
+  readonly flavor?: ServerFlavor;
+}
+
+export interface ServerFlavor {
+  /** original_name: the flavor's name when the server was created or last resized. */
+  readonly name: string;
+  readonly vcpus: number | null;
+  readonly ramMb: number | null;
+  readonly diskGb: number | null;
+  /** null: Nova did not show them (its policy os_compute_api:servers:show:flavor-extra-specs, admin by default). */
+  readonly extraSpecs: Readonly<Record<string, string>> | null;
+}
+
+const numberOrNull = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+
+/**
+ * The embedded flavor, read leniently: it only informs the HA policy, so an odd flavor leaves it
+ * unknown rather than making the server unreadable (which would stop its evacuation).
+ */
+function parseFlavor(raw: unknown): ServerFlavor | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const flavor = raw as Record<string, unknown>;
+  if (typeof flavor['original_name'] !== 'string') return undefined;
+  const specs = flavor['extra_specs'];
+  const extraSpecs = specs !== null && typeof specs === 'object' && !Array.isArray(specs) ? Object.fromEntries(Object.entries(specs).filter((e): e is [string, string] => typeof e[1] === 'string')) : null;
+  return { name: flavor['original_name'], vcpus: numberOrNull(flavor['vcpus']), ramMb: numberOrNull(flavor['ram']), diskGb: numberOrNull(flavor['disk']), extraSpecs };
+}
+
+/** The image ID of a server reply: an object with an id, or "" for a server booted from a volume. */
+function parseImageId(raw: unknown): string | null | undefined {
+  if (raw === '' || raw === null) return null;
+  if (raw !== undefined && typeof raw === 'object' && !Array.isArray(raw) && typeof (raw as Record<string, unknown>)['id'] === 'string') return (raw as Record<string, string>)['id'];
+  return undefined;
 }
 
 export interface ServerFault {
@@ -94,7 +130,42 @@ export function parseServer(reply: Reply): Server {
     locked: reply.has('locked') ? reply.at('locked').boolean() : null,
     partial: false,
     fault: parseFault(reply),
+    ...optional('imageId', parseImageId(reply.object()['image'])),
+    ...optional('flavor', parseFlavor(reply.object()['flavor'])),
   };
+}
+
+const optional = <K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } => (value === undefined ? {} : ({ [key]: value } as { [P in K]?: V }));
+
+/** A host aggregate: its hosts and its metadata (GET /os-aggregates, admin only). */
+export interface Aggregate {
+  readonly id: string;
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export function parseAggregate(reply: Reply): Aggregate {
+  const hosts = reply.has('hosts') ? reply.at('hosts').array().map((h) => h.string()) : [];
+  // Nova's own metadata (availability_zone) is a string too; any other value type is not ours to read.
+  const raw = reply.has('metadata') ? reply.at('metadata').object() : {};
+  const metadata = Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return { id: reply.at('id').id(), name: reply.at('name').string(), hosts, metadata };
+}
+
+/** A Glance image: its name and its properties (GET /v2/images/{id}: the extra properties are top-level strings). */
+export interface Image {
+  readonly id: string;
+  readonly name: string;
+  readonly properties: Readonly<Record<string, string>>;
+}
+
+/** Glance's own image attributes, which are not properties an operator sets. */
+const IMAGE_CORE = new Set(['id', 'name', 'status', 'visibility', 'protected', 'os_hidden', 'checksum', 'os_hash_algo', 'os_hash_value', 'owner', 'size', 'virtual_size', 'min_ram', 'min_disk', 'created_at', 'updated_at', 'tags', 'self', 'file', 'schema', 'disk_format', 'container_format', 'direct_url', 'locations', 'stores']);
+
+export function parseImage(reply: Reply): Image {
+  const properties = Object.fromEntries(Object.entries(reply.object()).filter((e): e is [string, string] => !IMAGE_CORE.has(e[0]) && typeof e[1] === 'string'));
+  return { id: reply.at('id').string(), name: reply.at('name').optionalString() ?? '', properties };
 }
 
 export interface Migration {
