@@ -162,17 +162,18 @@ export function resolveHaPolicy(inputs: HaInputs, keys: HaKeys): HaDecision {
   }
 
   const unread = [...new Set([...unreadBefore(priorityDepth, all), ...unreadBefore(flagDepth, all)])];
-  const unreadNote = unread.length > 0 ? `; ${unread.join('; ')}` : '';
-  const ignoredNote = ignored.length > 0 ? `; ${ignored.join('; ')}` : '';
+  const note = (notes: readonly string[]): string => (notes.length > 0 ? `; ${notes.join('; ')}` : '');
+  const priorityNote = note([...unreadBefore(priorityDepth, all), ...ignored]);
+  const flagNote = note(unreadBefore(flagDepth, all));
   const priorityFrom = priority
-    ? `priority ${priority.value} from ${origin(priority.found.kind, priority.found.name)}${priority.among > 1 ? ` (the highest of ${priority.among} aggregates)` : ''}${unreadNote}${ignoredNote}`
-    : `priority 0 (default: no source sets ${keys.priorityKey})${unreadNote}${ignoredNote}`;
+    ? `priority ${priority.value} from ${origin(priority.found.kind, priority.found.name)}${priority.among > 1 ? ` (the highest of ${priority.among} aggregates)` : ''}${priorityNote}`
+    : `priority 0 (default: no source sets ${keys.priorityKey})${priorityNote}`;
   const base = { priority: priority?.value ?? 0, priorityFrom, notable: priority !== undefined || unread.length > 0 || ignored.length > 0, ignored, unread };
 
-  if (keys.mode === 'opt-out' && flag?.value === false) return { ...base, evacuate: false, reason: `opted out (${where(flag.found)})${unreadNote}` };
+  if (keys.mode === 'opt-out' && flag?.value === false) return { ...base, evacuate: false, reason: `opted out (${where(flag.found)})${flagNote}` };
   if (keys.mode === 'opt-in' && flag?.value !== true) {
     const why = flag ? `(${where(flag.found)})` : `(opt-in mode needs metadata ${keys.selectKey}=true); its image, flavor or host aggregate may set it too`;
-    return { ...base, evacuate: false, reason: `not opted in ${why}${unreadNote}` };
+    return { ...base, evacuate: false, reason: `not opted in ${why}${flagNote}` };
   }
   return { ...base, evacuate: true };
 }

@@ -28,6 +28,8 @@ export interface InstanceOutcome {
   readonly fault?: string;
   /** When nova-ha called Nova for this instance (an instance is called for at most once per incident). */
   readonly calledAt?: number;
+  /** Where its HA priority came from, when a source set one or could not be read ("priority 80 from image cirros-ha"). */
+  readonly priority?: string;
 }
 
 /** The command that evacuates again what is still on a fenced host (the instances that failed, say). */

@@ -8,8 +8,8 @@
  * nova-ha's own calls, not what Nova let through. The real Nova runs in the lab tests.
  */
 import type { ActionResult } from '../../lib/systems/nova/client.js';
-import type { ComputeService, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
-import type { ServerFault } from '../../lib/systems/nova/types.js';
+import type { Aggregate, ComputeService, Image, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
+import type { ServerFault, ServerFlavor } from '../../lib/systems/nova/types.js';
 import type { FenceNova } from '../../lib/recovery/fence.js';
 import { Journal } from './journal.js';
 
@@ -25,7 +25,14 @@ export interface FakeServer {
   fault?: ServerFault | null;
   /** When Nova last changed it (ms): what a changes-since list compares. */
   updatedAt?: number;
+  /** The Glance image it was booted from (FakeNova.images); null: from a volume. */
+  imageId?: string | null;
+  /** The flavor Nova embeds in the server (2.47+). */
+  flavor?: ServerFlavor;
 }
+
+/** What Nova (2.47+) embeds for a server of a flavor without extra specs. */
+const PLAIN_FLAVOR: ServerFlavor = { name: 'm1.small', vcpus: 1, ramMb: 512, diskGb: 1, extraSpecs: {} };
 
 /** What an accepted evacuation does: rebuilt elsewhere at once, left in a task, or ends in ERROR. */
 export type MoveBehaviour = 'completes' | 'stays-rebuilding' | 'errors';
@@ -37,12 +44,15 @@ export class NovaRefused extends Error {
   }
 }
 
-export type NovaMethod = 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService';
+export type NovaMethod = 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService' | 'listAggregates' | 'getImage';
 
 export class FakeNova implements FenceNova {
   readonly servers = new Map<string, FakeServer>();
   readonly services = new Map<string, ComputeService>();
   readonly migrations: Migration[] = [];
+  /** Glance's images, by ID (getImage: 404 for any other). */
+  readonly images = new Map<string, Image>();
+  readonly aggregates: Aggregate[] = [];
   /** Where evacuated and migrated servers land. */
   target = 'cmp9';
   behaviour: MoveBehaviour = 'completes';
@@ -64,6 +74,25 @@ export class FakeNova implements FenceNova {
     const server: FakeServer = { id, name: id, host, status: 'ACTIVE', vmState: 'active', taskState: null, metadata: {}, updatedAt: Date.now(), ...over };
     this.servers.set(id, server);
     return server;
+  }
+
+  /** A Glance image with these properties. */
+  image(id: string, name: string, properties: Record<string, string> = {}): Image {
+    const image = { id, name, properties };
+    this.images.set(id, image);
+    return image;
+  }
+
+  /** A host aggregate of these hosts with this metadata. */
+  aggregate(name: string, hosts: readonly string[], metadata: Record<string, string> = {}): Aggregate {
+    const aggregate = { id: String(this.aggregates.length + 1), name, hosts: [...hosts], metadata };
+    this.aggregates.push(aggregate);
+    return aggregate;
+  }
+
+  /** A flavor as Nova embeds it in a server (2.47+). */
+  static flavor(name: string, extraSpecs: Record<string, string> | null = {}): ServerFlavor {
+    return { name, vcpus: 1, ramMb: 512, diskGb: 1, extraSpecs };
   }
 
   failNext(method: NovaMethod, error: Error = new NovaRefused(503, 'Service Unavailable')): void {
@@ -96,7 +125,7 @@ export class FakeNova implements FenceNova {
 
   #view(s: FakeServer): Server {
     if (s.partial) return { id: s.id, name: '', status: 'UNKNOWN', taskState: null, vmState: null, host: null, projectId: null, metadata: {}, locked: null, partial: true, fault: null };
-    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false, fault: s.fault ?? null };
+    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false, fault: s.fault ?? null, imageId: s.imageId ?? null, flavor: s.flavor ?? PLAIN_FLAVOR };
   }
 
   #serviceOf(host: string): ComputeService {
@@ -158,6 +187,18 @@ export class FakeNova implements FenceNova {
   async listMigrations(filter: MigrationFilter): Promise<Migration[]> {
     this.#enter('listMigrations', [filter]);
     return this.migrations.filter((m) => (!filter.type || m.migrationType === filter.type) && (!filter.instanceUuid || m.instanceUuid === filter.instanceUuid) && (!filter.sourceCompute || m.sourceCompute === filter.sourceCompute));
+  }
+
+  async listAggregates(): Promise<Aggregate[]> {
+    this.#enter('listAggregates', []);
+    return this.aggregates.map((a) => ({ ...a, hosts: [...a.hosts], metadata: { ...a.metadata } }));
+  }
+
+  async getImage(id: string): Promise<Image> {
+    this.#enter('getImage', [id]);
+    const image = this.images.get(id);
+    if (!image) throw new NovaRefused(404, `No image found with ID ${id}`);
+    return { ...image, properties: { ...image.properties } };
   }
 
   async getComputeService(host: string): Promise<ComputeService> {
