@@ -69,7 +69,9 @@ export function renderIncident(i: Incident): string {
     return [new Date(e.at).toISOString().slice(11, 23), `+${formatDuration(e.at - start)}`, formatDuration(took), e.step, e.outcome, e.by, e.detail ?? ''];
   }), ['TIME (UTC)', 'ELAPSED', 'TOOK', 'STEP', 'OUTCOME', 'BY', 'DETAIL']));
   if ((i.instances ?? []).length > 0) {
-    lines.push('', table((i.instances ?? []).map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '']), ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL']));
+    // Where each priority came from (image, flavor, aggregate) only when some source set one: the last column.
+    const withPriority = (i.instances ?? []).some((o) => o.priority !== undefined);
+    lines.push('', table((i.instances ?? []).map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '', ...(withPriority ? [o.priority ?? '-'] : [])]), ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL', ...(withPriority ? ['PRIORITY'] : [])]));
   }
   const retry = retryLine(i);
   if (retry) lines.push('', retry);

@@ -21,6 +21,15 @@ describe('nova-ha incident', () => {
     expect(text).toContain('1 instance failed; once the cause is fixed, evacuate again with: nova-ha evacuate cmp1');
   });
 
+  it('shows where each priority came from, as a last column, only when a source set one', () => {
+    expect(renderIncident(fenced)).not.toContain('PRIORITY');
+    const withPriority: Incident = { ...fenced, instances: [{ ...fenced.instances![0]!, priority: 'priority 80 from image cirros-ha' }, fenced.instances![1]!] };
+    const text = renderIncident(withPriority);
+    expect(text).toMatch(/INSTANCE +ID +OUTCOME +FROM +TO +DETAIL +PRIORITY/);
+    expect(text).toMatch(/web +i-1 +evacuated +cmp1 +cmp2 +ACTIVE on cmp2 +priority 80 from image cirros-ha/);
+    expect(text).toMatch(/db +i-2 +failed +cmp1 +- +ERROR on cmp1 after the evacuation: .* +-$/m);
+  });
+
   it('offers no retry when nothing failed, when the fence did not go through, or once the incident is closed', () => {
     expect(retryLine({ ...fenced, instances: fenced.instances!.slice(0, 1) })).toBeUndefined();
     expect(retryLine({ ...fenced, timeline: fenced.timeline.filter((e) => e.step !== 'power-off') })).toBeUndefined();
