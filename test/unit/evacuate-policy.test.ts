@@ -4,7 +4,7 @@
  * aggregates; each image and the aggregate list are read once per run; a source that cannot be
  * read never stops the evacuation, and each instance's record says where its priority came from.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { evacuateInstances, selectInstances, type EvacuationSettings } from '../../lib/recovery/evacuate.js';
 import type { InstanceOutcome } from '../../lib/state/incident.js';
 import { createLogger } from '../../lib/shared/log.js';
@@ -85,6 +85,8 @@ describe('evacuation order from image, flavor and aggregate', () => {
 });
 
 describe('a source that cannot be read', () => {
+  afterEach(() => vi.useRealTimers());
+
   it('Glance failing: evacuated all the same, the less specific sources decide, and the record and the log say so', async () => {
     const nova = cloud();
     nova.before('getImage', ([id]) => {
@@ -97,6 +99,19 @@ describe('a source that cannot be read', () => {
     expect(nova.calls('evacuate').map(([id]) => id)).toEqual(['by-flavor', 'by-aggregate', 'by-image', 'by-metadata']);
     expect(outcomes.find((o) => o.id === 'by-image')!.priority).toBe('priority 10 from aggregate ha-low; image properties unread (Glance GET /v2/images/img-ha: HTTP 503 Service Unavailable)');
     expect(log.filter((l) => l['event'] === 'ha-policy-unread').map((l) => [l['level'], l['detail']])).toEqual([['warning', 'image img-ha: Glance GET /v2/images/img-ha: HTTP 503 Service Unavailable; the HA priority and opt-in/opt-out come from the other sources (see: nova-ha incident)']]);
+  });
+
+  it('Glance not answering: the evacuation waits 5 s for it, no more', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const nova = cloud();
+    nova.getImage = () => new Promise(() => undefined);
+    const running = evacuate(nova);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(nova.calls('evacuate')).toEqual([]);
+    await vi.runAllTimersAsync();
+    const { outcomes } = await running;
+    expect(nova.calls('evacuate').map(([id]) => id)).toEqual(['by-flavor', 'by-aggregate', 'by-image', 'by-metadata']);
+    expect(outcomes.find((o) => o.id === 'by-image')!.priority).toBe('priority 10 from aggregate ha-low; image properties unread (no answer within 5 s)');
   });
 
   it("Nova's aggregates failing: evacuated all the same, the records say the aggregates were not read", async () => {
