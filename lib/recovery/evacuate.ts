@@ -12,7 +12,7 @@ import type { InstanceOutcome } from '../state/incident.js';
 import type { Logger } from '../shared/log.js';
 import type { ActionResult, Aggregate, Image, Migration, MigrationFilter, Server } from '../systems/nova/index.js';
 import { mapLimit } from '../shared/pool.js';
-import { resolveHaPolicy, type HaInputs, type HaRead } from '../decision/ha-policy.js';
+import { resolveHaPolicy, type HaInputs, type HaRead, type NamedValues } from '../decision/ha-policy.js';
 
 export interface EvacuationSettings {
   readonly concurrency: number;
@@ -84,18 +84,29 @@ export function priorityOf(server: Server, key: string): number {
 /** The HA policy's sources of one server: without a context, only its metadata (lib/decision/ha-policy.ts). */
 function policyInputs(server: Server, context: PolicyContext | undefined): HaInputs {
   if (!context) return { metadata: server.metadata };
-  const image: HaRead<{ name: string; values: Readonly<Record<string, string>> }> | undefined =
-    server.imageId === null ? undefined
-    : server.imageId === undefined ? { ok: false, why: "Nova's reply names no image" }
-    : ((read) => (read === undefined ? { ok: false as const, why: 'not read' } : read.ok ? { ok: true as const, value: { name: read.value.name || read.value.id, values: read.value.properties } } : read))(context.images.get(server.imageId));
-  const flavor: HaRead<{ name: string; values: Readonly<Record<string, string>> }> =
-    server.flavor === undefined ? { ok: false, why: 'Nova did not embed the flavor (compute microversion below 2.47)' }
-    : server.flavor.extraSpecs === null ? { ok: false, why: `Nova did not show flavor ${server.flavor.name}'s extra specs (policy os_compute_api:servers:show:flavor-extra-specs)` }
-    : { ok: true, value: { name: server.flavor.name, values: server.flavor.extraSpecs } };
-  const aggregates: HaRead<readonly { name: string; values: Readonly<Record<string, string>> }[]> = context.aggregates.ok
-    ? { ok: true, value: context.aggregates.value.filter((a) => server.host !== null && a.hosts.includes(server.host)).map((a) => ({ name: a.name, values: a.metadata })) }
-    : context.aggregates;
-  return { metadata: server.metadata, ...(image ? { image } : {}), flavor, aggregates };
+  const image = imageSource(server, context);
+  return { metadata: server.metadata, ...(image ? { image } : {}), flavor: flavorSource(server), aggregates: aggregateSources(server, context) };
+}
+
+/** undefined: booted from a volume, so it has no image of its own. */
+function imageSource(server: Server, context: PolicyContext): HaRead<NamedValues> | undefined {
+  if (server.imageId === null) return undefined;
+  if (server.imageId === undefined) return { ok: false, why: "Nova's reply names no image" };
+  const read = context.images.get(server.imageId);
+  if (read === undefined) return { ok: false, why: 'not read' };
+  return read.ok ? { ok: true, value: { name: read.value.name || read.value.id, values: read.value.properties } } : read;
+}
+
+function flavorSource(server: Server): HaRead<NamedValues> {
+  if (server.flavor === undefined) return { ok: false, why: 'Nova did not embed the flavor (compute microversion below 2.47)' };
+  if (server.flavor.extraSpecs === null) return { ok: false, why: `Nova did not show flavor ${server.flavor.name}'s extra specs (policy os_compute_api:servers:show:flavor-extra-specs)` };
+  return { ok: true, value: { name: server.flavor.name, values: server.flavor.extraSpecs } };
+}
+
+function aggregateSources(server: Server, context: PolicyContext): HaRead<readonly NamedValues[]> {
+  if (!context.aggregates.ok) return context.aggregates;
+  const mine = context.aggregates.value.filter((a) => server.host !== null && a.hosts.includes(server.host));
+  return { ok: true, value: mine.map((a) => ({ name: a.name, values: a.metadata })) };
 }
 
 /**
