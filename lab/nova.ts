@@ -45,6 +45,15 @@ export interface BootResult {
   readonly errors: readonly { id: string; fault: string | null }[];
   readonly servers: readonly string[];
 }
+export interface BootOptions {
+  /** A flavor's name (default lab.tiny). */
+  readonly flavor?: string;
+  /** A Glance image's name (default lab-img). */
+  readonly image?: string;
+}
+export interface LabFlavor { readonly id: string; readonly name: string; readonly extra_specs: Record<string, string> }
+export interface LabImage { readonly id: string; readonly name: string; readonly status: string; readonly properties: Record<string, string | null> }
+export interface LabAggregate { readonly id: number; readonly name: string; readonly hosts: readonly string[]; readonly metadata: Record<string, string> }
 export interface LabServer { readonly id: string; readonly name: string; readonly status: string; readonly task_state: string | null; readonly host: string | null; readonly metadata: Record<string, string>; readonly fault: string | null }
 export interface LabService { readonly id: string; readonly host: string; readonly state: 'up' | 'down'; readonly status: 'enabled' | 'disabled'; readonly forced_down: boolean; readonly disabled_reason: string | null; readonly updated_at: string | null }
 export interface LabMigration { readonly id: number; readonly uuid: string; readonly instance_uuid: string; readonly migration_type: string; readonly status: string; readonly source_compute: string; readonly dest_compute: string | null; readonly created_at: string; readonly updated_at: string | null }
@@ -76,6 +85,9 @@ function run(file: string, args: readonly string[], options: RunOptions = {}): P
     });
   });
 }
+
+/** KEY=VALUE arguments of lab.py. */
+const keyValues = (values: Readonly<Record<string, string>>): string[] => Object.entries(values).map(([key, value]) => `${key}=${value}`);
 
 /**
  * Refuses unless `namespace` reaches `address` through a lab device. A local address routes via
@@ -145,9 +157,38 @@ export class NovaLab {
     return this.timed('seed', () => this.labPy<SeedResult>('seed'));
   }
 
-  /** Boots count servers in one request (the scheduler spreads them) and waits until all are ACTIVE or ERROR. */
-  boot(count: number, name = 'vm'): Promise<BootResult> {
-    return this.timed(`boot ${count}`, () => this.labPy<BootResult>('boot', String(count), name));
+  /** Boots count servers in one request (the scheduler spreads them) and waits until all are ACTIVE or ERROR; by default of flavor lab.tiny and image lab-img. */
+  boot(count: number, name = 'vm', options: BootOptions = {}): Promise<BootResult> {
+    const named = [...(options.flavor ? ['--flavor', options.flavor] : []), ...(options.image ? ['--image', options.image] : [])];
+    return this.timed(`boot ${count}`, () => this.labPy<BootResult>('boot', String(count), name, ...named));
+  }
+
+  /** A public flavor with these extra specs (an existing one of the name keeps its size and gets them). */
+  createFlavor(name: string, size: { vcpus: number; ramMb: number; diskGb: number }, extraSpecs: Readonly<Record<string, string>> = {}): Promise<LabFlavor> {
+    return this.labPy('flavor', name, String(size.vcpus), String(size.ramMb), String(size.diskGb), ...keyValues(extraSpecs));
+  }
+
+  deleteFlavor(name: string): Promise<{ deleted: boolean }> {
+    return this.labPy('delete-flavor', name);
+  }
+
+  /** A public 1 MiB raw Glance image, as seed's lab-img, with these properties. */
+  createImage(name: string, properties: Readonly<Record<string, string>> = {}): Promise<LabImage> {
+    return this.labPy('image', name, ...keyValues(properties));
+  }
+
+  deleteImage(name: string): Promise<{ deleted: boolean }> {
+    return this.labPy('delete-image', name);
+  }
+
+  /** A host aggregate of these hosts with this metadata (an existing one gets them added). */
+  createAggregate(name: string, hosts: readonly string[], metadata: Readonly<Record<string, string>> = {}): Promise<LabAggregate> {
+    return this.labPy('aggregate', name, hosts.join(','), ...keyValues(metadata));
+  }
+
+  /** Removes the aggregate's hosts, then the aggregate. */
+  deleteAggregate(name: string): Promise<{ deleted: boolean }> {
+    return this.labPy('delete-aggregate', name);
   }
 
   /** Creates (again) the application credential nova-ha-lab; its secret goes to appcred.json (0600). */

@@ -16,7 +16,7 @@ import { readStatus } from '../lib/operator/status.js';
 import { agentSocket } from './consul-config.js';
 import type { Lab } from './lab.js';
 import { readMailbox, type StoredMail } from './mail.js';
-import { NovaLab, type LabServer } from './nova.js';
+import { NovaLab, type BootOptions, type LabServer } from './nova.js';
 import { namespaceProcesses } from './processes.js';
 import { installedLib, mailDir, novaHaConfig, renderConfig, writeNodeConfig, type NovaHaLabOptions } from './nova-ha.js';
 import { CONSUL_NETWORKS, controllerNames, nodeDir, runDir } from './topology.js';
@@ -161,13 +161,13 @@ export async function untilHealthy(ctx: NovaHaLab, host: string, timeoutMs = 60_
     h !== undefined && Object.values(h.networks).every((s) => s === 'alive') && h.novaCompute.node === 'up' && h.novaCompute.api === 'up' && h.incident === null && h.maintenance !== 'unknown' && !h.maintenance.on);
 }
 
-/** Boots count servers, all on host: the other computes are disabled in Nova meanwhile. */
-export async function bootOn(ctx: NovaHaLab, host: string, count: number, name: string): Promise<string[]> {
+/** Boots count servers, all on host (of the flavor and image named in options, else the lab's own): the other computes are disabled in Nova meanwhile. */
+export async function bootOn(ctx: NovaHaLab, host: string, count: number, name: string, options: BootOptions = {}): Promise<string[]> {
   const others = ctx.lab.computes.filter((h) => h !== host);
   const started = performance.now();
   await Promise.all(others.map((other) => ctx.nova.disable(other, 'test: placing servers')));
   try {
-    const booted = await ctx.nova.boot(count, name);
+    const booted = await ctx.nova.boot(count, name, options);
     if (booted.active !== count) throw new Error(`boot ${name}: ${booted.active} of ${count} ACTIVE: ${JSON.stringify(booted.errors).slice(0, 300)}`);
     return [...booted.servers];
   } finally {

@@ -71,9 +71,16 @@ export function renderIncident(i: Incident): string {
     previous = e.at;
     return [new Date(e.at).toISOString().slice(11, 23), `+${formatDuration(e.at - start)}`, formatDuration(took), e.step, e.outcome, e.by, e.detail ?? ''];
   }), ['TIME (UTC)', 'ELAPSED', 'TOOK', 'STEP', 'OUTCOME', 'BY', 'DETAIL']));
-  const held = (i.held ?? []).map((h) => [h.name || '-', h.id, 'held', i.host, '-', h.reason]);
-  if ((i.instances ?? []).length + held.length > 0) {
-    lines.push('', table([...(i.instances ?? []).map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '']), ...held], ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL']));
+  const instances = i.instances ?? [];
+  const held = i.held ?? [];
+  if (instances.length + held.length > 0) {
+    // Where each priority came from (image, flavor, aggregate) only when some source set one: the last column.
+    const withPriority = instances.some((o) => o.priority !== undefined);
+    const rows = [
+      ...instances.map((o) => [o.name || '-', o.id, o.outcome, o.from, o.to ?? '-', o.detail ?? '', ...(withPriority ? [o.priority ?? '-'] : [])]),
+      ...held.map((h) => [h.name || '-', h.id, 'held', i.host, '-', h.reason, ...(withPriority ? ['-'] : [])]),
+    ];
+    lines.push('', table(rows, ['INSTANCE', 'ID', 'OUTCOME', 'FROM', 'TO', 'DETAIL', ...(withPriority ? ['PRIORITY'] : [])]));
   }
   const retry = retryLine(i);
   if (retry) lines.push('', retry);

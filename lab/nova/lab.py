@@ -16,7 +16,20 @@ Commands:
   wait-computes N [TIMEOUT]        until nova-compute on cmp1..cmpN is up
   seed                             flavor lab.tiny, image lab-img, network lab-net (idempotent)
   appcred                          (re)create application credential nova-ha-lab -> appcred.json (0600)
-  boot COUNT [NAME] [TIMEOUT]      one multi-create of COUNT servers, wait until all ACTIVE
+  boot COUNT [NAME] [TIMEOUT] [--flavor NAME] [--image NAME]
+                                   one multi-create of COUNT servers (default flavor lab.tiny, image
+                                   lab-img), wait until all ACTIVE
+  flavor NAME VCPUS RAM DISK [KEY=VALUE ...]
+                                   a public flavor with these extra specs (an existing one keeps its
+                                   size and gets the extra specs)
+  delete-flavor NAME               (absent: nothing to do)
+  image NAME [KEY=VALUE ...]       a public raw Glance image of 1 MiB, as seed's lab-img, with these
+                                   properties (an existing one gets them)
+  delete-image NAME                (absent: nothing to do)
+  aggregate NAME HOST[,HOST] [KEY=VALUE ...]
+                                   a host aggregate of these hosts with this metadata (an existing
+                                   one gets the hosts and the metadata added)
+  delete-aggregate NAME            remove its hosts, then delete it (absent: nothing to do)
   servers [HOST]                   servers of all tenants (on HOST)
   services                         nova-compute services
   wait-state HOST up|down [TIMEOUT]
@@ -175,6 +188,77 @@ class Lab:
                 return item['id']
         return None
 
+    def _named(self, url, key, name):
+        item = self._find(url, key, name)
+        if not item:
+            raise LabError('no %s named %s' % (key[:-1], name))
+        return item
+
+    def _image(self, name):
+        """The image's ID by name (Glance filters by name itself: no page of 25 hides it), or None."""
+        found = self.req('GET', self.glance + '/v2/images?name=%s' % name)['images']
+        return found[0]['id'] if found else None
+
+    # ---- flavors, images, aggregates with HA properties (the priority lab test) --------------
+    def flavor(self, name, vcpus, ram, disk, specs):
+        fid = self._find(self.nova + '/flavors', 'flavors', name)
+        if not fid:
+            fid = self.req('POST', self.nova + '/flavors', {'flavor': {
+                'name': name, 'vcpus': int(vcpus), 'ram': int(ram), 'disk': int(disk)}})['flavor']['id']
+        if specs:
+            self.req('POST', self.nova + '/flavors/%s/os-extra-specs' % fid, {'extra_specs': specs})
+        got = self.req('GET', self.nova + '/flavors/%s/os-extra-specs' % fid)['extra_specs']
+        return {'id': fid, 'name': name, 'extra_specs': got}
+
+    def delete_flavor(self, name):
+        fid = self._find(self.nova + '/flavors', 'flavors', name)
+        if fid:
+            self.req('DELETE', self.nova + '/flavors/%s' % fid, ok=(202, 204, 404))
+        return {'deleted': bool(fid), 'name': name}
+
+    def image(self, name, props):
+        iid = self._image(name)
+        if not iid:
+            body = dict(props, name=name, disk_format='raw', container_format='bare', visibility='public')
+            iid = self.req('POST', self.glance + '/v2/images', body)['id']
+            self.req('PUT', self.glance + '/v2/images/%s/file' % iid, None, data=b'\0' * (1 << 20),
+                     headers={'Content-Type': 'application/octet-stream'})
+        elif props:
+            have = self.req('GET', self.glance + '/v2/images/%s' % iid)
+            patch = [{'op': 'replace' if k in have else 'add', 'path': '/' + k, 'value': v} for k, v in props.items()]
+            self.req('PATCH', self.glance + '/v2/images/%s' % iid, None, data=json.dumps(patch),
+                     headers={'Content-Type': 'application/openstack-images-v2.1-json-patch'})
+        got = self.req('GET', self.glance + '/v2/images/%s' % iid)
+        return {'id': iid, 'name': name, 'status': got['status'], 'properties': {k: got.get(k) for k in props}}
+
+    def delete_image(self, name):
+        iid = self._image(name)
+        if iid:
+            self.req('DELETE', self.glance + '/v2/images/%s' % iid, ok=(204, 404))
+        return {'deleted': bool(iid), 'name': name}
+
+    def _aggregate(self, name):
+        return next((a for a in self.req('GET', self.nova + '/os-aggregates')['aggregates'] if a['name'] == name), None)
+
+    def aggregate(self, name, hosts, metadata):
+        agg = self._aggregate(name) or self.req('POST', self.nova + '/os-aggregates', {'aggregate': {'name': name}})['aggregate']
+        action = self.nova + '/os-aggregates/%s/action' % agg['id']
+        for host in hosts:
+            if host not in (agg.get('hosts') or []):
+                agg = self.req('POST', action, {'add_host': {'host': host}})['aggregate']
+        if metadata:
+            agg = self.req('POST', action, {'set_metadata': {'metadata': metadata}})['aggregate']
+        return {k: agg.get(k) for k in ('id', 'name', 'hosts', 'metadata')}
+
+    def delete_aggregate(self, name):
+        agg = self._aggregate(name)
+        if not agg:
+            return {'deleted': False, 'name': name}
+        for host in agg.get('hosts') or []:
+            self.req('POST', self.nova + '/os-aggregates/%s/action' % agg['id'], {'remove_host': {'host': host}})
+        self.req('DELETE', self.nova + '/os-aggregates/%s' % agg['id'])
+        return {'deleted': True, 'name': name}
+
     def seed(self):
         t0 = time.time()
         flavor = self._find(self.nova + '/flavors', 'flavors', 'lab.tiny')
@@ -225,11 +309,15 @@ class Lab:
                  'host': s.get('OS-EXT-SRV-ATTR:host'), 'metadata': s.get('metadata', {}),
                  'fault': (s.get('fault') or {}).get('message')} for s in out]
 
-    def boot(self, count, name='vm', timeout=600):
+    def boot(self, count, name='vm', timeout=600, flavor=None, image=None):
         seed = self.seed()
+        flavor_id = self._named(self.nova + '/flavors', 'flavors', flavor) if flavor else seed['flavor']
+        image_id = self._image(image) if image else seed['image']
+        if not flavor_id or not image_id:
+            raise LabError('boot: no flavor %r or no image %r; create them first (lab.py flavor / image)' % (flavor, image))
         t0 = time.time()
         r = self.req('POST', self.nova + '/servers', {'server': {
-            'name': name, 'flavorRef': seed['flavor'], 'imageRef': seed['image'], 'networks': [{'uuid': seed['network']}],
+            'name': name, 'flavorRef': flavor_id, 'imageRef': image_id, 'networks': [{'uuid': seed['network']}],
             'min_count': count, 'max_count': count, 'return_reservation_id': True}})
         reservation = r['reservation_id']
         post = time.time() - t0
@@ -320,14 +408,47 @@ class Lab:
                 for r in rps}
 
 
+def pairs(args):
+    """KEY=VALUE arguments as a dict (a value may hold '=')."""
+    out = {}
+    for arg in args:
+        if '=' not in arg:
+            raise LabError('%r is not KEY=VALUE' % arg)
+        key, value = arg.split('=', 1)
+        out[key] = value
+    return out
+
+
+def options(args, names):
+    """Splits '--NAME VALUE' options (of names) from the positional arguments."""
+    rest, found = [], {}
+    i = 0
+    while i < len(args):
+        if args[i].startswith('--') and args[i][2:] in names and i + 1 < len(args):
+            found[args[i][2:]] = args[i + 1]
+            i += 2
+        else:
+            rest.append(args[i])
+            i += 1
+    return rest, found
+
+
 def dispatch(L, cmd, a):
+    if cmd == 'boot':
+        a, opts = options(a, ('flavor', 'image'))
     num = lambda i, default: float(a[i]) if len(a) > i else default
     commands = {
         'catalog': lambda: L.catalog(),
         'wait-computes': lambda: L.wait_computes(int(a[0]), num(1, 300)),
         'seed': lambda: L.seed(),
         'appcred': lambda: L.appcred(),
-        'boot': lambda: L.boot(int(a[0]), a[1] if len(a) > 1 else 'vm', num(2, 600)),
+        'boot': lambda: L.boot(int(a[0]), a[1] if len(a) > 1 else 'vm', num(2, 600), opts.get('flavor'), opts.get('image')),
+        'flavor': lambda: L.flavor(a[0], a[1], a[2], a[3], pairs(a[4:])),
+        'delete-flavor': lambda: L.delete_flavor(a[0]),
+        'image': lambda: L.image(a[0], pairs(a[1:])),
+        'delete-image': lambda: L.delete_image(a[0]),
+        'aggregate': lambda: L.aggregate(a[0], [h for h in a[1].split(',') if h], pairs(a[2:])),
+        'delete-aggregate': lambda: L.delete_aggregate(a[0]),
         'servers': lambda: L.servers(a[0] if a else None),
         'services': lambda: L.services(),
         'wait-state': lambda: L.wait_state(a[0], a[1], num(2, 120)),

@@ -72,9 +72,9 @@ export const SCHEMA = {
   },
   evacuation: {
     concurrency: int('How many evacuate (or live-migrate) calls may wait for Nova\'s answer at once. Instances Nova has accepted do not count: they are confirmed together, one server list per look.', '16', 1, 64),
-    mode: oneOf('opt-out: evacuate every instance except those whose metadata sets select_key to false. opt-in: only those that set it to true.', ['opt-out', 'opt-in'], 'opt-out'),
-    select_key: str('Instance metadata key for opting in or out.', 'nova_ha_evacuate'),
-    priority_key: str('Instance metadata key holding an integer priority: higher values are evacuated first.', 'nova_ha_priority'),
+    mode: oneOf('opt-out: evacuate every instance except those that set select_key to false. opt-in: only those that set it to true.', ['opt-out', 'opt-in'], 'opt-out'),
+    select_key: str("Key for opting in or out, read from the instance's metadata, its image's properties, its flavor's extra specs (there also as nova_ha:KEY) and its host aggregates' metadata; the most specific wins (docs/architecture.md).", 'nova_ha_evacuate'),
+    priority_key: str('Key holding a numeric priority, read from the same places as select_key: higher values are evacuated first.', 'nova_ha_priority'),
     retries: int('Retries of one instance\'s evacuation after a transient failure.', '3', 0, 20),
     instance_timeout: duration('How long one instance may take to become ACTIVE (or SHUTOFF) elsewhere.', '300s', 1000),
     live_migrate_on_tenant_failure: bool('When a host loses only its tenant network, live-migrate its instances away (each confirmed).', 'false'),

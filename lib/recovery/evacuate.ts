@@ -10,8 +10,9 @@
  */
 import type { InstanceOutcome } from '../state/incident.js';
 import type { Logger } from '../shared/log.js';
-import type { ActionResult, Migration, MigrationFilter, Server } from '../systems/nova/index.js';
+import type { ActionResult, Aggregate, Image, Migration, MigrationFilter, Server } from '../systems/nova/index.js';
 import { mapLimit } from '../shared/pool.js';
+import { resolveHaPolicy, type HaInputs, type HaRead, type NamedValues } from '../decision/ha-policy.js';
 
 export interface EvacuationSettings {
   readonly concurrency: number;
@@ -34,6 +35,10 @@ export interface EvacuationNova {
   liveMigrate(id: string, options: { readonly fromHost: string }): Promise<ActionResult>;
   /** The host's migrations of one kind: what an earlier worker's calls came to, and each move's record. */
   listMigrations(filter: MigrationFilter): Promise<Migration[]>;
+  /** Every host aggregate (the HA policy's least specific source): read once per run. */
+  listAggregates(): Promise<Aggregate[]>;
+  /** One image's properties (the HA policy): each image of the host's instances read once per run. */
+  getImage(id: string): Promise<Image>;
 }
 
 /**
@@ -57,32 +62,77 @@ export interface Selection {
   /** In the order they are evacuated: highest priority first, then by name. */
   readonly evacuate: readonly Server[];
   readonly skipped: readonly { readonly server: Server; readonly reason: string }[];
+  /** By instance ID, where its priority came from, for the instances whose sources said anything ("priority 80 from image cirros-ha"). */
+  readonly priorities: ReadonlyMap<string, string>;
 }
 
-const TRUE = new Set(['true', 'yes', '1', 'on']);
-const FALSE = new Set(['false', 'no', '0', 'off']);
+/** What the HA policy read besides the servers, once per run; a failed read is unknown, with why. */
+export interface PolicyContext {
+  /** By image ID. */
+  readonly images: ReadonlyMap<string, HaRead<Image>>;
+  readonly aggregates: HaRead<readonly Aggregate[]>;
+}
+
 /** Nova evacuates only servers in these vm_states (compute API check_instance_state). */
 const EVACUABLE = new Set(['active', 'stopped', 'error']);
 
+/** The priority its metadata alone gives (a number, else 0). */
 export function priorityOf(server: Server, key: string): number {
-  const value = Number(server.metadata[key]);
-  return Number.isFinite(value) ? value : 0;
+  return resolveHaPolicy({ metadata: server.metadata }, { mode: 'opt-out', selectKey: '', priorityKey: key }).priority;
 }
 
-/** Which instances to evacuate, in which order, and why the others are left (pure: table-tested). */
-export function selectInstances(servers: readonly Server[], settings: Pick<EvacuationSettings, 'mode' | 'selectKey' | 'priorityKey'>): Selection {
-  const evacuate: Server[] = [];
+/** The HA policy's sources of one server: without a context, only its metadata (lib/decision/ha-policy.ts). */
+function policyInputs(server: Server, context: PolicyContext | undefined): HaInputs {
+  if (!context) return { metadata: server.metadata };
+  const image = imageSource(server, context);
+  return { metadata: server.metadata, ...(image ? { image } : {}), flavor: flavorSource(server), aggregates: aggregateSources(server, context) };
+}
+
+/** undefined: booted from a volume, so it has no image of its own. */
+function imageSource(server: Server, context: PolicyContext): HaRead<NamedValues> | undefined {
+  if (server.imageId === null) return undefined;
+  if (server.imageId === undefined) return { ok: false, why: "Nova's reply names no image" };
+  const read = context.images.get(server.imageId);
+  if (read === undefined) return { ok: false, why: 'not read' };
+  return read.ok ? { ok: true, value: { name: read.value.name || read.value.id, values: read.value.properties } } : read;
+}
+
+function flavorSource(server: Server): HaRead<NamedValues> {
+  if (server.flavor === undefined) return { ok: false, why: 'Nova did not embed the flavor (compute microversion below 2.47)' };
+  if (server.flavor.extraSpecs === null) return { ok: false, why: `Nova did not show flavor ${server.flavor.name}'s extra specs (policy os_compute_api:servers:show:flavor-extra-specs)` };
+  return { ok: true, value: { name: server.flavor.name, values: server.flavor.extraSpecs } };
+}
+
+function aggregateSources(server: Server, context: PolicyContext): HaRead<readonly NamedValues[]> {
+  if (!context.aggregates.ok) return context.aggregates;
+  const mine = context.aggregates.value.filter((a) => server.host !== null && a.hosts.includes(server.host));
+  return { ok: true, value: mine.map((a) => ({ name: a.name, values: a.metadata })) };
+}
+
+/**
+ * Which instances to evacuate, in which order, and why the others are left (pure: table-tested).
+ * The priority and the opt-in/opt-out come from the instance's metadata, and with a context from
+ * its image, flavor and host aggregates too, most specific first (lib/decision/ha-policy.ts).
+ */
+export function selectInstances(servers: readonly Server[], settings: Pick<EvacuationSettings, 'mode' | 'selectKey' | 'priorityKey'>, context?: PolicyContext): Selection {
+  const evacuate: { server: Server; priority: number }[] = [];
   const skipped: { server: Server; reason: string }[] = [];
+  const priorities = new Map<string, string>();
   for (const server of servers) {
-    const flag = server.metadata[settings.selectKey]?.trim().toLowerCase();
-    if (server.partial) skipped.push({ server, reason: 'Nova cannot reach its cell, so it is listed with only its ID' });
-    else if (settings.mode === 'opt-out' && flag !== undefined && FALSE.has(flag)) skipped.push({ server, reason: `opted out (metadata ${settings.selectKey}=${server.metadata[settings.selectKey]})` });
-    else if (settings.mode === 'opt-in' && !(flag !== undefined && TRUE.has(flag))) skipped.push({ server, reason: `not opted in (opt-in mode needs metadata ${settings.selectKey}=true)` });
+    if (server.partial) {
+      skipped.push({ server, reason: 'Nova cannot reach its cell, so it is listed with only its ID' });
+      continue;
+    }
+    const policy = resolveHaPolicy(policyInputs(server, context), settings);
+    if (!policy.evacuate) skipped.push({ server, reason: policy.reason! });
     else if (server.vmState && !EVACUABLE.has(server.vmState)) skipped.push({ server, reason: `its vm_state is ${server.vmState}; Nova evacuates only active, stopped or errored servers` });
-    else evacuate.push(server);
+    else {
+      evacuate.push({ server, priority: policy.priority });
+      if (policy.notable) priorities.set(server.id, policy.priorityFrom);
+    }
   }
-  evacuate.sort((a, b) => priorityOf(b, settings.priorityKey) - priorityOf(a, settings.priorityKey) || a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-  return { evacuate, skipped };
+  evacuate.sort((a, b) => b.priority - a.priority || a.server.name.localeCompare(b.server.name) || a.server.id.localeCompare(b.server.id));
+  return { evacuate: evacuate.map((e) => e.server), skipped, priorities };
 }
 
 export interface EvacuationRun {
@@ -158,9 +208,15 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
   const moved: InstanceOutcome['outcome'] = run.kind === 'evacuation' ? 'evacuated' : 'live-migrated';
 
   calls.list++;
-  const onHost = await nova.listServersOnHost(host);
+  // The aggregates are read while the host's servers are listed: the list stays the last read before the batch.
+  const [aggregates, onHost] = await Promise.all([readWithin(() => nova.listAggregates()), nova.listServersOnHost(host)]);
   const listed = new Map(onHost.map((s) => [s.id, s]));
-  const selection = selectInstances(onHost, settings);
+  const context = { images: await readImages(nova, onHost, settings.concurrency), aggregates };
+  const selection = selectInstances(onHost, settings, context);
+  logPolicyReads(run.log, run.kind, context);
+  const priorities = new Map([...run.recorded.flatMap((o) => (o.priority !== undefined ? [[o.id, o.priority] as const] : [])), ...selection.priorities]);
+  const withPriority = (o: InstanceOutcome): InstanceOutcome => (o.priority !== undefined || !priorities.has(o.id) ? o : { ...o, priority: priorities.get(o.id)! });
+  const record = (outcomes: readonly InstanceOutcome[]): Promise<void> => run.record(outcomes.map(withPriority));
 
   // Instances called for by an earlier run and still unsettled, or on the host again: what did the calls come to?
   const work = [...selection.evacuate.map((s) => ({ id: s.id, name: s.name })), ...[...recorded.values()].filter((o) => o.outcome === 'evacuating' && !listed.has(o.id)).map((o) => ({ id: o.id, name: o.name }))];
@@ -204,11 +260,11 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
   const now = Date.now();
   const batch: InstanceOutcome[] = [
     ...selection.skipped.filter(({ server }) => recorded.get(server.id)?.outcome !== 'skipped').map(({ server, reason }): InstanceOutcome => ({ id: server.id, name: server.name, outcome: 'skipped', from: host, detail: reason })),
-    ...toCall.map((w): InstanceOutcome => ({ id: w.id, name: w.name, outcome: 'evacuating', from: host, calledAt: now })),
+    ...toCall.map((w): InstanceOutcome => withPriority({ id: w.id, name: w.name, outcome: 'evacuating', from: host, calledAt: now })),
   ];
   if (batch.length > 0) {
     if (!run.stillOwner()) throw new Error(`lost the lock of ${host} before calling Nova; another controller resumes the ${run.kind}`);
-    await run.record(batch);
+    await record(batch);
     for (const o of batch) outcomes.set(o.id, o);
   }
 
@@ -266,7 +322,7 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
 
   const flush = async (): Promise<void> => {
     if (settle.size === 0) return;
-    const settled = [...settle.values()];
+    const settled = [...settle.values()].map(withPriority);
     settle.clear();
     for (const o of settled) {
       outcomes.set(o.id, o);
@@ -276,7 +332,7 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
         confirmed.add(o.id);
       }
     }
-    await run.record(settled);
+    await record(settled);
     run.progress?.(done, total);
   };
 
@@ -314,7 +370,7 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
       return m ? [{ ...o, detail: `${o.detail}, migration ${m.uuid ?? m.id} ${m.status}` }] : [];
     });
     if (annotated.length > 0) {
-      await run.record(annotated);
+      await record(annotated);
       for (const o of annotated) outcomes.set(o.id, o);
     }
   }
@@ -383,6 +439,43 @@ async function look(run: EvacuationRun, underWay: readonly UnderWay[], calls: { 
 }
 
 const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
+
+/**
+ * How long the HA policy's reads (aggregates, images) may delay the first evacuate call: beyond
+ * it their sources count as unread, and the less specific ones decide. A few seconds: Nova's and
+ * Glance's reads take tens of milliseconds when they answer at all.
+ */
+const POLICY_READ_BUDGET_MS = 5_000;
+
+/** A read that fails or takes longer than the budget is unknown, with why; it never throws. */
+async function readWithin<T>(read: () => Promise<T>): Promise<HaRead<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<HaRead<T>>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, why: `no answer within ${POLICY_READ_BUDGET_MS / 1000} s` }), POLICY_READ_BUDGET_MS);
+  });
+  const answer = read().then(
+    (value): HaRead<T> => ({ ok: true, value }),
+    (error: unknown): HaRead<T> => ({ ok: false, why: oneLine((error as Error).message ?? String(error)) }),
+  );
+  try {
+    return await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Each image of the host's instances, once, a bounded number at a time. */
+async function readImages(nova: EvacuationNova, servers: readonly Server[], concurrency: number): Promise<Map<string, HaRead<Image>>> {
+  const ids = [...new Set(servers.flatMap((s) => (s.partial || !s.imageId ? [] : [s.imageId])))];
+  const reads = await readWithin(() => mapLimit(ids, concurrency, async (id) => [id, await readWithin(() => nova.getImage(id))] as const));
+  return new Map(reads.ok ? reads.value : ids.map((id) => [id, reads]));
+}
+
+/** The policy's sources that could not be read, once per run: what each instance's record then stands on. */
+function logPolicyReads(log: Logger, kind: MoveKind, context: PolicyContext): void {
+  const unread = [...(context.aggregates.ok ? [] : [`host aggregates: ${context.aggregates.why}`]), ...[...context.images].flatMap(([id, read]) => (read.ok ? [] : [`image ${id}: ${read.why}`]))];
+  if (unread.length > 0) log.warn('ha-policy-unread', { step: kind, detail: `${unread.join('; ')}; the HA priority and opt-in/opt-out come from the other sources (see: nova-ha incident)` });
+}
 
 export function evacuationSettings(config: { evacuation: { concurrency: number; mode: 'opt-out' | 'opt-in'; select_key: string; priority_key: string; retries: number; instance_timeout: number } }): EvacuationSettings {
   const e = config.evacuation;

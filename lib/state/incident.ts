@@ -29,6 +29,8 @@ export interface InstanceOutcome {
   readonly fault?: string;
   /** When nova-ha called Nova for this instance (an instance is called for at most once per incident). */
   readonly calledAt?: number;
+  /** Where its HA priority came from, when a source set one or could not be read ("priority 80 from image cirros-ha"). */
+  readonly priority?: string;
 }
 
 /** An instance the capacity step did not evacuate: the usable hosts had no room for it. */

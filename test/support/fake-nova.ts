@@ -8,7 +8,7 @@
  * nova-ha's own calls, not what Nova let through. The real Nova runs in the lab tests.
  */
 import type { ActionResult } from '../../lib/systems/nova/client.js';
-import type { Aggregate, ComputeService, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
+import type { Aggregate, ComputeService, Image, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
 import type { PlacementInventory, ResourceProvider } from '../../lib/systems/nova/index.js';
 import type { ServerFault, ServerFlavor } from '../../lib/systems/nova/types.js';
 import type { FenceNova } from '../../lib/recovery/fence.js';
@@ -26,12 +26,29 @@ export interface FakeServer {
   fault?: ServerFault | null;
   /** When Nova last changed it (ms): what a changes-since list compares. */
   updatedAt?: number;
-  /** Its flavor's sizes, as Nova embeds them from 2.47 on; absent: Nova gave none. */
+  /** The Glance image it was booted from (FakeNova.images); null or absent: from a volume. */
+  imageId?: string | null;
+  /** The flavor Nova embeds in the server (2.47+); absent: PLAIN_FLAVOR. */
   flavor?: ServerFlavor;
 }
 
-/** A flavor of the given sizes (disk in GB, ram in MB). */
-export const flavor = (vcpus: number, ram: number, disk: number, name = `f${vcpus}-${ram}-${disk}`): ServerFlavor => ({ vcpus, ram, disk, ephemeral: 0, swap: 0, name });
+/** A flavor of the given sizes (disk in GB, ram in MB), its extra specs shown. */
+export const flavor = (vcpus: number, ram: number, disk: number, name = `f${vcpus}-${ram}-${disk}`, extraSpecs: Readonly<Record<string, string>> | null = {}): ServerFlavor => ({ name, vcpus, ram, disk, ephemeral: 0, swap: 0, extraSpecs });
+
+/** What Nova (2.47+) embeds for a server of a flavor without extra specs. */
+const PLAIN_FLAVOR: ServerFlavor = flavor(1, 512, 1, 'm1.small');
+
+/** What the fake's Nova shows of a server: its flavor, and whether it boots from a volume (no image of its own). */
+const flavorOf = (server: FakeServer): ServerFlavor => server.flavor ?? PLAIN_FLAVOR;
+const bootsFromVolume = (server: FakeServer): boolean => (server.imageId ?? null) === null;
+
+type Sized = 'VCPU' | 'MEMORY_MB' | 'DISK_GB';
+
+/** What Nova's allocations in Placement hold for a server: a server booted from a volume has no root disk on its host. */
+function allocationOf(server: FakeServer): Record<Sized, number> {
+  const size = flavorOf(server);
+  return { VCPU: size.vcpus, MEMORY_MB: size.ram, DISK_GB: bootsFromVolume(server) ? 0 : size.disk };
+}
 
 /**
  * Placement over the same hosts: a compute node provider per host given inventories, its usage
@@ -47,7 +64,7 @@ export class FakePlacement {
   constructor(private readonly nova: FakeNova) {}
 
   /** A provider for host with these totals (ratio 1, nothing reserved unless given). */
-  provide(host: string, vcpus: number, ramMb: number, diskGb: number, over: Partial<Record<'VCPU' | 'MEMORY_MB' | 'DISK_GB', Partial<PlacementInventory>>> = {}): void {
+  provide(host: string, vcpus: number, ramMb: number, diskGb: number, over: Partial<Record<Sized, Partial<PlacementInventory>>> = {}): void {
     const inventory = (total: number, extra: Partial<PlacementInventory> = {}): PlacementInventory => ({ total, reserved: 0, allocation_ratio: 1, min_unit: 1, max_unit: total, step_size: 1, ...extra });
     this.totals.set(host, { VCPU: inventory(vcpus, over.VCPU), MEMORY_MB: inventory(ramMb, over.MEMORY_MB), DISK_GB: inventory(diskGb, over.DISK_GB) });
   }
@@ -72,22 +89,24 @@ export class FakePlacement {
     return this.usedOn(uuid.replace(/^rp-/, ''));
   }
 
-  /** Whether host has room for one more server of this flavor (what Nova's scheduler asks Placement). */
-  hasRoom(host: string, size: ServerFlavor): boolean {
+  /** Whether host has room for one more such server (what Nova's scheduler asks Placement). */
+  hasRoom(host: string, server: FakeServer): boolean {
     const totals = this.totals.get(host);
     if (!totals) return false;
     const used = this.usedOn(host);
-    const free = (resource: 'VCPU' | 'MEMORY_MB' | 'DISK_GB'): number => Math.floor((totals[resource]!.total - totals[resource]!.reserved) * totals[resource]!.allocation_ratio) - used[resource];
-    return free('VCPU') >= size.vcpus && free('MEMORY_MB') >= size.ram && free('DISK_GB') >= size.disk;
+    const needs = allocationOf(server);
+    const free = (resource: Sized): number => Math.floor((totals[resource]!.total - totals[resource]!.reserved) * totals[resource]!.allocation_ratio) - used[resource];
+    return free('VCPU') >= needs.VCPU && free('MEMORY_MB') >= needs.MEMORY_MB && free('DISK_GB') >= needs.DISK_GB;
   }
 
-  usedOn(host: string): Record<'VCPU' | 'MEMORY_MB' | 'DISK_GB', number> {
+  usedOn(host: string): Record<Sized, number> {
     const used = { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0, ...this.extraUsage.get(host) };
     for (const server of this.nova.servers.values()) {
-      if (server.host !== host || !server.flavor) continue;
-      used.VCPU += server.flavor.vcpus;
-      used.MEMORY_MB += server.flavor.ram;
-      used.DISK_GB += server.flavor.disk;
+      if (server.host !== host) continue;
+      const allocation = allocationOf(server);
+      used.VCPU += allocation.VCPU;
+      used.MEMORY_MB += allocation.MEMORY_MB;
+      used.DISK_GB += allocation.DISK_GB;
     }
     return used;
   }
@@ -103,14 +122,21 @@ export class NovaRefused extends Error {
   }
 }
 
-export type NovaMethod = 'listComputeServices' | 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService' | 'listAggregates' | 'addHostToAggregate' | 'removeHostFromAggregate';
+export type NovaMethod = 'listComputeServices' | 'listServersOnHost' | 'listServersChangedSince' | 'getServer' | 'evacuate' | 'liveMigrate' | 'listMigrations' | 'getComputeService' | 'forceDown' | 'forceDownAndDisable' | 'disableService' | 'enableService' | 'listAggregates' | 'addHostToAggregate' | 'removeHostFromAggregate' | 'getImage';
+
+/** A host aggregate as the fake keeps it: its hosts change with add_host and remove_host. */
+export interface FakeAggregate extends Omit<Aggregate, 'hosts'> {
+  hosts: string[];
+}
 
 export class FakeNova implements FenceNova {
   readonly servers = new Map<string, FakeServer>();
   readonly services = new Map<string, ComputeService>();
   readonly migrations: Migration[] = [];
   /** Host aggregates by ID: hosts are added and removed as Nova's add_host / remove_host do. */
-  readonly aggregates = new Map<string, { id: string; name: string; hosts: string[]; metadata: Record<string, string> }>();
+  readonly aggregates = new Map<string, FakeAggregate>();
+  /** Glance's images, by ID (getImage: 404 for any other). */
+  readonly images = new Map<string, Image>();
   /** Where evacuated and migrated servers land. */
   target = 'cmp9';
   behaviour: MoveBehaviour = 'completes';
@@ -150,9 +176,23 @@ export class FakeNova implements FenceNova {
     return server;
   }
 
-  /** A host aggregate with these hosts. */
-  aggregate(id: string, name: string, hosts: readonly string[], metadata: Record<string, string> = {}): void {
-    this.aggregates.set(id, { id, name, hosts: [...hosts], metadata });
+  /** A host aggregate with these hosts and this metadata. */
+  aggregate(id: string, name: string, hosts: readonly string[], metadata: Record<string, string> = {}): FakeAggregate {
+    const aggregate = { id, name, hosts: [...hosts], metadata };
+    this.aggregates.set(id, aggregate);
+    return aggregate;
+  }
+
+  /** A Glance image with these properties. */
+  image(id: string, name: string, properties: Record<string, string> = {}): Image {
+    const image = { id, name, properties };
+    this.images.set(id, image);
+    return image;
+  }
+
+  /** A flavor of PLAIN_FLAVOR's sizes as Nova embeds it in a server (2.47+), with these extra specs (null: Nova hides them). */
+  static flavor(name: string, extraSpecs: Record<string, string> | null = {}): ServerFlavor {
+    return flavor(PLAIN_FLAVOR.vcpus, PLAIN_FLAVOR.ram, PLAIN_FLAVOR.disk, name, extraSpecs);
   }
 
   failNext(method: NovaMethod, error: Error = new NovaRefused(503, 'Service Unavailable')): void {
@@ -185,7 +225,7 @@ export class FakeNova implements FenceNova {
 
   #view(s: FakeServer): Server {
     if (s.partial) return { id: s.id, name: '', status: 'UNKNOWN', taskState: null, vmState: null, host: null, projectId: null, metadata: {}, locked: null, partial: true, fault: null };
-    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false, fault: s.fault ?? null, ...(s.flavor ? { flavor: { ...s.flavor }, bootsFromVolume: false } : {}) };
+    return { id: s.id, name: s.name, status: s.status, taskState: s.taskState, vmState: s.vmState, host: s.host, projectId: 'p1', metadata: { ...s.metadata }, locked: false, partial: false, fault: s.fault ?? null, imageId: s.imageId ?? null, bootsFromVolume: bootsFromVolume(s), flavor: flavorOf(s) };
   }
 
   #serviceOf(host: string): ComputeService {
@@ -201,7 +241,7 @@ export class FakeNova implements FenceNova {
     const service = this.services.get(source);
     if (type === 'evacuation' && service && service.state === 'up' && !service.forcedDown) throw new NovaRefused(409, `Compute service of ${source} is still in use.`);
     if (server.taskState) throw new NovaRefused(409, `Cannot '${type}' instance ${id} while it is in task_state ${server.taskState}`);
-    const scheduled = this.scheduling ? [...this.services.values()].find((c) => c.host !== source && c.status === 'enabled' && c.state === 'up' && !c.forcedDown && server.flavor !== undefined && this.placementApi.hasRoom(c.host, server.flavor))?.host : this.target;
+    const scheduled = this.scheduling ? [...this.services.values()].find((c) => c.host !== source && c.status === 'enabled' && c.state === 'up' && !c.forcedDown && this.placementApi.hasRoom(c.host, server))?.host : this.target;
     const behaviour: MoveBehaviour = scheduled === undefined ? 'errors' : this.behaviour;
     const migration: Migration = { id: String(++this.#ids), uuid: `mig-${this.#ids}`, instanceUuid: id, migrationType: type, status: { completes: type === 'evacuation' ? 'done' : 'completed', errors: 'error', 'stays-rebuilding': 'accepted' }[behaviour], sourceCompute: source, destCompute: scheduled ?? null, createdAt: new Date().toISOString().replace('Z', ''), updatedAt: null };
     this.migrations.push(migration);
@@ -251,6 +291,13 @@ export class FakeNova implements FenceNova {
     return this.migrations.filter((m) => (!filter.type || m.migrationType === filter.type) && (!filter.instanceUuid || m.instanceUuid === filter.instanceUuid) && (!filter.sourceCompute || m.sourceCompute === filter.sourceCompute));
   }
 
+  async getImage(id: string): Promise<Image> {
+    this.#enter('getImage', [id]);
+    const image = this.images.get(id);
+    if (!image) throw new NovaRefused(404, `No image found with ID ${id}`);
+    return { ...image, properties: { ...image.properties } };
+  }
+
   async getComputeService(host: string): Promise<ComputeService> {
     this.#enter('getComputeService', [host]);
     return { ...this.#serviceOf(host) };
@@ -258,7 +305,7 @@ export class FakeNova implements FenceNova {
 
   async listAggregates(): Promise<Aggregate[]> {
     this.#enter('listAggregates', []);
-    return [...this.aggregates.values()].map((a) => ({ id: a.id, name: a.name, availabilityZone: null, hosts: [...a.hosts], metadata: { ...a.metadata } }));
+    return [...this.aggregates.values()].map((a) => ({ ...a, hosts: [...a.hosts], metadata: { ...a.metadata } }));
   }
 
   /** Nova answers 409 for a host already in the aggregate (the client returns false), 404 for an unknown host. */

@@ -1,7 +1,8 @@
 /**
- * A fake Keystone + Nova behind a fetch function, for unit tests of lib/nova: it hands out
- * tokens, serves the version document, records every call, and routes the rest to handlers a
- * test sets per "METHOD /path".
+ * A fake Keystone + Nova (+ Placement, Glance) behind a fetch function, for unit tests of lib/nova:
+ * it hands out tokens, serves the version document, records every call, and routes the rest to
+ * handlers a test sets per "METHOD /path" (Placement's as "GET placement:/path", Glance's as
+ * "GET /v2/images/ID").
  */
 import { parseConfig } from '../../lib/config/load.js';
 import type { NovaSection } from '../../lib/systems/nova/client.js';
@@ -11,6 +12,7 @@ export const KEYSTONE = 'http://keystone.test:5000/v3';
 export const NOVA = 'http://nova.test:8774/v2.1';
 /** Placement's routes are keyed "GET placement:/resource_providers" and so on. */
 export const PLACEMENT = 'http://placement.test:8778';
+export const GLANCE = 'http://glance.test:9292';
 export const PASSWORD = 'fake-cloud-password-1234';
 
 export interface Call {
@@ -58,7 +60,7 @@ export class FakeOpenStack {
       if (!handler) return json(404, { errors: [{ status: 404, title: 'Not Found', detail: `fake: no route for ${key}` }] });
       return handler(call, this.calls.filter((c) => `${c.method} placement:${c.url.pathname}` === key && c.url.origin === url.origin).length);
     }
-    if (url.origin !== new URL(NOVA).origin) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`getaddrinfo ENOTFOUND ${url.hostname}`), { code: 'ENOTFOUND' }) });
+    if (url.origin !== new URL(NOVA).origin && url.origin !== new URL(GLANCE).origin) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`getaddrinfo ENOTFOUND ${url.hostname}`), { code: 'ENOTFOUND' }) });
     if (this.revoked.has(headers['x-auth-token'] ?? '')) return json(401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
     if (url.pathname === '/v2.1' && call.method === 'GET') {
       return json(200, { version: { id: 'v2.1', status: 'CURRENT', version: this.maxMicroversion, min_version: '2.1' } }, this.clock ? { Date: new Date(this.clock()).toUTCString() } : {});
@@ -95,6 +97,7 @@ export class FakeOpenStack {
           catalog: [
             { type: 'compute', name: 'nova', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: NOVA }] },
             ...(this.placementInCatalog ? [{ type: 'placement', name: 'placement', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: PLACEMENT }] }] : []),
+            { type: 'image', name: 'glance', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: GLANCE }] },
           ],
         },
       },

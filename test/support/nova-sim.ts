@@ -6,7 +6,7 @@
  * Nova's scheduler or compute runs, and its clock is this process's.
  */
 import type { FenceNova } from '../../lib/recovery/fence.js';
-import type { ActionResult, ComputeService, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
+import type { ActionResult, Aggregate, ComputeService, Image, Migration, MigrationFilter, Server } from '../../lib/systems/nova/index.js';
 
 export interface SimServer {
   id: string;
@@ -149,6 +149,15 @@ export class NovaSim implements FenceNova {
       this.migrations[index] = { ...migration, status: 'failed' };
     }
     this.touch(s);
+  }
+
+  /** No aggregates, and the servers name no image: the HA policy reads only their metadata here. */
+  async listAggregates(): Promise<Aggregate[]> {
+    return [];
+  }
+
+  async getImage(id: string): Promise<Image> {
+    throw new Error(`NovaSim has no images (asked for ${id})`);
   }
 
   async listMigrations(filter: MigrationFilter): Promise<Migration[]> {

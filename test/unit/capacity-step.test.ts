@@ -18,14 +18,16 @@ let cloud: FakeCloud;
 afterEach(() => cloud?.dispose());
 
 /**
- * cmp1 fails with six 1-vCPU instances, priorities 6 (p6) down to 1 (p1); cmp2, cmp4 and the
- * fake's default target are disabled; cmp3 has room for four.
+ * cmp1 fails with six 1-vCPU instances booted from an image (their disks take room), priorities
+ * 6 (p6) down to 1 (p1); cmp2, cmp4 and the fake's default target are disabled; cmp3 has room
+ * for four.
  */
 function shortOfRoom(): FakeCloud {
   cloud = new FakeCloud();
   const nova = cloud.nova;
   nova.scheduling = true;
-  for (let p = 1; p <= 6; p++) nova.server(`p${p}`, HOST, { metadata: { nova_ha_priority: String(p) }, flavor: flavor(1, 2048, 20) });
+  nova.image('img-cirros', 'cirros');
+  for (let p = 1; p <= 6; p++) nova.server(`p${p}`, HOST, { metadata: { nova_ha_priority: String(p) }, imageId: 'img-cirros', flavor: flavor(1, 2048, 20) });
   for (const host of ['cmp2', 'cmp4', nova.target]) nova.service(host, { status: 'disabled' });
   for (const host of ['cmp2', 'cmp3', 'cmp4']) nova.placementApi.provide(host, 4, 8192, 200);
   return cloud;
@@ -78,6 +80,23 @@ describe('the capacity step in the fence workflow', () => {
     expect(incident.held).toBeUndefined();
     expect(capacityStep(incident)[0]!.detail).toBe('room for all 6 instances (2 usable hosts with 8 vCPU, 16 GiB and 400 GB disk free)');
     expect(c.notes.map((n) => n.event)).toEqual(['fenced']);
+  });
+
+  it('the room goes by the resolved HA priority: an image\'s 80 is evacuated, an aggregate\'s 10 held', async () => {
+    cloud = new FakeCloud();
+    const nova = cloud.nova;
+    nova.scheduling = true;
+    nova.image('img-ha', 'cirros-ha', { nova_ha_priority: '80' });
+    nova.aggregate('1', 'ha-low', [HOST, 'cmp2'], { nova_ha_priority: '10' });
+    // Named so that by their metadata alone (no priority: a tie, broken by name) the aggregate's would go first.
+    nova.server('a-by-aggregate', HOST, { flavor: flavor(1, 2048, 20) });
+    nova.server('z-by-image', HOST, { imageId: 'img-ha', flavor: flavor(1, 2048, 20) });
+    for (const host of ['cmp2', 'cmp4', nova.target]) nova.service(host, { status: 'disabled' });
+    nova.placementApi.provide('cmp3', 1, 8192, 200);
+    const incident = await fence(cloud);
+    expect(incident.instances).toMatchObject([{ id: 'z-by-image', outcome: 'evacuated', to: 'cmp3', priority: 'priority 80 from image cirros-ha' }]);
+    expect(incident.held).toEqual([{ id: 'a-by-aggregate', name: 'a-by-aggregate', reason: expect.stringMatching(/^needs 1 vCPU more than the closest host, cmp3/) }]);
+    expect([...nova.callCounts().keys()]).toEqual(['z-by-image']);
   });
 
   it('a host with an open nova-ha incident is not room, and the estimate names it', async () => {

@@ -152,6 +152,8 @@ describe('what a look asks Nova for', () => {
       evacuate: async (id, options): Promise<ActionResult> => ({ ...(await nova.evacuate(id, options)), acceptedAt: acceptedAt[id] }),
       liveMigrate: (id, options) => nova.liveMigrate(id, options),
       listMigrations: (filter) => nova.listMigrations(filter),
+      listAggregates: () => nova.listAggregates(),
+      getImage: (id) => nova.getImage(id),
     };
     nova.behaviour = 'stays-rebuilding';
     atLook(nova, 1, 'vm1', { host: 'cmp9', taskState: null });

@@ -35,6 +35,10 @@ function fakeNova(calls: string[]): FenceNova {
       throw new Error('not used');
     },
     listMigrations: async () => (calls.push('listMigrations'), [{ id: 1, uuid: 'm-1', status: 'done', destCompute: 'cmp2' }] as never),
+    listAggregates: async () => [],
+    getImage: async () => {
+      throw new Error('not used');
+    },
   };
 }
 

@@ -89,6 +89,14 @@ describe('composeMessage', () => {
     expect(body).toMatch(/5d8f6a52-0000-4000-8000-000000000003 +batch-9 +failed +compute-12 +-\n/);
   });
 
+  it('says where each priority came from, as a last column, only when a source set one', () => {
+    expect(composeMessage(fenced, { subjectPrefix: '[nova-ha]' }).body).not.toMatch(/ priority\n/);
+    const withPriority: Notification = { ...fenced, instances: fenced.instances!.map((i, n) => (n === 0 ? { ...i, priority: 'priority 80 from image db-ha' } : i)) };
+    const { body } = composeMessage(withPriority, { subjectPrefix: '[nova-ha]' });
+    expect(body).toMatch(/instance +name +outcome +from +to +(why +)?priority\n/);
+    expect(body).toMatch(/db-primary +evacuated +compute-12 +compute-03 +priority 80 from image db-ha\n/);
+  });
+
   it("says why an instance failed, in Nova's words, and the exact command to try again", () => {
     const noRoom: Notification = {
       ...fenced,

@@ -24,7 +24,8 @@ function shortOfRoom(): FakeCloud {
   cloud = new FakeCloud();
   const nova = cloud.nova;
   nova.scheduling = true;
-  for (let p = 1; p <= 6; p++) nova.server(`p${p}`, HOST, { metadata: { nova_ha_priority: String(p) }, flavor: flavor(1, 2048, 20) });
+  nova.image('img-cirros', 'cirros');
+  for (let p = 1; p <= 6; p++) nova.server(`p${p}`, HOST, { metadata: { nova_ha_priority: String(p) }, imageId: 'img-cirros', flavor: flavor(1, 2048, 20) });
   for (const host of ['cmp2', 'cmp4', nova.target]) nova.service(host, { status: 'disabled' });
   for (const host of ['cmp2', 'cmp3', 'cmp4']) nova.placementApi.provide(host, 4, 8192, 200);
   return cloud;

@@ -283,13 +283,15 @@ describe('giving spares back', () => {
 
 describe('spares in the capacity step', () => {
   /**
-   * cmp1 fails with six 1-vCPU instances, priorities 6 down to 1; cmp2 and the fake's default
-   * target are disabled; cmp3 has room for four; cmp4 is the spare (disabled) with room for four.
+   * cmp1 fails with six 1-vCPU instances booted from an image, priorities 6 down to 1; cmp2 and
+   * the fake's default target are disabled; cmp3 has room for four; cmp4 is the spare (disabled)
+   * with room for four.
    */
   function shortOfRoom(config: Record<string, string> = { spare_hosts: 'cmp4' }): FakeCloud {
     const c = cloudOf({ config: { capacity: config } });
     c.nova.scheduling = true;
-    for (let p = 1; p <= 6; p++) c.nova.server(`p${p}`, 'cmp1', { metadata: { nova_ha_priority: String(p) }, flavor: flavor(1, 2048, 20) });
+    c.nova.image('img-cirros', 'cirros');
+    for (let p = 1; p <= 6; p++) c.nova.server(`p${p}`, 'cmp1', { metadata: { nova_ha_priority: String(p) }, imageId: 'img-cirros', flavor: flavor(1, 2048, 20) });
     for (const host of ['cmp2', c.nova.target]) c.nova.service(host, { status: 'disabled' });
     c.nova.service('cmp4', { status: 'disabled', disabledReason: 'spare' });
     for (const host of ['cmp2', 'cmp3', 'cmp4']) c.nova.placementApi.provide(host, 4, 8192, 200);

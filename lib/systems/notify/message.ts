@@ -96,8 +96,10 @@ function instanceSection(instances: readonly InstanceOutcome[]): string[] {
   // how the others were confirmed is in nova-ha incident.
   const why = (i: InstanceOutcome): string => (i.outcome === 'failed' || i.outcome === 'skipped' ? (i.detail ?? '') : '');
   const withWhy = instances.some((i) => why(i) !== '');
-  const rows = instances.map((i) => [i.id, i.name, i.outcome, i.from, i.to ?? '-', ...(withWhy ? [why(i)] : [])]);
-  return [`Instances (${instances.length}: ${tally})`, ...formatTable(['instance', 'name', 'outcome', 'from', 'to', ...(withWhy ? ['why'] : [])], rows)];
+  // Which instances came first (image, flavor, aggregate priorities): the last column, only when a source set one.
+  const withPriority = instances.some((i) => i.priority !== undefined);
+  const rows = instances.map((i) => [i.id, i.name, i.outcome, i.from, i.to ?? '-', ...(withWhy ? [why(i)] : []), ...(withPriority ? [i.priority ?? '-'] : [])]);
+  return [`Instances (${instances.length}: ${tally})`, ...formatTable(['instance', 'name', 'outcome', 'from', 'to', ...(withWhy ? ['why'] : []), ...(withPriority ? ['priority'] : [])], rows)];
 }
 
 const span = (ms: number): string => (ms === 0 ? '0s' : formatDuration(ms));

@@ -44,6 +44,8 @@ export interface InstanceOutcome {
   readonly to?: string;
   /** Why it was skipped or failed (Nova's fault message included), or how it was confirmed. */
   readonly detail?: string;
+  /** Where its HA priority came from, when a source set one ("priority 80 from image cirros-ha"). */
+  readonly priority?: string;
 }
 
 export interface Notification {

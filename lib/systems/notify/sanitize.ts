@@ -22,6 +22,7 @@ export function scrubNotification(n: Notification): Notification {
     from: scrub(String(i.from)),
     ...(i.to === undefined ? {} : { to: clean(i.to) }),
     ...(i.detail === undefined ? {} : { detail: clean(i.detail) }),
+    ...(i.priority === undefined ? {} : { priority: clean(i.priority) }),
   });
   return {
     host: scrub(String(n.host)),

@@ -17,7 +17,7 @@ import { Reply } from './reply.js';
 import { AlreadyApplied, DEFAULT_RETRY, withRetry, type CallKind, type RetryPolicy } from './retry.js';
 import { KeystoneSession } from './session.js';
 import { TokenCache, tokenCacheKey } from './token-cache.js';
-import { parseAggregate, parseMigration, parseServer, parseServerAction, parseService, type Aggregate, type ComputeService, type Migration, type Server, type ServerAction } from './types.js';
+import { parseAggregate, parseImage, parseMigration, parseServer, parseServerAction, parseService, type Aggregate, type ComputeService, type Image, type Migration, type Server, type ServerAction } from './types.js';
 
 export type NovaSection = Config['nova'];
 
@@ -169,6 +169,7 @@ export class NovaClient {
 
   // ---- host aggregates ----------------------------------------------------------------------
 
+  /** Every host aggregate with its hosts and metadata (admin only): one call for the whole cloud. */
   async listAggregates(): Promise<Aggregate[]> {
     const response = await this.call('GET', '/os-aggregates', { ok: [200], kind: 'idempotent', what: 'list host aggregates' });
     return this.reply(response, 'GET /os-aggregates').at('aggregates').array().map(parseAggregate);
@@ -358,6 +359,19 @@ export class NovaClient {
     return pages.flat().map(parseMigration);
   }
 
+  // ---- Glance: what the HA policy reads besides Nova ----------------------------------------
+
+  /** One Glance image with its properties, from the catalog's image endpoint (region and interface as Nova's). */
+  async getImage(imageId: string): Promise<Image> {
+    const token = await this.session.token();
+    const endpoint = selectEndpoint(token.catalog, { type: 'image', region: this.options.nova.region_name, interface: this.options.nova.interface });
+    // Catalogs register Glance with or without its version; the v2 API is what this reads.
+    const base = endpoint.replace(/\/+$/, '').replace(/\/v2$/, '');
+    const url = new URL(`${base}/v2/images/${encodeURIComponent(imageId)}`);
+    const response = await this.send({ service: 'Glance', method: 'GET', url, ok: [200], kind: 'idempotent', what: `get image ${imageId}` }, undefined);
+    return parseImage(new Reply(response.body, `Glance GET /v2/images/{id}${response.requestId ? ` (request ${response.requestId})` : ''}`));
+  }
+
   // ---- plumbing -----------------------------------------------------------------------------
 
   /**
@@ -425,13 +439,13 @@ export class NovaClient {
   }
 
   /** One logical request: retried per its kind, re-authenticated once on 401. */
-  private async send(options: CallOptions & { method: HttpRequest['method']; url: URL }, microversion: Microversion | undefined): Promise<HttpResponse> {
+  private async send(options: CallOptions & { method: HttpRequest['method']; url: URL; service?: HttpRequest['service'] }, microversion: Microversion | undefined): Promise<HttpResponse> {
     const { result } = await withRetry(async (attempt) => {
       options.onAttempt?.(attempt);
       for (let reauthenticated = false; ; reauthenticated = true) {
         const token = await this.session.token();
         const request: HttpRequest = {
-          service: 'Nova',
+          service: options.service ?? 'Nova',
           method: options.method,
           url: options.url,
           headers: {

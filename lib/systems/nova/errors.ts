@@ -5,7 +5,7 @@
  */
 import { scrub } from '../../shared/secret.js';
 
-export type OpenStackService = 'Nova' | 'Keystone' | 'Placement';
+export type OpenStackService = 'Nova' | 'Keystone' | 'Placement' | 'Glance';
 
 export class NovaError extends Error {
   override name = 'NovaError';
@@ -84,7 +84,7 @@ const STATUS_TEXT: Record<number, string> = {
 /** What an operator can do about each status. */
 function hintFor(details: HttpErrorDetails): string {
   const { status, service, requestId } = details;
-  const log = requestId ? `look for ${requestId} in the ${service === 'Nova' ? 'nova-api' : service === 'Placement' ? 'placement-api' : 'keystone'} log` : `see the ${service} logs`;
+  const log = requestId ? `look for ${requestId} in the ${{ Nova: 'nova-api', Keystone: 'keystone', Placement: 'placement-api', Glance: 'glance-api' }[service]} log` : `see the ${service} logs`;
   if (status === 401) return service === 'Keystone' ? 'check [nova] username/password or the application credential, and the domains and project' : 'the token was refused; check that Keystone and Nova agree (keystone_authtoken)';
   if (status === 403) return 'the nova-ha user needs the admin role in its project (force down, evacuate, all-tenants lists)';
   if (status === 404) return 'it does not exist (any more); re-read the current state';

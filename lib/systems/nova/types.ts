@@ -59,31 +59,55 @@ export interface Server {
   readonly partial: boolean;
   /** Why Nova put it in ERROR (Nova shows the last fault of an ERROR or DELETED server), e.g. "No valid host was found. ...". */
   readonly fault: ServerFault | null;
-  /** Its flavor's sizes, which Nova embeds from compute microversion 2.47 on; absent before. */
-  readonly flavor?: ServerFlavor;
-  /** Booted from a volume (Nova lists its image as ""): its root disk takes no room on a host. */
+  /** The Glance image it was booted from; null when booted from a volume. Absent: the reply did not say. */
+  readonly imageId?: string | null;
+  /** Booted from a volume (imageId null): its root disk takes no room on a host. Absent when imageId is. */
   readonly bootsFromVolume?: boolean;
+  /** The flavor as Nova embeds it in the server from microversion 2.47; absent before, or when the reply did not say. */
+  readonly flavor?: ServerFlavor;
 }
 
+/** A server's flavor: its sizes (what the capacity step counts) and its extra specs (what the HA policy reads). */
 export interface ServerFlavor {
+  /** original_name: the flavor's name when the server was created or last resized. */
+  readonly name: string;
   readonly vcpus: number;
   /** MB */
   readonly ram: number;
   /** GB */
   readonly disk: number;
+  /** GB */
   readonly ephemeral: number;
   /** MB */
   readonly swap: number;
-  readonly name: string;
+  /** null: Nova did not show them (its policy os_compute_api:servers:show:flavor-extra-specs, admin by default). */
+  readonly extraSpecs: Readonly<Record<string, string>> | null;
 }
 
-/** The embedded flavor of a server (2.47+), or undefined when Nova gives only its ID and links. */
-function parseFlavor(reply: Reply): ServerFlavor | undefined {
-  if (!reply.has('flavor')) return undefined;
-  const flavor = reply.at('flavor');
-  if (!flavor.has('vcpus')) return undefined;
-  const optional = (key: string): number => (flavor.has(key) && typeof flavor.at(key).raw === 'number' ? flavor.at(key).number() : 0);
-  return { vcpus: flavor.at('vcpus').number(), ram: flavor.at('ram').number(), disk: flavor.at('disk').number(), ephemeral: optional('ephemeral'), swap: optional('swap'), name: flavor.has('original_name') ? (flavor.at('original_name').optionalString() ?? '') : '' };
+const finiteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/**
+ * The embedded flavor, read leniently: an odd flavor leaves it unknown (the HA policy reads the
+ * other sources, the capacity step estimates nothing) rather than making the server unreadable,
+ * which would stop its evacuation. Its name and sizes are required; ephemeral and swap are 0
+ * when absent (Nova gives swap as "" for none).
+ */
+function parseFlavor(raw: unknown): ServerFlavor | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const flavor = raw as Record<string, unknown>;
+  const { original_name: name, vcpus, ram, disk } = flavor;
+  if (typeof name !== 'string' || !finiteNumber(vcpus) || !finiteNumber(ram) || !finiteNumber(disk)) return undefined;
+  const sizeOrZero = (key: string): number => (finiteNumber(flavor[key]) ? flavor[key] : 0);
+  const specs = flavor['extra_specs'];
+  const extraSpecs = specs !== null && typeof specs === 'object' && !Array.isArray(specs) ? Object.fromEntries(Object.entries(specs).filter((e): e is [string, string] => typeof e[1] === 'string')) : null;
+  return { name, vcpus, ram, disk, ephemeral: sizeOrZero('ephemeral'), swap: sizeOrZero('swap'), extraSpecs };
+}
+
+/** The image ID of a server reply: an object with an id, or "" for a server booted from a volume. */
+function parseImageId(raw: unknown): string | null | undefined {
+  if (raw === '' || raw === null) return null;
+  if (raw !== undefined && typeof raw === 'object' && !Array.isArray(raw) && typeof (raw as Record<string, unknown>)['id'] === 'string') return (raw as Record<string, string>)['id'];
+  return undefined;
 }
 
 export interface ServerFault {
@@ -119,14 +143,45 @@ export function parseServer(reply: Reply): Server {
     locked: reply.has('locked') ? reply.at('locked').boolean() : null,
     partial: false,
     fault: parseFault(reply),
-    ...withFlavor(reply),
+    ...withImage(parseImageId(reply.object()['image'])),
+    ...optional('flavor', parseFlavor(reply.object()['flavor'])),
   };
 }
 
-function withFlavor(reply: Reply): Pick<Server, 'flavor' | 'bootsFromVolume'> {
-  const flavor = parseFlavor(reply);
-  if (!flavor) return {};
-  return { flavor, bootsFromVolume: reply.has('image') && reply.at('image').raw === '' };
+/** The image and whether it boots from a volume, from the one field Nova says both with. */
+const withImage = (imageId: string | null | undefined): Pick<Server, 'imageId' | 'bootsFromVolume'> => (imageId === undefined ? {} : { imageId, bootsFromVolume: imageId === null });
+
+const optional = <K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } => (value === undefined ? {} : ({ [key]: value } as { [P in K]?: V }));
+
+/** A host aggregate: its hosts and its metadata (GET /os-aggregates, admin only). */
+export interface Aggregate {
+  readonly id: string;
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export function parseAggregate(reply: Reply): Aggregate {
+  const hosts = reply.has('hosts') ? reply.at('hosts').array().map((h) => h.string()) : [];
+  // Nova's own metadata (availability_zone) is a string too; any other value type is not ours to read.
+  const raw = reply.has('metadata') ? reply.at('metadata').object() : {};
+  const metadata = Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return { id: reply.at('id').id(), name: reply.at('name').string(), hosts, metadata };
+}
+
+/** A Glance image: its name and its properties (GET /v2/images/{id}: the extra properties are top-level strings). */
+export interface Image {
+  readonly id: string;
+  readonly name: string;
+  readonly properties: Readonly<Record<string, string>>;
+}
+
+/** Glance's own image attributes, which are not properties an operator sets. */
+const IMAGE_CORE = new Set(['id', 'name', 'status', 'visibility', 'protected', 'os_hidden', 'checksum', 'os_hash_algo', 'os_hash_value', 'owner', 'size', 'virtual_size', 'min_ram', 'min_disk', 'created_at', 'updated_at', 'tags', 'self', 'file', 'schema', 'disk_format', 'container_format', 'direct_url', 'locations', 'stores']);
+
+export function parseImage(reply: Reply): Image {
+  const properties = Object.fromEntries(Object.entries(reply.object()).filter((e): e is [string, string] => !IMAGE_CORE.has(e[0]) && typeof e[1] === 'string'));
+  return { id: reply.at('id').string(), name: reply.at('name').optionalString() ?? '', properties };
 }
 
 export interface Migration {
@@ -174,25 +229,5 @@ export function parseServerAction(reply: Reply): ServerAction {
     requestId: reply.at('request_id').string(),
     startTime: reply.at('start_time').optionalString(),
     message: reply.at('message').optionalString(),
-  };
-}
-
-/** A host aggregate (os-aggregates): the hosts in it and its metadata. */
-export interface Aggregate {
-  /** The integer ID the aggregate actions take, as a string. */
-  readonly id: string;
-  readonly name: string;
-  readonly availabilityZone: string | null;
-  readonly hosts: readonly string[];
-  readonly metadata: Readonly<Record<string, string>>;
-}
-
-export function parseAggregate(reply: Reply): Aggregate {
-  return {
-    id: reply.at('id').id(),
-    name: reply.at('name').string(),
-    availabilityZone: reply.has('availability_zone') ? reply.at('availability_zone').optionalString() : null,
-    hosts: reply.has('hosts') ? reply.at('hosts').array().map((h) => h.string()) : [],
-    metadata: reply.has('metadata') ? reply.at('metadata').stringMap() : {},
   };
 }
