@@ -23,7 +23,7 @@ const firstLine = (output: string): string => output.trim().split('\n')[0]?.trim
 export function readCheck(result: CheckResult): CheckReading {
   const line = firstLine(result.output);
   if (line.startsWith(PREFIX[result.status])) return { ran: true, status: result.status, line };
-  return { ran: false, reason: line ? `Consul reports it ${result.status}: "${line.slice(0, 200)}"` : `Consul reports it ${result.status} with no output: no result yet, or its first not yet synced` };
+  return { ran: false, reason: line ? `Consul reports it ${result.status}: "${line.slice(0, 200)}"` : `Consul reports it ${result.status} with no output` };
 }
 
 /** The node-local nova-compute check (handlers/nova-compute-check.ts): only its own "CRITICAL: nova-compute:" is "not running". */
