@@ -14,23 +14,30 @@ export interface CheckResult {
 
 export type CheckReading =
   | { readonly ran: true; readonly status: CheckStatus; readonly line: string }
-  | { readonly ran: false; readonly reason: string };
+  | { readonly ran: false; readonly reason: string; readonly pending?: true };
 
 const PREFIX: Record<CheckStatus, string> = { passing: 'OK:', warning: 'WARNING:', critical: 'CRITICAL:' };
 
 const firstLine = (output: string): string => output.trim().split('\n')[0]?.trim() ?? '';
 
+/**
+ * No output at all is Consul's own state for a check with no result in the catalog yet: just
+ * registered, or a first result with the registered status, an output-only change that Consul's
+ * agent syncs only at its next anti-entropy pass (a minute or two). Unknown like a check that
+ * could not run, but pending: nothing failed, and the output arrives by itself.
+ */
 export function readCheck(result: CheckResult): CheckReading {
   const line = firstLine(result.output);
   if (line.startsWith(PREFIX[result.status])) return { ran: true, status: result.status, line };
-  return { ran: false, reason: line ? `Consul reports it ${result.status}: "${line.slice(0, 200)}"` : `Consul reports it ${result.status} with no output: no result yet, or its first not yet synced` };
+  if (!line) return { ran: false, reason: `Consul reports it ${result.status} with no output yet`, pending: true };
+  return { ran: false, reason: `Consul reports it ${result.status}: "${line.slice(0, 200)}"` };
 }
 
 /** The node-local nova-compute check (handlers/nova-compute-check.ts): only its own "CRITICAL: nova-compute:" is "not running". */
 export function novaComputeOnNode(result: CheckResult | undefined): { readonly state: ServiceState; readonly why?: string } {
   if (!result) return { state: 'unknown', why: 'its check is not registered on the node' };
   const reading = readCheck(result);
-  if (!reading.ran) return { state: 'unknown', why: `its check could not run (${reading.reason})` };
+  if (!reading.ran) return { state: 'unknown', why: reading.pending ? `its check has no result yet (${reading.reason})` : `its check could not run (${reading.reason})` };
   if (reading.status === 'passing') return { state: 'up' };
   if (reading.status === 'critical' && reading.line.startsWith('CRITICAL: nova-compute:')) return { state: 'down' };
   return { state: 'unknown', why: `its check cannot tell (${reading.line.slice(0, 200)})` };
@@ -42,7 +49,11 @@ export interface CheckNotRun {
   readonly reason: string;
 }
 
-/** nova-ha's checks that could not run on nodes alive in the cluster: the operators must hear of them. */
+/**
+ * nova-ha's checks that could not run on nodes alive in the cluster: the operators must hear of
+ * them. A pending check is not among them: reporting it made every controller's evaluation a
+ * warning whose own output then waited for the same sync, for minutes after an install or reload.
+ */
 export function checksNotRun(view: ClusterView): CheckNotRun[] {
   if (!view.ok) return [];
   const out: CheckNotRun[] = [];
@@ -50,7 +61,7 @@ export function checksNotRun(view: ClusterView): CheckNotRun[] {
     if (health.serfHealth !== 'passing') continue;
     for (const [check, result] of Object.entries(health.checks)) {
       const reading = readCheck(result);
-      if (!reading.ran) out.push({ node, check, reason: reading.reason });
+      if (!reading.ran && !reading.pending) out.push({ node, check, reason: reading.reason });
     }
   }
   return out.sort((a, b) => a.node.localeCompare(b.node) || a.check.localeCompare(b.check));

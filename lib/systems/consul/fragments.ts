@@ -54,15 +54,10 @@ export function fragment(role: Role, network: Network, config: Config, paths: Fr
       ...meta,
       enable_local_script_checks: true,
       watches,
-      // Registered as warning (no result yet, unknown to the policy) like the compute's check: a
-      // first result with the registered status is an output-only change, which Consul syncs to the
-      // catalog only at its next anti-entropy pass (a minute or more), and until then every
-      // evaluation would report the check as not run. Our checks are passing or critical far more
-      // often than warning, so their first result is a status change, synced at once.
       checks: [
-        { id: EVALUATE_CHECK, name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)), status: 'warning' },
-        { id: NOVA_SERVICES_CHECK, name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)), status: 'warning' },
-        ...(bmcConfigured(config) ? [{ id: POWER_CHECK, name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)), status: 'warning' }] : []),
+        { id: EVALUATE_CHECK, name: 'nova-ha: every compute host evaluated', notes: 'passing: all healthy; warning: incidents open; critical: incidents held for an operator, or this controller is isolated', args: handler('evaluate'), interval: seconds(evaluate), timeout: seconds(Math.max(60_000, 2 * evaluate)) },
+        { id: NOVA_SERVICES_CHECK, name: "nova-ha: nova-compute of every host in Nova's API", notes: 'one controller at a time reads the service list (one API call); the others show standby', args: handler('nova-services-check'), interval: seconds(config.nova.poll_interval), timeout: seconds(Math.max(60_000, 2 * config.nova.poll_interval)) },
+        ...(bmcConfigured(config) ? [{ id: POWER_CHECK, name: 'nova-ha: chassis power of every compute host (IPMI)', notes: 'one controller at a time reads every BMC; the others show standby', args: handler('power-check'), interval: seconds(power), timeout: seconds(Math.max(60_000, 2 * power)) }] : []),
         { id: DOCTOR_CHECK, name: 'nova-ha: ready for a failure (nova-ha doctor)', notes: 'N+1 room, BMC credentials, Nova role, Consul tokens, repair keys, clocks, config; perfdata after " | "; unknown reads as warning', args: handler('doctor-check'), interval: seconds(DOCTOR_INTERVAL), timeout: '120s', status: 'warning' },
       ].map(withToken),
     };
