@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 // CPU-bound and slower); the demo brings up a lab of its own, so it is a project of its own,
 // run before the shared lab is built.
 const DEMO = 'test/lab/demo.test.ts';
+// Its own small lab of Consul agents only, no Nova: light enough to run beside the demo.
+const ACL = 'test/lab/acl.test.ts';
 const lab = { fileParallelism: false, testTimeout: 600_000, hookTimeout: 900_000 };
 export default defineConfig({
   test: {
@@ -16,7 +18,8 @@ export default defineConfig({
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, maxWorkers: 4 } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 } },
       { test: { name: 'demo', include: [DEMO], ...lab } },
-      { test: { name: 'lab', include: ['test/lab/**/*.test.ts'], exclude: [DEMO], ...lab, globalSetup: ['test/lab/global-setup.ts'] } },
+      { test: { name: 'acl', include: [ACL], ...lab } },
+      { test: { name: 'lab', include: ['test/lab/**/*.test.ts'], exclude: [DEMO, ACL], ...lab, globalSetup: ['test/lab/global-setup.ts'] } },
     ],
   },
 });

@@ -44,6 +44,15 @@ npx vitest run --project integration
 step "lab tests (real Consul, Nova, BMCs in network namespaces)"
 [ "$(id -u)" = 0 ] || { echo "lab tests need root (network namespaces): run sudo scripts/test.sh" >&2; exit 1; }
 # The demo brings up a lab of its own: it runs first, before the shared lab exists, so the two
-# Novas never compete for the machine's cores.
-npx vitest run --project demo
+# Novas never compete for the machine's cores. The ACL tests' lab has Consul agents only: it runs
+# beside the demo, and prints when the demo is done.
+acl_log=$units/acl.log
+npx vitest run --project acl >"$acl_log" 2>&1 &
+acl=$!
+demo_rc=0
+npx vitest run --project demo || demo_rc=1
+acl_rc=0
+wait "$acl" || acl_rc=1
+step "lab tests under Consul ACLs (their own lab, beside the demo)"; cat "$acl_log"
+[ "$demo_rc" = 0 ] && [ "$acl_rc" = 0 ] || { echo "demo or ACL lab tests failed (above)" >&2; exit 1; }
 npx vitest run --project lab

@@ -1,9 +1,9 @@
 /**
  * nova-ha under least-privilege Consul ACLs (docs/consul-acl/): its own small lab (prefix nha,
  * 2 computes, ACLs on with default deny, no Nova), nova-ha installed with install.sh and each
- * node's tokens from the lab in its nova-ha.conf. It never touches the shared lab nht that the lab
- * project's global setup brings up; run it alone with
- *   NOVA_HA_LAB_SHARED=off npx vitest run --project lab test/lab/acl.test.ts
+ * node's tokens from the lab in its nova-ha.conf. It never touches the shared lab nht, so it is a
+ * project of its own, which scripts/test.sh runs beside the demo:
+ *   npx vitest run --project acl
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

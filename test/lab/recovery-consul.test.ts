@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { addressOf } from '../../lab/topology.js';
-import { scenarioLab } from './lab-context.js';
+import { rejoin } from '../../lib/systems/consul/rejoin.js';
+import { agentApi, scenarioLab } from './lab-context.js';
 import { configureControllers, currentIncident, closedIncidents, mailSince, stepsOf, until, untilHealthy } from '../../lab/scenario.js';
 import { LAB_CONFIRMATION_WINDOW, untilFreshEvaluation } from './support/evaluations.js';
 
@@ -88,6 +89,9 @@ describe('guards', () => {
     } finally {
       await env.lab.restoreLink('ctl2', 'storage', side);
     }
+    // As nova-ha's workers do for a compute: without a join, serf retries the failed member only
+    // every 30 s, and the next test would wait on that.
+    await rejoin(agentApi(env.lab, 'ctl1', 'storage'), 'ctl2');
     await env.lab.waitForHealthy(120_000);
   });
 
