@@ -206,8 +206,8 @@ class Lab:
             fid = self.req('POST', self.nova + '/flavors', {'flavor': {
                 'name': name, 'vcpus': int(vcpus), 'ram': int(ram), 'disk': int(disk)}})['flavor']['id']
         if specs:
-            self.req('POST', self.nova + '/flavors/%s/os-extra-specs' % fid, {'extra_specs': specs})
-        got = self.req('GET', self.nova + '/flavors/%s/os-extra-specs' % fid)['extra_specs']
+            self.req('POST', self.nova + '/flavors/%s/os-extra_specs' % fid, {'extra_specs': specs})
+        got = self.req('GET', self.nova + '/flavors/%s/os-extra_specs' % fid)['extra_specs']
         return {'id': fid, 'name': name, 'extra_specs': got}
 
     def delete_flavor(self, name):

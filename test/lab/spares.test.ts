@@ -53,6 +53,9 @@ describe('spare hosts', () => {
     // The operator unfences cmp1: the spare still runs its instances, so it is only marked for return.
     await env.lab.powerOn('cmp1');
     await env.lab.waitForMemberEverywhere('cmp1', 'alive', 120_000);
+    // A fenced host on again is news: a worker records it. unfence waits for no worker, as an operator would.
+    await until('cmp1 seen on while fenced', 60_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.seenOnWhileFenced !== undefined);
+    await until('no worker on cmp1', 60_000, () => env.ctx.runtime.clusters.mgmt.kvGet(env.ctx.runtime.kv.key(KEYS.lock('cmp1'))), (lock) => lock?.Session === undefined);
     const unfenced = await cliOnController(env.ctx, ['unfence', 'cmp1', '--timeout', '240']);
     expect(unfenced.code, unfenced.stderr).toBe(0);
     expect(unfenced.stderr).toContain('cmp4 still runs 2 instances');
