@@ -332,6 +332,17 @@ describe('spares in the capacity step', () => {
     expect(c.nova.callCounts().has('p1')).toBe(false);
   });
 
+  it('in a zone, with spare_aggregates: the spare joins the failed host\'s zone aggregate, and the room read afresh counts it', async () => {
+    const c = shortOfRoom({ spare_hosts: 'cmp4', spare_aggregates: 'true' });
+    c.nova.aggregate('agg1', 'rack-a', ['cmp1', 'cmp3'], { availability_zone: 'az1' });
+    const incident = await fence(c);
+    expect(incident.held).toBeUndefined();
+    expect((incident.instances ?? []).filter((o) => o.to === 'cmp4').map((o) => o.id).sort()).toEqual(['p1', 'p2']);
+    expect(incident.timeline.find((e) => e.step === 'capacity')?.detail).toMatch(/^room for all 6 instances \(2 usable hosts in zone az1 with /);
+    // One read for the evacuation (HA policy and zone), one to join the aggregates, one after the lending changed them.
+    expect(c.nova.calls('listAggregates')).toHaveLength(3);
+  });
+
   it('without spare_hosts nothing is lent: the rest is held as before', async () => {
     const c = shortOfRoom({});
     const incident = await fence(c);
