@@ -164,13 +164,16 @@ export function nPlusOneVerdict(reading: CapacityReading): DoctorRow {
   const ranked = short.length > 0 ? [...short].sort((a, b) => b.plan.held.length - a.plan.held.length || heavier(a.shortfall, b.shortfall) || a.host.host.localeCompare(b.host.host)) : [...assessed].sort((a, b) => heavier(a.total, b.total) || a.host.host.localeCompare(b.host.host));
   const top = ranked[0]!;
   const load = `${plural(top.host.instances.length, 'instance')}, ${formatAmounts(top.total)}`;
-  const lent = top.lent.length > 0 ? ` with ${plural(top.lent.length, 'spare host')} (${top.lent.join(', ')}) lent` : '';
+  const withSpares = (spares: readonly string[]): string => (spares.length > 0 ? ` with ${plural(spares.length, 'spare host')} (${spares.join(', ')}) lent` : '');
+  const lent = withSpares(top.lent);
+  // The spares another host needs are named too: the row tells what the cloud relies on.
+  const othersLent = assessed.filter((a) => a !== top && a.lent.length > 0).map((a) => `${a.host.host}${withSpares(a.lent)}`);
   const caveats = [
     ...(reading.zones && !reading.zones.ok ? [`availability zones not checked, hosts of every zone counted: the host aggregates could not be read (${reading.zones.why})`] : []),
     ...(reading.spares && !reading.spares.ok ? [`no spare counted: their claims could not be read (${reading.spares.why})`] : []),
   ].map((caveat) => `; ${caveat}`).join('');
   if (short.length === 0) {
-    return row('n-plus-one', 'OK', `the most loaded host, ${top.host.host} (${load}), fits on the other usable hosts${lent}: ${top.plan.summary}; so does every other host${caveats}`, perf(0, NO_AMOUNTS));
+    return row('n-plus-one', 'OK', `the most loaded host, ${top.host.host} (${load}), fits on the other usable hosts${lent}: ${top.plan.summary}; so does every other host${othersLent.length ? ` (${othersLent.join('; ')})` : ''}${caveats}`, perf(0, NO_AMOUNTS));
   }
   const others = short.filter((a) => a !== top).map((a) => a.host.host);
   return row('n-plus-one', 'CRITICAL', `${top.host.host} (${load}) does not fit on the other usable hosts${lent ? ` even${lent}` : ''}: ${top.plan.summary}${others.length ? `; nor does ${others.join(', ')}` : ''}${caveats}`, perf(short.length, top.shortfall));
