@@ -163,10 +163,11 @@ const fitsOn = (room: HostRoom, needs: Amounts): boolean => isZero(shortOf(needs
 const roomier = (a: HostRoom, b: HostRoom): number =>
   b.free.MEMORY_MB - a.free.MEMORY_MB || b.free.VCPU - a.free.VCPU || b.free.DISK_GB - a.free.DISK_GB || a.host.localeCompare(b.host);
 
-const describeHosts = (rooms: readonly HostRoom[]): string => {
-  if (rooms.length === 0) return 'no usable compute host';
+const describeHosts = (rooms: readonly HostRoom[], zone: string | undefined): string => {
+  const where = zone === undefined ? '' : ` in zone ${zone}`;
+  if (rooms.length === 0) return `no usable compute host${where}`;
   const total = rooms.reduce((sum, room) => add(sum, room.free), NO_AMOUNTS);
-  return `${rooms.length} usable host${rooms.length === 1 ? '' : 's'} with ${formatAmounts(total, { keepZeros: true })} free`;
+  return `${rooms.length} usable host${rooms.length === 1 ? '' : 's'}${where} with ${formatAmounts(total, { keepZeros: true })} free`;
 };
 
 /** Why one instance is held: what it lacks on the closest host, or the unit limit that refused it. */
@@ -190,9 +191,10 @@ const shortSize = (missing: Amounts, needs: Amounts): number =>
 /**
  * Places the instances, in the caller's (priority) order, each onto one host: the roomiest host
  * it fits on. An instance that fits nowhere is held and the next ones are still tried: a smaller
- * instance of lower priority may use room a bigger one could not.
+ * instance of lower priority may use room a bigger one could not. `zone`, when the hosts were
+ * narrowed to one availability zone, is named in the summary.
  */
-export function planPlacement<T extends InstanceDemand>(instances: readonly T[], hosts: readonly HostRoom[]): PlacementPlan<T> {
+export function planPlacement<T extends InstanceDemand>(instances: readonly T[], hosts: readonly HostRoom[], zone?: string): PlacementPlan<T> {
   const rooms: { -readonly [K in keyof HostRoom]: HostRoom[K] }[] = hosts.map((room) => ({ ...room }));
   const fits: PlacedInstance<T>[] = [];
   const heldInstances: T[] = [];
@@ -207,15 +209,14 @@ export function planPlacement<T extends InstanceDemand>(instances: readonly T[],
   }
   const left: readonly HostRoom[] = rooms;
   const held = heldInstances.map((instance) => ({ instance, ...holdReason(instance.needs, left) }));
-  return { fits, held, left, summary: summarize(instances.length, fits.length, held, hosts, left) };
+  return { fits, held, left, summary: summarize(instances.length, fits.length, held, describeHosts(hosts, zone), left) };
 }
 
 /**
  * The held instances' needs beyond all the room left after the others: what would have to appear
  * for them all (spread over hosts); none when the room is there but no single host can take one.
  */
-function summarize<T extends InstanceDemand>(count: number, fitting: number, held: readonly HeldInstance<T>[], hosts: readonly HostRoom[], left: readonly HostRoom[]): string {
-  const room = describeHosts(hosts);
+function summarize<T extends InstanceDemand>(count: number, fitting: number, held: readonly HeldInstance<T>[], room: string, left: readonly HostRoom[]): string {
   const instances = `instance${count === 1 ? '' : 's'}`;
   if (held.length === 0) return `room for all ${count} ${instances} (${room})`;
   const heldNeeds = held.reduce((sum, entry) => add(sum, entry.instance.needs), NO_AMOUNTS);
@@ -226,9 +227,54 @@ function summarize<T extends InstanceDemand>(count: number, fitting: number, hel
 }
 
 /** Whether the other usable hosts can take every instance of `host`: the N+1 question (the doctor asks it). */
-export function canAbsorb<T extends InstanceDemand>(host: string, instances: readonly T[], hosts: readonly HostRoom[]): PlacementPlan<T> & { readonly absorbed: boolean } {
-  const plan = planPlacement(instances, hosts.filter((room) => room.host !== host));
+export function canAbsorb<T extends InstanceDemand>(host: string, instances: readonly T[], hosts: readonly HostRoom[], zone?: string): PlacementPlan<T> & { readonly absorbed: boolean } {
+  const plan = planPlacement(instances, hosts.filter((room) => room.host !== host), zone);
   return { ...plan, absorbed: plan.held.length === 0 };
+}
+
+/**
+ * Nova's [DEFAULT] default_availability_zone as shipped: the zone of every host in no aggregate
+ * that names one. nova-ha does not read Nova's own config, so a cloud that renamed its default
+ * zone sees its zoneless hosts apart from hosts in an aggregate naming that zone.
+ */
+export const NOVA_DEFAULT_ZONE = 'nova';
+
+/** A host aggregate as far as zones go: Nova puts hosts into a zone through its availability_zone metadata. */
+export interface ZoneAggregate {
+  readonly hosts: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * The availability zone Nova puts `host` in: the availability_zone of its aggregates (Nova
+ * refuses a host two different ones; should it have them anyway, they are joined as Nova lists
+ * them, so only a host with the same set compares equal), else the default zone.
+ */
+export function availabilityZoneOf(host: string, aggregates: readonly ZoneAggregate[]): string {
+  const zones = [...new Set(aggregates.flatMap((a) => (a.hosts.includes(host) && a.metadata.availability_zone ? [a.metadata.availability_zone] : [])))].sort();
+  return zones.length > 0 ? zones.join(',') : NOVA_DEFAULT_ZONE;
+}
+
+export interface ZoneFilter {
+  /** The failed host's zone; undefined when no aggregate names a zone (one zone for the whole cloud: nothing to narrow). */
+  readonly zone: string | undefined;
+  readonly inZone: readonly string[];
+  /** The candidates in other zones: no room for the failed host's instances. */
+  readonly elsewhere: readonly string[];
+}
+
+/**
+ * The candidates in the failed host's availability zone. An instance booted into a zone keeps it
+ * in its request spec, and Nova's scheduler rebuilds it only on a host of that zone; an instance
+ * booted without one may go further, so counting only the failed host's zone may count less room
+ * than Nova finds, never more. A failed host in no zone aggregate is in the default zone
+ * (NOVA_DEFAULT_ZONE): then only hosts also in none, or in an aggregate naming that zone, count.
+ */
+export function sameZone(failedHost: string, candidates: readonly string[], aggregates: readonly ZoneAggregate[]): ZoneFilter {
+  if (!aggregates.some((a) => a.metadata.availability_zone)) return { zone: undefined, inZone: candidates, elsewhere: [] };
+  const zone = availabilityZoneOf(failedHost, aggregates);
+  const inZone = candidates.filter((host) => availabilityZoneOf(host, aggregates) === zone);
+  return { zone, inZone, elsewhere: candidates.filter((host) => !inZone.includes(host)) };
 }
 
 /**

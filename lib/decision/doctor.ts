@@ -8,8 +8,10 @@
 import type { ConfigProblem } from '../config/load.js';
 import type { Network } from '../config/schema.js';
 import { formatDuration } from '../shared/duration.js';
-import { NO_AMOUNTS, canAbsorb, formatAmounts, type Amounts, type HostRoom, type InstanceDemand } from './capacity.js';
+import { NO_AMOUNTS, canAbsorb, formatAmounts, sameZone, type Amounts, type HostRoom, type InstanceDemand, type ZoneAggregate } from './capacity.js';
 import type { RepairKeyFingerprints } from './checks.js';
+import type { HaRead } from './ha-policy.js';
+import { chooseSpares } from './spares.js';
 
 export const DOCTOR_CHECKS = ['config', 'n-plus-one', 'bmc', 'nova', 'consul', 'repair-keys', 'clocks'] as const;
 export type DoctorCheck = (typeof DOCTOR_CHECKS)[number];
@@ -79,14 +81,31 @@ export function configVerdict(file: string, problems: readonly ConfigProblem[]):
 /** One compute host as Placement and Nova's service list show it. */
 export interface HostLoad {
   readonly host: string;
-  /** Enabled, up and not forced down in Nova: the scheduler may place instances there. */
+  /** Enabled, up and not forced down in Nova, and not a spare: the scheduler may place instances there. */
   readonly usable: boolean;
   readonly room: HostRoom;
   /** Its instances with what each takes (its allocation). */
   readonly instances: readonly InstanceDemand[];
 }
 
-export type CapacityReading = { readonly ok: true; readonly hosts: readonly HostLoad[] } | { readonly ok: false; readonly error: string };
+/** The spares a failure would borrow ([capacity] spare_hosts; recovery/spares.ts). */
+export interface SpareReading {
+  /** Free (no incident's claim) and up, in the configured order: each host's entry gives its room. */
+  readonly free: readonly string[];
+  /** [capacity] spare_aggregates: a lent spare joins the failed host's aggregates, and so its zone. */
+  readonly joinZone: boolean;
+}
+
+export type CapacityReading =
+  | {
+      readonly ok: true;
+      readonly hosts: readonly HostLoad[];
+      /** The host aggregates, for each host's availability zone; absent: not consulted. */
+      readonly zones?: HaRead<readonly ZoneAggregate[]>;
+      /** Absent: no spare configured; unread: the claims could not be read, so no spare counts. */
+      readonly spares?: HaRead<SpareReading>;
+    }
+  | { readonly ok: false; readonly error: string };
 
 const N_PLUS_ONE_LABELS = ['n_plus_one_hosts_short', 'n_plus_one_shortfall_vcpu', 'n_plus_one_shortfall_memory_mb', 'n_plus_one_shortfall_disk_gb'] as const;
 
@@ -96,15 +115,38 @@ const beyond = (needs: Amounts, free: Amounts): Amounts => ({ VCPU: Math.max(0, 
 const heavier = (a: Amounts, b: Amounts): number => b.MEMORY_MB - a.MEMORY_MB || b.VCPU - a.VCPU || b.DISK_GB - a.DISK_GB;
 
 /**
+ * Whether the other usable hosts of `failed`'s availability zone (decision/capacity.ts sameZone,
+ * the evacuation's rule) take its instances, as the capacity step would find it: short of room,
+ * the free spares are lent as recovery/spares.ts chooses them (for what the held instances need,
+ * in the configured order, the fewest that cover it) and the room counted again with them.
+ */
+function absorbHost(failed: HostLoad, reading: Extract<CapacityReading, { ok: true }>) {
+  const byHost = new Map(reading.hosts.map((h) => [h.host, h]));
+  const zones = reading.zones?.ok ? reading.zones.value : undefined;
+  const inZone = (hosts: readonly string[]) => (zones ? sameZone(failed.host, hosts, zones) : { zone: undefined, inZone: hosts, elsewhere: [] });
+  const usable = inZone(reading.hosts.filter((h) => h.usable && h.host !== failed.host).map((h) => h.host));
+  const rooms = usable.inZone.map((host) => byHost.get(host)!.room);
+  const plan = canAbsorb(failed.host, failed.instances, rooms, usable.zone);
+  const spares = reading.spares?.ok ? reading.spares.value : undefined;
+  if (plan.absorbed || !spares) return { plan, lent: [] as string[] };
+  const candidates = spares.free.filter((spare) => spare !== failed.host && byHost.has(spare));
+  const lendable = spares.joinZone ? candidates : inZone(candidates).inZone;
+  const seen = lendable.map((spare) => ({ spare, service: { state: 'up' as const, forcedDown: false }, claim: undefined, free: byHost.get(spare)!.room.free }));
+  const lent = chooseSpares(sum(plan.held.map((held) => held.instance.needs)), seen, failed.host, '').lend.map((l) => l.spare);
+  if (lent.length === 0) return { plan, lent };
+  return { plan: canAbsorb(failed.host, failed.instances, [...rooms, ...lent.map((spare) => byHost.get(spare)!.room)], usable.zone), lent };
+}
+
+/**
  * Can the cloud lose any one host? Each host with instances is taken as the failed one and its
- * instances placed, one host each, on the other usable hosts' free room (the arithmetic of
- * evacuation's capacity check). The row names the most loaded host: the one short by the most,
- * else the one with the largest instances in all. The shortfall is what its held instances need
- * beyond all the room left.
+ * instances placed, one host each, on the free room of the other usable hosts of its
+ * availability zone (the arithmetic and the zone rule of evacuation's capacity check), with the
+ * free spares a failure would borrow when those are short. The row names the most loaded host:
+ * the one short by the most, else the one with the largest instances in all. The shortfall is
+ * what its held instances need beyond all the room left.
  */
 export function nPlusOneVerdict(reading: CapacityReading): DoctorRow {
   if (!reading.ok) return row('n-plus-one', 'UNKNOWN', `Placement could not be read: ${reading.error}`, N_PLUS_ONE_LABELS.map((label) => ({ label, value: 'U' as const })));
-  const rooms = reading.hosts.filter((h) => h.usable).map((h) => h.room);
   const loaded = reading.hosts.filter((h) => h.instances.length > 0);
   const perf = (short: number, shortfall: Amounts): PerfDatum[] => [
     { label: 'n_plus_one_hosts_short', value: short },
@@ -114,19 +156,27 @@ export function nPlusOneVerdict(reading: CapacityReading): DoctorRow {
   ];
   if (loaded.length === 0) return row('n-plus-one', 'OK', `no instance on any of ${plural(reading.hosts.length, 'compute host')}`, perf(0, NO_AMOUNTS));
   const assessed = loaded.map((h) => {
-    const plan = canAbsorb(h.host, h.instances, rooms);
+    const { plan, lent } = absorbHost(h, reading);
     const shortfall = beyond(sum(plan.held.map((held) => held.instance.needs)), sum(plan.left.map((left) => left.free)));
-    return { host: h, plan, shortfall, total: sum(h.instances.map((i) => i.needs)) };
+    return { host: h, plan, lent, shortfall, total: sum(h.instances.map((i) => i.needs)) };
   });
   const short = assessed.filter((a) => !a.plan.absorbed);
   const ranked = short.length > 0 ? [...short].sort((a, b) => b.plan.held.length - a.plan.held.length || heavier(a.shortfall, b.shortfall) || a.host.host.localeCompare(b.host.host)) : [...assessed].sort((a, b) => heavier(a.total, b.total) || a.host.host.localeCompare(b.host.host));
   const top = ranked[0]!;
   const load = `${plural(top.host.instances.length, 'instance')}, ${formatAmounts(top.total)}`;
+  const withSpares = (spares: readonly string[]): string => (spares.length > 0 ? ` with ${plural(spares.length, 'spare host')} (${spares.join(', ')}) lent` : '');
+  const lent = withSpares(top.lent);
+  // The spares another host needs are named too: the row tells what the cloud relies on.
+  const othersLent = assessed.filter((a) => a !== top && a.lent.length > 0).map((a) => `${a.host.host}${withSpares(a.lent)}`);
+  const caveats = [
+    ...(reading.zones && !reading.zones.ok ? [`availability zones not checked, hosts of every zone counted: the host aggregates could not be read (${reading.zones.why})`] : []),
+    ...(reading.spares && !reading.spares.ok ? [`no spare counted: their claims could not be read (${reading.spares.why})`] : []),
+  ].map((caveat) => `; ${caveat}`).join('');
   if (short.length === 0) {
-    return row('n-plus-one', 'OK', `the most loaded host, ${top.host.host} (${load}), fits on the other usable hosts: ${top.plan.summary}; so does every other host`, perf(0, NO_AMOUNTS));
+    return row('n-plus-one', 'OK', `the most loaded host, ${top.host.host} (${load}), fits on the other usable hosts${lent}: ${top.plan.summary}; so does every other host${othersLent.length ? ` (${othersLent.join('; ')})` : ''}${caveats}`, perf(0, NO_AMOUNTS));
   }
   const others = short.filter((a) => a !== top).map((a) => a.host.host);
-  return row('n-plus-one', 'CRITICAL', `${top.host.host} (${load}) does not fit on the other usable hosts: ${top.plan.summary}${others.length ? `; nor does ${others.join(', ')}` : ''}`, perf(short.length, top.shortfall));
+  return row('n-plus-one', 'CRITICAL', `${top.host.host} (${load}) does not fit on the other usable hosts${lent ? ` even${lent}` : ''}: ${top.plan.summary}${others.length ? `; nor does ${others.join(', ')}` : ''}${caveats}`, perf(short.length, top.shortfall));
 }
 
 // ---- BMC ----------------------------------------------------------------------------------------

@@ -34,6 +34,11 @@ export interface SpareSeen {
   readonly claim: SpareHolder | undefined;
   /** Its free room in Placement; an Error when it could not be read (unknown, never "none"). */
   readonly free: Amounts | Error;
+  /**
+   * Set when it is in another availability zone than the failed host and lending leaves it there
+   * ([capacity] spare_aggregates off): the failed host's instances could not land on it.
+   */
+  readonly otherZone?: { readonly spare: string; readonly failed: string };
 }
 
 export interface SkippedSpare {
@@ -60,6 +65,7 @@ export function unlendable(seen: SpareSeen, failedHost: string, incidentId: stri
   if (!seen.service) return `Nova lists no nova-compute service on ${seen.spare}; check the name in [capacity] spare_hosts against "openstack compute service list"`;
   if (seen.service.forcedDown) return 'its nova-compute service is forced down in Nova';
   if (seen.service.state === 'down') return 'its nova-compute service is down in Nova';
+  if (seen.otherZone) return `it is in availability zone ${seen.otherZone.spare}, ${failedHost} in ${seen.otherZone.failed}: its instances cannot land there (with [capacity] spare_aggregates = true a lent spare joins the failed host's aggregates, and so its zone)`;
   if (seen.free instanceof Error) return `its free room is unknown (${seen.free.message})`;
   return undefined;
 }

@@ -10,6 +10,7 @@ import type { Config, ConfigProblem } from '../config/load.js';
 import type { Network } from '../config/schema.js';
 import { freeAmounts, instanceNeeds, unitLimits, type HostRoom, type InstanceDemand } from '../decision/capacity.js';
 import { parseRepairKeyLine } from '../decision/checks.js';
+import type { HaRead } from '../decision/ha-policy.js';
 import {
   bmcVerdict,
   clockOffset,
@@ -21,6 +22,7 @@ import {
   repairKeysVerdict,
   summarize,
   type CapacityReading,
+  type SpareReading,
   type ConsulReading,
   type DoctorReport,
   type DoctorRow,
@@ -37,12 +39,13 @@ import type { Logger } from '../shared/log.js';
 import { mapLimit } from '../shared/pool.js';
 import { pollTargets } from '../state/poll-targets.js';
 import { KEYS } from '../state/records.js';
+import { SpareClaims } from '../state/spares.js';
 import type { ConsulApi } from '../systems/consul/api.js';
 import { describeConsulError } from '../systems/consul/connect.js';
 import { DOCTOR_INTERVAL } from '../systems/consul/fragments.js';
 import type { JsonKv } from '../systems/consul/kv.js';
 import { NOVA_COMPUTE_CHECK, ROLE_META } from '../systems/consul/names.js';
-import { NovaClient, type ClockReading, type ComputeService, type ProbeAnswer } from '../systems/nova/index.js';
+import { NovaClient, type Aggregate, type ClockReading, type ComputeService, type ProbeAnswer } from '../systems/nova/index.js';
 import { bmcConfigured, type PowerResult } from '../systems/power/ipmi.js';
 import { configProblems } from './config-check.js';
 
@@ -53,6 +56,8 @@ export interface DoctorNova {
   probeServiceUpdate(): Promise<ProbeAnswer>;
   probeEvacuate(serverId: string): Promise<ProbeAnswer>;
   clockReading(): Promise<ClockReading>;
+  /** The host aggregates: each host's availability zone, as the capacity step counts room. */
+  listAggregates(): Promise<Aggregate[]>;
 }
 
 /** One compute node resource provider of Placement: its host, free room, and what its instances take. */
@@ -145,13 +150,42 @@ async function readNova(sources: DoctorSources, mode: DoctorMode, services: Comp
 async function readCapacity(sources: DoctorSources, services: ComputeService[] | Error): Promise<CapacityReading> {
   if (services instanceof Error) return { ok: false, error: `Nova's service list (which hosts are usable) could not be read: ${services.message}` };
   let providers: readonly ProviderLoad[];
+  const computes = services.filter((s) => s.binary === 'nova-compute');
+  const [zones, spares] = await Promise.all([readAggregates(sources), readSpares(sources, computes)]);
   try {
-    providers = await sources.providers(services.filter((s) => s.binary === 'nova-compute').map((s) => s.host));
+    providers = await sources.providers(computes.map((s) => s.host));
   } catch (error) {
     return { ok: false, error: failure(error) };
   }
-  const usable = new Set(services.filter((s) => s.binary === 'nova-compute' && s.status === 'enabled' && s.state === 'up' && !s.forcedDown).map((s) => s.host));
-  return { ok: true, hosts: providers.map((p) => ({ host: p.host, usable: usable.has(p.host), room: p.room, instances: p.instances })) };
+  // A spare is room only once lent, whatever its state in Nova: readSpares says which a failure would borrow.
+  const configured = new Set(sources.config.capacity.spare_hosts);
+  const usable = new Set(computes.filter((s) => s.status === 'enabled' && s.state === 'up' && !s.forcedDown && !configured.has(s.host)).map((s) => s.host));
+  return { ok: true, hosts: providers.map((p) => ({ host: p.host, usable: usable.has(p.host), room: p.room, instances: p.instances })), zones, ...(spares ? { spares } : {}) };
+}
+
+async function readAggregates(sources: DoctorSources): Promise<HaRead<readonly Aggregate[]>> {
+  try {
+    return { ok: true, value: await sources.nova.listAggregates() };
+  } catch (error) {
+    return { ok: false, why: failure(error) };
+  }
+}
+
+/**
+ * The configured spares a failure would borrow now: up and not forced down in Nova (they are
+ * kept disabled) and claimed by no incident (a claim lasts until the spare is given back).
+ * Undefined without spare_hosts.
+ */
+async function readSpares(sources: DoctorSources, computes: readonly ComputeService[]): Promise<HaRead<SpareReading> | undefined> {
+  const { spare_hosts: configured, spare_aggregates: joinZone } = sources.config.capacity;
+  if (configured.length === 0) return undefined;
+  try {
+    const claims = await new SpareClaims(sources.kv).all();
+    const up = new Set(computes.filter((s) => s.state === 'up' && !s.forcedDown).map((s) => s.host));
+    return { ok: true, value: { free: configured.filter((spare) => up.has(spare) && !claims.has(spare)), joinZone } };
+  } catch (error) {
+    return { ok: false, why: describeConsulError(error) };
+  }
 }
 
 async function readBmcs(sources: DoctorSources): Promise<DoctorRow> {

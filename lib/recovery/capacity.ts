@@ -4,14 +4,17 @@
  * which of the instances, in priority order, fit. A read that fails makes the room unknown, never
  * a verdict: then every instance is evacuated as without the step, and the operators are told.
  */
-import { freeAmounts, instanceNeeds, planPlacement, roomSignature, unitLimits, type Amounts, type HostRoom, type InstanceDemand, type RoomSignature } from '../decision/capacity.js';
+import { freeAmounts, instanceNeeds, planPlacement, roomSignature, sameZone, unitLimits, type Amounts, type HostRoom, type InstanceDemand, type RoomSignature } from '../decision/capacity.js';
+import type { HaRead } from '../decision/ha-policy.js';
 import { roomHosts, totalNeeds } from '../decision/spares.js';
 import type { HeldInstance, Incident } from '../state/incident.js';
-import type { ComputeService, PlacementInventory, ResourceProvider, Server } from '../systems/nova/index.js';
+import type { Aggregate, ComputeService, PlacementInventory, ResourceProvider, Server } from '../systems/nova/index.js';
 
 /** The reads the step makes. */
 export interface RoomSources {
   listComputeServices(): Promise<ComputeService[]>;
+  /** The host aggregates, for the failed host's availability zone; read only when the caller has no read of its own. */
+  listAggregates(): Promise<Aggregate[]>;
   readonly placement: {
     providerOf(host: string): Promise<ResourceProvider | undefined>;
     inventories(uuid: string): Promise<Record<string, PlacementInventory>>;
@@ -31,6 +34,12 @@ export type Room =
       readonly busy: readonly string[];
       /** Usable hosts Placement has no provider for (a nova-compute that never reported). */
       readonly unplaced: readonly string[];
+      /** The failed host's availability zone, when the cloud has zones: only hosts in it are room. */
+      readonly zone?: string;
+      /** Hosts Nova could use but in another availability zone than the failed host. */
+      readonly elsewhere?: readonly string[];
+      /** Why the zone was not checked (the aggregates unread): every zone's hosts counted. */
+      readonly zoneUnchecked?: string;
     }
   | { readonly known: false; readonly reason: string };
 
@@ -38,10 +47,14 @@ const describeError = (error: unknown): string => (error instanceof Error ? erro
 
 /**
  * The room for `failedHost`'s instances: every nova-compute service enabled, up and not forced
- * down, other than the failed host, hosts with an open incident and spare hosts not lent to
- * `incidentId`, with the free amounts of its compute node provider.
+ * down, in the failed host's availability zone (decision/capacity.ts sameZone), other than the
+ * failed host, hosts with an open incident and spare hosts not lent to `incidentId`, with the
+ * free amounts of its compute node provider. `aggregates` is a read the caller made already (the
+ * evacuation's, for the HA policy); without it they are listed here. Aggregates that cannot be
+ * read leave the zone unchecked, never the room unknown: the zone narrows an estimate, and
+ * recovery is never blocked on it.
  */
-export async function readRoom(sources: RoomSources, failedHost: string, incidentId = ''): Promise<Room> {
+export async function readRoom(sources: RoomSources, failedHost: string, incidentId = '', aggregates?: HaRead<readonly Aggregate[]>): Promise<Room> {
   let services: ComputeService[];
   let incidents: readonly Incident[];
   try {
@@ -64,6 +77,17 @@ export async function readRoom(sources: RoomSources, failedHost: string, inciden
       return { known: false, reason: `the claims on spare hosts could not be read, so which spares are room is unknown: ${describeError(error)}` };
     }
   }
+  const zoneRead = aggregates ?? (await sources.listAggregates().then(
+    (value): HaRead<readonly Aggregate[]> => ({ ok: true, value }),
+    (error: unknown): HaRead<readonly Aggregate[]> => ({ ok: false, why: describeError(error) }),
+  ));
+  const zones = zoneRead.ok ? sameZone(failedHost, candidates, zoneRead.value) : undefined;
+  candidates = zones ? [...zones.inZone] : candidates;
+  const zoneNotes = {
+    ...(zones?.zone !== undefined ? { zone: zones.zone } : {}),
+    ...(zones && zones.elsewhere.length > 0 ? { elsewhere: zones.elsewhere } : {}),
+    ...(!zoneRead.ok ? { zoneUnchecked: `the host aggregates could not be read (${zoneRead.why})` } : {}),
+  };
   const busy = candidates.filter((host) => open.has(host));
   const usable = candidates.filter((host) => !open.has(host));
   try {
@@ -76,7 +100,7 @@ export async function readRoom(sources: RoomSources, failedHost: string, inciden
       }),
     );
     const hosts = rooms.filter((room): room is HostRoom => room !== undefined);
-    return { known: true, hosts, busy, unplaced: usable.filter((host) => !hosts.some((room) => room.host === host)) };
+    return { known: true, hosts, busy, unplaced: usable.filter((host) => !hosts.some((room) => room.host === host)), ...zoneNotes };
   } catch (error) {
     return { known: false, reason: `Placement could not be read: ${describeError(error)}` };
   }
@@ -103,10 +127,12 @@ export function admitByRoom(servers: readonly Server[], room: Room): Admission {
   const unsized = servers.filter((s) => !s.flavor);
   if (unsized.length > 0) return admitAll(servers, `Nova gives no flavor sizes for ${unsized.map((s) => s.name || s.id).join(', ')} (compute microversion below 2.47)`);
   const demands: (InstanceDemand & { server: Server })[] = servers.map((server) => ({ id: server.id, name: server.name, needs: instanceNeeds(server.flavor!, server.bootsFromVolume ?? false), server }));
-  const plan = planPlacement(demands, room.hosts);
+  const plan = planPlacement(demands, room.hosts, room.zone);
   const notes = [
     ...(room.busy.length > 0 ? [`not counted, an incident of theirs is open: ${room.busy.join(', ')}`] : []),
     ...(room.unplaced.length > 0 ? [`no resource provider in Placement: ${room.unplaced.join(', ')}`] : []),
+    ...(room.elsewhere && room.elsewhere.length > 0 ? [`not counted, in another availability zone: ${room.elsewhere.join(', ')}`] : []),
+    ...(room.zoneUnchecked !== undefined ? [`availability zone not checked, hosts of every zone counted: ${room.zoneUnchecked}`] : []),
   ];
   return {
     call: plan.fits.map((fit) => fit.instance.server),

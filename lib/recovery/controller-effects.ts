@@ -73,8 +73,9 @@ export function capacityStep(runtime: Runtime, nova: CapacityNova, ignored?: str
   const claims = new SpareClaims(runtime.kv);
   const spares = capacity.spare_hosts.length > 0;
   return {
-    readRoom: (host, incidentId) => readRoom({
+    readRoom: (host, incidentId, aggregates) => readRoom({
       listComputeServices: () => nova.listComputeServices(),
+      listAggregates: () => nova.listAggregates(),
       placement,
       openIncidents: () => store.open(),
       // A spare counts as room only for the incident it is lent to, even with spare_hosts emptied since.
@@ -82,7 +83,7 @@ export function capacityStep(runtime: Runtime, nova: CapacityNova, ignored?: str
         const all = await claims.all();
         return { configured: [...new Set([...capacity.spare_hosts, ...all.keys()])], lent: sparesLentTo(all, id) };
       },
-    }, host, incidentId),
+    }, host, incidentId, aggregates),
     ...(spares ? { lendSpares: (run: FenceRun, shortfall: Amounts) => lendSpares({ runtime, nova, freeRoom: (host) => freeRoomOf(placement, host) }, run, shortfall) } : {}),
     ...(ignored !== undefined ? { ignored } : {}),
   };

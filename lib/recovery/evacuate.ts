@@ -154,7 +154,7 @@ export interface EvacuationRun {
    * Of the instances about to be called for (in priority order), those to call for now; the
    * others are left on the host, uncalled (the capacity step holds them for room).
    */
-  readonly admit?: (servers: readonly Server[]) => Promise<readonly Server[]>;
+  readonly admit?: (servers: readonly Server[], aggregates: HaRead<readonly Aggregate[]>) => Promise<readonly Server[]>;
 }
 
 /** What one run of the engine did, for the step's record and the logs. */
@@ -250,7 +250,7 @@ export async function evacuateInstances(run: EvacuationRun): Promise<EvacuationR
   }
 
   if (run.admit && toCall.length > 0) {
-    const admitted = new Set((await run.admit(toCall.flatMap((w) => listed.get(w.id) ?? []))).map((s) => s.id));
+    const admitted = new Set((await run.admit(toCall.flatMap((w) => listed.get(w.id) ?? []), aggregates)).map((s) => s.id));
     const held = new Set(toCall.filter((w) => !admitted.has(w.id)).map((w) => w.id));
     toCall.splice(0, toCall.length, ...toCall.filter((w) => !held.has(w.id)));
     work.splice(0, work.length, ...work.filter((w) => !held.has(w.id)));

@@ -10,7 +10,8 @@ import type { FenceRun } from './effects.js';
 import { evacuateAgainCommand, lastOutcome, withPhase, withStep, type Incident, type InstanceOutcome, type StepOutcome } from '../state/incident.js';
 import { describeDump, describeSelfFence, type FenceEvidence } from '../decision/fence-evidence.js';
 import type { PowerState, VerifiedOff } from '../systems/power/ipmi.js';
-import type { ComputeService, Server } from '../systems/nova/index.js';
+import type { Aggregate, ComputeService, Server } from '../systems/nova/index.js';
+import type { HaRead } from '../decision/ha-policy.js';
 import type { Notification } from '../systems/notify/index.js';
 import type { Runtime } from './runtime.js';
 import { admitAll, admitByRoom, heldNeeds, heldReason, type Admission, type Room } from './capacity.js';
@@ -62,8 +63,11 @@ export interface FenceDeps {
 }
 
 export interface CapacityStep {
-  /** The room for the host's instances now (capacity.ts readRoom); spares count only if lent to the incident. */
-  readonly readRoom: (host: string, incidentId: string) => Promise<Room>;
+  /**
+   * The room for the host's instances now (capacity.ts readRoom); spares count only if lent to the
+   * incident. `aggregates`: a read of them made already, for the availability zone; absent, they are read.
+   */
+  readonly readRoom: (host: string, incidentId: string, aggregates?: HaRead<readonly Aggregate[]>) => Promise<Room>;
   /** Short of room: lend spare hosts for what the held instances need ([capacity] spare_hosts; spares.ts), then the room is read again. */
   readonly lendSpares?: (run: FenceRun, shortfall: Amounts) => Promise<LendOutcome>;
   /** Why the estimate is not made this time (the operator's --ignore-capacity): every instance is evacuated. */
@@ -281,12 +285,14 @@ export async function move(deps: Pick<FenceDeps, 'runtime' | 'nova' | 'progress'
   const by = deps.runtime.node;
   let estimated = false;
   /** The capacity step: which of the instances about to be called for fit the room; the others are held, recorded in the incident. */
-  const admit = async (servers: readonly Server[]): Promise<readonly Server[]> => {
+  const admit = async (servers: readonly Server[], aggregates: HaRead<readonly Aggregate[]>): Promise<readonly Server[]> => {
     estimated = true;
-    const estimate = async (): Promise<Admission> => (capacity!.ignored !== undefined ? admitAll(servers, capacity!.ignored) : admitByRoom(servers, await capacity!.readRoom(run.host, incident.id)));
-    let admission = await estimate();
+    const estimate = async (read?: HaRead<readonly Aggregate[]>): Promise<Admission> => (capacity!.ignored !== undefined ? admitAll(servers, capacity!.ignored) : admitByRoom(servers, await capacity!.readRoom(run.host, incident.id, read)));
+    // The evacuation's own read of the aggregates (for the HA policy) gives the zone: no second read.
+    let admission = await estimate(aggregates);
     if (admission.held.length > 0 && admission.unknown === undefined && capacity!.lendSpares) {
       const lent = await capacity!.lendSpares(run, heldNeeds(servers, admission));
+      // Read afresh: lending may have added the spares to the failed host's aggregates, and so to its zone.
       if (lent.lent.length > 0) admission = await estimate();
     }
     await run.change((i) => {

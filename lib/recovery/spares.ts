@@ -6,7 +6,7 @@
  * skipped is written to the incident (step spare-lent). A claim whose lending did not finish (a
  * worker died in between) is finished by the next call for the same incident.
  */
-import { CAPACITY_RESOURCES, NO_AMOUNTS, type Amounts } from '../decision/capacity.js';
+import { CAPACITY_RESOURCES, NO_AMOUNTS, availabilityZoneOf, sameZone, type Amounts } from '../decision/capacity.js';
 import { chooseSpares, describeAmounts, shortOf, type SpareSeen } from '../decision/spares.js';
 import { withStep, type Incident, type StepOutcome } from '../state/incident.js';
 import type { SpareClaim } from '../state/records.js';
@@ -70,17 +70,19 @@ export async function lendSpares(deps: LendDeps, run: FenceRun, shortfall: Amoun
     return nothing;
   }
 
+  const otherZone = await zonesApart(deps, run.host, configured);
   const readFree = async (spare: string): Promise<Amounts | Error> => deps.freeRoom(spare).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
   // Lent to this incident but not enabled yet: finished first, their room counted before choosing more.
   const unfinished = configured.filter((s) => held.get(s)?.incident === incident.id && held.get(s)?.enabledAt === undefined);
   // Placement is asked only about spares that could be lent.
-  const readable = (spare: string, service: ComputeService | undefined, claim: SpareClaim | undefined): boolean => spare !== run.host && !claim && service !== undefined && service.state === 'up' && !service.forcedDown;
+  const readable = (spare: string, service: ComputeService | undefined, claim: SpareClaim | undefined): boolean => spare !== run.host && !claim && service !== undefined && service.state === 'up' && !service.forcedDown && !otherZone.has(spare);
   const seen: SpareSeen[] = [];
   for (const spare of configured) {
     const claim = held.get(spare);
     if (claim?.incident === incident.id && !unfinished.includes(spare)) continue;
     const service = services.get(spare);
-    seen.push({ spare, service: service ? { state: service.state, forcedDown: service.forcedDown } : undefined, claim, free: readable(spare, service, claim) ? await readFree(spare) : new Error('not read') });
+    const zones = otherZone.get(spare);
+    seen.push({ spare, service: service ? { state: service.state, forcedDown: service.forcedDown } : undefined, claim, free: readable(spare, service, claim) ? await readFree(spare) : new Error('not read'), ...(zones ? { otherZone: zones } : {}) });
   }
   let left = shortfall;
   const lent: { spare: string; free: Amounts }[] = [];
@@ -122,6 +124,25 @@ export async function lendSpares(deps: LendDeps, run: FenceRun, shortfall: Amoun
   }
   if (shortOf(left).length > 0) log.warn('spares-short', { detail: `still missing after the spares: ${describeAmounts(left, shortOf(left))}` });
   return { lent, skipped, left };
+}
+
+/**
+ * The spares in another availability zone than the failed host, with both zones: the capacity
+ * step counts only the failed host's zone, so lending one of them adds no room. Empty with
+ * spare_aggregates (a lent spare joins the failed host's aggregates, zone included) and when the
+ * aggregates cannot be read: the zone is then not checked, and a spare is lent as before it was.
+ */
+async function zonesApart(deps: LendDeps, failedHost: string, spares: readonly string[]): Promise<Map<string, { spare: string; failed: string }>> {
+  if (deps.runtime.config.capacity.spare_aggregates) return new Map();
+  let aggregates: Aggregate[];
+  try {
+    aggregates = await deps.nova.listAggregates();
+  } catch (error) {
+    deps.runtime.logger.warn('spare-zone-unchecked', { host: failedHost, step: SPARE_LENT, error: (error as Error).message, detail: 'the host aggregates could not be read: spares are lent whatever their availability zone' });
+    return new Map();
+  }
+  const { zone, elsewhere } = sameZone(failedHost, spares, aggregates);
+  return new Map(zone === undefined ? [] : elsewhere.map((spare) => [spare, { spare: availabilityZoneOf(spare, aggregates), failed: zone }]));
 }
 
 /**

@@ -41,8 +41,8 @@ function runOf(c: FakeCloud): FenceRun {
   };
 }
 
-const sources = (c: FakeCloud): RoomSources => ({ listComputeServices: () => c.nova.listComputeServices(), placement: c.nova.placement(), openIncidents: () => c.store.open() });
-const capacityOf = (c: FakeCloud, ignored?: string): CapacityStep => ({ readRoom: (host) => readRoom(sources(c), host), ...(ignored ? { ignored } : {}) });
+const sources = (c: FakeCloud): RoomSources => ({ listComputeServices: () => c.nova.listComputeServices(), listAggregates: () => c.nova.listAggregates(), placement: c.nova.placement(), openIncidents: () => c.store.open() });
+const capacityOf = (c: FakeCloud, ignored?: string): CapacityStep => ({ readRoom: (host, incidentId, aggregates) => readRoom(sources(c), host, incidentId, aggregates), ...(ignored ? { ignored } : {}) });
 const fence = (c: FakeCloud, capacity: CapacityStep = capacityOf(c)): Promise<Incident> => fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host), capacity }, runOf(c));
 const capacityStep = (i: Incident) => i.timeline.filter((e) => e.step === 'capacity');
 
@@ -140,6 +140,21 @@ describe('the capacity step in the fence workflow', () => {
   });
 });
 
+describe('the capacity step counts only the failed host\'s availability zone', () => {
+  it('the room in another zone is not counted: the instances beyond the zone\'s room are held, and the estimate names the zone', async () => {
+    const c = shortOfRoom();
+    c.nova.service('cmp4', { status: 'enabled' });
+    c.nova.aggregate('agg1', 'rack-a', [HOST, 'cmp3'], { availability_zone: 'az1' });
+    c.nova.aggregate('agg2', 'rack-b', ['cmp4'], { availability_zone: 'az2' });
+    const incident = await fence(c);
+    expect((incident.instances ?? []).map((o) => o.to).sort()).toEqual(['cmp3', 'cmp3', 'cmp3', 'cmp3']);
+    expect((incident.held ?? []).map((h) => h.id)).toEqual(['p2', 'p1']);
+    expect(capacityStep(incident).at(-1)?.detail).toMatch(/^room for 4 of 6 instances; 2 held: needs 2 vCPU and 4 GiB more \(1 usable host in zone az1 with .*\); not counted, in another availability zone: cmp4$/);
+    // The evacuation's read of the aggregates (for the HA policy) served the zone too.
+    expect(c.nova.calls('listAggregates')).toHaveLength(1);
+  });
+});
+
 describe('readRoom: which hosts are room', () => {
   const service = (host: string, over: object = {}) => ({ id: host, binary: 'nova-compute', host, zone: 'nova', status: 'enabled' as const, state: 'up' as const, forcedDown: false, disabledReason: null, updatedAt: null, ...over });
   const placement = {
@@ -149,6 +164,7 @@ describe('readRoom: which hosts are room', () => {
   };
   const src = (over: Partial<RoomSources> = {}): RoomSources => ({
     listComputeServices: async () => [service('cmp1'), service('cmp2'), service('cmp3', { status: 'disabled' }), service('cmp4', { state: 'down' }), service('cmp5', { forcedDown: true }), service('cmp6'), service('cmp9')],
+    listAggregates: async () => [],
     placement,
     openIncidents: async () => [openIncident('cmp6', 'node-unreachable', 'x', 0, 'ctl1')],
     ...over,
@@ -169,6 +185,42 @@ describe('readRoom: which hosts are room', () => {
     ['Placement', { placement: { ...placement, usages: async () => Promise.reject(new Error('HTTP 500')) } }, 'Placement could not be read: HTTP 500'],
   ])('%s unreadable: the room is unknown, with the reason', async (_what, over, reason) => {
     expect(await readRoom(src(over as Partial<RoomSources>), 'cmp1')).toEqual({ known: false, reason });
+  });
+
+  describe('availability zones', () => {
+    const aggregates = [
+      { id: 'a1', name: 'rack-a', hosts: ['cmp1', 'cmp2'], metadata: { availability_zone: 'az1' } },
+      { id: 'a2', name: 'rack-b', hosts: ['cmp6'], metadata: { availability_zone: 'az2' } },
+    ];
+
+    it('a failed host in a zone: only that zone\'s hosts are room, the others are named', async () => {
+      expect(await readRoom(src({ listAggregates: async () => aggregates }), 'cmp1')).toMatchObject({ known: true, hosts: [{ host: 'cmp2' }], busy: [], unplaced: [], zone: 'az1', elsewhere: ['cmp6', 'cmp9'] });
+    });
+
+    it('a failed host in no zone aggregate is in the default zone: hosts in a named zone are not room', async () => {
+      const room = await readRoom(src({ listAggregates: async () => aggregates }), 'cmp7');
+      expect(room).toMatchObject({ known: true, hosts: [], busy: [], unplaced: ['cmp9'], zone: 'nova', elsewhere: ['cmp1', 'cmp2', 'cmp6'] });
+    });
+
+    it('the caller\'s read of the aggregates is used: none is made here', async () => {
+      let listed = 0;
+      const room = await readRoom(src({ listAggregates: async () => (listed++, []) }), 'cmp1', '', { ok: true, value: aggregates });
+      expect(listed).toBe(0);
+      expect(room).toMatchObject({ zone: 'az1', hosts: [{ host: 'cmp2' }] });
+    });
+
+    it.each([
+      ['listed here', { listAggregates: async () => Promise.reject(new Error('HTTP 403')) }, undefined, 'the host aggregates could not be read (HTTP 403)'],
+      ['read by the evacuation', {}, { ok: false as const, why: 'no answer within 5 s' }, 'the host aggregates could not be read (no answer within 5 s)'],
+    ])('aggregates unreadable (%s): the room is still known, every zone counted, and the estimate says so', async (_case, over, read, why) => {
+      const room = await readRoom(src(over as Partial<RoomSources>), 'cmp1', '', read);
+      expect(room).toEqual({ known: true, hosts: [expect.objectContaining({ host: 'cmp2' })], busy: ['cmp6'], unplaced: ['cmp9'], zoneUnchecked: why });
+      const server = { id: 's1', name: 'web', status: 'ACTIVE', taskState: null, vmState: 'active', host: 'cmp1', projectId: 'p', metadata: {}, locked: false, partial: false, fault: null, flavor: flavor(1, 0, 0) } satisfies Server;
+      const admission = admitByRoom([server], room);
+      expect(admission.unknown).toBeUndefined();
+      expect(admission.call).toEqual([server]);
+      expect(admission.summary).toContain(`availability zone not checked, hosts of every zone counted: ${why}`);
+    });
   });
 
   it('an instance without flavor sizes makes the estimate unknown rather than guessed', () => {

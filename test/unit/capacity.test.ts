@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  NOVA_DEFAULT_ZONE,
   NO_AMOUNTS,
+  availabilityZoneOf,
   canAbsorb,
   formatAmounts,
   formatMemory,
@@ -14,10 +16,12 @@ import {
   planPlacement,
   roomGrowth,
   roomSignature,
+  sameZone,
   unitLimits,
   type Amounts,
   type HostRoom,
   type InstanceDemand,
+  type ZoneAggregate,
 } from '../../lib/decision/capacity.js';
 
 const amounts = (VCPU: number, MEMORY_MB: number, DISK_GB: number): Amounts => ({ VCPU, MEMORY_MB, DISK_GB });
@@ -160,6 +164,42 @@ describe('planPlacement: instances in priority order onto the room', () => {
     const hosts = [host('cmp2', amounts(4, 4096, 100))];
     planPlacement([small('a')], hosts);
     expect(hosts[0]!.free).toEqual(amounts(4, 4096, 100));
+  });
+});
+
+describe('availability zones: only the failed host\'s zone is room', () => {
+  const zoned = (hosts: string[], zone?: string): ZoneAggregate => ({ hosts, metadata: zone === undefined ? {} : { availability_zone: zone } });
+  // cmp1, cmp2 in az1; cmp3, cmp8 in az2; cmp4 in an aggregate naming the default zone; cmp5 in a zoneless aggregate; cmp6 in none.
+  const aggregates = [zoned(['cmp1', 'cmp2'], 'az1'), zoned(['cmp3', 'cmp8'], 'az2'), zoned(['cmp4'], 'nova'), zoned(['cmp5', 'cmp1']), zoned(['cmp9'], 'az1'), zoned(['cmp9'], 'az2')];
+  const candidates = ['cmp2', 'cmp3', 'cmp4', 'cmp5', 'cmp6', 'cmp9'];
+
+  it.each([
+    ['in an aggregate naming a zone: that zone', 'cmp1', 'az1'],
+    ['in a zoneless aggregate only: the default zone', 'cmp5', NOVA_DEFAULT_ZONE],
+    ['in no aggregate: the default zone', 'cmp6', NOVA_DEFAULT_ZONE],
+    ['in an aggregate naming the default zone', 'cmp4', NOVA_DEFAULT_ZONE],
+    ['in two zones (Nova refuses it): both, joined', 'cmp9', 'az1,az2'],
+  ])('availabilityZoneOf: %s', (_case, name, zone) => {
+    expect(availabilityZoneOf(name, aggregates)).toBe(zone);
+  });
+
+  it.each([
+    ['a failed host in az1: only az1 hosts', 'cmp1', { zone: 'az1', inZone: ['cmp2'], elsewhere: ['cmp3', 'cmp4', 'cmp5', 'cmp6', 'cmp9'] }],
+    ['a failed host in az2: only az2 hosts', 'cmp8', { zone: 'az2', inZone: ['cmp3'], elsewhere: ['cmp2', 'cmp4', 'cmp5', 'cmp6', 'cmp9'] }],
+    ['a failed host in no zone aggregate: zoneless hosts and the default zone\'s', 'cmp7', { zone: 'nova', inZone: ['cmp4', 'cmp5', 'cmp6'], elsewhere: ['cmp2', 'cmp3', 'cmp9'] }],
+  ])('sameZone: %s', (_case, failed, expected) => {
+    expect(sameZone(failed, candidates, aggregates)).toEqual(expected);
+  });
+
+  it('no aggregate names a zone: the cloud is one zone, nothing is narrowed or named', () => {
+    expect(sameZone('cmp1', candidates, [zoned(['cmp1', 'cmp2'])])).toEqual({ zone: undefined, inZone: candidates, elsewhere: [] });
+    expect(sameZone('cmp1', candidates, [])).toEqual({ zone: undefined, inZone: candidates, elsewhere: [] });
+  });
+
+  it('the summary names the zone the room was counted in', () => {
+    expect(planPlacement([small('a')], [host('cmp2', amounts(8, 16384, 200))], 'az1').summary).toBe('room for all 1 instance (1 usable host in zone az1 with 8 vCPU, 16 GiB and 200 GB disk free)');
+    expect(planPlacement([small('a')], [], 'az1').summary).toBe('room for 0 of 1 instance; 1 held: needs 1 vCPU, 2 GiB and 20 GB disk more (no usable compute host in zone az1)');
+    expect(canAbsorb('cmp1', [small('a')], [host('cmp2', amounts(8, 16384, 200))], 'az1').summary).toMatch(/1 usable host in zone az1 with/);
   });
 });
 

@@ -67,6 +67,32 @@ describe('doctor verdicts', () => {
     expect(row.found).toMatch(found);
   });
 
+  describe('N+1 in the failed host\'s availability zone, with the spares a failure would borrow', () => {
+    const zoned = (id: string, hosts: string[], zone: string) => ({ id, name: id, hosts, metadata: { availability_zone: zone } });
+    // cmp1's two instances need 8 vCPU and 16 GiB; cmp2 (az1) has room for one, cmp3 (az2) for both.
+    const hosts = [load('cmp1', amounts(0, 0), [amounts(4, 8192), amounts(4, 8192)]), load('cmp2', amounts(4, 8192), []), load('cmp3', amounts(16, 32768), []), load('cmp4', amounts(4, 8192), [], false)];
+    const zones = { ok: true as const, value: [zoned('a1', ['cmp1', 'cmp2'], 'az1'), zoned('a2', ['cmp3'], 'az2'), zoned('a3', ['cmp4'], 'az2')] };
+    const spares = (free: string[], joinZone = false) => ({ ok: true as const, value: { free, joinZone } });
+
+    it.each<[string, Parameters<typeof nPlusOneVerdict>[0], DoctorStatus, RegExp]>([
+      ['one zone (no aggregate names one): every usable host is room', { ok: true, hosts }, 'OK', /^the most loaded host, cmp1 \(2 instances, 8 vCPU and 16 GiB\), fits on the other usable hosts: room for all 2 instances \(2 usable hosts with/],
+      ['zones: the room in another zone does not count', { ok: true, hosts, zones }, 'CRITICAL', /^cmp1 \(2 instances, 8 vCPU and 16 GiB\) does not fit on the other usable hosts: room for 1 of 2 instances; 1 held: needs 4 vCPU and 8 GiB more \(1 usable host in zone az1 with 4 vCPU, 8 GiB and 0 GB disk free\)$/],
+      ['zones unread: every zone counted, and the row says so', { ok: true, hosts, zones: { ok: false, why: 'Nova GET /os-aggregates: HTTP 403' } }, 'OK', /; availability zones not checked, hosts of every zone counted: the host aggregates could not be read \(Nova GET \/os-aggregates: HTTP 403\)$/],
+      ['a free spare covers the shortfall: OK, the spare named as lent', { ok: true, hosts: [hosts[0]!, hosts[1]!, hosts[3]!], spares: spares(['cmp4']) }, 'OK', /^the most loaded host, cmp1 \(2 instances, 8 vCPU and 16 GiB\), fits on the other usable hosts with 1 spare host \(cmp4\) lent: room for all 2 instances/],
+      ['room enough without spares: none lent, none named', { ok: true, hosts: [hosts[0]!, load('cmp2', amounts(8, 16384), [])], spares: spares(['cmp4']) }, 'OK', /fits on the other usable hosts: room for all 2 instances \(1 usable host with/],
+      ['a spare claimed by an incident (not free) does not count', { ok: true, hosts, zones, spares: spares([]) }, 'CRITICAL', /^cmp1 .* does not fit on the other usable hosts: room for 1 of 2/],
+      ['a free spare in another zone does not count', { ok: true, hosts, zones, spares: spares(['cmp4']) }, 'CRITICAL', /^cmp1 .* does not fit on the other usable hosts: room for 1 of 2/],
+      ['a free spare in another zone counts with spare_aggregates (it joins the failed host\'s zone)', { ok: true, hosts, zones, spares: spares(['cmp4'], true) }, 'OK', /fits on the other usable hosts with 1 spare host \(cmp4\) lent: room for all 2 instances \(2 usable hosts in zone az1 with/],
+      ['the spares too small: CRITICAL, naming the spare lent all the same', { ok: true, hosts: [load('cmp1', amounts(0, 0), [amounts(4, 8192), amounts(4, 8192), amounts(4, 8192)]), ...hosts.slice(1)], zones, spares: spares(['cmp4'], true) }, 'CRITICAL', /^cmp1 \(3 instances, 12 vCPU and 24 GiB\) does not fit on the other usable hosts even with 1 spare host \(cmp4\) lent: room for 2 of 3/],
+      ['another host than the most loaded one needs the spare: the row names it too', { ok: true, hosts: [load('cmp1', amounts(2, 4096), [amounts(8, 16384)]), load('cmp2', amounts(8, 16384), [amounts(4, 8192)]), hosts[3]!], spares: spares(['cmp4']) }, 'OK', /^the most loaded host, cmp1 \(1 instance, 8 vCPU and 16 GiB\), fits on the other usable hosts: .*; so does every other host \(cmp2 with 1 spare host \(cmp4\) lent\)$/],
+      ['the claims unread: no spare counted, and the row says so', { ok: true, hosts, spares: { ok: false, why: 'no cluster leader' } }, 'OK', /; no spare counted: their claims could not be read \(no cluster leader\)$/],
+    ])('%s', (_, reading, status, found) => {
+      const row = nPlusOneVerdict(reading);
+      expect(row.status).toBe(status);
+      expect(row.found).toMatch(found);
+    });
+  });
+
   it('N+1: Placement unreadable is UNKNOWN, its perfdata U', () => {
     const row = nPlusOneVerdict({ ok: false, error: 'Placement GET /resource_providers: HTTP 503' });
     expect(row.status).toBe('UNKNOWN');
@@ -186,6 +212,7 @@ function world(cloud: FakeCloud): World {
   const servers = cloud.computes.flatMap((host) => [0, 1].map((i) => serverJson(`${host}-vm${i}`, host, flavor(4, 8192))));
   const servicesJson = () => [...cloud.nova.services.values()].filter((s) => cloud.computes.includes(s.host)).map((s) => ({ id: s.id, binary: 'nova-compute', host: s.host, zone: 'nova', status: s.status, state: s.state, forced_down: s.forcedDown, disabled_reason: s.disabledReason, updated_at: null }));
   openstack.routes.set('GET /os-services', () => json(200, { services: servicesJson() }));
+  openstack.routes.set('GET /os-aggregates', () => json(200, { aggregates: [] }));
   openstack.routes.set('GET /servers', () => json(200, { servers: [{ id: SERVER_ID, name: 'vm', links: [] }] }));
   openstack.routes.set('GET /servers/detail', (call) => json(200, { servers: servers.filter((s) => s['OS-EXT-SRV-ATTR:host'] === call.url.searchParams.get('host')) }));
   openstack.patterns.push([/^PUT \/os-services\/[0-9a-f-]{36}$/, (call) => json(404, { itemNotFound: { code: 404, message: `Service ${call.url.pathname.split('/').at(-1)} could not be found.` } })]);
@@ -266,6 +293,20 @@ describe('nova-ha doctor over the fakes', () => {
     expect(short.status).toBe('CRITICAL');
     expect(short.found).toMatch(/^cmp1 \(2 instances, 8 vCPU, 16 GiB and 20 GB disk\) does not fit on the other usable hosts: room for 1 of 2 instances; 1 held: needs 4 vCPU and 8 GiB more/);
     expect(perf(short)).toMatchObject({ n_plus_one_hosts_short: 1, n_plus_one_shortfall_vcpu: 4, n_plus_one_shortfall_memory_mb: 8192 });
+  });
+
+  it('a configured spare is room when free and up: a cloud its spare carries through reads OK, and CRITICAL once the spare is claimed', async () => {
+    const w = world(newCloud({ config: { capacity: { spare_hosts: 'cmp4' } } }));
+    w.cloud.nova.service('cmp3', { status: 'disabled' });
+    w.cloud.nova.service('cmp4', { status: 'disabled', disabledReason: 'spare' });
+    w.openstack.routes.set('GET placement:/resource_providers/uuid-cmp2/usages', () => json(200, { resource_provider_generation: 1, usages: { VCPU: 12, MEMORY_MB: 24576, DISK_GB: 20 } }));
+    const lent = rowOf(await doctor(w, 'cli'), 'n-plus-one');
+    expect(lent.status).toBe('OK');
+    expect(lent.found).toMatch(/^the most loaded host, cmp1 \(2 instances, 8 vCPU, 16 GiB and 20 GB disk\), fits on the other usable hosts with 1 spare host \(cmp4\) lent: room for all 2 instances/);
+    await w.cloud.runtime.kv.write(w.cloud.runtime.kv.key(KEYS.spare('cmp4')), { spare: 'cmp4', incident: 'cmp3-x', host: 'cmp3', at: 1, by: 'ctl2', aggregates: [] });
+    const claimed = rowOf(await doctor(w, 'cli'), 'n-plus-one');
+    expect(claimed.status).toBe('CRITICAL');
+    expect(claimed.found).toMatch(/^cmp1 \(2 instances, 8 vCPU, 16 GiB and 20 GB disk\) does not fit on the other usable hosts: room for 1 of 2 instances/);
   });
 
   it('Placement unreadable: n-plus-one UNKNOWN, the rest still checked', async () => {

@@ -38,7 +38,7 @@ function runOf(c: FakeCloud): FenceRun {
     stillOwner: () => true,
   };
 }
-const capacityOf = (c: FakeCloud): CapacityStep => ({ readRoom: (host) => readRoom({ listComputeServices: () => c.nova.listComputeServices(), placement: c.nova.placement(), openIncidents: () => c.store.open() }, host) });
+const capacityOf = (c: FakeCloud): CapacityStep => ({ readRoom: (host, incidentId, aggregates) => readRoom({ listComputeServices: () => c.nova.listComputeServices(), listAggregates: () => c.nova.listAggregates(), placement: c.nova.placement(), openIncidents: () => c.store.open() }, host, incidentId, aggregates) });
 const deps = (c: FakeCloud) => ({ runtime: c.runtime, nova: c.nova, powerOff: (host: string) => c.bmc.powerOffVerified(host), readPower: (host: string) => c.bmc.readPower(host), capacity: capacityOf(c) });
 const NO_WAIT: RetrySettings = { attempts: 5, backoffMs: 0 };
 

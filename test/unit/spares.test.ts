@@ -63,6 +63,10 @@ describe('chooseSpares: the fewest spares, in the configured order, that cover t
     expect(unlendable(s, 'cmp1', 'inc1')).toBe(reason);
   });
 
+  it('a spare in another availability zone than the failed host cannot be lent', () => {
+    expect(unlendable(seen('cmp8', { otherZone: { spare: 'az2', failed: 'az1' } }), 'cmp1', 'inc1')).toMatch(/^it is in availability zone az2, cmp1 in az1: its instances cannot land there/);
+  });
+
   it('what the held instances need together', () => {
     expect(totalNeeds([amounts(1, 2048, 20), amounts(2, 4096, 0)])).toEqual(amounts(3, 6144, 20));
     expect(totalNeeds([])).toEqual(amounts(0));
@@ -115,6 +119,28 @@ describe('lendSpares', () => {
     ]);
     expect(c.nova.calls('enableService')).toEqual([['svc-cmp4']]);
     expect(claimOf(c, 'cmp3')).toBeUndefined();
+  });
+
+  it('a spare in another availability zone is skipped, naming both zones, and one in the failed host\'s zone lent', async () => {
+    const c = spareCloud();
+    c.nova.aggregate('agg1', 'rack-a', ['cmp1', 'cmp4'], { availability_zone: 'az1' });
+    c.nova.aggregate('agg2', 'rack-b', ['cmp3'], { availability_zone: 'az2' });
+    const outcome = await asOperator(c.runtime, 'cmp1', 'fence', (run) => lendSpares(withSpares(c), run, amounts(2)));
+    expect(outcome.lent.map((l) => l.spare)).toEqual(['cmp4']);
+    expect(outcome.skipped).toEqual([{ spare: 'cmp3', reason: "it is in availability zone az2, cmp1 in az1: its instances cannot land there (with [capacity] spare_aggregates = true a lent spare joins the failed host's aggregates, and so its zone)" }]);
+    expect(claimOf(c, 'cmp3')).toBeUndefined();
+  });
+
+  it.each([
+    ['with spare_aggregates (it joins the failed host\'s zone)', { spare_aggregates: 'true' }, false],
+    ['when the aggregates cannot be read (the zone unchecked)', {}, true],
+  ])('a spare in another zone is lent %s', async (_case, extra, failAggregates) => {
+    const c = spareCloud(extra);
+    c.nova.aggregate('agg1', 'rack-a', ['cmp1'], { availability_zone: 'az1' });
+    c.nova.aggregate('agg2', 'rack-b', ['cmp3', 'cmp4'], { availability_zone: 'az2' });
+    if (failAggregates) c.nova.failNext('listAggregates');
+    const outcome = await asOperator(c.runtime, 'cmp1', 'fence', (run) => lendSpares(withSpares(c), run, amounts(2)));
+    expect(outcome.lent.map((l) => l.spare)).toEqual(['cmp3']);
   });
 
   it('two incidents racing for the one spare: exactly one gets it, the other is told who has it', async () => {
@@ -330,6 +356,17 @@ describe('spares in the capacity step', () => {
     expect(incident.held?.map((h) => h.id)).toEqual(['p2', 'p1']);
     expect(incident.timeline.find((e) => e.step === 'spare-lent')).toMatchObject({ outcome: 'skipped', detail: 'cmp4: lent to incident cmp2-x of cmp2' });
     expect(c.nova.callCounts().has('p1')).toBe(false);
+  });
+
+  it('in a zone, with spare_aggregates: the spare joins the failed host\'s zone aggregate, and the room read afresh counts it', async () => {
+    const c = shortOfRoom({ spare_hosts: 'cmp4', spare_aggregates: 'true' });
+    c.nova.aggregate('agg1', 'rack-a', ['cmp1', 'cmp3'], { availability_zone: 'az1' });
+    const incident = await fence(c);
+    expect(incident.held).toBeUndefined();
+    expect((incident.instances ?? []).filter((o) => o.to === 'cmp4').map((o) => o.id).sort()).toEqual(['p1', 'p2']);
+    expect(incident.timeline.find((e) => e.step === 'capacity')?.detail).toMatch(/^room for all 6 instances \(2 usable hosts in zone az1 with /);
+    // One read for the evacuation (HA policy and zone), one to join the aggregates, one after the lending changed them.
+    expect(c.nova.calls('listAggregates')).toHaveLength(3);
   });
 
   it('without spare_hosts nothing is lent: the rest is held as before', async () => {
