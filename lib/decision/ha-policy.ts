@@ -116,50 +116,43 @@ function parseFlag(raw: string): boolean | undefined {
   return TRUE.has(flag) ? true : FALSE.has(flag) ? false : undefined;
 }
 
+/**
+ * The most specific level that sets key with a usable value: every usable value found there (the
+ * aggregates of one level may disagree) and its depth. Values that do not parse are ignored, and
+ * the reason is pushed to ignored.
+ */
+function firstSetting(all: readonly Level[], ignored: string[]) {
+  return <T>(key: string, parse: (raw: string) => T | undefined, complaint: string): { usable: { value: T; found: Found }[]; depth: number } | undefined => {
+    for (const [depth, level] of all.entries()) {
+      const usable = level.sources.flatMap((s) => {
+        const found = lookup(level.kind, s, key);
+        if (!found) return [];
+        const value = parse(found.raw);
+        if (value === undefined) {
+          ignored.push(`${where(found)} ignored: ${complaint}`);
+          return [];
+        }
+        return [{ value, found }];
+      });
+      if (usable.length > 0) return { usable, depth };
+    }
+    return undefined;
+  };
+}
+
 /** Resolves the instance's policy (pure: table-tested in test/unit/ha-policy.test.ts). */
 export function resolveHaPolicy(inputs: HaInputs, keys: HaKeys): HaDecision {
   const ignored: string[] = [];
   const unreadBefore = (depth: number, all: readonly Level[]): string[] => all.slice(0, depth).flatMap((l) => (l.unread ? [l.unread] : []));
   const all = levels(inputs);
 
-  let priority: { value: number; found: Found; among: number } | undefined;
-  let priorityDepth = all.length;
-  for (const [depth, level] of all.entries()) {
-    const usable = level.sources.flatMap((s) => {
-      const found = lookup(level.kind, s, keys.priorityKey);
-      if (!found) return [];
-      const value = parsePriority(found.raw);
-      if (value === undefined) {
-        ignored.push(`${where(found)} ignored: not a number`);
-        return [];
-      }
-      return [{ value, found }];
-    });
-    if (usable.length === 0) continue;
-    const best = usable.reduce((a, b) => (b.value > a.value ? b : a));
-    priority = { ...best, among: usable.length };
-    priorityDepth = depth;
-    break;
-  }
-
-  let flag: { value: boolean; found: Found } | undefined;
-  let flagDepth = all.length;
-  for (const [depth, level] of all.entries()) {
-    const usable = level.sources.flatMap((s) => {
-      const found = lookup(level.kind, s, keys.selectKey);
-      if (!found) return [];
-      const value = parseFlag(found.raw);
-      if (value === undefined) {
-        ignored.push(`${where(found)} ignored: neither true nor false`);
-        return [];
-      }
-      return [{ value, found }];
-    });
-    if (usable.length === 0) continue;
-    flag = usable.find((u) => !u.value) ?? usable[0]!;
-    flagDepth = depth;
-    break;
-  }
+  const scan = firstSetting(all, ignored);
+  const priorityRead = scan(keys.priorityKey, parsePriority, 'not a number');
+  const priority = priorityRead && { ...priorityRead.usable.reduce((a, b) => (b.value > a.value ? b : a)), among: priorityRead.usable.length };
+  const priorityDepth = priorityRead?.depth ?? all.length;
+  const flagRead = scan(keys.selectKey, parseFlag, 'neither true nor false');
+  const flag = flagRead && (flagRead.usable.find((u) => !u.value) ?? flagRead.usable[0]!);
+  const flagDepth = flagRead?.depth ?? all.length;
 
   const unread = [...new Set([...unreadBefore(priorityDepth, all), ...unreadBefore(flagDepth, all)])];
   const note = (notes: readonly string[]): string => (notes.length > 0 ? `; ${notes.join('; ')}` : '');

@@ -58,12 +58,13 @@ export function fencePower(runtime: Pick<Runtime, 'config' | 'logger' | 'kv'>): 
   };
 }
 
+/** What the capacity step asks of Nova and Placement, spares included. */
+export type CapacityNova = SpareNova & { placement(endpoint?: URL): RoomSources['placement'] };
+
 /**
  * The capacity step as [capacity] configures it: undefined with check = false; `ignored` (the
  * operator's --ignore-capacity) records the step skipped and evacuates every instance.
  */
-/** What the capacity step asks of Nova and Placement, spares included. */
-export type CapacityNova = SpareNova & { placement(endpoint?: URL): RoomSources['placement'] };
 
 export function capacityStep(runtime: Runtime, nova: CapacityNova, ignored?: string): CapacityStep | undefined {
   const { capacity } = runtime.config;

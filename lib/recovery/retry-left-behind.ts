@@ -40,12 +40,14 @@ function lastAttemptAt(incident: Incident): number {
 
 /**
  * Whether an attempt may start at `now` if the room has grown: the host fenced (its evacuation
- * finished), something left behind, attempts left, and the backoff since the last attempt over.
+ * finished), something left behind, attempts left, and the backoff over since the last attempt
+ * and since the last read of a room that had not grown.
  */
 export function retryDue(incident: Incident, settings: RetrySettings, now: number): boolean {
   if (incident.phase !== 'fenced' || incident.closedAt !== undefined || lastOutcome(incident, 'evacuate') !== 'done') return false;
   const attempts = incident.retries?.attempts ?? 0;
   if (attempts >= settings.attempts || leftBehind(incident) === 0) return false;
+  if (now < (incident.roomCheckedAt ?? 0) + settings.backoffMs) return false;
   return now >= lastAttemptAt(incident) + Math.min(settings.backoffMs * 2 ** attempts, settings.backoffMs * BACKOFF_CAP);
 }
 
@@ -66,13 +68,14 @@ export async function retryLeftBehind(deps: FenceDeps & { readonly capacity: Cap
   const log = runtime.logger.child({ host: run.host, incident: before.id, step: 'retry' });
   if (!retryDue(before, settings, Date.now())) return undefined;
   const room = await deps.capacity.readRoom(run.host, before.id);
+  const checked = async (): Promise<undefined> => void (await run.change((i) => ({ ...i, roomCheckedAt: Date.now() })));
   if (!room.known) {
-    log.warn('retry-room-unknown', { reason: room.reason, fix: 'nothing is retried on an unknown room; the next evaluation reads it again' });
-    return undefined;
+    log.warn('retry-room-unknown', { reason: room.reason, fix: 'nothing is retried on an unknown room; it is read again after the retry backoff' });
+    return checked();
   }
   const signature = roomSignature(room.hosts);
   const growth = roomGrowth(before.room, signature);
-  if (growth === undefined) return undefined;
+  if (growth === undefined) return checked();
   if (!run.stillOwner()) return undefined;
   const attempt = (before.retries?.attempts ?? 0) + 1;
   const left = leftBehind(before);

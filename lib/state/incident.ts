@@ -73,6 +73,12 @@ export interface Incident {
   readonly room?: RoomSignature;
   /** The evaluation's retries of the instances left behind (held for room, No valid host, ERROR). */
   readonly retries?: { readonly attempts: number; readonly lastAt: number };
+  /**
+   * When a worker last read the room for a retry and found it unknown or not grown: the next
+   * read waits a backoff, so a host left behind does not cost a worker and a Placement read of
+   * every usable host at every evaluation while the room stays as it is.
+   */
+  readonly roomCheckedAt?: number;
 }
 
 export function newIncidentId(host: string, at: number): string {

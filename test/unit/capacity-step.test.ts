@@ -7,43 +7,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fenceAndEvacuate, type CapacityStep } from '../../lib/recovery/fence.js';
 import { admitByRoom, readRoom, type RoomSources } from '../../lib/recovery/capacity.js';
-import type { FenceRun } from '../../lib/recovery/effects.js';
 import { openIncident, type Incident } from '../../lib/state/incident.js';
 import type { Server } from '../../lib/systems/nova/index.js';
 import { FakeCloud } from '../support/fake-cloud.js';
 import { flavor } from '../support/fake-nova.js';
+import { capacityOf, fenceRunOf, SHORT_HOST, shortOfRoomCloud } from '../support/short-of-room.js';
 
-const HOST = 'cmp1';
+const HOST = SHORT_HOST;
 let cloud: FakeCloud;
 afterEach(() => cloud?.dispose());
 
-/**
- * cmp1 fails with six 1-vCPU instances booted from an image (their disks take room), priorities
- * 6 (p6) down to 1 (p1); cmp2, cmp4 and the fake's default target are disabled; cmp3 has room
- * for four.
- */
 function shortOfRoom(): FakeCloud {
-  cloud = new FakeCloud();
-  const nova = cloud.nova;
-  nova.scheduling = true;
-  nova.image('img-cirros', 'cirros');
-  for (let p = 1; p <= 6; p++) nova.server(`p${p}`, HOST, { metadata: { nova_ha_priority: String(p) }, imageId: 'img-cirros', flavor: flavor(1, 2048, 20) });
-  for (const host of ['cmp2', 'cmp4', nova.target]) nova.service(host, { status: 'disabled' });
-  for (const host of ['cmp2', 'cmp3', 'cmp4']) nova.placementApi.provide(host, 4, 8192, 200);
+  cloud = shortOfRoomCloud();
   return cloud;
 }
 
-function runOf(c: FakeCloud): FenceRun {
-  return {
-    host: HOST,
-    change: async (mutate) => (await c.store.change(HOST, (current) => mutate(current ?? openIncident(HOST, 'node-unreachable', 'failed on every network', Date.now(), c.runtime.node))))!,
-    stillOwner: () => true,
-  };
-}
-
-const sources = (c: FakeCloud): RoomSources => ({ listComputeServices: () => c.nova.listComputeServices(), listAggregates: () => c.nova.listAggregates(), placement: c.nova.placement(), openIncidents: () => c.store.open() });
-const capacityOf = (c: FakeCloud, ignored?: string): CapacityStep => ({ readRoom: (host, incidentId, aggregates) => readRoom(sources(c), host, incidentId, aggregates), ...(ignored ? { ignored } : {}) });
-const fence = (c: FakeCloud, capacity: CapacityStep = capacityOf(c)): Promise<Incident> => fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host), capacity }, runOf(c));
+const fence = (c: FakeCloud, capacity: CapacityStep = capacityOf(c)): Promise<Incident> => fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host), capacity }, fenceRunOf(c));
 const capacityStep = (i: Incident) => i.timeline.filter((e) => e.step === 'capacity');
 
 describe('the capacity step in the fence workflow', () => {
@@ -134,7 +113,7 @@ describe('the capacity step in the fence workflow', () => {
 
   it('without the step (check = false): no capacity record at all', async () => {
     const c = shortOfRoom();
-    const incident = await fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host) }, runOf(c));
+    const incident = await fenceAndEvacuate({ runtime: c.runtime, nova: c.nova, powerOff: (host) => c.bmc.powerOffVerified(host) }, fenceRunOf(c));
     expect(capacityStep(incident)).toEqual([]);
     expect(c.nova.callCounts().size).toBe(6);
   });

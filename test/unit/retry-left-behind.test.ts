@@ -4,41 +4,25 @@
  * passed and attempts are left; each attempt recorded, one email when it starts and one with its
  * result, and an instance that left the host is never called for again.
  */
+import { KEYS } from '../../lib/state/records.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fenceAndEvacuate, type CapacityStep } from '../../lib/recovery/fence.js';
-import { readRoom } from '../../lib/recovery/capacity.js';
+import { fenceAndEvacuate } from '../../lib/recovery/fence.js';
 import { BACKOFF_CAP, leftBehind, mayRetry, retryDue, retryLeftBehind, type RetrySettings } from '../../lib/recovery/retry-left-behind.js';
-import type { FenceRun } from '../../lib/recovery/effects.js';
 import type { Decision } from '../../lib/decision/policy.js';
 import { openIncident, withStep, type Incident } from '../../lib/state/incident.js';
 import { FakeCloud, evaluateIn } from '../support/fake-cloud.js';
 import { runWorker } from '../../lib/recovery/worker.js';
-import { flavor } from '../support/fake-nova.js';
+import { capacityOf, fenceRunOf, SHORT_HOST, shortOfRoomCloud } from '../support/short-of-room.js';
 
-const HOST = 'cmp1';
+const HOST = SHORT_HOST;
 const NOW = 10_000_000;
 let cloud: FakeCloud;
 afterEach(() => cloud?.dispose());
 
 function shortOfRoom(): FakeCloud {
-  cloud = new FakeCloud();
-  const nova = cloud.nova;
-  nova.scheduling = true;
-  nova.image('img-cirros', 'cirros');
-  for (let p = 1; p <= 6; p++) nova.server(`p${p}`, HOST, { metadata: { nova_ha_priority: String(p) }, imageId: 'img-cirros', flavor: flavor(1, 2048, 20) });
-  for (const host of ['cmp2', 'cmp4', nova.target]) nova.service(host, { status: 'disabled' });
-  for (const host of ['cmp2', 'cmp3', 'cmp4']) nova.placementApi.provide(host, 4, 8192, 200);
+  cloud = shortOfRoomCloud();
   return cloud;
 }
-
-function runOf(c: FakeCloud): FenceRun {
-  return {
-    host: HOST,
-    change: async (mutate) => (await c.store.change(HOST, (current) => mutate(current ?? openIncident(HOST, 'node-unreachable', 'failed on every network', Date.now(), c.runtime.node))))!,
-    stillOwner: () => true,
-  };
-}
-const capacityOf = (c: FakeCloud): CapacityStep => ({ readRoom: (host, incidentId, aggregates) => readRoom({ listComputeServices: () => c.nova.listComputeServices(), listAggregates: () => c.nova.listAggregates(), placement: c.nova.placement(), openIncidents: () => c.store.open() }, host, incidentId, aggregates) });
 const deps = (c: FakeCloud) => ({ runtime: c.runtime, nova: c.nova, powerOff: (host: string) => c.bmc.powerOffVerified(host), readPower: (host: string) => c.bmc.readPower(host), capacity: capacityOf(c) });
 const NO_WAIT: RetrySettings = { attempts: 5, backoffMs: 0 };
 
@@ -61,6 +45,8 @@ describe('retryDue: fenced, something left behind, attempts left, backoff over',
     ['backoff since the evacuation not over', fenced(), { attempts: 3, backoffMs: 61_000 }, false],
     ['backoff doubled after one attempt: 20 s not over', fenced({ retries: { attempts: 1, lastAt: NOW - 15_000 } }), settings, false],
     ['backoff doubled after one attempt: over', fenced({ retries: { attempts: 1, lastAt: NOW - 20_000 } }), settings, true],
+    ['a room read and found not grown 5 s ago: the next read waits the backoff', fenced({ roomCheckedAt: NOW - 5_000 }), settings, false],
+    ['a room read and found not grown a backoff ago: read again', fenced({ roomCheckedAt: NOW - 10_000 }), settings, true],
     [`backoff capped at ${BACKOFF_CAP} times`, fenced({ retries: { attempts: 10, lastAt: NOW - BACKOFF_CAP * 10_000 } }), { attempts: 20, backoffMs: 10_000 }, true],
   ])('%s', (_name, incident, given, due) => {
     expect(retryDue(incident, given, NOW)).toBe(due);
@@ -77,13 +63,13 @@ describe('retryDue: fenced, something left behind, attempts left, backoff over',
 describe('retryLeftBehind', () => {
   it('held for room, then a host enabled: the held ones evacuated by themselves, each instance called for once, two emails', async () => {
     const c = shortOfRoom();
-    const first = await fenceAndEvacuate(deps(c), runOf(c));
+    const first = await fenceAndEvacuate(deps(c), fenceRunOf(c));
     expect(leftBehind(first)).toBe(2);
     // The same room: nothing is tried, nothing recorded, no email.
-    expect(await retryLeftBehind(deps(c), runOf(c), NO_WAIT)).toBeUndefined();
+    expect(await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT)).toBeUndefined();
     const notes = c.notes.length;
     c.nova.service('cmp2');
-    const after = (await retryLeftBehind(deps(c), runOf(c), NO_WAIT))!;
+    const after = (await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT))!;
     expect(after.held).toBeUndefined();
     expect((after.instances ?? []).filter((o) => o.outcome === 'evacuated').map((o) => `${o.id}->${o.to}`).sort()).toEqual(['p1->cmp2', 'p2->cmp2', 'p3->cmp3', 'p4->cmp3', 'p5->cmp3', 'p6->cmp3']);
     expect([...c.nova.callCounts().values()].every((n) => n === 1)).toBe(true);
@@ -100,16 +86,16 @@ describe('retryLeftBehind', () => {
     expect(sent[0]!.reason).toContain('Room may have appeared: 2 usable compute hosts now, 1 before (cmp2 usable again)');
     expect(sent[1]!.action).toBe('every instance evacuated');
     // Nothing left: no further attempt.
-    expect(await retryLeftBehind(deps(c), runOf(c), NO_WAIT)).toBeUndefined();
+    expect(await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT)).toBeUndefined();
   });
 
   it('No valid host from Nova (no estimate then): retried when room appears; only the ERROR ones are called again', async () => {
     const c = shortOfRoom();
-    await fenceAndEvacuate({ ...deps(c), capacity: { ...capacityOf(c), ignored: 'the operator asked for every instance (--ignore-capacity)' } }, runOf(c));
+    await fenceAndEvacuate({ ...deps(c), capacity: { ...capacityOf(c), ignored: 'the operator asked for every instance (--ignore-capacity)' } }, fenceRunOf(c));
     const failed = (await c.store.current(HOST))!.value.instances!.filter((o) => o.outcome === 'failed').map((o) => o.id).sort();
     expect(failed).toEqual(['p1', 'p2']);
     c.nova.service('cmp2');
-    const after = (await retryLeftBehind(deps(c), runOf(c), NO_WAIT))!;
+    const after = (await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT))!;
     expect(leftBehind(after)).toBe(0);
     const counts = c.nova.callCounts();
     expect(['p1', 'p2'].map((id) => counts.get(id))).toEqual([2, 2]);
@@ -118,32 +104,42 @@ describe('retryLeftBehind', () => {
 
   it('room grown but not enough: still held, the attempt counted, the result says what is left; then the backoff applies', async () => {
     const c = shortOfRoom();
-    await fenceAndEvacuate(deps(c), runOf(c));
+    await fenceAndEvacuate(deps(c), fenceRunOf(c));
     c.nova.placementApi.extraUsage.set('cmp3', { VCPU: -1, MEMORY_MB: -2048 });
-    const after = (await retryLeftBehind(deps(c), runOf(c), NO_WAIT))!;
+    const after = (await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT))!;
     expect(after.held).toHaveLength(1);
     expect(after.timeline.findLast((e) => e.step === 'retry')).toMatchObject({ outcome: 'failed', detail: 'attempt 1: 1 more evacuated, 1 still left behind' });
     expect(c.notes.findLast((n) => n.event === 'capacity-retry-result')!.action).toBe('1 instances still left behind');
     c.nova.service('cmp2');
-    expect(await retryLeftBehind(deps(c), runOf(c), { attempts: 5, backoffMs: 60_000 })).toBeUndefined();
+    expect(await retryLeftBehind(deps(c), fenceRunOf(c), { attempts: 5, backoffMs: 60_000 })).toBeUndefined();
+  });
+
+  it('room read and not grown: the read is recorded, and the next waits the backoff', async () => {
+    const c = shortOfRoom();
+    await fenceAndEvacuate(deps(c), fenceRunOf(c));
+    const before = Date.now();
+    expect(await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT)).toBeUndefined();
+    const incident = await fenceRunOf(c).change((i) => i);
+    expect(incident.roomCheckedAt).toBeGreaterThanOrEqual(before);
+    expect(retryDue(incident, { attempts: 5, backoffMs: 60_000 }, Date.now())).toBe(false);
   });
 
   it('room unknown: nothing is done', async () => {
     const c = shortOfRoom();
-    await fenceAndEvacuate(deps(c), runOf(c));
+    await fenceAndEvacuate(deps(c), fenceRunOf(c));
     c.nova.service('cmp2');
     c.nova.placementApi.failure = new Error('HTTP 503');
     const calls = c.nova.calls('evacuate').length;
-    expect(await retryLeftBehind(deps(c), runOf(c), NO_WAIT)).toBeUndefined();
+    expect(await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT)).toBeUndefined();
     expect(c.nova.calls('evacuate')).toHaveLength(calls);
   });
 
   it('fenced stays fenced: a host on again before the retry is powered off again first', async () => {
     const c = shortOfRoom();
-    await fenceAndEvacuate(deps(c), runOf(c));
+    await fenceAndEvacuate(deps(c), fenceRunOf(c));
     await c.bmc.powerOn(HOST);
     c.nova.service('cmp2');
-    const after = (await retryLeftBehind(deps(c), runOf(c), NO_WAIT))!;
+    const after = (await retryLeftBehind(deps(c), fenceRunOf(c), NO_WAIT))!;
     expect(after.timeline.some((e) => e.step === 'power-off-again' && e.outcome === 'done')).toBe(true);
     expect(await c.bmc.readPower(HOST)).toBe('off');
   });
@@ -170,6 +166,22 @@ describe('who starts a retry: the evaluation dispatches, the worker of the fence
     expect(spawned).toEqual([HOST]);
     c.consul.tenant.node('ctl1', { serfHealth: 'critical' });
     expect((await evaluateIn(c)).spawned).toEqual([]);
+  });
+
+  it('the evaluation starts no retry while a storm is on or nova-ha is paused', async () => {
+    const c = new FakeCloud({ config: { capacity: { retry_backoff: '10s' } } });
+    cloud = c;
+    c.hung(HOST, 'off');
+    await c.bmc.powerOffVerified(HOST);
+    await fencedLongAgo(c);
+    await c.runtime.kv.write(c.runtime.kv.key(KEYS.pause), { reason: 'test', since: Date.now(), by: 'test' });
+    expect((await evaluateIn(c)).spawned).not.toContain(HOST);
+    await c.runtime.kv.delete(c.runtime.kv.key(KEYS.pause));
+    expect((await evaluateIn(c)).spawned).toEqual([HOST]);
+    for (const other of ['cmp2', 'cmp3']) c.hung(other);
+    const { evaluation, spawned } = await evaluateIn(c);
+    expect(evaluation.storm).toBeDefined();
+    expect(spawned).not.toContain(HOST);
   });
 
   it('the worker of a fenced host with room grown evacuates the held instance', async () => {
