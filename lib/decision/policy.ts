@@ -363,9 +363,15 @@ export function classify(host: HostObservation): Row {
     return { cause: 'power-unknown', since, reason: 'failed on every network and its BMC does not answer' };
   }
   if (leftOn.length > 0) return { cause: 'agents-left', since: latest(leftOn), reason: `its Consul agent left ${leftOn.join(', ')} cleanly: someone stopped it` };
-  if (isFailed(networks.storage.state)) return { cause: 'storage-network', since: networks.storage.since, reason: 'its storage network is down' };
-  if (isFailed(networks.mgmt.state)) return { cause: 'mgmt-network', since: networks.mgmt.since, reason: `its management network is down${isFailed(networks.tenant.state) ? ' (and its tenant network)' : ''}` };
-  return { cause: 'tenant-network', since: networks.tenant.since, reason: 'its tenant network is down' };
+  // A host coming back from failing everywhere shows up network by network (each cluster notices
+  // the rejoin on its own, up to serf's reconnect interval apart): a partial failure is confirmed
+  // from the moment it took its shape, not from when its networks failed, or the first network
+  // back would make a fence out of networks that are coming back too.
+  const reachableSince = Math.min(...NETWORKS.filter((n) => networks[n].state === 'alive').map((n) => networks[n].since));
+  const partial = (failedSince: number): number => Math.max(failedSince, reachableSince);
+  if (isFailed(networks.storage.state)) return { cause: 'storage-network', since: partial(networks.storage.since), reason: 'its storage network is down' };
+  if (isFailed(networks.mgmt.state)) return { cause: 'mgmt-network', since: partial(networks.mgmt.since), reason: `its management network is down${isFailed(networks.tenant.state) ? ' (and its tenant network)' : ''}` };
+  return { cause: 'tenant-network', since: partial(networks.tenant.since), reason: 'its tenant network is down' };
 }
 
 /**

@@ -10,7 +10,7 @@ import { scenarioLab } from './lab-context.js';
 import { reportTiming, stepAt } from './support/fencing.js';
 import { startService, startWatchdogSim, stopService, stopWatchdogSim, watchdogFifo, watchdogSimEvents } from '../../lab/fencing.js';
 import { installOn } from '../../lab/nova-ha.js';
-import { bootOn, configureControllers, configureNode, currentIncident, serversById, stepsOf, until } from '../../lab/scenario.js';
+import { bootOn, closedIncidents, configureControllers, configureNode, currentIncident, serversById, stepsOf, until } from '../../lab/scenario.js';
 import { CONSUL_NETWORKS } from '../../lab/topology.js';
 import { WATCHDOG_CHECK } from '../../lib/systems/consul/names.js';
 
@@ -78,7 +78,7 @@ describe('watchdog self-fence fallback (simulated watchdog)', () => {
     }
   });
 
-  it('BMC unreachable, no watchdog: held for an operator as before, nothing evacuated, however long it waits', async () => {
+  it('BMC unreachable, no watchdog: held for an operator as before, nothing evacuated, however long it waits, and not fenced when its links come back', async () => {
     const host = 'cmp3';
     configureControllers(env.lab, WATCHDOG_CONTROLLERS);
     const ids = await bootOn(env.ctx, host, 1, 'no-watchdog');
@@ -96,10 +96,23 @@ describe('watchdog self-fence fallback (simulated watchdog)', () => {
       for (const id of ids) expect(servers.get(id)?.host).toBe(host);
       expect(env.lab.hostIsOn(host)).toBe(true);
       process.stderr.write(`no watchdog: held ${((held!.openedAt - cutAt) / 1000).toFixed(1)} s after the cut, still held ${((Date.now() - cutAt) / 1000).toFixed(1)} s after it\n`);
+
+      // The links back, then the BMC. Each cluster sees the host back on its own: the first network
+      // back must not make a fence out of the others, which are coming back too (seen: fenced 11 s
+      // after the links returned, its power-off through once the BMC answered).
+      await env.lab.restoreAllLinks(host);
+      await env.lab.waitForMemberEverywhere(host, 'alive', 60_000);
+      await env.lab.restoreAllLinks(host.replace('cmp', 'bmc'));
+      await new Promise((resolve) => setTimeout(resolve, 15_000));
+      const after = (await currentIncident(env.ctx, host)) ?? (await closedIncidents(env.ctx, host)).find((i) => i.id === held!.id);
+      expect(stepsOf(after!).filter((s) => /^(power-off|fence-level|force-down|evacuate)/.test(s))).toEqual([]);
+      expect(env.lab.hostIsOn(host)).toBe(true);
+      const back = await serversById(env.ctx);
+      for (const id of ids) expect(back.get(id)?.host).toBe(host);
     } finally {
-      // The host back first, the BMC after: a BMC reachable again while the host still looks cut
-      // off (power on, failed everywhere) is a hung host, and nova-ha rightly fences it, under the
-      // reset after this test (seen in a run: fenced 6.5 s after the BMC came back).
+      // The host back first, the BMC after (when the test failed before doing so): a BMC reachable
+      // again while the host still looks cut off (power on, failed everywhere) is a hung host, and
+      // nova-ha rightly fences it, under the reset after this test.
       await env.lab.restoreAllLinks(host);
       await env.lab.waitForMemberEverywhere(host, 'alive', 60_000).catch(() => undefined);
       await env.lab.restoreAllLinks(host.replace('cmp', 'bmc'));

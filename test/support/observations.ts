@@ -36,13 +36,15 @@ export interface HostShape {
   reportedAt?: number;
   /** When the management network came back (default: a day ago). */
   mgmtBackSince?: number;
+  /** When each alive network came back (default: a day ago; mgmtBackSince for mgmt). */
+  backSince?: Partial<Record<Network, number>>;
   maintenance?: 'on' | 'off' | 'unknown';
   incident?: Partial<IncidentSummary> | null | 'unknown';
 }
 
 export function host(shape: HostShape = {}, name = 'cmp1'): HostObservation {
   const since = shape.netSince ?? ago(3600);
-  const held = (state: MemberState, network: Network, aliveSince = ago(86_400)) => ({ state, since: state === 'alive' ? aliveSince : (shape.since?.[network] ?? since) });
+  const held = (state: MemberState, network: Network, aliveSince = shape.backSince?.[network] ?? ago(86_400)) => ({ state, since: state === 'alive' ? aliveSince : (shape.since?.[network] ?? since) });
   const incident = shape.incident === undefined || shape.incident === null || shape.incident === 'unknown' ? (shape.incident ?? null) : { id: 'inc-1', phase: 'confirming' as const, phaseSince: ago(30), attempts: {}, fenceStarted: false, alerted: false, ...shape.incident };
   return {
     host: name,
