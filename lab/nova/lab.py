@@ -37,7 +37,7 @@ Commands:
   enable HOST | disable HOST REASON
   migrations [HOST] [TYPE]         migrations from source HOST (TYPE e.g. evacuation)
   allocations                      placement usages per resource provider
-  delete-servers [ID...]           delete these servers (default: all, of every tenant), wait until gone
+  delete-servers [--timeout S] [ID...]  delete these servers (default: all, of every tenant), wait until gone (300 s)
   stop-server ID                   os-stop the server, wait until SHUTOFF
   meta ID KEY VALUE                set one metadata key of the server
   floor HOST [TIMEOUT]             Nova's own floor for evacuating HOST (powered off): force down, one
@@ -343,9 +343,13 @@ class Lab:
         ids = list(only) if only else [s['id'] for s in self.servers()]
         for i in ids:
             self.req('DELETE', self.nova + '/servers/%s' % i, ok=(204, 404))
-        while any(s['id'] in ids for s in self.servers()):
+        while True:
+            left = [s for s in self.servers() if s['id'] in ids]
+            if not left:
+                break
             if time.time() - t0 > timeout:
-                raise LabError('servers still present %d s after deleting them' % timeout)
+                raise LabError('servers still present %d s after deleting them: %s' % (timeout, ', '.join(
+                    '%s on %s (%s, task %s)' % (s['id'], s['host'], s['status'], s['task_state']) for s in left)))
             time.sleep(0.5)
         return {'deleted': len(ids), 'seconds': round(time.time() - t0, 1)}
 
@@ -434,8 +438,12 @@ def options(args, names):
 
 
 def dispatch(L, cmd, a):
+    opts = {}
     if cmd == 'boot':
         a, opts = options(a, ('flavor', 'image'))
+    elif cmd == 'delete-servers':
+        a, opts = options(a, ('timeout',))
+    num_opt = lambda name, default: float(opts[name]) if name in opts else default
     num = lambda i, default: float(a[i]) if len(a) > i else default
     commands = {
         'catalog': lambda: L.catalog(),
@@ -457,7 +465,7 @@ def dispatch(L, cmd, a):
         'disable': lambda: L.update_service(a[0], {'status': 'disabled', 'disabled_reason': a[1]}),
         'migrations': lambda: L.migrations(a[0] if a else None, a[1] if len(a) > 1 else None),
         'allocations': lambda: L.allocations(),
-        'delete-servers': lambda: L.delete_servers(a),
+        'delete-servers': lambda: L.delete_servers(a, num_opt('timeout', 300)),
         'stop-server': lambda: L.stop_server(a[0]),
         'meta': lambda: L.set_meta(a[0], a[1], a[2]),
         'floor': lambda: L.floor(a[0], num(1, 900)),

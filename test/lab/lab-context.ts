@@ -57,6 +57,7 @@ export function scenarioLab(options: Pick<NovaHaLabOptions, 'fencing' | 'overrid
     touched.clear();
     await after?.(ctx!);
     const deleted = await ctx!.nova.deleteServers();
+    if (deleted.restarted.length > 0) lab!.note(`servers still present a minute after deleting them: restarted nova-compute on ${deleted.restarted.join(', ')}`);
     if (deleted.deleted > 0) lab!.note(`deleted ${deleted.deleted} servers in ${deleted.seconds} s`);
   });
   afterAll(() => configureControllers(lab!, { fencing: 'ipmi' }));
