@@ -3,7 +3,7 @@
  * crashed or half-finished `up`, from the prefix alone, and proves that nothing is left.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPassword, writeBmcConfig } from './bmc.js';
 import { bootstrapClusters, createNovaHaTokens, giveAgentTokens, waitForAgentSync } from './consul-acl.js';
@@ -197,6 +197,19 @@ export async function findLeftovers(prefix: string): Promise<Leftovers> {
   };
 }
 
+/**
+ * Nova's logs (nova/last-logs once its down.sh ran, else nova/log) and each node's nova-ha log
+ * join the lab's own: a failed CI run leaves nothing else to read.
+ */
+function keepServiceLogs(dir: string, logsDir: string): void {
+  const nova = ['last-logs', 'log'].map((name) => join(dir, 'nova', name)).find((path) => existsSync(path));
+  if (nova) renameSync(nova, join(logsDir, 'nova'));
+  for (const node of readdirSync(dir)) {
+    const novaHa = join(dir, node, 'nova-ha', 'log');
+    if (existsSync(novaHa)) renameSync(novaHa, join(logsDir, `${node}-nova-ha`));
+  }
+}
+
 export async function tearDown(prefix: string, log: LabLog): Promise<DownReport> {
   validateSpec({ prefix, computes: 1 });
   if (process.getuid?.() !== 0) throw new Error('the lab must run as root (it deletes network namespaces): run it with sudo');
@@ -228,6 +241,7 @@ export async function tearDown(prefix: string, log: LabLog): Promise<DownReport>
     logsDir = lastLogsDir(prefix);
     rmSync(logsDir, { recursive: true, force: true });
     renameSync(join(dir, 'logs'), logsDir);
+    keepServiceLogs(dir, logsDir);
   }
   rmSync(dir, { recursive: true, force: true });
 

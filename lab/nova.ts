@@ -6,7 +6,7 @@
  * showed the address is reached through a lab device (the lab's hard network rule).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabPyWorkers } from './nova-workers.js';
 import { LAB_DEVICES, OPENSTACK_NODE, REPO_ROOT, addressOf, namespaceOf, openstackAddress, runDir, type LabSpec } from './topology.js';
@@ -229,6 +229,23 @@ export class NovaLab {
   /** Placement usages per resource provider (compute host). */
   allocations(): Promise<Record<string, Record<string, number>>> {
     return this.labPy('allocations');
+  }
+
+  /**
+   * The warnings and errors Nova's services logged about these servers (the last `max` of them),
+   * for a failure message: a server in ERROR without a fault says nothing else, and a CI run
+   * keeps no logs to read.
+   */
+  logLinesAbout(ids: readonly string[], max = 6): string[] {
+    const logs = join(this.dir, 'log');
+    if (ids.length === 0 || !existsSync(logs)) return [];
+    const lines: string[] = [];
+    for (const file of readdirSync(logs).filter((f) => f.endsWith('.log')).sort()) {
+      for (const line of readFileSync(join(logs, file), 'utf8').split('\n')) {
+        if (/ (ERROR|WARNING|CRITICAL) /.test(line) && ids.some((id) => line.includes(id))) lines.push(`${file}: ${line.slice(0, 400)}`);
+      }
+    }
+    return lines.slice(-max);
   }
 
   /**
