@@ -13,12 +13,14 @@
 //   the V8 code cache NAME.bundle.cache made here (Node 20 has no module.enableCompileCache), which
 //   spares V8 most of parsing and compiling the bundle on every run. The cache is made at build
 //   time and installed with dist by root, never where the agents' user can write (a forged cache
-//   is code). V8 checks it against its own version, its flags and the source: a cache from another
-//   Node, or a stale or damaged one, is rejected and the bundle compiles as it would without it.
+//   is code). V8 rejects a cache made by another Node (version, flags) and the bundle then compiles
+//   as it would without one; V8 compares only the source's length, so the cache starts with the
+//   bundle's hash, which the bundle ends with: a cache of another build is not even offered to V8.
 // The CLI runs once per operator command: one ESM build with shared chunks.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -104,25 +106,36 @@ writeFileSync('dist/handlers/package.json', '{ "type": "commonjs" }\n');
 
 // Runs the bundle as Node runs a CommonJS module (same wrapper, require relative to the bundle,
 // process.argv unchanged), compiled with the code cache when V8 accepts it.
+const BUILD_MARK = '// nova-ha build ';
+const HASH_LENGTH = 64;
 const launcher = (name) => `'use strict';
 // Made by build.mjs: runs ${name}.bundle.js with the V8 code cache made at build time.
 const { readFileSync } = require('node:fs');
 const Module = require('node:module');
 const { Script } = require('node:vm');
 const file = \`\${__dirname}/${name}.bundle.js\`;
+const source = readFileSync(file, 'utf8');
+const build = source.slice(source.lastIndexOf('${BUILD_MARK}') + ${BUILD_MARK.length}).trimEnd();
 let cachedData;
 try {
-  cachedData = readFileSync(\`\${__dirname}/${name}.bundle.cache\`);
+  const cache = readFileSync(\`\${__dirname}/${name}.bundle.cache\`);
+  if (cache.toString('latin1', 0, ${HASH_LENGTH}) === build) cachedData = cache.subarray(${HASH_LENGTH});
 } catch {
   // No cache (a build that could not make one): V8 compiles the bundle as it would anyway.
 }
-const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+const script = new Script(Module.wrap(source), { filename: file, cachedData });
 const bundle = new Module(file, module);
 bundle.filename = file;
 bundle.paths = Module._nodeModulePaths(__dirname);
 script.runInThisContext().call(bundle.exports, bundle.exports, Module.createRequire(file), bundle, file, __dirname);
 `;
-for (const name of handlers) writeFileSync(`dist/handlers/${name}.js`, launcher(name));
+for (const name of handlers) {
+  const file = `dist/handlers/${name}.bundle.js`;
+  const bundle = readFileSync(file);
+  // The hash's 64 bytes keep the V8 data after it as aligned as V8 wants it.
+  appendFileSync(file, `${BUILD_MARK}${createHash('sha256').update(bundle).digest('hex')}\n`);
+  writeFileSync(`dist/handlers/${name}.js`, launcher(name));
+}
 
 // The cache holds what V8 compiled in a run, so each bundle runs once here, as far as its config:
 // a config that names no role stops every handler there (exit code and message ignored), before
@@ -135,8 +148,10 @@ try {
 const Module = require('node:module');
 const { Script } = require('node:vm');
 const [file, cache] = process.argv.splice(1, 2);
-const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
-process.on('exit', () => writeFileSync(cache, script.createCachedData()));
+const source = readFileSync(file, 'utf8');
+const script = new Script(Module.wrap(source), { filename: file });
+const build = Buffer.from(source.slice(source.lastIndexOf('${BUILD_MARK}') + ${BUILD_MARK.length}).trimEnd(), 'latin1');
+process.on('exit', () => writeFileSync(cache, Buffer.concat([build, script.createCachedData()])));
 const bundle = new Module(file, module);
 bundle.filename = file;
 script.runInThisContext().call(bundle.exports, bundle.exports, Module.createRequire(file), bundle, file, require('node:path').dirname(file));`;
