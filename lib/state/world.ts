@@ -23,8 +23,6 @@ async function known<T>(read: () => Promise<T>, what: string, errors: string[]):
   }
 }
 
-const values = <T>(map: Map<string, { value: T }>): Map<string, T> => new Map([...map].map(([k, v]) => [k, v.value]));
-
 function assemble(views: Readonly<Record<Network, World['views'][Network]>>, parts: { records: Known<ReadonlyMap<string, HostRecord>>; incidents: Known<ReadonlyMap<string, Incident>>; maintenance: Known<ReadonlyMap<string, MaintenanceFlag>>; pause: Known<PauseFlag | null>; pollers: Known<Views>; kdump: Known<ReadonlyMap<string, KdumpRecord>> }, errors: string[]): World {
   for (const view of Object.values(views)) if (!view.ok) errors.push(`${view.network} cluster: ${view.error}`);
   const { pollers, ...rest } = parts;
@@ -38,12 +36,12 @@ export async function readWorld(clusters: Readonly<Record<Network, ConsulApi>>, 
     readCluster(clusters.mgmt, 'mgmt', observer),
     readCluster(clusters.storage, 'storage', observer),
     readCluster(clusters.tenant, 'tenant', observer),
-    known(async () => values(await kv.tree<HostRecord>(kv.key(KEYS.hosts))), 'host records', errors),
-    known(async () => values(await kv.tree<Incident>(kv.key(KEYS.incidents))), 'incidents', errors),
-    known(async () => values(await kv.tree<MaintenanceFlag>(kv.key(KEYS.maintenanceAll))), 'maintenance flags', errors),
+    known(() => kv.values<HostRecord>(kv.key(KEYS.hosts)), 'host records', errors),
+    known(() => kv.values<Incident>(kv.key(KEYS.incidents)), 'incidents', errors),
+    known(() => kv.values<MaintenanceFlag>(kv.key(KEYS.maintenanceAll)), 'maintenance flags', errors),
     known(async () => (await kv.read<PauseFlag>(kv.key(KEYS.pause)))?.value ?? null, 'pause switch', errors),
     known(() => readViews(kv), 'power and Nova service states', errors),
-    known(async () => values(await kv.tree<KdumpRecord>(kv.key(KEYS.kdumpAll))), 'fence_kdump records', errors),
+    known(() => kv.values<KdumpRecord>(kv.key(KEYS.kdumpAll)), 'fence_kdump records', errors),
   ]);
   return assemble({ mgmt, storage, tenant }, { records, incidents, maintenance, pause, pollers, kdump }, errors);
 }
