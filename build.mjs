@@ -149,6 +149,11 @@ for (const name of handlers) {
   writeFileSync(`dist/handlers/${name}.js`, launcher(name));
 }
 
+// V8 accepts a cache only from a process with the same V8 flags: those the agents start the
+// handlers with (HANDLER_NODE_OPTIONS in lib/systems/consul/fragments.ts; build-launcher.test.ts
+// checks that the caches are accepted under those).
+const HANDLER_NODE_OPTIONS = ['--max-semi-space-size=2'];
+
 // The cache holds what V8 compiled in a run, so each bundle runs once here, as far as its config:
 // a config that names no role stops every handler there (exit code and message ignored), before
 // any effect. What a real run compiles beyond that V8 compiles lazily, as without a cache.
@@ -170,7 +175,7 @@ script.runInThisContext().call(bundle.exports, bundle.exports, Module.createRequ
   for (const name of handlers) {
     const file = join(process.cwd(), 'dist', 'handlers', `${name}.bundle.js`);
     const cache = file.replace(/\.js$/, '.cache');
-    spawnSync(process.execPath, ['-e', produce, file, cache, '--config', config], { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } });
+    spawnSync(process.execPath, [...HANDLER_NODE_OPTIONS, '-e', produce, file, cache, '--config', config], { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } });
     if (!existsSync(cache)) console.warn(`build.mjs: no code cache for ${name}: it runs, a little slower to start`);
   }
 } finally {
