@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig, type Config } from '../lib/config/load.js';
+import { HANDLER_NODE_OPTIONS } from '../lib/systems/consul/fragments.js';
 import { startDevConsul } from '../test/support/consul-dev.js';
 import { summary } from './stats.js';
 
@@ -140,7 +141,8 @@ try {
     await fetch(`${consul.httpAddr}/v1/kv/nova-ha-standby/pollers/${poller}?acquire=${session}`, { method: 'PUT', body: JSON.stringify({ node: 'ctl2', since: new Date().toISOString() }) });
   }
 
-  const handler = (name: string, config: string, ...extra: string[]): string[] => [node, join(handlers, `${name}.js`), '--config', config, ...extra];
+  // As the agents start them (their node options decide whether V8 takes the build's code cache).
+  const handler = (name: string, config: string, ...extra: string[]): string[] => [node, ...HANDLER_NODE_OPTIONS, join(handlers, `${name}.js`), '--config', config, ...extra];
   const cases: Case[] = [
     { name: 'node -e 0 (baseline)', argv: [node, '-e', '0'], exit: 0 },
     { name: 'nova-compute-check, PID file (the lab)', argv: handler('nova-compute-check', computeConfig), exit: 0, every: (c) => c.nova_compute.check_interval },

@@ -4,8 +4,9 @@
  * --servers 3), the hosts registered as external catalog nodes with the node meta and checks their
  * agents would have (a SIMULATION of the agents: Consul's servers, catalog, health queries, KV and
  * Raft are real), Nova's API simulated for the Nova poller, the power poller's view written as the
- * poller would (no BMCs here). The real bundled handlers run as Consul starts them: the watch
- * handler with the watch's payload on stdin, the evaluate check, the Nova poller check.
+ * poller would (no BMCs here). The real bundled handlers run as Consul starts them (with the node
+ * options of the agents' fragments): the watch handler with the watch's payload on stdin, the
+ * evaluate check, the Nova poller check.
  *
  * For each N it measures (wall s, CPU s, peak RSS, Consul requests and bytes read):
  *   (a) one host's transition in the watch handler (a storage failure),
@@ -16,14 +17,14 @@
  * and checks in KV that every record each run wrote landed. Consul's leader reaps simulated
  * nodes a minute after its election (test/support/consul-fleet.ts), so every scenario gets a
  * fresh set of clusters and is measured before that.
- *   npx tsx bench/scale.ts [sizes=100,1000,10000] [--servers 1|3] [--runs 1] [--scenarios cbad] [--repo DIR --views single|per-host]
+ *   npx tsx bench/scale.ts [sizes=100,1000,10000] [--servers 1|3] [--runs 1] [--scenarios cbad] [--repo DIR --views single|per-host] [--node-options '...']
  * Needs dist/ (node build.mjs) and the Consul binary (scripts/deps.sh lab).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../lib/config/load.js';
-import { fragment } from '../lib/systems/consul/fragments.js';
+import { fragment, HANDLER_NODE_OPTIONS } from '../lib/systems/consul/fragments.js';
 import { NETWORKS, type Network } from '../lib/config/schema.js';
 import { ConsulFleet } from '../test/support/consul-fleet.js';
 import { CountingProxy } from './scale/counting-proxy.js';
@@ -44,6 +45,8 @@ const log = (m: string): void => void process.stderr.write(`${new Date().toISOSt
 const REPO = flag('repo', process.cwd());
 const layout = flag('views', 'per-host') as ViewLayout;
 const handler = (name: string): string => join(REPO, 'dist', 'handlers', `${name}.js`);
+// The node options the agents' fragments start handlers with; --node-options '' runs them as before those existed.
+const nodeOptions = flag('node-options', HANDLER_NODE_OPTIONS.join(' ')).split(' ').filter(Boolean);
 if (!existsSync(handler('evaluate'))) throw new Error(`${REPO}/dist/ is missing: run node build.mjs there first`);
 
 // Stopped early (Ctrl-C, timeout): the running attempt's Consul servers, simulation and workers go too.
@@ -126,7 +129,7 @@ async function attempt(n: number, scenario: Scenario): Promise<boolean> {
   const configFile = join(dir, 'nova-ha.conf');
   writeFileSync(configFile, configText(dir, proxies, nova), { mode: 0o600 });
   const config = parseConfig(readFileSync(configFile, 'utf8')).config as Config;
-  const run = (name: string, extra: string[] = [], stdin?: string): Promise<Measured> => measure([handler(name), '--config', configFile, ...extra], { proxies: all, timeFile: join(dir, 'time.out'), ...(stdin === undefined ? {} : { stdin, env: { CONSUL_INDEX: '1' } }) });
+  const run = (name: string, extra: string[] = [], stdin?: string): Promise<Measured> => measure([...nodeOptions, handler(name), '--config', configFile, ...extra], { proxies: all, timeFile: join(dir, 'time.out'), ...(stdin === undefined ? {} : { stdin, env: { CONSUL_INDEX: '1' } }) });
   const stopWorkers = async (): Promise<void> => killAll(processesMentioning(dir));
   const cleanup = async (): Promise<void> => {
     await stopWorkers();

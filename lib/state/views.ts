@@ -4,7 +4,7 @@
  * prefix read (or one host's entries with a few key reads); the pure parts (what a poll changes,
  * how entries become a view) are unit-tested without a Consul.
  */
-import type { JsonKv, KvChange, Versioned } from '../systems/consul/kv.js';
+import type { JsonKv, KvChange } from '../systems/consul/kv.js';
 import type { PowerResult } from '../systems/power/ipmi.js';
 import type { ComputeService } from '../systems/nova/types.js';
 import { KEYS, novaServiceState, type NovaDoc, type NovaPoll, type NovaServiceState, type PowerDoc, type PowerHostState, type PowerPoll } from './records.js';
@@ -39,8 +39,7 @@ export function assembleViews(entries: ReadonlyMap<string, unknown>): Views {
 
 /** Both views, every host: one prefix read. */
 export async function readViews(kv: JsonKv): Promise<Views> {
-  const tree = await kv.tree<unknown>(kv.key(KEYS.views));
-  return assembleViews(new Map([...tree].map(([k, v]) => [k, v.value])));
+  return assembleViews(await kv.values<unknown>(kv.key(KEYS.views)));
 }
 
 /** Both views for one host only: its two entries and the two summaries. */
@@ -52,8 +51,7 @@ export async function readHostViews(kv: JsonKv, host: string): Promise<Views> {
 
 /** A view's host entries as they are in KV now, by host. */
 export async function readViewHosts<T>(kv: JsonKv, view: 'power' | 'nova'): Promise<Map<string, T>> {
-  const tree: Map<string, Versioned<T>> = await kv.tree<T>(kv.key(view === 'power' ? KEYS.powerHosts : KEYS.novaHosts));
-  return new Map([...tree].map(([host, v]) => [host, v.value]));
+  return kv.values<T>(kv.key(view === 'power' ? KEYS.powerHosts : KEYS.novaHosts));
 }
 
 export interface ViewChanges<T> {

@@ -88,7 +88,7 @@ describe('secrets during a recovery', () => {
     const logs = [...env.lab.controllers, ...env.lab.computes].map((node) => [`${node} nova-ha log`, readFileSync(novaHaLog(env.lab.spec, node), 'utf8')] as const);
     const logDir = join(runDir(env.lab.spec), 'logs');
     const agentLogs = readdirSync(logDir).filter((f) => f.includes('consul')).map((f) => [`Consul log ${f}`, readFileSync(join(logDir, f), 'utf8')] as const);
-    const kv = (await env.ctx.runtime.clusters.mgmt.kvTree(env.ctx.runtime.kv.key(''))).map((e) => [`KV ${e.Key}`, e.Value ?? ''] as const);
+    const kv = [...(await env.ctx.runtime.clusters.mgmt.kvTree(env.ctx.runtime.kv.key('')))].map((e) => [`KV ${e.Key}`, e.Value ?? ''] as const);
     const places: (readonly [string, string])[] = [...commands.map((c) => ['argv', c] as const), ...logs, ...agentLogs, ...kv, ...mail.map((m) => [`email "${m.subject}"`, m.raw] as const)];
     const leaks = places.flatMap(([where, text]) => [...secrets].filter(([, value]) => text.includes(value)).map(([name]) => `${name} in ${where}`));
     expect(leaks).toEqual([]);

@@ -73,6 +73,24 @@ describe('consistent reads', () => {
     const request = await last(() => api.kvTree('nova-ha/hosts/'));
     expect(request.query.has('recurse')).toBe(true);
   });
+
+  it("a folder's values come back decoded from Consul's base64, one entry at a time, a folder key's null kept", async () => {
+    const b64 = (text: string): string => Buffer.from(text).toString('base64');
+    reply = () => ({ status: 200, body: [{ Key: 'nova-ha/hosts/', Value: null, ModifyIndex: 1, CreateIndex: 1, LockIndex: 0 }, { Key: 'nova-ha/hosts/cmp1', Value: b64('{"at":1,"by":"ctl1 ü"}'), ModifyIndex: 7, CreateIndex: 2, LockIndex: 0, Session: 's1' }] });
+    const entries = [...(await api.kvTree('nova-ha/hosts/'))];
+    expect(entries).toEqual([
+      { Key: 'nova-ha/hosts/', Value: null, ModifyIndex: 1, CreateIndex: 1, LockIndex: 0 },
+      { Key: 'nova-ha/hosts/cmp1', Value: '{"at":1,"by":"ctl1 ü"}', ModifyIndex: 7, CreateIndex: 2, LockIndex: 0, Session: 's1' },
+    ]);
+  });
+
+  it('a folder Consul has nothing under (404) is empty; an answer that is no list is an error', async () => {
+    reply = () => ({ status: 404, body: '' });
+    expect([...(await api.kvTree('nova-ha/locks/'))]).toEqual([]);
+    reply = () => ({ status: 200, body: { Key: 'x' } });
+    await expect(api.kvTree('nova-ha/locks/')).rejects.toThrow('Consul answered a read of nova-ha/locks/ with no list of entries');
+    reply = () => ({ status: 200, body: [] });
+  });
 });
 
 describe('writes and locks', () => {

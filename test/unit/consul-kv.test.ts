@@ -40,6 +40,18 @@ describe('JsonKv', () => {
     expect(consul.calls('kvTree')).toEqual([['nova-ha/hosts/']]);
   });
 
+  it("a folder's values alone: the same documents as the tree, without their versions", async () => {
+    const { consul, kv } = kvOf();
+    await kv.write('nova-ha/hosts/cmp1', { at: 1 });
+    await kv.write('nova-ha/hosts/cmp2', null);
+    await consul.kvPut('nova-ha/hosts/', '');
+    await consul.kvPut('nova-ha/hosts/bad', '{');
+    await kv.write('nova-ha/hostsX', 3);
+    expect([...(await kv.values<unknown>('nova-ha/hosts/'))]).toEqual([['cmp1', { at: 1 }], ['cmp2', null]]);
+    expect([...(await kv.tree<unknown>('nova-ha/hosts'))].map(([k, v]) => [k, v.value])).toEqual([['cmp1', { at: 1 }], ['cmp2', null]]);
+    expect(consul.calls('kvTree')).toEqual([['nova-ha/hosts/'], ['nova-ha/hosts/']]);
+  });
+
   it('write with cas: 0 only if absent, else only at the index read', async () => {
     const { kv } = kvOf();
     expect(await kv.write('nova-ha/a', 1, 0)).toBe(true);

@@ -68,6 +68,15 @@ export class TxnRefusedError extends Error {
   override name = 'TxnRefusedError';
 }
 
+/** The entries with their values decoded from base64, each dropped from the list once handed out. */
+function* decodedOneByOne(entries: (KvEntry | undefined)[]): Generator<KvEntry> {
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    entries[i] = undefined;
+    yield typeof entry.Value === 'string' ? { ...entry, Value: Buffer.from(entry.Value, 'base64').toString('utf8') } : entry;
+  }
+}
+
 type Loose = (options: Record<string, unknown>) => Promise<unknown>;
 const loose = (fn: unknown, self: unknown): Loose => (fn as Loose).bind(self);
 
@@ -102,10 +111,18 @@ export class ConsulApi {
     return entry ?? undefined;
   }
 
-  async kvTree(prefix: string): Promise<KvEntry[]> {
-    const entries = (await loose(this.client.kv.get, this.client.kv)({ key: prefix, recurse: true, consistent: true })) as KvEntry[] | KvEntry | null | undefined;
-    if (!entries) return [];
-    return Array.isArray(entries) ? entries : [entries];
+  /**
+   * Every entry under a prefix, from the leader. The body is taken as Consul sent it (raw: Consul
+   * applies raw to single-key reads only, so a recursive read still answers a JSON list) and each
+   * value is decoded from base64 as the caller reaches it: at 10,000 hosts the decoded values of
+   * a prefix do not all sit in memory at once beside the ones already parsed.
+   */
+  async kvTree(prefix: string): Promise<Iterable<KvEntry>> {
+    const body = (await loose(this.client.kv.get, this.client.kv)({ key: prefix, recurse: true, consistent: true, raw: true })) as Buffer | null | undefined;
+    if (!body || body.length === 0) return [];
+    const entries = JSON.parse(body.toString('utf8')) as unknown;
+    if (!Array.isArray(entries)) throw new Error(`Consul answered a read of ${prefix} with no list of entries`);
+    return decodedOneByOne(entries as (KvEntry | undefined)[]);
   }
 
   /** The keys under a prefix (no values), from the leader. */

@@ -53,14 +53,30 @@ export class JsonKv {
 
   /** Every document under a folder, by the rest of its key. */
   async tree<T>(folder: string): Promise<Map<string, Versioned<T>>> {
-    const base = `${folder.replace(/\/$/, '')}/`;
     const out = new Map<string, Versioned<T>>();
+    await this.eachUnder(folder, (name, entry) => {
+      const parsed = parse<T>(entry);
+      if (parsed) out.set(name, parsed);
+    });
+    return out;
+  }
+
+  /** Every document's value under a folder, by the rest of its key: tree without the versions, for reads of every host. */
+  async values<T>(folder: string): Promise<Map<string, T>> {
+    const out = new Map<string, T>();
+    await this.eachUnder(folder, (name, entry) => {
+      const value = parseValue<T>(entry.Value!);
+      if (value !== undefined) out.set(name, value);
+    });
+    return out;
+  }
+
+  private async eachUnder(folder: string, visit: (name: string, entry: KvEntry) => void): Promise<void> {
+    const base = `${folder.replace(/\/$/, '')}/`;
     for (const entry of await this.api.kvTree(base)) {
       if (entry.Value === null || entry.Key.endsWith('/')) continue;
-      const parsed = parse<T>(entry);
-      if (parsed) out.set(entry.Key.slice(base.length), parsed);
+      visit(entry.Key.slice(base.length), entry);
     }
-    return out;
   }
 
   /** The names of the documents directly or deeper under a folder, by the rest of their key. */
@@ -130,8 +146,13 @@ function toOp(change: KvChange): TxnOp {
 
 function parse<T>(entry: KvEntry): Versioned<T> | undefined {
   if (entry.Value === null) return undefined;
+  const value = parseValue<T>(entry.Value);
+  return value === undefined ? undefined : { value, index: entry.ModifyIndex, ...(entry.Session ? { session: entry.Session } : {}) };
+}
+
+function parseValue<T>(text: string): T | undefined {
   try {
-    return { value: JSON.parse(entry.Value) as T, index: entry.ModifyIndex, ...(entry.Session ? { session: entry.Session } : {}) };
+    return JSON.parse(text) as T;
   } catch {
     // A value that is not ours (someone wrote by hand): treat as absent rather than crash the handler.
     return undefined;
