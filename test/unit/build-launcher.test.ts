@@ -3,7 +3,7 @@
  * code cache of the same build. A handler must print and exit alike with the cache, without it,
  * with a cache of another build and with one V8 rejects. Builds a copy of the tree in a temp dir.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +15,7 @@ const HASH_LENGTH = 64;
 let root: string;
 let handlers: string;
 let config: string;
+let standIn: ChildProcess | undefined;
 
 const run = (file: string): { status: number | null; stdout: string } => {
   const result = spawnSync(process.execPath, [...HANDLER_NODE_OPTIONS, file, '--config', config], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
@@ -30,16 +31,22 @@ beforeAll(() => {
   expect(build.status).toBe(0);
   handlers = join(root, 'dist', 'handlers');
   mkdirSync(join(root, 'state'));
-  writeFileSync(join(root, 'nova-compute.pid'), `${process.pid}\n`);
+  // A process of a name of its own stands in for nova-compute: the test runner's own name and PID
+  // differ between Node versions (a vitest worker thread or process).
+  standIn = spawn('sleep', ['600'], { stdio: 'ignore' });
+  writeFileSync(join(root, 'nova-compute.pid'), `${standIn.pid}\n`);
   config = join(root, 'compute.conf');
   writeFileSync(config, [
     '[DEFAULT]', 'role = compute', 'node_name = cmp1', `state_dir = ${join(root, 'state')}`, `log_file = ${join(root, 'compute.log')}`,
     '[remediation]', `hmac_key = ${'k'.repeat(40)}`,
-    '[nova_compute]', 'systemd_unit =', 'process_name = node', `pid_file = ${join(root, 'nova-compute.pid')}`, '',
+    '[nova_compute]', 'systemd_unit =', 'process_name = sleep', `pid_file = ${join(root, 'nova-compute.pid')}`, '',
   ].join('\n'));
 }, 120_000);
 
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => {
+  standIn?.kill();
+  rmSync(root, { recursive: true, force: true });
+});
 
 describe('handler launchers', () => {
   it('every bundle has a cache this Node accepts, started as the agents start the handlers', () => {
