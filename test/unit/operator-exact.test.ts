@@ -353,7 +353,10 @@ describe('unfence, exactly', () => {
     const c = cloudOf();
     const progress: [number, number, string][] = [];
     await expect(unfence(c.runtime, noPower(c), c.nova, 'cmp99', options([], progress, 1000))).rejects.toThrow(/^cmp99 is not healthy after 1s \(alive on: none; nova-compute unknown\); nothing was changed in Nova$/);
-    expect(progress).toEqual([[0, 4, 'networks alive + nova-compute running'], [0, 4, 'networks alive + nova-compute running']]);
+    // Read at the start and again a second later; a timer that fires a millisecond early (Node's
+    // timers and Date.now() keep different clocks) makes one read more, as seen in a loaded run.
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(progress.map((p) => JSON.stringify(p)))).toEqual(new Set([JSON.stringify([0, 4, 'networks alive + nova-compute running'])]));
   });
 
   it('an enabled service is not enabled again, whatever reason an old disable left', async () => {
