@@ -251,25 +251,26 @@ export class NovaLab {
   /**
    * Deletes these servers (default: every server of every project) and waits until they are gone.
    * A nova-compute that lost its message bus for a minute can miss the delete (its consumer still
-   * waits on the dead connection; seen in CI after the no-watchdog test): servers still there after
+   * waits on the dead connection, as waitComputeUp in lab/scenario.ts describes): servers still there after
    * a minute have the nova-compute of their host restarted, if Nova sees it up, since a starting
    * nova-compute finishes the deletes it was sent; then they are deleted again.
    */
   async deleteServers(ids: readonly string[] = []): Promise<{ deleted: number; seconds: number; restarted: string[] }> {
     return this.timed('delete servers', async () => {
       const started = performance.now();
+      const seconds = (): number => Math.round((performance.now() - started) / 100) / 10;
       const first = await this.labPy<{ deleted: number }>('delete-servers', '--timeout', '60', ...ids).catch((error: Error) => {
         if (/still present/.test(error.message)) return undefined;
         throw error;
       });
-      if (first) return { deleted: first.deleted, seconds: Math.round((performance.now() - started) / 100) / 10, restarted: [] };
+      if (first) return { deleted: first.deleted, seconds: seconds(), restarted: [] };
       const wanted = new Set(ids);
       const left = (await this.servers()).filter((s) => wanted.size === 0 || wanted.has(s.id));
       const up = new Set((await this.services()).filter((s) => s.state === 'up').map((s) => s.host));
       const restarted = [...new Set(left.map((s) => s.host))].filter((host): host is string => host !== null && /^cmp\d+$/.test(host) && up.has(host));
       for (const host of restarted) await this.restartCompute(Number(host.replace('cmp', '')));
       const again = await this.labPy<{ deleted: number }>('delete-servers', ...left.map((s) => s.id));
-      return { deleted: again.deleted, seconds: Math.round((performance.now() - started) / 100) / 10, restarted };
+      return { deleted: again.deleted, seconds: seconds(), restarted };
     });
   }
 

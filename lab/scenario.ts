@@ -167,9 +167,9 @@ export async function bootOn(ctx: NovaHaLab, host: string, count: number, name: 
   const started = performance.now();
   await Promise.all(others.map((other) => ctx.nova.disable(other, 'test: placing servers')));
   try {
-    // The lab's cloud, not nova-ha, is what a failed boot tests: once (seen in CI: both servers
-    // ERROR without a fault, 4 s after the boot), the failure is noted with what Nova logged
-    // about it, and the boot made again.
+    // The lab's cloud, not nova-ha, is what a failed boot tests: once (seen in a full run: both
+    // servers ERROR without a fault, 4 s after the boot), the failure is noted with what Nova
+    // logged about it, and the boot made again.
     for (let attempt = 1; ; attempt++) {
       const booted = await ctx.nova.boot(count, name, options);
       if (booted.active === count) return [...booted.servers];

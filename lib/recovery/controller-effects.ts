@@ -65,7 +65,6 @@ export type CapacityNova = SpareNova & { placement(endpoint?: URL): RoomSources[
  * The capacity step as [capacity] configures it: undefined with check = false; `ignored` (the
  * operator's --ignore-capacity) records the step skipped and evacuates every instance.
  */
-
 export function capacityStep(runtime: Runtime, nova: CapacityNova, ignored?: string): CapacityStep | undefined {
   const { capacity } = runtime.config;
   if (!capacity.check) return undefined;

@@ -154,13 +154,18 @@ describe('who starts a retry: the evaluation dispatches, the worker of the fence
     incident = { ...incident, phase: 'fenced', phaseSince: at, fenceStarted: true, held: [{ id: 'p1', name: 'p1', reason: 'needs 1 vCPU more' }], room: {} };
     await c.store.change(HOST, () => incident);
   };
-
-  it('the evaluation starts the fenced host\'s worker once the backoff is over, and not while the controller is isolated', async () => {
+  /** A cloud whose HOST was fenced a minute ago with an instance held, its retry backoff 10 s. */
+  const fencedCloud = async (): Promise<FakeCloud> => {
     const c = new FakeCloud({ config: { capacity: { retry_backoff: '10s' } } });
     cloud = c;
     c.hung(HOST, 'off');
     await c.bmc.powerOffVerified(HOST);
     await fencedLongAgo(c);
+    return c;
+  };
+
+  it('the evaluation starts the fenced host\'s worker once the backoff is over, and not while the controller is isolated', async () => {
+    const c = await fencedCloud();
     const { evaluation, spawned } = await evaluateIn(c);
     expect(evaluation.decisions.get(HOST)).toMatchObject({ action: 'none', guard: 'fenced' });
     expect(spawned).toEqual([HOST]);
@@ -169,11 +174,7 @@ describe('who starts a retry: the evaluation dispatches, the worker of the fence
   });
 
   it('the evaluation starts no retry while a storm is on or nova-ha is paused', async () => {
-    const c = new FakeCloud({ config: { capacity: { retry_backoff: '10s' } } });
-    cloud = c;
-    c.hung(HOST, 'off');
-    await c.bmc.powerOffVerified(HOST);
-    await fencedLongAgo(c);
+    const c = await fencedCloud();
     await c.runtime.kv.write(c.runtime.kv.key(KEYS.pause), { reason: 'test', since: Date.now(), by: 'test' });
     expect((await evaluateIn(c)).spawned).not.toContain(HOST);
     await c.runtime.kv.delete(c.runtime.kv.key(KEYS.pause));
