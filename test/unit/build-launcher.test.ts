@@ -48,6 +48,18 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
+describe('what a nova-compute check run loads', () => {
+  it('not node:crypto: the repair key fingerprint it prints is computed without it', () => {
+    const report = join(root, 'loaded.cjs');
+    writeFileSync(report, "process.on('exit', () => require('node:fs').writeSync(2, JSON.stringify(process.moduleLoadList)));\n");
+    const result = spawnSync(process.execPath, [...HANDLER_NODE_OPTIONS, '--require', report, join(handlers, 'nova-compute-check.js'), '--config', config], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+    expect(result.stdout).toMatch(/^OK: nova-compute: .*\nrepair key hmac-sha256:[0-9a-f]{16}\n$/);
+    const loaded = JSON.parse(result.stderr) as string[];
+    expect(loaded).toContain('NativeModule fs');
+    expect(loaded.filter((m) => /crypto/.test(m))).toEqual([]);
+  });
+});
+
 describe('handler launchers', () => {
   it('every bundle has a cache this Node accepts, started as the agents start the handlers', () => {
     const bundles = readdirSync(handlers).filter((f) => f.endsWith('.bundle.js'));

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newNonce, REMEDIATION_ACTIONS, REPORT_DETAIL_MAX, ReplayGuard, signReport, signRequest, verifyReport, verifyRequest, type RemediationAction } from '../../lib/recovery/repair-request.js';
+import { newNonce, REMEDIATION_ACTIONS, repairKeyFingerprint, REPORT_DETAIL_MAX, ReplayGuard, signReport, signRequest, verifyReport, verifyRequest, type RemediationAction } from '../../lib/recovery/repair-request.js';
 import { Secret } from '../../lib/shared/secret.js';
 
 const key = new Secret('k'.repeat(40));
@@ -53,6 +53,14 @@ describe('a repair request: the MAC covers exactly version, node, action, incide
 
   it('nova-ha knows exactly two repairs a node may run', () => {
     expect(REMEDIATION_ACTIONS).toEqual(['restart-storage-network', 'restart-nova-compute']);
+  });
+});
+
+describe('a repair key fingerprint', () => {
+  it('is the first 16 hex digits of HMAC-SHA256 of a fixed text under the key, as node:crypto computes it', () => {
+    for (const secret of ['k'.repeat(40), 'a key with spaces and ünïcode, 40+ chars long', 'x'.repeat(200)]) {
+      expect(repairKeyFingerprint(new Secret(secret))).toBe(`hmac-sha256:${hmac(secret, 'nova-ha repair key fingerprint').slice(0, 16)}`);
+    }
   });
 });
 
