@@ -3,7 +3,7 @@
  * code cache of the same build. A handler must print and exit alike with the cache, without it,
  * with a cache of another build and with one V8 rejects. Builds a copy of the tree in a temp dir.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,8 +17,12 @@ let handlers: string;
 let config: string;
 let standIn: ChildProcess | undefined;
 
+/** A handler started as the agents start it, with node options of the test's own before the file. */
+const start = (file: string, nodeOptions: readonly string[] = []): SpawnSyncReturns<string> =>
+  spawnSync(process.execPath, [...HANDLER_NODE_OPTIONS, ...nodeOptions, file, '--config', config], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+
 const run = (file: string): { status: number | null; stdout: string } => {
-  const result = spawnSync(process.execPath, [...HANDLER_NODE_OPTIONS, file, '--config', config], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+  const result = start(file);
   return { status: result.status, stdout: result.stdout };
 };
 
@@ -52,7 +56,7 @@ describe('what a nova-compute check run loads', () => {
   it('not node:crypto: the repair key fingerprint it prints is computed without it', () => {
     const report = join(root, 'loaded.cjs');
     writeFileSync(report, "process.on('exit', () => require('node:fs').writeSync(2, JSON.stringify(process.moduleLoadList)));\n");
-    const result = spawnSync(process.execPath, [...HANDLER_NODE_OPTIONS, '--require', report, join(handlers, 'nova-compute-check.js'), '--config', config], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+    const result = start(join(handlers, 'nova-compute-check.js'), ['--require', report]);
     expect(result.stdout).toMatch(/^OK: nova-compute: .*\nrepair key hmac-sha256:[0-9a-f]{16}\n$/);
     const loaded = JSON.parse(result.stderr) as string[];
     expect(loaded).toContain('NativeModule fs');
