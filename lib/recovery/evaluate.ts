@@ -12,7 +12,7 @@ import { buildSnapshot, type Observer, type World } from '../decision/observatio
 import { readWorld } from '../state/world.js';
 import { checksNotRun, type CheckNotRun } from '../decision/checks.js';
 import { decide, stormOf, type Decision } from '../decision/policy.js';
-import { KEYS, type HostRecord } from '../state/records.js';
+import { KEYS, decidedRecord } from '../state/records.js';
 import type { Runtime } from './runtime.js';
 import type { Dispatch } from './spawn-worker.js';
 import { announceStorm } from './storm.js';
@@ -68,8 +68,7 @@ export async function evaluate(runtime: Runtime, observer: Observer, dispatch: D
   if (isolatedOn.length === 0) {
     for (const [host, record] of changed) {
       const decision = decisions.get(host)!;
-      const written: HostRecord & { decision: Pick<Decision, 'action' | 'cause' | 'guard' | 'reason'> } = { ...record, decision: { action: decision.action, cause: decision.cause, ...(decision.guard ? { guard: decision.guard } : {}), reason: decision.reason } };
-      writes.push({ key: runtime.kv.key(KEYS.host(host)), value: written });
+      writes.push({ key: runtime.kv.key(KEYS.host(host)), value: decidedRecord(record, decision) });
       // A first evaluation records every host: one line for all of them, one per host otherwise.
       if (changed.size <= TRANSITIONS_LOGGED) log.info('transition', { host, networks: Object.fromEntries(NETWORKS.map((n) => [n, record.networks[n].state])), nova_compute: record.novaNode.state, action: decision.action, reason: decision.reason });
     }

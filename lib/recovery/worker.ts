@@ -14,7 +14,7 @@ import { NETWORKS, NODE_REPAIRS, type NodeRepair, type Repair } from '../decisio
 import type { Observer } from '../decision/observation.js';
 import { stormOf, type Decision } from '../decision/policy.js';
 import { HostObserver } from './host-observer.js';
-import { KEYS } from '../state/records.js';
+import { KEYS, decidedRecord } from '../state/records.js';
 import { newNonce, verifyReport } from './repair-request.js';
 import type { Runtime } from './runtime.js';
 
@@ -67,7 +67,7 @@ async function reconcile(runtime: Runtime, effects: Effects, host: string, obser
     const now = snapshot.context.now;
     // The worker looks often: it records its host's transitions too, so a failure that
     // cleared and came back between two watch calls restarts the confirmation window.
-    if (record && NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy')) await runtime.kv.write(runtime.kv.key(KEYS.host(host)), record);
+    if (record && NETWORKS.every((n) => snapshot.context.observer.networks[n] === 'healthy')) await runtime.kv.write(runtime.kv.key(KEYS.host(host)), decidedRecord(record, decision));
     const incidentNow = (await store.current(host))?.value;
     const log = runtime.logger.child({ host, ...(incidentNow ? { incident: incidentNow.id } : {}) });
     if (!sameDecision(decision, last)) log.info('decision', { action: decision.action, cause: decision.cause, guard: decision.guard, reason: decision.reason });

@@ -1,7 +1,7 @@
 /**
  * What nova-ha keeps in the management cluster's KV store, under [consul] kv_prefix:
  *
- *   hosts/<host>          HostRecord: last known states and since when (the policy needs "how long")
+ *   hosts/<host>          DecidedHostRecord: last known states and since when (the policy needs "how long"), and what was decided on them
  *   incidents/<host>      the host's open incident (state/incident.ts)
  *   history/<host>/<id>   closed incidents
  *   locks/<host>          the one actor working on the host (a session lock)
@@ -23,6 +23,7 @@
  * is a key per host plus a small summary, read with one prefix read (state/views.ts).
  */
 import type { Held, KdumpObservation, MemberState, Network, PowerState, ServiceState } from '../decision/model.js';
+import type { Decision } from '../decision/policy.js';
 import { reportedAt, type ComputeService } from '../systems/nova/types.js';
 
 export const KEYS = {
@@ -68,6 +69,21 @@ export interface HostRecord {
   /** When and by whom it was last written. */
   readonly at: number;
   readonly by: string;
+}
+
+/** The decision stored with a host record: what an operator or a test reading KV sees. */
+export type RecordedDecision = Pick<Decision, 'action' | 'cause' | 'guard' | 'reason'>;
+
+/**
+ * A host record as the evaluation or the host's worker writes it: the states and what the policy
+ * decided on them. Both write it, so a reader cannot tell which wrote last from its shape.
+ */
+export interface DecidedHostRecord extends HostRecord {
+  readonly decision: RecordedDecision;
+}
+
+export function decidedRecord(record: HostRecord, decision: Decision): DecidedHostRecord {
+  return { ...record, decision: { action: decision.action, cause: decision.cause, ...(decision.guard ? { guard: decision.guard } : {}), reason: decision.reason } };
 }
 
 export interface MaintenanceFlag {

@@ -245,7 +245,7 @@ describe('an isolated controller', () => {
     expect(c.consul.mgmt.events).toEqual([]);
   });
 
-  it('a healthy controller records the host transitions it sees', async () => {
+  it('a healthy controller records the host transitions it sees, with its decision as an evaluation records it', async () => {
     const c = cloudOf();
     c.member(HOST, 'critical', 'tenant');
     c.consul.mgmt.before('kvPut', ([key]) => {
@@ -253,7 +253,7 @@ describe('an isolated controller', () => {
     });
     await work(c);
     const record = c.journal.of('consul:mgmt', 'kvPut').find((e) => e.key === c.key(KEYS.host(HOST)));
-    expect(record?.value).toMatchObject({ networks: { tenant: { state: 'failed' }, mgmt: { state: 'alive' } }, by: 'ctl1' });
+    expect(record?.value).toMatchObject({ networks: { tenant: { state: 'failed' }, mgmt: { state: 'alive' } }, by: 'ctl1', decision: { action: 'wait', cause: 'tenant-network', guard: 'confirming' } });
   });
 });
 

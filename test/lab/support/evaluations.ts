@@ -3,7 +3,7 @@
  * nothing if nova-ha did not run in between. What each evaluation leaves that a test can read:
  * the evaluate check appends one byte per run to its controller's run counter
  * (state_dir/handler-runs/evaluate.*), and an evaluation that sees a host change writes the
- * host's record with its decision (hosts/HOST in KV). Also nova-ha's own step log: the
+ * host's record with its decision (hosts/HOST in KV), and so does the host's worker. Also nova-ha's own step log: the
  * controllers' log lines for every Nova call it made.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { novaHaDir, novaHaLog } from '../../../lab/nova-ha.js';
 import { until, type NovaHaLab } from '../../../lab/scenario.js';
 import { controllerNames } from '../../../lab/topology.js';
-import type { Decision } from '../../../lib/decision/policy.js';
-import { KEYS, type HostRecord } from '../../../lib/state/records.js';
+import { KEYS, type DecidedHostRecord } from '../../../lib/state/records.js';
 
 /** The lab's [policy] confirmation_window (lab/nova-ha.ts). */
 export const LAB_CONFIRMATION_WINDOW = 4_000;
@@ -32,11 +31,9 @@ export async function untilFreshEvaluation(ctx: NovaHaLab, controllers: readonly
   await until(`a fresh evaluation on ${controllers.join(', ')}`, timeoutMs, () => controllers.map((c) => evaluateRuns(ctx, c) - before.get(c)!), (grown) => grown.every((n) => n >= 2), 1000);
 }
 
-export type RecordWithDecision = HostRecord & { readonly decision?: Pick<Decision, 'action' | 'cause' | 'guard' | 'reason'> };
-
-/** The host's record as the last evaluation that saw it change wrote it. */
-export async function hostRecord(ctx: NovaHaLab, host: string): Promise<RecordWithDecision | undefined> {
-  return (await ctx.runtime.kv.read<RecordWithDecision>(ctx.runtime.kv.key(KEYS.host(host))))?.value;
+/** The host's record as the last evaluation or worker that saw it change wrote it. */
+export async function hostRecord(ctx: NovaHaLab, host: string): Promise<DecidedHostRecord | undefined> {
+  return (await ctx.runtime.kv.read<DecidedHostRecord>(ctx.runtime.kv.key(KEYS.host(host))))?.value;
 }
 
 /** nova-ha's own log lines of one event, from every controller's log, since a time. */
