@@ -72,7 +72,7 @@ export interface HostRecord {
 }
 
 /** The decision stored with a host record: what an operator or a test reading KV sees. */
-export type RecordedDecision = Pick<Decision, 'action' | 'cause' | 'guard' | 'reason'>;
+type RecordedDecision = Pick<Decision, 'action' | 'cause' | 'guard' | 'reason'>;
 
 /**
  * A host record as the evaluation or the host's worker writes it: the states and what the policy

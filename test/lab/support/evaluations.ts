@@ -2,9 +2,9 @@
  * Proof that nova-ha looked, for lab tests that assert nothing happened: a fixed wait shows
  * nothing if nova-ha did not run in between. What each evaluation leaves that a test can read:
  * the evaluate check appends one byte per run to its controller's run counter
- * (state_dir/handler-runs/evaluate.*), and an evaluation that sees a host change writes the
- * host's record with its decision (hosts/HOST in KV), and so does the host's worker. Also nova-ha's own step log: the
- * controllers' log lines for every Nova call it made.
+ * (state_dir/handler-runs/evaluate.*), and an evaluation (or the host's worker) that sees a
+ * host change writes the host's record with its decision (hosts/HOST in KV). Also nova-ha's own
+ * step log: the controllers' log lines for every Nova call it made.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
