@@ -301,8 +301,10 @@ export class NovaLab {
   /**
    * Sets nova.conf options of cmpN alone (reserved_host_cpus, cpu_allocation_ratio ...: its
    * [DEFAULT] section, in its own overlay file), replacing what an earlier call set ({} removes
-   * them), then restarts its nova-compute and waits until it has reported since: its new
-   * inventory is in Placement by then (nova-compute updates it before it first reports).
+   * them), then restarts its nova-compute and waits until the new process has reported: its new
+   * inventory is in Placement by then (nova-compute updates it before it first reports), and Nova
+   * calls it up again (it is down from service_down_time after the old process's last report
+   * until the new one's first, which comes 5 s after its start).
    */
   async setComputeOptions(index: number, options: Readonly<Record<string, string>>): Promise<void> {
     const file = join(this.dir, 'etc', 'nova', `cmp${index}.conf`);
@@ -312,8 +314,9 @@ export class NovaLab {
     if (at === 0) throw new Error(`${file} has no [DEFAULT] section; remove it and start cmp${index}'s nova-compute again (start-compute.sh renders it)`);
     kept.splice(at, 0, ...Object.entries(options).flatMap(([key, value]) => [marker, `${key} = ${value}`]));
     writeFileSync(file, kept.join('\n'));
-    const restartedAt = Date.now();
     await this.restartCompute(index);
+    // Taken once the new process runs: the old one still reports while it shuts down gracefully.
+    const restartedAt = Date.now();
     const reported = async (): Promise<boolean> => {
       const service = (await this.services()).find((s) => s.host === `cmp${index}`);
       const at = service?.updated_at ? Date.parse(`${service.updated_at.replace(/Z$/, '')}Z`) : Number.NaN;

@@ -37,7 +37,8 @@ describe('capacity', () => {
       await hang(env.ctx, 'cmp1');
 
       const fenced = (await until('cmp1 fenced', 240_000, () => currentIncident(env.ctx, 'cmp1'), (i) => i?.phase === 'fenced'))!;
-      expect(fenced.held?.map((h) => h.id).sort()).toEqual([...last].sort());
+      const estimate = fenced.timeline.find((e) => e.step === 'capacity')?.detail;
+      expect(fenced.held?.map((h) => h.id).sort(), `the capacity step's estimate: ${estimate}`).toEqual([...last].sort());
       for (const held of fenced.held!) expect(held.reason).toMatch(/^needs 1 vCPU more than the closest host, cmp3, has free \(0 vCPU, /);
       expect(fenced.timeline.find((e) => e.step === 'capacity')).toMatchObject({ outcome: 'done', detail: expect.stringMatching(/^room for 4 of 6 instances; 2 held: needs 2 vCPU more \(1 usable host with 4 vCPU, /) });
       let servers = await serversById(env.ctx);
