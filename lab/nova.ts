@@ -315,15 +315,26 @@ export class NovaLab {
     kept.splice(at, 0, ...Object.entries(options).flatMap(([key, value]) => [marker, `${key} = ${value}`]));
     writeFileSync(file, kept.join('\n'));
     await this.restartCompute(index);
-    // Taken once the new process runs: the old one still reports while it shuts down gracefully.
-    const restartedAt = Date.now();
-    const reported = async (): Promise<boolean> => {
-      const service = (await this.services()).find((s) => s.host === `cmp${index}`);
-      const at = service?.updated_at ? Date.parse(`${service.updated_at.replace(/Z$/, '')}Z`) : Number.NaN;
-      return service?.state === 'up' && at > restartedAt;
-    };
-    for (const deadline = Date.now() + 120_000; !(await reported()); await new Promise((resolve) => setTimeout(resolve, 1000))) {
-      if (Date.now() > deadline) throw new Error(`cmp${index}'s nova-compute has not reported to Nova within 120 s of its restart with new options; see lab/run/${this.spec.prefix}/nova/log/nova-compute-cmp${index}.log`);
+    await this.waitReportedByRunning(index, 120);
+  }
+
+  /**
+   * Until Nova calls cmpN's nova-compute up on a report of the process running now; resolves with
+   * the seconds it took. Nova's state alone is not that: a report the previous process sent while
+   * it shut down keeps the service up for service_down_time, and the new one's first report (5 s
+   * after its start, once its inventory is in Placement) comes after Nova has called it down.
+   */
+  async waitReportedByRunning(index: number, timeoutS = 120): Promise<number> {
+    const host = `cmp${index}`;
+    const startedAt = this.computeStartedAt(index);
+    if (startedAt === undefined) throw new Error(`${host}'s nova-compute is not running (no PID record in lab/run/${this.spec.prefix}/nova/pid); start it with lab/nova/start-compute.sh ${this.spec.prefix} ${index}`);
+    const waitStart = performance.now();
+    for (;;) {
+      const service = (await this.services()).find((s) => s.host === host);
+      const reportedAt = service?.updated_at ? Date.parse(`${service.updated_at.replace(/Z$/, '')}Z`) : Number.NaN;
+      if (service?.state === 'up' && reportedAt > startedAt) return (performance.now() - waitStart) / 1000;
+      if (performance.now() - waitStart > timeoutS * 1000) throw new Error(`${host}'s nova-compute has not reported to Nova within ${timeoutS} s; see lab/run/${this.spec.prefix}/nova/log/nova-compute-${host}.log`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }
 

@@ -127,17 +127,19 @@ export async function resetHost(ctx: NovaHaLab, host: string): Promise<void> {
 }
 
 /**
- * Until Nova sees cmpN's nova-compute up. A nova-compute cut off from its message bus for a
+ * Until Nova sees cmpN's running nova-compute up, on a report of its own (a restarted one's
+ * predecessor keeps it up a few seconds, then it is down until its first report: a test started
+ * in between meets a host Nova calls down). A nova-compute cut off from its message bus for a
  * minute can stay silent for minutes after the links return (oslo.messaging still waits on the
  * dead connection; seen in CI: not up 120 s after the no-watchdog test's cut): restarted once,
  * as an operator would, when it has not reported within 45 s.
  */
 async function waitComputeUp(ctx: NovaHaLab, host: string, index: number): Promise<void> {
   const { lab, nova } = ctx;
-  if (await nova.waitState(host, 'up', 45).then(() => true, () => false)) return;
+  if (await nova.waitReportedByRunning(index, 45).then(() => true, () => false)) return;
   lab.note(`${host}: nova-compute not up in Nova 45 s into the reset; restarting it`);
   await nova.restartCompute(index);
-  await nova.waitState(host, 'up', 120);
+  await nova.waitReportedByRunning(index, 120);
 }
 
 /** How long each phase of a multi-step helper took, for the lab's log. */
