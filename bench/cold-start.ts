@@ -31,6 +31,10 @@ const node = opts.node;
 const handlers = resolve(opts.dist, 'handlers');
 const dir = mkdtempSync(join(tmpdir(), 'nova-ha-bench-'));
 const log = (m: string): void => void process.stderr.write(`${m}\n`);
+// Piped into head, stdout closes before the report ends: the rest is dropped and the clean-up still runs.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+});
 const AGENT_ENV = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
 
 interface Case {
