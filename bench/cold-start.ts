@@ -23,7 +23,9 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig, type Config } from '../lib/config/load.js';
 import { HANDLER_NODE_OPTIONS } from '../lib/systems/consul/fragments.js';
 import { startDevConsul } from '../test/support/consul-dev.js';
-import { summary } from './stats.js';
+import { dropReportWhenStdoutCloses, summary } from './stats.js';
+
+dropReportWhenStdoutCloses();
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '20' }, node: { type: 'string', default: process.execPath }, dist: { type: 'string', default: 'dist' }, 'intervals-from': { type: 'string' } } });
 const runs = Number(opts.runs);
@@ -31,10 +33,6 @@ const node = opts.node;
 const handlers = resolve(opts.dist, 'handlers');
 const dir = mkdtempSync(join(tmpdir(), 'nova-ha-bench-'));
 const log = (m: string): void => void process.stderr.write(`${m}\n`);
-// Piped into head, stdout closes before the report ends: the rest is dropped and the clean-up still runs.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
-});
 const AGENT_ENV = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
 
 interface Case {

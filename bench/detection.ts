@@ -8,7 +8,9 @@
 import { join } from 'node:path';
 import { Lab } from '../lab/lab.js';
 import { installedLib, installNovaHa, novaHaConfig } from '../lab/nova-ha.js';
-import { header, row } from './stats.js';
+import { dropReportWhenStdoutCloses, header, row } from './stats.js';
+
+dropReportWhenStdoutCloses();
 
 const runs = Number(process.argv[2] ?? 10);
 const computes = Number(process.argv[3] ?? 20);

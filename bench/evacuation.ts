@@ -12,7 +12,9 @@ import { KEYS } from '../lib/state/records.js';
 import { runDir } from '../lab/topology.js';
 import { bootOn, cliOnController, resetHost, serversById } from '../lab/scenario.js';
 import { log, withBenchLab } from './bench-lab.js';
-import { header, row } from './stats.js';
+import { dropReportWhenStdoutCloses, header, row } from './stats.js';
+
+dropReportWhenStdoutCloses();
 
 const runs = Number(process.argv[2] ?? 2);
 const sizes = (process.argv[3] ?? '5,20,50').split(',').map(Number);

@@ -17,7 +17,9 @@ import { KEYS } from '../lib/state/records.js';
 import { runDir } from '../lab/topology.js';
 import { bootOn, cliOnController, currentIncident, resetHost, serversById, type NovaHaLab } from '../lab/scenario.js';
 import { log, withBenchLab } from './bench-lab.js';
-import { header, row } from './stats.js';
+import { dropReportWhenStdoutCloses, header, row } from './stats.js';
+
+dropReportWhenStdoutCloses();
 
 const runs = Number(process.argv[2] ?? 5);
 const instances = Number(process.argv[3] ?? 20);

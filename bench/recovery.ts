@@ -11,7 +11,9 @@ import { SCHEMA } from '../lib/config/schema.js';
 import type { Incident } from '../lib/state/incident.js';
 import { bootOn, closedIncidents, configureControllers, configureNode, currentIncident, hang, resetHost, serversById, setBootFails, until, type NovaHaLab } from '../lab/scenario.js';
 import { log, withBenchLab } from './bench-lab.js';
-import { header, row } from './stats.js';
+import { dropReportWhenStdoutCloses, header, row } from './stats.js';
+
+dropReportWhenStdoutCloses();
 
 const runs = Number(process.argv[2] ?? 5);
 const instances = Number(process.argv[3] ?? 20);

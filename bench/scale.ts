@@ -31,6 +31,9 @@ import { CountingProxy } from './scale/counting-proxy.js';
 import { cpuSecondsOf, killAll, measure, processesMentioning, type Measured } from './scale/measure.js';
 import { NovaSimulation } from './scale/nova-sim.js';
 import { seedPowerView, recordsIn, seedRecords, PREFIX, type ViewLayout } from './scale/views.js';
+import { dropReportWhenStdoutCloses } from './stats.js';
+
+dropReportWhenStdoutCloses();
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {

@@ -1,4 +1,16 @@
-/** Small statistics for the benchmark scripts' tables. */
+/** Small statistics for the benchmark scripts' tables, and how they print them. */
+
+/**
+ * Piped into head, a bench's stdout closes before its report ends, and the write's EPIPE would kill
+ * it before its clean-up (a lab, Consul agents, temp dirs): the rest of the report is dropped and
+ * the bench runs on to the end instead.
+ */
+export function dropReportWhenStdoutCloses(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+  });
+}
+
 export function summary(values: readonly number[]): { min: number; median: number; max: number; n: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
