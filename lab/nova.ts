@@ -320,22 +320,34 @@ export class NovaLab {
 
   /**
    * Until Nova calls cmpN's nova-compute up on a report of the process running now; resolves with
-   * the seconds it took. Nova's state alone is not that: a report the previous process sent while
-   * it shut down keeps the service up for service_down_time, and the new one's first report (5 s
-   * after its start, once its inventory is in Placement) comes after Nova has called it down.
+   * the seconds it took. Nova's state alone is not that: the previous process's last report keeps
+   * the service up for service_down_time, and a new process first reports 5 s after its start
+   * (once its inventory is in Placement). Nor is the service's updated_at: any change to the
+   * service (forced down, enabled) sets it. Up, asked more than service_down_time after the
+   * running process started, can only rest on a report of that process.
    */
   async waitReportedByRunning(index: number, timeoutS = 120): Promise<number> {
     const host = `cmp${index}`;
     const startedAt = this.computeStartedAt(index);
     if (startedAt === undefined) throw new Error(`${host}'s nova-compute is not running (no PID record in lab/run/${this.spec.prefix}/nova/pid); start it with lab/nova/start-compute.sh ${this.spec.prefix} ${index}`);
+    // A second more for the report times Nova keeps whole seconds of.
+    const upOnlyOnItsReports = startedAt + this.serviceDownTimeMs() + 1000;
     const waitStart = performance.now();
     for (;;) {
+      const askedAt = Date.now();
       const service = (await this.services()).find((s) => s.host === host);
-      const reportedAt = service?.updated_at ? Date.parse(`${service.updated_at.replace(/Z$/, '')}Z`) : Number.NaN;
-      if (service?.state === 'up' && reportedAt > startedAt) return (performance.now() - waitStart) / 1000;
+      if (service?.state === 'up' && askedAt > upOnlyOnItsReports) return (performance.now() - waitStart) / 1000;
       if (performance.now() - waitStart > timeoutS * 1000) throw new Error(`${host}'s nova-compute has not reported to Nova within ${timeoutS} s; see lab/run/${this.spec.prefix}/nova/log/nova-compute-${host}.log`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
+  }
+
+  /** How long a report keeps a service up in Nova: service_down_time of the lab's nova.conf. */
+  private serviceDownTimeMs(): number {
+    const file = join(this.dir, 'etc', 'nova', 'nova.conf');
+    const setting = /^service_down_time\s*=\s*(\d+)\s*$/m.exec(readFileSync(file, 'utf8'));
+    if (!setting) throw new Error(`${file} sets no service_down_time; bring the lab's Nova up again (lab/nova/templates/nova.conf sets it)`);
+    return Number(setting[1]) * 1000;
   }
 
   async restartCompute(index: number): Promise<void> {
