@@ -209,11 +209,6 @@ export class NovaLab {
     return this.labPy('migrations', sourceHost ?? '', type ?? '');
   }
 
-  /** Waits until Nova reports host's nova-compute in state; resolves with the seconds it took. */
-  async waitState(host: string, state: 'up' | 'down', timeoutS = 120): Promise<number> {
-    return (await this.labPy<{ seconds: number }>('wait-state', host, state, String(timeoutS))).seconds;
-  }
-
   forceDown(host: string, forcedDown: boolean): Promise<LabService> {
     return this.labPy('force', host, String(forcedDown));
   }

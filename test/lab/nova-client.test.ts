@@ -176,7 +176,7 @@ describe.skipIf(!disruptive)('draining a healthy compute', () => {
     // cleans it up): evacuating the server back there later would fail with "Instance ...
     // already exists". A restart empties that memory.
     await lab.restartCompute(Number(host.slice(3)));
-    await until(`${host} up again after its restart`, 120_000, () => lab.services(), (services) => services.some((s) => s.host === host && s.state === 'up'));
+    await lab.waitReportedByRunning(Number(host.slice(3)), 120);
   });
 });
 
@@ -191,7 +191,7 @@ describe.skipIf(!disruptive)('a compute whose nova-compute died', () => {
     await until(`evacuation migrations from ${victim} completed`, 180_000, () => lab.migrations(victim, 'evacuation'), (m) => m.every((x) => x.status !== 'done'));
     await probeOk(['force-down', victim, 'false']);
     await probeOk(['enable', victim]);
-    await lab.waitState(victim, 'up', 120);
+    await lab.waitReportedByRunning(victimIndex, 120);
   }, 600_000);
 
   it('is refused evacuation while its service still counts as up', async () => {
