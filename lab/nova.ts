@@ -314,24 +314,24 @@ export class NovaLab {
   }
 
   /**
-   * Until Nova calls cmpN's nova-compute up on a report of the process running now; resolves with
-   * the seconds it took. Nova's state alone is not that: the previous process's last report keeps
-   * the service up for service_down_time, and a new process first reports 5 s after its start
-   * (once its inventory is in Placement). Nor is the service's updated_at: any change to the
-   * service (forced down, enabled) sets it. Up, asked more than service_down_time after the
-   * running process started, can only rest on a report of that process.
+   * Until Nova calls cmpN's nova-compute up on a report of the process running now. Nova's state
+   * alone is not that: the previous process's last report keeps the service up for
+   * service_down_time, and a new process first reports 5 s after its start (once its inventory is
+   * in Placement). Nor is the service's updated_at: any change to the service (forced down,
+   * enabled) sets it. Up, asked more than service_down_time after the running process started,
+   * can only rest on a report of that process.
    */
-  async waitReportedByRunning(index: number, timeoutS = 120): Promise<number> {
+  async waitReportedByRunning(index: number, timeoutS = 120): Promise<void> {
     const host = `cmp${index}`;
     const startedAt = this.computeStartedAt(index);
     if (startedAt === undefined) throw new Error(`${host}'s nova-compute is not running (no PID record in lab/run/${this.spec.prefix}/nova/pid); start it with lab/nova/start-compute.sh ${this.spec.prefix} ${index}`);
-    // A second more for the report times Nova keeps whole seconds of.
+    // A second more: the database may store a report's time rounded up to the next second.
     const upOnlyOnItsReports = startedAt + this.serviceDownTimeMs() + 1000;
     const waitStart = performance.now();
     for (;;) {
       const askedAt = Date.now();
       const service = (await this.services()).find((s) => s.host === host);
-      if (service?.state === 'up' && askedAt > upOnlyOnItsReports) return (performance.now() - waitStart) / 1000;
+      if (service?.state === 'up' && askedAt > upOnlyOnItsReports) return;
       if (performance.now() - waitStart > timeoutS * 1000) throw new Error(`${host}'s nova-compute has not reported to Nova within ${timeoutS} s; see lab/run/${this.spec.prefix}/nova/log/nova-compute-${host}.log`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
